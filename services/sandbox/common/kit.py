@@ -1,0 +1,95 @@
+"""Assembles a sandbox back-end: the service kernel, its SQLite file, seeding, faults and webhooks.
+
+Each sandbox's ``app.py`` passes its vendor routes, schema, seed function and error shape; everything that
+is the same for the three reference back-ends is done once here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.types import ControllerRouterHandler
+
+from services.sandbox.common import catalogue, db, faults, webhooks
+from shared.service import create_service
+from shared.settings import Settings, get_settings
+
+SeedFn = Callable[[sqlite3.Connection, catalogue.Catalogue], None]
+
+
+def database_path(settings: Settings, name: str) -> Path:
+    return settings.data_path / "sandbox" / f"{name}.sqlite3"
+
+
+def open_database(settings: Settings, name: str, schema: str, seed: SeedFn) -> sqlite3.Connection:
+    """Open (creating and seeding on first use) the sandbox's database; seeding is one transaction."""
+    conn = db.connect(database_path(settings, name))
+    conn.executescript(faults.SCHEMA + webhooks.SCHEMA)
+    if not db.has_table(conn, "_seeded"):
+        conn.executescript(schema)
+        cat = current_catalogue(settings)
+        with db.Transaction(conn):
+            seed(conn, cat)
+            conn.execute("CREATE TABLE _seeded (seed INTEGER, skus INTEGER, stores INTEGER, dcs INTEGER)")
+            conn.execute("INSERT INTO _seeded VALUES (?, ?, ?, ?)", (cat.seed, len(cat.products), len(cat.stores), len(cat.dcs)))
+    return conn
+
+
+def current_catalogue(settings: Settings) -> catalogue.Catalogue:
+    return catalogue.generate(settings.seed, settings.seed_skus, settings.seed_stores, settings.seed_dcs)
+
+
+def create_sandbox(
+    name: str,
+    route_handlers: Sequence[ControllerRouterHandler],
+    *,
+    title: str,
+    description: str,
+    schema: str,
+    seed: SeedFn,
+    error_body: faults.ErrorBody,
+    signer: webhooks.Signer | None = None,
+    settings: Settings | None = None,
+) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:
+        conn = open_database(settings, name, schema, seed)
+        app.state.db = conn
+        app.state.catalogue = current_catalogue(settings)
+        stop = asyncio.Event()
+        task = None
+        if signer is not None:
+            app.state.webhooks = webhooks.WebhookSender(conn, signer)
+            task = asyncio.create_task(app.state.webhooks.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            conn.close()
+
+    async def database_ready(app: Litestar) -> None:
+        app.state.db.execute("SELECT 1").fetchone()
+
+    handlers = [*route_handlers, *faults.ROUTES, *(webhooks.ROUTES if signer else [])]
+    app = create_service(
+        name,
+        handlers,
+        title=title,
+        description=description,
+        uses_redis=False,
+        lifespan=[sandbox_lifespan],
+        readiness_checks=[database_ready],
+        settings=settings,
+    )
+    edge = app.asgi_handler
+    edge.inner = faults.FaultInjector(edge.inner, lambda: app.state.db, error_body)  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,233 @@
+"""The event bus on Redis Streams (DESIGN §4): publish once per event id, consume in groups.
+
+Streams are ``<prefix>omnigate.events.<domain>``. Publishing and the de-duplication mark happen in one Lua
+script, so a re-delivered webhook (same source id, same event id) is never a second entry, and a crash cannot
+leave a mark without the entry. Consumers ack after processing, skip ids their group already processed,
+re-claim messages left pending by a failed or dead consumer, and move a message to ``omnigate.dead`` after
+``max_deliveries`` failed deliveries, whence :meth:`EventBus.replay_dead` puts it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared import metrics
+from shared.models.events import Event
+
+log = logging.getLogger("omnigate.events")
+
+DAY_MS = 86_400_000
+Handler = Callable[[Event], Awaitable[None]]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Event)
+
+# KEYS: seen-mark, stream. ARGV: mark ttl ms, event id, event type, data, MINID for age trimming.
+_PUBLISH = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'id', ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
+end
+return false
+"""
+
+
+class EventBus:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "",
+        service: str = "omnigate",
+        retention_ms: int = 7 * DAY_MS,
+        dead_retention_ms: int = 30 * DAY_MS,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.service = service
+        self.retention_ms = retention_ms
+        self.dead_retention_ms = dead_retention_ms
+        self._publish = redis.register_script(_PUBLISH)
+
+    def stream(self, domain: str) -> str:
+        return f"{self.prefix}omnigate.events.{domain}"
+
+    @property
+    def dead_stream(self) -> str:
+        return f"{self.prefix}omnigate.dead"
+
+    def _seen_key(self, event_id: str) -> str:
+        return f"{self.prefix}omnigate.published:{event_id}"
+
+    def processed_key(self, group: str, event_id: str) -> str:
+        return f"{self.prefix}omnigate.processed:{group}:{event_id}"
+
+    async def publish(self, domain: str, event: Event) -> str | None:
+        """Append ``event`` to its domain's stream; returns the entry id, or None for a duplicate id."""
+        minid = max(0, int(time.time() * 1000) - self.retention_ms)
+        entry = await self._publish(
+            keys=[self._seen_key(event.id), self.stream(domain)],
+            args=[self.retention_ms, event.id, event.type, _encoder.encode(event), minid],
+        )
+        outcome = "published" if entry else "duplicate"
+        metrics.EVENTS.labels(self.service, domain, outcome).inc()
+        return entry.decode() if isinstance(entry, bytes) else entry
+
+    async def publish_many(self, domain: str, events: Sequence[Event]) -> int:
+        published = 0
+        for event in events:
+            if await self.publish(domain, event):
+                published += 1
+        return published
+
+    async def replay_dead(self, count: int = 100) -> int:
+        """Put dead letters back on their stream for another round; returns how many were replayed."""
+        entries = await self.redis.xrange(self.dead_stream, count=count)
+        replayed = 0
+        for entry_id, fields in entries:
+            stream = fields[b"stream"].decode()
+            minid = max(0, int(time.time() * 1000) - self.retention_ms)
+            await self.redis.xadd(
+                stream, {b"id": fields[b"id"], b"type": fields[b"type"], b"data": fields[b"data"]}, minid=minid,
+                approximate=True,
+            )
+            await self.redis.xdel(self.dead_stream, entry_id)
+            replayed += 1
+        return replayed
+
+
+class Consumer:
+    """One member of a consumer group reading one or more domains.
+
+    Handlers must be idempotent per event id anyway (a crash between processing and ack re-delivers); the
+    group's processed-id mark makes the common re-delivery a no-op.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        group: str,
+        name: str,
+        domains: Sequence[str],
+        handler: Handler,
+        start_id: str = "0",
+        block_ms: int = 1000,
+        batch: int = 100,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+    ) -> None:
+        self.bus = bus
+        self.group = group
+        self.name = name
+        self.streams = [bus.stream(d) for d in domains]
+        self.handler = handler
+        self.start_id = start_id
+        self.block_ms = block_ms
+        self.batch = batch
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.bus.redis.xgroup_create(stream, self.group, id=self.start_id, mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_groups()
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis away or a bug in our own loop: log it, back off, keep the consumer alive.
+                log.exception("consumer %s/%s poll failed", self.group, self.name)
+                await asyncio.sleep(1.0)
+
+    async def poll_once(self) -> int:
+        """Handle re-claimable pending messages, then new ones; returns how many were handled."""
+        handled = 0
+        for stream in self.streams:
+            _, claimed, *_ = await self.bus.redis.xautoclaim(
+                stream, self.group, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch
+            )
+            for entry_id, fields in claimed:
+                if fields:  # a trimmed entry comes back empty
+                    await self._handle(stream, entry_id, fields)
+                    handled += 1
+                else:
+                    await self.bus.redis.xack(stream, self.group, entry_id)
+        response = await self.bus.redis.xreadgroup(
+            self.group, self.name, {s: ">" for s in self.streams}, count=self.batch, block=self.block_ms
+        )
+        for stream_name, entries in response or []:
+            stream = stream_name.decode() if isinstance(stream_name, bytes) else stream_name
+            for entry_id, fields in entries:
+                await self._handle(stream, entry_id, fields)
+                handled += 1
+        return handled
+
+    async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        redis = self.bus.redis
+        event_id = fields.get(b"id", b"").decode()
+        processed_key = self.bus.processed_key(self.group, event_id)
+        if await redis.exists(processed_key):
+            await redis.xack(stream, self.group, entry_id)
+            metrics.EVENTS.labels(self.bus.service, stream, "skipped_duplicate").inc()
+            return
+        try:
+            event = _decoder.decode(fields[b"data"])
+            await self.handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(stream, entry_id, fields, exc)
+            return
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(processed_key, b"1", px=self.bus.retention_ms)
+            pipe.xack(stream, self.group, entry_id)
+            await pipe.execute()
+        metrics.EVENTS.labels(self.bus.service, stream, "processed").inc()
+
+    async def _failed(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], exc: Exception) -> None:
+        redis = self.bus.redis
+        pending = await redis.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
+        deliveries = pending[0]["times_delivered"] if pending else self.max_deliveries
+        log.warning(
+            "handler of %s failed on %s (delivery %s of %s): %r",
+            self.group, fields.get(b"id", b"?").decode(), deliveries, self.max_deliveries, exc,
+            exc_info=not isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError)),
+        )
+        metrics.EVENTS.labels(self.bus.service, stream, "failed").inc()
+        if deliveries < self.max_deliveries:
+            return  # stays pending; re-claimed after claim_idle_ms
+        minid = max(0, int(time.time() * 1000) - self.bus.dead_retention_ms)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.bus.dead_stream,
+                {
+                    b"stream": stream.encode(),
+                    b"group": self.group.encode(),
+                    b"entry": entry_id,
+                    b"id": fields.get(b"id", b""),
+                    b"type": fields.get(b"type", b""),
+                    b"data": fields.get(b"data", b""),
+                    b"error": repr(exc).encode()[:2000],
+                    b"deliveries": str(deliveries).encode(),
+                },
+                minid=minid,
+                approximate=True,
+            )
+            pipe.xack(stream, self.group, entry_id)
+            await pipe.execute()
+        metrics.EVENTS.labels(self.bus.service, stream, "dead_lettered").inc()

@@ -1,0 +1,206 @@
+"""The one outbound client for hops between deployables and to back-ends.
+
+One aiohttp ``ClientSession`` per process (DESIGN §9: a hop costs 0.34 ms of CPU with aiohttp against 2.5 ms
+with httpx's pool), one pybreaker breaker per upstream per worker, tenacity retries for idempotent methods only,
+and the request's correlation headers on every hop. Failures leave here as problem+json errors that name the
+upstream (502/503/504), so a back-end failure never turns into an unexplained 500 in a caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import aiohttp
+import msgspec
+import pybreaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from shared import context, metrics
+from shared.problems import ProblemError
+from shared.settings import Settings
+
+log = logging.getLogger("omnigate.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+
+
+class UpstreamResponse(msgspec.Struct, frozen=True):
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self, type: type[T] = Any) -> T:  # type: ignore[assignment]
+        """Decode the body; a body that does not fit ``type`` is the upstream's fault: 502."""
+        try:
+            return msgspec.json.decode(self.body, type=type)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ProblemError("upstream-error", f"unexpected response body: {exc}") from exc
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class _Transient(Exception):
+    """A failure that counts against the breaker and may be retried on an idempotent call."""
+
+    def __init__(self, slug: str, detail: str, response: UpstreamResponse | None = None) -> None:
+        super().__init__(detail)
+        self.slug = slug
+        self.detail = detail
+        self.response = response
+
+
+class _BreakerGauge(pybreaker.CircuitBreakerListener):
+    def __init__(self, service: str, upstream: str) -> None:
+        self.gauge = metrics.BREAKER_STATE.labels(service, upstream)
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        self.gauge.set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
+        log.warning("breaker %s: %s -> %s", cb.name, getattr(old_state, "name", old_state), new_state.name)
+
+
+class Upstream:
+    """A named upstream: its base URL, its timeout, its breaker."""
+
+    def __init__(self, name: str, base_url: str, pool: Upstreams) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._pool = pool
+        settings = pool.settings
+        self.timeout = aiohttp.ClientTimeout(
+            total=settings.http_timeout_s, sock_connect=settings.http_connect_timeout_s
+        )
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=settings.breaker_fail_max,
+            reset_timeout=settings.breaker_reset_s,
+            exclude=[asyncio.CancelledError],
+            listeners=[_BreakerGauge(pool.service, name)],
+            name=name,
+            throw_new_error_on_trip=False,
+        )
+        self._latency = metrics.UPSTREAM_LATENCY.labels(pool.service, name)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        timeout_s: float | None = None,
+    ) -> UpstreamResponse:
+        """Send one request; 4xx answers are returned, transient failures raise problem+json errors.
+
+        ``idempotent`` overrides the method's default (a POST made safe by a business key may opt in).
+        """
+        method = method.upper()
+        retryable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        body = content if content is not None else (_encoder.encode(json) if json is not None else None)
+        all_headers = context.outbound_headers()
+        if body is not None:
+            all_headers["Content-Type"] = "application/json"
+        if headers:
+            all_headers.update(headers)
+        timeout = self.timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
+        attempts = self._pool.settings.retry_attempts if retryable else 1
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(max(1, attempts)),
+                wait=wait_exponential_jitter(initial=self._pool.settings.retry_backoff_s, max=1.0),
+                retry=retry_if_exception_type(_Transient),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._once(method, path, body, params, all_headers, timeout)
+        except _Transient as exc:
+            raise ProblemError(exc.slug, f"{self.name}: {exc.detail}", upstream=self.name) from exc
+        except pybreaker.CircuitBreakerError as exc:
+            metrics.UPSTREAM_REQUESTS.labels(self._pool.service, self.name, "breaker_open").inc()
+            retry_after = max(1, int(self.breaker.reset_timeout))
+            raise ProblemError(
+                "upstream-unavailable",
+                f"{self.name}: circuit breaker open after repeated failures",
+                upstream=self.name,
+                retry_after=retry_after,
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, str | int] | None,
+        headers: dict[str, str],
+        timeout: aiohttp.ClientTimeout,
+    ) -> UpstreamResponse:
+        session = self._pool.session()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            with self.breaker.calling():
+                try:
+                    async with session.request(
+                        method, self.base_url + path, data=body, params=params, headers=headers, timeout=timeout
+                    ) as resp:
+                        payload = await resp.read()
+                        response = UpstreamResponse(resp.status, resp.headers, payload)
+                except asyncio.TimeoutError as exc:
+                    outcome = "timeout"
+                    raise _Transient("upstream-timeout", f"no answer within {timeout.total}s") from exc
+                except aiohttp.ClientError as exc:
+                    outcome = "unreachable"
+                    raise _Transient("upstream-unavailable", f"cannot be reached ({type(exc).__name__})") from exc
+                if response.status >= 500:
+                    outcome = f"{response.status // 100}xx"
+                    slug = "upstream-unavailable" if response.status == 503 else "upstream-error"
+                    raise _Transient(slug, f"answered {response.status}", response)
+                return response
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+            metrics.UPSTREAM_REQUESTS.labels(self._pool.service, self.name, outcome).inc()
+
+    async def get(self, path: str, **kwargs: Any) -> UpstreamResponse:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> UpstreamResponse:
+        return await self.request("POST", path, **kwargs)
+
+
+class Upstreams:
+    """The process's hop client: one session, one :class:`Upstream` per configured name."""
+
+    def __init__(self, settings: Settings, *, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self._session: aiohttp.ClientSession | None = None
+        self._upstreams: dict[str, Upstream] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily inside the running loop: aiohttp binds a session to the loop that made it.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, ttl_dns_cache=300, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=lambda o: _encoder.encode(o).decode(), raise_for_status=False
+            )
+        return self._session
+
+    def __getitem__(self, name: str) -> Upstream:
+        upstream = self._upstreams.get(name)
+        if upstream is None:
+            upstream = self._upstreams[name] = Upstream(name, self.settings.url_for(name), self)
+        return upstream
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,1 @@
+"""Canonical model: the only shapes that cross a layer boundary."""

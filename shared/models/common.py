@@ -1,0 +1,68 @@
+"""Constrained scalar types and small value objects shared by every canonical model.
+
+Validation lives in the types, so every edge that decodes a canonical payload with msgspec enforces the same
+rules (DESIGN §7): SKUs match ``[A-Za-z0-9._-]{1,64}``, quantities are positive and capped, money is integer
+minor units with an ISO 4217 code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+from msgspec import Meta
+
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+LOCATION_PATTERN = r"^(dc|store)-[a-z0-9][a-z0-9-]{0,39}$"
+REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+MAX_LINE_QTY = 10_000
+MAX_LINES = 500
+
+Sku = Annotated[str, Meta(pattern=SKU_PATTERN, description="Canonical SKU: the ERP's internal reference")]
+LocationId = Annotated[str, Meta(pattern=LOCATION_PATTERN, description="`dc-<code>` or `store-<code>`")]
+Ref = Annotated[str, Meta(pattern=REF_PATTERN, description="A document reference chosen by the caller")]
+Qty = Annotated[int, Meta(ge=1, le=MAX_LINE_QTY, description="A positive quantity, capped per line")]
+Count = Annotated[int, Meta(ge=0, description="A non-negative stock count")]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+MinorUnits = Annotated[int, Meta(ge=0, le=10**12, description="Money in minor units (cents)")]
+CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
+
+T = TypeVar("T")
+
+
+class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=False):
+    """Base of every canonical payload: unknown fields are refused at every edge."""
+
+
+class Money(Model, kw_only=True):
+    amount: MinorUnits
+    currency: Currency
+
+
+class Address(Model, kw_only=True):
+    name: ShortText
+    line1: ShortText
+    line2: Annotated[str, Meta(max_length=200)] | None = None
+    city: ShortText
+    postal_code: Annotated[str, Meta(min_length=1, max_length=20)]
+    country: CountryCode
+    phone: Annotated[str, Meta(max_length=40)] | None = None
+    email: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class Page(Model, Generic[T], kw_only=True):
+    """A page of a cursor-paged listing; ``next_cursor`` is opaque and absent on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Timestamps are UTC; a naive one from a back-end is taken as UTC rather than guessed."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

@@ -1,0 +1,82 @@
+"""The event envelope and the payloads of the facts the system layer publishes (DESIGN §4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from shared.models.common import Count, LocationId, Model, Sku
+from shared.models.fulfilment import FulfilmentLine
+
+SCHEMA_VERSION = 1
+
+
+class Event(msgspec.Struct, kw_only=True, frozen=True):
+    """Envelope on every stream. ``id`` comes from the source system's own event or document id, so a
+    re-delivered webhook maps to the same id and is published once."""
+
+    id: str
+    type: str
+    occurred_at: datetime
+    source: str
+    correlation_id: str | None = None
+    key: str
+    schema_version: int = SCHEMA_VERSION
+    payload: dict[str, object]
+
+
+class InventoryCounted(Model, kw_only=True):
+    """An absolute count: applies only if newer (``as_of``) than what a projection holds."""
+
+    sku: Sku
+    location: LocationId
+    on_hand: Count
+    as_of: datetime
+
+
+class InventoryAdjusted(Model, kw_only=True):
+    """A delta: applies once, by event id."""
+
+    sku: Sku
+    location: LocationId
+    delta: int
+    reason: str
+    as_of: datetime
+
+
+class ShipmentDispatched(Model, kw_only=True):
+    shipment_ref: str
+    order_ref: str
+    location: LocationId
+    carrier: str
+    tracking_number: str
+    lines: list[FulfilmentLine]
+
+
+class DeliveryCompleted(Model, kw_only=True):
+    shipment_ref: str
+    order_ref: str
+    location: LocationId
+
+
+class PickupReady(Model, kw_only=True):
+    task_ref: str
+    store: LocationId
+    lines: list[FulfilmentLine]
+
+
+class PickupCompleted(Model, kw_only=True):
+    task_ref: str
+    store: LocationId
+    lines: list[FulfilmentLine]
+
+
+class ReceiptReceived(Model, kw_only=True):
+    receipt_ref: str
+    location: LocationId
+    lines: list[FulfilmentLine]
+
+
+def event_payload(model: msgspec.Struct) -> dict[str, object]:
+    return msgspec.to_builtins(model)  # type: ignore[no-any-return]

@@ -1,0 +1,111 @@
+"""Orders and the ERP sales-order documents the order saga creates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import Meta
+
+from shared.models.common import MAX_LINES, Address, Currency, LocationId, MinorUnits, Model, Qty, Ref, Sku
+
+OrderState = Literal[
+    "received",
+    "reserved",
+    "accepted",
+    "pending_backend",
+    "confirmed",
+    "released",
+    "shipped",
+    "ready_for_pickup",
+    "delivered",
+    "picked_up",
+    "rejected",
+    "cancelled",
+    "failed",
+    "return_requested",
+    "return_received",
+    "refunded",
+    "restocked",
+]
+
+FulfilmentMode = Literal["ship", "pickup"]
+
+
+class OrderLine(Model, kw_only=True):
+    line_id: Ref
+    sku: Sku
+    qty: Qty
+    unit_price: MinorUnits
+    location: LocationId | None = None
+
+
+class Fulfilment(Model, kw_only=True):
+    mode: FulfilmentMode
+    ship_to: Address | None = None
+    store: LocationId | None = None
+    allow_partial: bool = False
+
+
+class Customer(Model, kw_only=True):
+    id: Ref
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    email: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class Order(Model, kw_only=True):
+    id: Ref
+    owner: str
+    state: OrderState
+    customer: Customer
+    fulfilment: Fulfilment
+    lines: Annotated[list[OrderLine], Meta(min_length=1, max_length=MAX_LINES)]
+    currency: Currency
+    subtotal: MinorUnits
+    tax: MinorUnits
+    total: MinorUnits
+    payment_reference: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineEntry(Model, kw_only=True):
+    at: datetime
+    state: str
+    system: str
+    document_id: str | None = None
+    correlation_id: str | None = None
+    detail: str | None = None
+
+
+# --- ERP sales orders (system-erp) -------------------------------------------------------------------------
+
+
+class SalesOrderLine(Model, kw_only=True):
+    sku: Sku
+    qty: Qty
+    unit_price: MinorUnits
+
+
+class SalesOrderRequest(Model, kw_only=True):
+    """Create a sales order for our order ``ref``; the ref is the ERP's ``client_order_ref`` (dedup key)."""
+
+    ref: Ref
+    customer: Annotated[str, Meta(min_length=1, max_length=200)]
+    currency: Currency
+    lines: Annotated[list[SalesOrderLine], Meta(min_length=1, max_length=MAX_LINES)]
+    note: Annotated[str, Meta(max_length=1000)] | None = None
+
+
+SalesOrderState = Literal["draft", "sent", "sale", "done", "cancel"]
+
+
+class SalesOrder(Model, kw_only=True):
+    ref: Ref
+    erp_id: str
+    name: str
+    state: SalesOrderState
+    currency: Currency
+    amount_total: MinorUnits
+    lines: list[SalesOrderLine]
+    created: bool = False

@@ -1,0 +1,105 @@
+"""Typed settings read from the environment, one struct for every deployable.
+
+Every deployable reads the same struct so that the launcher, the chart and the tests configure the estate
+one way: plain environment variables. Names are ``OMNIGATE_<FIELD>`` except the two Redis URLs, which keep
+the conventional ``REDIS_URL`` / ``CACHE_REDIS_URL``. Upstream base URLs are ``OMNIGATE_URL_<NAME>`` with the
+deployable's name upper-cased and dashes as underscores (``OMNIGATE_URL_SANDBOX_ERP``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import msgspec
+
+ENV_PREFIX = "OMNIGATE_"
+URL_PREFIX = "OMNIGATE_URL_"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    service: str = "omnigate"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_redis_url: str = ""
+    data_dir: str = ".omnigate"
+    # Every Redis key and stream name starts with this, so tests and several estates can share one Redis.
+    key_prefix: str = ""
+    log_level: str = "INFO"
+    # Largest request body any deployable accepts; larger ones get 413 problem+json.
+    max_body_bytes: int = 1_048_576
+
+    # Outbound hops (shared.http).
+    http_timeout_s: float = 5.0
+    http_connect_timeout_s: float = 1.0
+    breaker_fail_max: int = 5
+    breaker_reset_s: float = 30.0
+    retry_attempts: int = 3
+    retry_backoff_s: float = 0.05
+
+    # Back-end credentials; the launcher generates them at first run, the chart reads them from Secrets.
+    erp_api_key: str = ""
+    erp_database: str = "omnigate"
+    pos_access_token: str = ""
+    pos_webhook_signature_key: str = ""
+    pos_webhook_url: str = ""
+    wms_api_key: str = ""
+    wms_webhook_secret: str = ""
+    wms_webhook_url: str = ""
+
+    # Sandbox seed: deterministic by seed, size configurable (tests use a small one).
+    seed: int = 42
+    seed_skus: int = 5000
+    seed_stores: int = 40
+    seed_dcs: int = 2
+
+    urls: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def cache_url(self) -> str:
+        return self.cache_redis_url or self.redis_url
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def url_for(self, name: str) -> str:
+        """Base URL of another deployable; a missing one is a deployment error worth failing loudly on."""
+        try:
+            return self.urls[name]
+        except KeyError:
+            raise LookupError(f"no URL configured for {name!r}: set {url_env_name(name)}") from None
+
+
+def url_env_name(name: str) -> str:
+    return URL_PREFIX + name.upper().replace("-", "_")
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    fields = set(Settings.__struct_fields__)
+    raw: dict[str, object] = {}
+    urls: dict[str, str] = {}
+    for key, value in env.items():
+        if key.startswith(URL_PREFIX):
+            urls[key[len(URL_PREFIX) :].lower().replace("_", "-")] = value.rstrip("/")
+        elif key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in fields and name != "urls":
+                raw[name] = value
+    if "REDIS_URL" in env:
+        raw["redis_url"] = env["REDIS_URL"]
+    if "CACHE_REDIS_URL" in env:
+        raw["cache_redis_url"] = env["CACHE_REDIS_URL"]
+    raw["urls"] = urls
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid Omnigate settings in the environment: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once: deployables are configured at start, not mid-flight."""
+    return from_env()
