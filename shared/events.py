@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.models.events import Event
+from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.events")
 
@@ -206,7 +207,7 @@ class Consumer:
         log.warning(
             "handler of %s failed on %s (delivery %s of %s): %r",
             self.group, fields.get(b"id", b"?").decode(), deliveries, self.max_deliveries, exc,
-            exc_info=not isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError)),
+            exc_info=not isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError, ProblemError)),
         )
         metrics.EVENTS.labels(self.bus.service, stream, "failed").inc()
         if deliveries < self.max_deliveries:
