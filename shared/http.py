@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 import pybreaker
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from shared import context, metrics
 from shared.problems import ProblemError
@@ -116,7 +116,7 @@ class Upstream:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(max(1, attempts)),
-                wait=wait_exponential_jitter(initial=self._pool.settings.retry_backoff_s, max=1.0),
+                wait=wait_random_exponential(multiplier=self._pool.settings.retry_backoff_s, max=1.0),
                 retry=retry_if_exception_type(_Transient),
                 reraise=True,
             ):

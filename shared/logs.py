@@ -46,7 +46,8 @@ def configure(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace plain stream handlers (and an earlier JSON one); keep others, e.g. a test runner's capture.
+    root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
     root.setLevel(level.upper())
     # httpx logs every request at INFO; hops would drown the log (DESIGN §9).
     for noisy in ("httpx", "httpcore", "aiohttp.access"):

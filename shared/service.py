@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, S
 from redis.asyncio import Redis
 
 from shared import context, logs, metrics
+from shared.body import StrictBody
 from shared.http import Upstreams
 from shared.problems import MEDIA_TYPE, STATUS_SLUGS, ProblemError, type_uri, CATALOGUE, Problem
 from shared.settings import Settings, get_settings
@@ -229,6 +230,8 @@ def create_service(
         ),
         request_max_body_size=settings.max_body_bytes,
         dependencies=dependencies or {},
+        dto=StrictBody[msgspec.Struct],
+        return_dto=None,
         logging_config=None,
         debug=False,
     )

@@ -1,0 +1,48 @@
+"""Strict request-body decoding for every deployable.
+
+Litestar converts bodies with msgspec in lax mode (``strict=False``), which turns ``"qty": "1"`` into ``1``.
+An integration API should refuse a wrong JSON type rather than guess, so the service factory installs this DTO
+for request bodies: msgspec decodes the raw bytes straight into the handler's declared Struct, strictly, with
+unknown fields refused by the models themselves. Responses are encoded as usual (no DTO on the way out).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar.dto import MsgspecDTO
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Reference, Schema
+from litestar.typing import FieldDefinition
+
+T = TypeVar("T")
+
+_decoders: dict[str, msgspec.json.Decoder[Any]] = {}
+
+
+class StrictBody(MsgspecDTO[T]):  # type: ignore[type-var]
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: Any
+    ) -> Reference | Schema:
+        # Document the declared Struct itself (constraints included), not the DTO's transfer model.
+        return schema_creator.for_field_definition(  # type: ignore[no-any-return]
+            FieldDefinition.from_annotation(field_definition.annotation, kwarg_definition=field_definition.kwarg_definition)
+        )
+
+    def decode_bytes(self, value: bytes) -> Any:
+        handler = self.asgi_connection.route_handler
+        decoder = _decoders.get(handler.handler_id)
+        if decoder is None:
+            target = handler.parsed_fn_signature.parameters["data"].annotation
+            decoder = _decoders[handler.handler_id] = msgspec.json.Decoder(target, strict=True)
+        try:
+            return decoder.decode(value)
+        except msgspec.ValidationError as exc:
+            raise ValidationException(
+                detail=f"Validation failed for {self.asgi_connection.method} {self.asgi_connection.url.path}",
+                extra=[{"message": str(exc), "source": "body"}],
+            ) from exc
+        except msgspec.DecodeError as exc:
+            raise ValidationException(detail=f"JSON is malformed: {exc}") from exc

@@ -1,0 +1,119 @@
+"""The ``omnigate`` command: run the estate, serve one deployable, (re)seed the sandboxes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from shared.launcher import Estate, LaunchError, load_estate, serve_command
+
+DEFAULT_DATA_DIR = ".omnigate"
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("OMNIGATE_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    estate = Estate(data_dir=_data_dir(args.data_dir), only=args.only or None)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"Starting the Omnigate estate (data in {estate.data_dir}) ...", flush=True)
+    try:
+        estate.start(timeout=args.timeout, on_ready=lambda name: print(f"  ready: {name}", flush=True))
+    except LaunchError as exc:
+        print(f"omnigate up failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nRedis: {estate.redis_url} ({estate.redis_source})")
+    width = max(len(n) for n in estate.names)
+    for name in estate.names:
+        print(f"  {name:<{width}}  {estate.url(name)}   docs: {estate.url(name)}/schema/swagger")
+    settings = estate.settings
+    print("\nTry:")
+    if "system-erp" in estate.names:
+        print(f"  curl -s {estate.url('system-erp')}/items?limit=3")
+    if "sandbox-pos" in estate.names:
+        print(f"  curl -s {estate.url('system-pos')}/stores")
+    print(f"\nSandbox credentials are in {estate.data_dir / 'secrets.json'}; logs in {estate.data_dir / 'logs'}.")
+    print(f"ERP sandbox API key: {settings.erp_api_key[:6]}... (full value in secrets.json)")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            dead = estate.exited()
+            if dead:
+                print(f"\n{', '.join(dead)} exited; see {estate.data_dir / 'logs'}", file=sys.stderr)
+                break
+    finally:
+        print("\nStopping ...", flush=True)
+        estate.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve one deployable in the foreground (what a container runs)."""
+    by_name = {d.name: d for d in load_estate()}
+    if args.name not in by_name:
+        print(f"unknown deployable {args.name!r}; known: {', '.join(by_name)}", file=sys.stderr)
+        return 2
+    d = by_name[args.name]
+    cmd = serve_command(d, port=args.port or d.port, workers=args.workers or d.workers, host=args.host)
+    os.environ.setdefault("OMNIGATE_SERVICE", d.name)
+    os.execvp(cmd[0], cmd)
+    return 0  # not reached
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Create the sandbox databases afresh from the deterministic catalogue (the estate must be stopped)."""
+    from services.sandbox.common import kit
+    from shared.settings import from_env
+
+    os.environ["OMNIGATE_DATA_DIR"] = str(_data_dir(args.data_dir))
+    settings = from_env()
+    for d in load_estate():
+        if d.layer != "backend":
+            continue
+        path = kit.database_path(settings, d.name)
+        if path.exists() and not args.force:
+            print(f"{d.name}: {path} exists (use --force to re-seed)")
+            continue
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        package = d.module.split(":")[0].rsplit(".", 1)[0]
+        schema = importlib.import_module(f"{package}.db").SCHEMA
+        seed = importlib.import_module(f"{package}.seed").seed
+        kit.open_database(settings, d.name, schema, seed).close()
+        print(f"{d.name}: seeded {path} ({settings.seed_skus} SKUs, {settings.seed_stores} stores, seed {settings.seed})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="omnigate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the whole estate locally (Redis included) until Ctrl-C")
+    up.add_argument("--data-dir")
+    up.add_argument("--only", nargs="*", help="start only these deployables")
+    up.add_argument("--timeout", type=float, default=60.0)
+    up.set_defaults(func=cmd_up)
+    serve = sub.add_parser("serve", help="serve one deployable in the foreground")
+    serve.add_argument("name")
+    serve.add_argument("--host", default=os.environ.get("OMNIGATE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+    seed = sub.add_parser("seed", help="(re)create the sandbox databases from the deterministic catalogue")
+    seed.add_argument("--data-dir")
+    seed.add_argument("--force", action="store_true")
+    seed.set_defaults(func=cmd_seed)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The estate as the integration tests see it: real processes, real Redis, a private key prefix."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+
+from shared.launcher import Estate
+from shared.settings import Settings
+
+T = TypeVar("T")
+
+# Small seed and short timeouts so breakers and retries can be seen within a test's deadline.
+TEST_SETTINGS = {
+    "OMNIGATE_SEED_SKUS": "300",
+    "OMNIGATE_SEED_STORES": "6",
+    "OMNIGATE_SEED_DCS": "2",
+    "OMNIGATE_HTTP_TIMEOUT_S": "1.5",
+    "OMNIGATE_HTTP_CONNECT_TIMEOUT_S": "0.5",
+    "OMNIGATE_BREAKER_FAIL_MAX": "3",
+    "OMNIGATE_BREAKER_RESET_S": "2",
+    "OMNIGATE_RETRY_BACKOFF_S": "0.01",
+    "OMNIGATE_LOG_LEVEL": "INFO",
+}
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
+
+
+class TestEstate:
+    """What tests get from the ``estate`` fixture."""
+
+    __test__ = False
+
+    def __init__(self, estate: Estate, prefix: str) -> None:
+        self._estate = estate
+        self.prefix = prefix
+        self.settings: Settings = estate.settings
+        self.redis = redis.Redis.from_url(self.settings.redis_url)
+
+    def url(self, name: str) -> str:
+        return self._estate.url(name)
+
+    def db_path(self, name: str) -> Path:
+        return self._estate.db_path(name)
+
+    def log_path(self, name: str) -> Path:
+        return self._estate.log_path(name)
+
+    def restart(self, name: str, *, kill: bool = False) -> None:
+        self._estate.restart(name, kill=kill)
+
+    @property
+    def names(self) -> list[str]:
+        return self._estate.names
+
+    def stream(self, domain: str) -> str:
+        return f"{self.prefix}omnigate.events.{domain}"
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.05, what: str = "") -> T:
+        """Poll until ``predicate`` returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+            time.sleep(interval)
+
+    def tracebacks(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name in self._estate.names:
+            text = self.log_path(name).read_text(errors="replace")
+            match = TRACEBACK.search(text)
+            if match:
+                found[name] = text[max(0, match.start() - 400) : match.start() + 3000]
+        return found
+
+    def clean_redis(self) -> None:
+        for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
+            self.redis.delete(key)
+        self.redis.close()
+
+
+def start_test_estate(data_dir: Path, redis_url: str) -> tuple[Estate, str]:
+    prefix = f"t{os.getpid()}-{int(time.time())}:"
+    env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=prefix)
+    estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url)
+    estate.start(timeout=90)
+    return estate, prefix

@@ -1,0 +1,123 @@
+"""The service factory: every error is problem+json, correlation headers are set, probes tell the truth."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from litestar import get, post
+from litestar.testing import TestClient
+
+from shared.models.orders import SalesOrderRequest
+from shared.problems import MEDIA_TYPE, ProblemError
+from shared.service import create_service
+from shared.settings import from_env
+
+
+@post("/orders")
+async def create_order(data: SalesOrderRequest) -> dict[str, str]:
+    return {"ref": data.ref}
+
+
+@get("/bug")
+async def bug() -> None:
+    raise RuntimeError("a bug, not a client error")
+
+
+@get("/down")
+async def down() -> None:
+    raise ProblemError("upstream-unavailable", "erp: answered 503", upstream="erp", retry_after=2)
+
+
+def make_client(redis_url: str = "redis://127.0.0.1:1/0", uses_redis: bool = False) -> TestClient:
+    settings = from_env({"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048"})
+    app = create_service(
+        "svc-test", [create_order, bug, down], title="t", description="d", uses_redis=uses_redis, settings=settings
+    )
+    return TestClient(app)
+
+
+GOOD = {"ref": "o-1", "customer": "c", "currency": "EUR", "lines": [{"sku": "A-1", "qty": 1, "unit_price": 100}]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/nowhere", None, 404),
+        ("DELETE", "/orders", None, 405),
+        ("POST", "/orders", b"{not json", 400),
+        ("POST", "/orders", b'{"ref": "o-1"}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[],"extra":1}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"A","qty":-1,"unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"A","qty":99999999,"unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"bad sku!","qty":1,"unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"A","qty":"1","unit_price":1}]}', 400),
+        ("POST", "/orders", b"x" * 4096, 413),
+    ],
+)
+def test_framework_errors_are_problem_json(method: str, path: str, body: bytes | None, status: int) -> None:
+    with make_client() as client:
+        response = client.request(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.headers["content-type"] == MEDIA_TYPE
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["type"].startswith("https://omnigate.dev/problems/")
+    assert problem["title"] and problem["instance"] == path
+    assert problem["request_id"] == response.headers["x-request-id"]
+
+
+def test_valid_request_passes() -> None:
+    with make_client() as client:
+        response = client.post("/orders", json=GOOD)
+    assert response.status_code == 201 and response.json() == {"ref": "o-1"}
+
+
+def test_unexpected_exception_stays_a_500_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), make_client() as client:
+        response = client.get("/bug")
+    assert response.status_code == 500
+    assert response.json()["type"].endswith("/internal-error")
+    logged = [r for r in caplog.records if r.exc_info]
+    assert logged and logged[0].exc_info[0] is RuntimeError, "the traceback must be logged"
+
+
+def test_upstream_problem_names_upstream_and_sets_retry_after() -> None:
+    with make_client() as client:
+        response = client.get("/down")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["upstream"] == "erp"
+
+
+def test_correlation_headers() -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with make_client() as client:
+        response = client.get(
+            "/healthz", headers={"X-Request-ID": "abc-123", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+        )
+        minted = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert response.headers["x-request-id"] == "abc-123"
+    assert response.headers["traceparent"].startswith(f"00-{trace_id}-")
+    assert response.headers["x-served-by"].startswith("svc-test/")
+    assert minted.headers["x-request-id"] != "bad id with spaces"
+
+
+def test_readyz_fails_with_problem_when_redis_is_unreachable() -> None:
+    with make_client(uses_redis=True) as client:
+        assert client.get("/healthz").status_code == 200
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == MEDIA_TYPE
+
+
+def test_readyz_ok_with_real_redis(redis_url: str) -> None:
+    with make_client(redis_url=redis_url, uses_redis=True) as client:
+        assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_count_requests_by_route_template() -> None:
+    with make_client() as client:
+        client.post("/orders", json=GOOD)
+        body = client.get("/metrics").text
+    assert 'route="/orders"' in body and 'service="svc-test"' in body
