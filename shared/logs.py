@@ -52,3 +52,17 @@ def configure(service: str, level: str = "INFO") -> None:
     # httpx logs every request at INFO; hops would drown the log (DESIGN §9).
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def granian_config(service: str, level: str = "INFO") -> dict[str, object]:
+    """A logging dictConfig for granian's own loggers, so the server's lines are JSON like ours."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "shared.logs.JsonFormatter", "service": service}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "_granian": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "granian.access": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }

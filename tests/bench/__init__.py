@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): measured, never asserted in timed tests. Results are JSON in results/."""
