@@ -32,6 +32,9 @@ from shared import logs
 from shared.settings import Settings, from_env, url_env_name
 
 ESTATE_FILE = Path(__file__).with_name("estate.toml")
+# Start order: a layer starts once the layer it calls is ready, so no caller trips a breaker on a
+# dependency that simply has not started yet.
+LAYER_ORDER = ("backend", "system", "process", "experience", "edge")
 BACKEND_ROLES = {"erp": "sandbox-erp", "wms": "sandbox-wms", "pos": "sandbox-pos"}
 SECRET_NAMES = (
     "erp_api_key",
@@ -145,10 +148,13 @@ class Estate:
             port = free_port() if self.free_ports else d.port
             workers = self.workers.get(d.name, d.workers)
             self._processes[d.name] = _Process(d, port, workers, self.data_dir / "logs" / f"{d.name}.log")
+        deadline = time.monotonic() + timeout
         try:
-            for process in self._processes.values():
-                self._spawn(process)
-            self._wait_ready(timeout, on_ready)
+            for layer in sorted({p.deployable.layer for p in self._processes.values()}, key=_layer_rank):
+                names = [n for n, p in self._processes.items() if p.deployable.layer == layer]
+                for name in names:
+                    self._spawn(self._processes[name])
+                self._wait_ready(max(1.0, deadline - time.monotonic()), on_ready, names=names)
         except BaseException:
             self.stop()
             raise
@@ -311,6 +317,10 @@ class Estate:
         except ProcessLookupError:
             pass
         process.popen = None
+
+
+def _layer_rank(layer: str) -> int:
+    return LAYER_ORDER.index(layer) if layer in LAYER_ORDER else len(LAYER_ORDER)
 
 
 def serve_command(

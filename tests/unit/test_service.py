@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from litestar import get, post
+from litestar.params import JSONBody
 from litestar.testing import TestClient
 
 from shared.models.orders import SalesOrderRequest
@@ -15,7 +16,7 @@ from shared.settings import from_env
 
 
 @post("/orders")
-async def create_order(data: SalesOrderRequest) -> dict[str, str]:
+async def create_order(data: JSONBody[SalesOrderRequest]) -> dict[str, str]:
     return {"ref": data.ref}
 
 

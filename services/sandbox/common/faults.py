@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, put
+from litestar.params import JSONBody
 from litestar.types import ASGIApp, Receive, Scope, Send
 from msgspec import Meta
 
@@ -96,7 +97,7 @@ def _conn(request: Request[Any, Any, Any]) -> sqlite3.Connection:
 
 
 @put("/_faults", tags=["sandbox"], summary="Stage a fault on a route prefix ('/' = every route)", status_code=200)
-async def put_fault(request: Request[Any, Any, Any], data: FaultSpec) -> FaultSpec:
+async def put_fault(request: Request[Any, Any, Any], data: JSONBody[FaultSpec]) -> FaultSpec:
     _conn(request).execute(
         "INSERT INTO _faults(route, latency_ms, error_rate, outage) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(route) DO UPDATE SET latency_ms=excluded.latency_ms, error_rate=excluded.error_rate, "

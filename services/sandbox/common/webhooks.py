@@ -1,7 +1,8 @@
 """Outgoing webhooks of a sandbox back-end, delivered the way vendors deliver them.
 
 Every notification is written to the sandbox's database first, then POSTed with the vendor's signature
-headers; failures are retried with backoff (vendors retry for hours; we retry ``MAX_ATTEMPTS`` times).
+headers, computed for each attempt (a timestamped signature must be fresh on a retry); failures are retried
+with backoff (vendors retry for hours; we retry ``MAX_ATTEMPTS`` times).
 ``POST /_webhooks/{id}/redeliver`` sends a delivered notification again, byte for byte, as a vendor's
 "resend" button or an at-least-once retry would, so tests can prove that receivers de-duplicate.
 """
@@ -18,6 +19,7 @@ from typing import Any
 import aiohttp
 import msgspec
 from litestar import Request, get, post
+from litestar.params import FromPath
 
 from shared.problems import not_found
 
@@ -52,7 +54,7 @@ class WebhookSender:
         """Record a notification; the delivery loop sends it at once. No URL configured: nothing to send."""
         if not url:
             return
-        headers = {"Content-Type": "application/json", **self.signer(url, body)}
+        headers = {"Content-Type": "application/json"}
         self.conn.execute(
             "INSERT OR IGNORE INTO _webhooks(id, url, body, headers, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?)",
             (notification_id, url, body, msgspec.json.encode(headers).decode(), time.time(), 0.0),
@@ -61,7 +63,7 @@ class WebhookSender:
 
     async def _send(self, row: sqlite3.Row) -> int | None:
         assert self._session is not None
-        headers = msgspec.json.decode(row["headers"])
+        headers = {**msgspec.json.decode(row["headers"]), **self.signer(row["url"], bytes(row["body"]))}
         try:
             async with self._session.post(row["url"], data=row["body"], headers=headers) as resp:
                 await resp.read()
@@ -121,8 +123,13 @@ async def list_webhooks(request: Request[Any, Any, Any]) -> list[WebhookDelivery
     return [WebhookDelivery(r[0], r[1], r[2], r[3] is not None, r[4]) for r in rows]
 
 
-@post("/_webhooks/{notification_id:str}/redeliver", tags=["sandbox"], summary="Send a notification again, as is")
-async def redeliver(request: Request[Any, Any, Any], notification_id: str) -> dict[str, int | None]:
+@post(
+    "/_webhooks/{notification_id:str}/redeliver",
+    tags=["sandbox"],
+    summary="Send a notification again, body byte for byte",
+    status_code=200,
+)
+async def redeliver(request: Request[Any, Any, Any], notification_id: FromPath[str]) -> dict[str, int | None]:
     return {"status": await _sender(request).redeliver(notification_id)}
 
 

@@ -1,0 +1,24 @@
+"""Wiring of ``sandbox-erp``: a subset of Odoo's external JSON-2 API over SQLite, seeded from the catalogue."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from services.sandbox.common.kit import create_sandbox
+from services.sandbox.erp import db, routes, seed, sim
+from shared.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    return create_sandbox(
+        "sandbox-erp",
+        [routes.json2, *sim.ROUTES],
+        title="Sandbox ERP",
+        description="A subset of Odoo's external JSON-2 API (product.product, stock.warehouse, stock.quant, "
+        "res.partner, sale.order, account.move) over SQLite, with Odoo's error objects and fault injection.",
+        schema=db.SCHEMA,
+        seed=seed.seed,
+        error_body=routes.error_body,
+        settings=settings,
+    )

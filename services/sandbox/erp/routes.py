@@ -1,0 +1,133 @@
+"""Odoo's external JSON-2 API (``POST /json/2/<model>/<method>``), the subset Omnigate's ERP connector uses.
+
+The request body is the method's keyword arguments (plus ``ids`` for record methods and ``context``); the
+response body is the method's return value. Errors are Odoo's JSON error object
+``{name, message, arguments, context, debug}`` with the statuses Odoo's own tests assert (401 + ``WWW-Authenticate:
+bearer``, 400 bad body, 404 unknown model or method, 422 missing/unexpected argument, 500 bad domain field), so
+the connector is written against the behaviour it will meet in production.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.params import FromPath
+
+from services.sandbox.erp import orm
+from services.sandbox.erp.orm import OdooError
+from shared.settings import Settings
+
+JSON = "application/json; charset=utf-8"
+
+# method -> (is a record method taking ``ids``, accepted keyword arguments, required keyword arguments)
+SIGNATURES: dict[str, tuple[bool, frozenset[str], frozenset[str]]] = {
+    "search_read": (False, frozenset({"domain", "fields", "offset", "limit", "order"}), frozenset()),
+    "search": (False, frozenset({"domain", "offset", "limit", "order"}), frozenset({"domain"})),
+    "search_count": (False, frozenset({"domain", "limit"}), frozenset({"domain"})),
+    "read": (True, frozenset({"fields", "load"}), frozenset()),
+    "create": (False, frozenset({"vals_list"}), frozenset({"vals_list"})),
+    "action_confirm": (True, frozenset(), frozenset()),
+    "action_cancel": (True, frozenset(), frozenset()),
+    "action_post": (True, frozenset(), frozenset()),
+}
+
+
+def error_response(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> Response[bytes]:
+    body = {
+        "name": name,
+        "message": message,
+        "arguments": [message, status],
+        "context": {},
+        # Odoo puts the server traceback here; the sandbox has none to give, so it names the exception.
+        "debug": f"{name}: {message}\n",
+    }
+    return Response(content=msgspec.json.encode(body), status_code=status, media_type=JSON, headers=headers or {})
+
+
+def error_body(status: int) -> tuple[bytes, str]:
+    """Odoo's shape for the sandbox's injected 5xx answers."""
+    name = "werkzeug.exceptions.InternalServerError" if status == 500 else "werkzeug.exceptions.HTTPException"
+    message = "The server encountered an internal error and was unable to complete your request."
+    body = {"name": name, "message": message, "arguments": [message, status], "context": {}, "debug": f"{name}\n"}
+    return msgspec.json.encode(body), JSON
+
+
+def _authorised(request: Request[Any, Any, Any], settings: Settings) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    expected = settings.erp_api_key
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), expected.encode())
+
+
+def _ids(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        return value
+    raise orm.value_error(f"Invalid ids {value!r}")
+
+
+def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dict[str, Any]) -> Any:
+    model = orm.MODELS.get(model_name)
+    if model is None:
+        raise OdooError(404, "werkzeug.exceptions.NotFound", f"the model {model_name!r} does not exist")
+    if method not in model.methods or method not in SIGNATURES:
+        raise OdooError(404, "werkzeug.exceptions.NotFound", f"the method {model_name}.{method} does not exist")
+    is_record_method, accepted, required = SIGNATURES[method]
+    context = kwargs.pop("context", None) or {}
+    if not isinstance(context, dict):
+        raise orm.value_error(f"Invalid context {context!r}")
+    ids = _ids(kwargs.pop("ids", None)) if is_record_method else None
+    if not is_record_method and "ids" in kwargs:
+        raise orm.unprocessable(f"cannot call {model_name}.{method} with ids")
+    unexpected = sorted(set(kwargs) - accepted)
+    if unexpected:
+        raise orm.unprocessable(f"{method}() got an unexpected keyword argument {unexpected[0]!r}")
+    missing = sorted(required - set(kwargs))
+    if missing:
+        raise orm.unprocessable(f"{method}() missing 1 required positional argument: {missing[0]!r}")
+    if method == "search_read":
+        found = orm.search(conn, model, kwargs.get("domain") or [], offset=kwargs.get("offset", 0),
+                           limit=kwargs.get("limit"), order=kwargs.get("order"), context=context)
+        return orm.read(conn, model, found, kwargs.get("fields"))
+    if method == "search":
+        return orm.search(conn, model, kwargs["domain"], offset=kwargs.get("offset", 0), limit=kwargs.get("limit"),
+                          order=kwargs.get("order"), context=context)
+    if method == "search_count":
+        return orm.search_count(conn, model, kwargs["domain"], limit=kwargs.get("limit"), context=context)
+    if method == "read":
+        return orm.read(conn, model, ids or [], kwargs.get("fields"))
+    if method == "create":
+        return orm.create(conn, model, kwargs["vals_list"])
+    return orm.action(conn, model, method, ids or [])
+
+
+@post("/json/2/{model:str}/{method:str}", status_code=200, tags=["odoo"],
+      summary="Call a model method (Odoo external JSON-2 API)")
+async def json2(request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str]) -> Response[bytes]:
+    """Authenticate with the bearer API key, then call ``model.method(**body)`` and answer its return value."""
+    settings: Settings = request.app.state.settings
+    if not _authorised(request, settings):
+        return error_response(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey",
+                              {"WWW-Authenticate": "bearer"})
+    database = request.headers.get("x-odoo-database")
+    if database is not None and database != settings.erp_database:
+        return error_response(404, "werkzeug.exceptions.NotFound", f"database {database!r} not found")
+    raw = await request.body()
+    try:
+        kwargs = msgspec.json.decode(raw) if raw else None
+    except msgspec.DecodeError as exc:
+        return error_response(400, "werkzeug.exceptions.BadRequest", f"could not parse the body as json: {exc}")
+    if not isinstance(kwargs, dict):
+        return error_response(400, "werkzeug.exceptions.BadRequest", "the body must be a json object")
+    try:
+        result = dispatch(request.app.state.db, model, method, kwargs)
+    except OdooError as exc:
+        return error_response(exc.status, exc.name, exc.message)
+    return Response(content=msgspec.json.encode(result), status_code=200, media_type=JSON)

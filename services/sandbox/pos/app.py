@@ -1,0 +1,33 @@
+"""sandbox-pos: a reference Square v2 back-end (subset) over SQLite, seeded from the shared catalogue."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from services.sandbox.common.kit import create_sandbox
+from services.sandbox.pos import db, routes, seed, sim, square
+from shared.settings import Settings, get_settings
+
+NAME = "sandbox-pos"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    signature_key = settings.pos_webhook_signature_key
+
+    def signer(url: str, body: bytes) -> dict[str, str]:
+        # Square signs the notification URL followed by the raw body (docs: webhooks/step3validate).
+        return {"x-square-hmacsha256-signature": square.sign(signature_key, url, body)}
+
+    return create_sandbox(
+        NAME,
+        [routes.ROUTER, *sim.ROUTES],
+        title="Sandbox POS (Square v2 subset)",
+        description="Locations, catalog search, inventory counts and changes, orders and signed "
+        "inventory.count.updated / order.fulfillment.updated webhooks, as Square's v2 API serves them.",
+        schema=db.SCHEMA,
+        seed=seed.seed,
+        error_body=square.error_body,
+        signer=signer,
+        settings=settings,
+    )

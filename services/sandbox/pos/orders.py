@@ -1,0 +1,190 @@
+"""Square orders in the sandbox: creation (sales, pickups, returns), retrieval and fulfillment progress.
+
+Orders are filled in the way Square fills them on CreateOrder (uids, names and prices from the catalog,
+line totals, ``state`` OPEN, ``version`` 1) and stored as Square's Order JSON. Taxes, discounts and
+service charges are accepted but not computed: the sandbox answers with zero tax and discount money.
+Completing an order with catalog line items takes them out of IN_STOCK (IN_STOCK -> SOLD), as Square does
+when an order is completed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+from services.sandbox.pos import ledger, square
+
+_decoder = msgspec.json.Decoder(square.Order)
+_encoder = msgspec.json.Encoder()
+
+
+def _money(amount: int) -> square.Money:
+    return square.Money(amount=amount, currency=square.CURRENCY)
+
+
+def _variation(conn: sqlite3.Connection, catalog_object_id: str, field: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM variations WHERE id = ?", (catalog_object_id,)).fetchone()
+    if row is None:
+        raise square.bad_request(f"catalog object `{catalog_object_id}` not found", code="INVALID_VALUE", field=field)
+    return row
+
+
+def _price(conn: sqlite3.Connection, catalog_object_id: str | None, name: str | None,
+           base: square.Money | None, field: str) -> tuple[str | None, int]:
+    if catalog_object_id is not None:
+        row = _variation(conn, catalog_object_id, f"{field}.catalog_object_id")
+        return row["name"], int(row["price_amount"])
+    if name is None or base is None:
+        raise square.bad_request("an ad hoc line item needs name and base_price_money",
+                                 code="MISSING_REQUIRED_PARAMETER", field=f"{field}.base_price_money")
+    if base.currency != square.CURRENCY:
+        raise square.bad_request(f"currency must be {square.CURRENCY}, the location's currency",
+                                 code="INVALID_VALUE", field=f"{field}.base_price_money.currency")
+    return name, base.amount
+
+
+def build(conn: sqlite3.Connection, requested: square.Order) -> square.Order:
+    """Fill in a requested order as Square's CreateOrder does."""
+    if not ledger.location_exists(conn, requested.location_id):
+        raise square.not_found(f"location `{requested.location_id}` not found", field="order.location_id")
+    now = square.now_ts()
+    lines: list[square.OrderLineItem] = []
+    gross_total = 0
+    for i, item in enumerate(requested.line_items or []):
+        field = f"order.line_items[{i}]"
+        qty = square.parse_quantity(item.quantity, f"{field}.quantity")
+        if qty <= 0:
+            raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
+        name, price = _price(conn, item.catalog_object_id, item.name, item.base_price_money, field)
+        gross_total += price * qty
+        lines.append(square.OrderLineItem(
+            uid=item.uid or square.uid(), name=name, quantity=str(qty), catalog_object_id=item.catalog_object_id,
+            variation_name="Regular" if item.catalog_object_id else None, note=item.note,
+            base_price_money=_money(price), gross_sales_money=_money(price * qty), total_tax_money=_money(0),
+            total_discount_money=_money(0), total_money=_money(price * qty),
+        ))
+    fulfillments: list[square.Fulfillment] = []
+    for i, f in enumerate(requested.fulfillments or []):
+        field = f"order.fulfillments[{i}]"
+        if f.type is None:
+            raise square.bad_request("type is required", code="MISSING_REQUIRED_PARAMETER", field=f"{field}.type")
+        if f.type == "PICKUP" and f.pickup_details is None:
+            raise square.bad_request("pickup_details is required for a PICKUP fulfillment",
+                                     code="MISSING_REQUIRED_PARAMETER", field=f"{field}.pickup_details")
+        state = f.state or "PROPOSED"
+        if state not in square.FULFILLMENT_STATES:
+            raise square.bad_request(f"`{state}` is not a fulfillment state", code="INVALID_ENUM_VALUE",
+                                     field=f"{field}.state")
+        details = f.pickup_details
+        if details is not None:
+            details = msgspec.structs.replace(details, placed_at=now)
+        fulfillments.append(square.Fulfillment(type=f.type, state=state, uid=f.uid or square.uid(),
+                                               pickup_details=details))
+    returns: list[square.OrderReturn] = []
+    returned_total = 0
+    for i, ret in enumerate(requested.returns or []):
+        items: list[square.OrderReturnLineItem] = []
+        for j, item in enumerate(ret.return_line_items or []):
+            field = f"order.returns[{i}].return_line_items[{j}]"
+            qty = square.parse_quantity(item.quantity, f"{field}.quantity")
+            if qty <= 0:
+                raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
+            name, price = _price(conn, item.catalog_object_id, item.name, item.base_price_money, field)
+            returned_total += price * qty
+            items.append(square.OrderReturnLineItem(
+                uid=item.uid or square.uid(), source_line_item_uid=item.source_line_item_uid, name=name,
+                quantity=str(qty), catalog_object_id=item.catalog_object_id, base_price_money=_money(price),
+                gross_return_money=_money(price * qty), total_money=_money(price * qty),
+            ))
+        returns.append(square.OrderReturn(uid=ret.uid or square.uid(), source_order_id=ret.source_order_id,
+                                          return_line_items=items))
+    if not lines and not returns:
+        raise square.bad_request("an order needs line_items or returns", code="MISSING_REQUIRED_PARAMETER",
+                                 field="order.line_items")
+    zero = _money(0)
+    return square.Order(
+        id=square.order_id(), location_id=requested.location_id, reference_id=requested.reference_id,
+        source=requested.source or square.OrderSource(name="Omnigate"), customer_id=requested.customer_id,
+        line_items=lines or None, fulfillments=fulfillments or None, returns=returns or None,
+        return_amounts=square.MoneyAmounts(total_money=_money(returned_total), tax_money=zero,
+                                           discount_money=zero) if returns else None,
+        net_amounts=square.MoneyAmounts(total_money=_money(gross_total - returned_total), tax_money=zero,
+                                        discount_money=zero, tip_money=zero, service_charge_money=zero),
+        created_at=now, updated_at=now, state="OPEN", version=1, total_money=_money(gross_total),
+        total_tax_money=zero, total_discount_money=zero, total_tip_money=zero, total_service_charge_money=zero,
+    )
+
+
+def save(conn: sqlite3.Connection, order: square.Order) -> None:
+    conn.execute(
+        "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
+        "body = excluded.body, updated_at = excluded.updated_at",
+        (order.id, order.location_id, order.reference_id, order.state, _encoder.encode(order),
+         order.created_at, order.updated_at),
+    )
+
+
+def load(conn: sqlite3.Connection, order_id: str) -> square.Order | None:
+    row = conn.execute("SELECT body FROM orders WHERE id = ?", (order_id,)).fetchone()
+    return _decoder.decode(row[0]) if row else None
+
+
+def sold_moves(order: square.Order) -> list[ledger.Move]:
+    """IN_STOCK -> SOLD for each catalog line of a completed order."""
+    assert order.created_at is not None
+    return [
+        ledger.Move("ADJUSTMENT", item.catalog_object_id, order.location_id, int(item.quantity), "IN_STOCK",
+                    "SOLD", square.now_ts(), order.id)
+        for item in order.line_items or []
+        if item.catalog_object_id is not None
+    ]
+
+
+def short_lines(conn: sqlite3.Connection, order: square.Order) -> list[dict[str, Any]]:
+    """Catalog lines the location does not have enough IN_STOCK for."""
+    short = []
+    for item in order.line_items or []:
+        if item.catalog_object_id is None:
+            continue
+        have = ledger.on_hand(conn, item.catalog_object_id, order.location_id)
+        if have < int(item.quantity):
+            short.append({"catalog_object_id": item.catalog_object_id, "on_hand": have, "wanted": int(item.quantity)})
+    return short
+
+
+def set_fulfillment_state(order: square.Order, new_state: str) -> tuple[square.Order, list[square.FulfillmentUpdate]]:
+    """Move every open PICKUP fulfillment to ``new_state``; COMPLETED also completes the order."""
+    now = square.now_ts()
+    updates: list[square.FulfillmentUpdate] = []
+    fulfillments: list[square.Fulfillment] = []
+    for f in order.fulfillments or []:
+        if f.type == "PICKUP" and f.state not in ("COMPLETED", "CANCELED", "FAILED") and f.state != new_state:
+            assert f.uid is not None and f.state is not None
+            updates.append(square.FulfillmentUpdate(fulfillment_uid=f.uid, old_state=f.state, new_state=new_state))
+            details = f.pickup_details or square.PickupDetails()
+            if new_state == "PREPARED":
+                details = msgspec.structs.replace(details, ready_at=now)
+            elif new_state == "COMPLETED":
+                details = msgspec.structs.replace(details, picked_up_at=now)
+            f = msgspec.structs.replace(f, state=new_state, pickup_details=details)
+        fulfillments.append(f)
+    completed = new_state == "COMPLETED"
+    updated = msgspec.structs.replace(
+        order, fulfillments=fulfillments, updated_at=now, version=(order.version or 1) + (1 if updates else 0),
+        state="COMPLETED" if completed else order.state, closed_at=now if completed else order.closed_at,
+    )
+    return updated, updates
+
+
+def notify_fulfillment(state: Any, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:
+    assert order.id is not None and order.created_at and order.updated_at and order.state and order.version
+    data = square.EventData(
+        type="order_fulfillment_updated", id=order.id,
+        object=square.OrderFulfillmentUpdatedObject(order_fulfillment_updated=square.OrderFulfillmentUpdated(
+            order_id=order.id, version=order.version, location_id=order.location_id, state=order.state,
+            created_at=order.created_at, updated_at=order.updated_at, fulfillment_update=updates,
+        )),
+    )
+    return ledger.notify(state, "order.fulfillment.updated", data)

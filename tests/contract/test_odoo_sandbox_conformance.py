@@ -1,0 +1,184 @@
+"""Conformance of sandbox-erp to Odoo's JSON-2 API: the documented requests get answers of the documented shape.
+
+The documented res.partner requests are sent verbatim (the sandbox is configured with the doc's dummy API key
+and database), the error statuses are those Odoo's own tests assert, and the synthetic product/stock/sales-order
+fixtures must come back with the same keys and JSON types from the sandbox as the connector tests replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from services.sandbox.erp.app import create_app
+from services.system.erp import mapping
+from shared.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "odoo"
+ERROR_KEYS = {"name", "message", "arguments", "context", "debug"}
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+DOCUMENTED_REQUEST = fixture("json2-res.partner-search_read.request.json")
+HEADERS = {k: v for k, v in DOCUMENTED_REQUEST["headers"].items() if k not in ("Host", "Content-Type")}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient[Any]]:
+    settings = Settings(
+        data_dir=str(tmp_path),
+        seed_skus=24,
+        seed_stores=1,
+        seed_dcs=2,
+        erp_api_key=HEADERS["Authorization"].split(" ", 1)[1],
+        erp_database=HEADERS["X-Odoo-Database"],
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def call(client: TestClient[Any], model: str, method: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    return client.post(f"/json/2/{model}/{method}", json=body, headers=HEADERS if headers is None else headers)
+
+
+def json_type(value: Any) -> str:
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+
+
+def assert_same_shape(actual: dict[str, Any], documented: dict[str, Any]) -> None:
+    assert set(actual) == set(documented)
+    for key, value in documented.items():
+        assert json_type(actual[key]) == json_type(value), key
+        if isinstance(value, list):  # many2one: [id, display_name]
+            assert len(actual[key]) == len(value) and json_type(actual[key][0]) == "number", key
+
+
+def test_documented_search_read_answers_the_documented_shape(client: TestClient[Any]) -> None:
+    created = call(client, "res.partner", "create",
+                   {"vals_list": [{"name": "Deco Addict", "is_company": True}, {"name": "Deco Person"}]})
+    assert created.status_code == 200
+    answer = call(client, "res.partner", "search_read", DOCUMENTED_REQUEST["body"], headers={
+        **HEADERS, "Content-Type": DOCUMENTED_REQUEST["headers"]["Content-Type"]})
+    documented = fixture("json2-res.partner-search_read.response.json")
+    assert answer.status_code == documented["status"]
+    assert answer.headers["content-type"].startswith("application/json")
+    body = answer.json()
+    assert [set(r) for r in body] == [set(documented["body"][0])]  # only the company matches is_company = true
+    assert body[0]["name"] == "Deco Addict" and body[0]["id"] == created.json()[0]
+
+
+def test_documented_search_answers_ids(client: TestClient[Any]) -> None:
+    call(client, "res.partner", "create", {"vals_list": [{"name": "Deco Addict", "is_company": True}]})
+    answer = call(client, "res.partner", "search", fixture("json2-res.partner-search.request.json")["body"])
+    assert answer.status_code == 200
+    ids = answer.json()
+    assert len(ids) == 1 and isinstance(ids[0], int)
+
+
+@pytest.mark.parametrize("authorization", [None, "bearer wrong-key", "Basic Zm9vOmJhcg==", "bearer"])
+def test_missing_or_invalid_key_is_the_documented_401(client: TestClient[Any], authorization: str | None) -> None:
+    documented = fixture("json2-error-401-invalid-apikey.error.json")
+    headers = {"X-Odoo-Database": HEADERS["X-Odoo-Database"]}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    answer = call(client, "res.partner", "search_read", DOCUMENTED_REQUEST["body"], headers=headers)
+    assert answer.status_code == documented["status"] == 401
+    assert answer.headers["www-authenticate"].lower() == "bearer"
+    body = answer.json()
+    assert set(body) == set(documented["body"]) == ERROR_KEYS
+    assert (body["name"], body["message"]) == (documented["body"]["name"], documented["body"]["message"])
+    assert body["arguments"] == documented["body"]["arguments"]
+
+
+def test_bearer_scheme_is_case_insensitive(client: TestClient[Any]) -> None:
+    key = HEADERS["Authorization"].split(" ", 1)[1]
+    answer = call(client, "res.partner", "search_read", {"fields": ["name"]},
+                  headers={"Authorization": f"BEARER {key}"})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "status"),
+    [
+        ("/json/2/res.partner/search_read", b"{not json", 400),
+        ("/json/2/res.partner/search_read", b"[1, 2]", 400),
+        ("/json/2/res.nothing/search_read", b"{}", 404),
+        ("/json/2/res.partner/unlink", b"{}", 404),
+        ("/json/2/res.partner/search", b"{}", 422),  # missing argument
+        ("/json/2/res.partner/search_read", b'{"ids": [1]}', 422),  # ids on an @api.model method
+        ("/json/2/res.partner/search_read", b'{"domain": [["no_such_field", "=", 1]]}', 500),
+    ],
+)
+def test_errors_have_odoos_statuses_and_exactly_its_keys(
+    client: TestClient[Any], path: str, content: bytes, status: int
+) -> None:
+    answer = client.post(path, content=content, headers={**HEADERS, "Content-Type": "application/json"})
+    assert answer.status_code == status
+    assert set(answer.json()) == ERROR_KEYS
+
+
+def test_product_search_read_has_the_synthetic_fixtures_shape(client: TestClient[Any]) -> None:
+    products = fixture("json2-product.product-search_read.synthetic.response.json")
+    answer = call(client, "product.product", "search_read", products["request"])
+    assert answer.status_code == 200
+    (record,) = answer.json()
+    assert record["default_code"] == products["request"]["domain"][0][2]
+    assert_same_shape(record, products["body"][0])
+
+
+def test_stock_quant_and_warehouse_have_the_synthetic_fixtures_shape(client: TestClient[Any]) -> None:
+    quants = call(client, "stock.quant", "search_read",
+                  {"domain": [["product_id", "=", 1]], "fields": mapping.QUANT_FIELDS}).json()
+    assert len(quants) == 2  # one per DC
+    assert_same_shape(quants[0], fixture("json2-stock.quant-search_read.synthetic.response.json")["body"][0])
+    warehouses = call(client, "stock.warehouse", "search_read", {"fields": ["code", "name"]}).json()
+    assert [w["code"] for w in warehouses] == ["TLB", "ZWL"]
+    assert_same_shape(warehouses[0], fixture("json2-stock.warehouse-search_read.synthetic.response.json")["body"][0])
+
+
+def test_sale_order_create_and_reads_have_the_synthetic_fixtures_shape(client: TestClient[Any]) -> None:
+    (partner,) = call(client, "res.partner", "create", {"vals_list": [{"name": "Deco Addict"}]}).json()
+    request = fixture("json2-sale.order-create.synthetic.request.json")["body"]
+    request["vals_list"][0]["partner_id"] = partner
+    created = call(client, "sale.order", "create", request)
+    assert created.status_code == 200
+    ids = created.json()
+    assert len(ids) == 1 and isinstance(ids[0], int)
+    ref = request["vals_list"][0]["client_order_ref"]
+    (order,) = call(client, "sale.order", "search_read",
+                    {"domain": [["client_order_ref", "=", ref]], "fields": mapping.SALE_ORDER_FIELDS}).json()
+    assert_same_shape(order, fixture("json2-sale.order-search_read.synthetic.response.json")["body"][0])
+    assert order["state"] == "draft" and order["amount_total"] == 59.85 and order["name"] == f"S{ids[0]:05d}"
+    (line,) = call(client, "sale.order.line", "search_read",
+                   {"domain": [["order_id", "=", ids[0]]], "fields": mapping.SALE_LINE_FIELDS}).json()
+    assert_same_shape(line, fixture("json2-sale.order.line-search_read.synthetic.response.json")["body"][0])
+    assert call(client, "sale.order", "action_confirm", {"ids": ids}).json() is True
+    again = call(client, "sale.order", "action_confirm", {"ids": ids})
+    assert again.status_code == 422 and set(again.json()) == ERROR_KEYS
+
+
+def test_no_uniqueness_on_client_order_ref(client: TestClient[Any]) -> None:
+    """Odoo has no unique constraint on client_order_ref, so neither has the sandbox."""
+    vals = {"client_order_ref": "dup-1", "partner_id": 1, "order_line": []}
+    assert call(client, "sale.order", "create", {"vals_list": [vals, vals]}).status_code == 200
+    count = call(client, "sale.order", "search_count", {"domain": [["client_order_ref", "=", "dup-1"]]}).json()
+    assert count == 2
+
+
+def test_sim_price_changes_the_list_price_and_write_date(client: TestClient[Any]) -> None:
+    sku = "OG-1000-BLK-XS-000000"
+    answer = client.post("/_sim/price", json={"sku": sku, "price_cents": 1995})
+    assert answer.status_code == 200
+    (product,) = call(client, "product.product", "search_read",
+                      {"domain": [["default_code", "=", sku]], "fields": ["list_price", "write_date"]}).json()
+    assert product["list_price"] == 19.95 and mapping.to_minor(product["list_price"]) == 1995
+    assert client.post("/_sim/price", json={"sku": "NOPE", "price_cents": 1}).status_code == 404
+    assert client.post("/_sim/price", json={"sku": sku, "price_cents": -1}).status_code == 400

@@ -1,0 +1,289 @@
+"""system-pos against the running estate: real sandbox-pos, real Redis, real processes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+pytestmark = pytest.mark.estate
+
+PROBLEM = "application/problem+json"
+
+
+def _client(estate: Any, name: str) -> httpx.Client:
+    return httpx.Client(base_url=estate.url(name), timeout=10)
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body = response.json()
+    assert body["status"] == status and body["type"].startswith("https://omnigate.dev/problems/")
+    return body
+
+
+def _stores(estate: Any) -> list[dict[str, Any]]:
+    with _client(estate, "system-pos") as c:
+        response = c.get("/stores")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _stocked(estate: Any, store: str, min_qty: int = 3) -> tuple[str, int]:
+    """A SKU the store has at least ``min_qty`` of, from system-pos itself."""
+    with _client(estate, "system-pos") as c:
+        page = c.get("/stock", params={"location": store, "limit": 1000}).json()
+    for position in page["items"]:
+        if position["on_hand"] >= min_qty:
+            return position["sku"], position["on_hand"]
+    raise AssertionError(f"no SKU with {min_qty}+ units at {store}")
+
+
+def _entries(estate: Any, domain: str) -> list[dict[str, Any]]:
+    out = []
+    for entry_id, fields in estate.redis.xrange(estate.stream(domain)):
+        out.append({"entry": entry_id, "id": fields[b"id"].decode(), "type": fields[b"type"].decode(),
+                    "event": msgspec.json.decode(fields[b"data"])})
+    return out
+
+
+def _sign(estate: Any, body: bytes) -> str:
+    s = estate.settings
+    mac = hmac.new(s.pos_webhook_signature_key.encode(), s.pos_webhook_url.encode() + body, hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+# --- stores and stock ----------------------------------------------------------------------------------------
+
+
+def test_stores_are_canonical_locations(estate: Any) -> None:
+    stores = _stores(estate)
+    assert len(stores) == 6
+    for store in stores:
+        assert store["type"] == "store" and store["pickup"] is True and store["source"] == "pos"
+        assert store["id"] == "store-" + store["source_id"].lower()
+        assert store["country"] == "NL" and store["postal_code"] and store["city"]
+    # The seed marks every fourth store as ship-from-store (catalogue n % 4 == 0): 2 of 6.
+    assert sum(s["ship_from_store"] for s in stores) == 2
+
+
+def test_stock_pages_and_sku_view_agree(estate: Any) -> None:
+    store = _stores(estate)[0]["id"]
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    with _client(estate, "system-pos") as c:
+        for _ in range(20):
+            params: dict[str, Any] = {"location": store, "limit": 50}
+            if cursor:
+                params["cursor"] = cursor
+            response = c.get("/stock", params=params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert len(page["items"]) <= 50
+            seen.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        assert cursor is None
+        # About 60% of 300 SKUs: paging must have crossed several pages without repeats.
+        assert 100 < len(seen) < 300
+        assert len({p["sku"] for p in seen}) == len(seen)
+        for p in seen:
+            assert p["location"] == store and p["source"] == "pos" and p["on_hand"] >= 0 and p["as_of"]
+        sample = seen[0]
+        across = c.get(f"/stock/{sample['sku']}")
+        assert across.status_code == 200, across.text
+        here = [p for p in across.json() if p["location"] == store]
+        assert here and here[0]["on_hand"] == sample["on_hand"]
+
+
+# --- pickup tasks --------------------------------------------------------------------------------------------
+
+
+def test_pickup_task_is_idempotent_by_ref(estate: Any) -> None:
+    store = _stores(estate)[1]["id"]
+    sku, _ = _stocked(estate, store)
+    ref = f"pk-{uuid.uuid4().hex[:12]}"
+    request = {"ref": ref, "store": store, "customer_name": "Ada Lovelace", "lines": [{"sku": sku, "qty": 1}]}
+    with _client(estate, "system-pos") as c:
+        first = c.post("/pickup-tasks", json=request)
+        second = c.post("/pickup-tasks", json=request)
+        assert first.status_code == 201, first.text
+        assert second.status_code == 200, second.text
+        assert first.json()["pos_id"] == second.json()["pos_id"]
+        assert first.json()["created"] is True and second.json()["created"] is False
+        assert first.json()["status"] == "proposed"
+        fetched = c.get(f"/pickup-tasks/{ref}")
+        assert fetched.status_code == 200 and fetched.json()["lines"] == [{"sku": sku, "qty": 1}]
+        conflict = c.post("/pickup-tasks", json={**request, "customer_name": "Someone Else"})
+        _problem(conflict, 409)
+    with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
+        (count,) = db.execute("SELECT count(*) FROM orders WHERE reference_id = ?", (ref,)).fetchone()
+    assert count == 1
+
+
+def test_pickup_ready_and_completed_reach_the_fulfilment_stream(estate: Any) -> None:
+    store = _stores(estate)[2]["id"]
+    sku, _ = _stocked(estate, store)
+    ref = f"pk-{uuid.uuid4().hex[:12]}"
+    with _client(estate, "system-pos") as c:
+        task = c.post("/pickup-tasks", json={"ref": ref, "store": store, "customer_name": "Grace Hopper",
+                                             "lines": [{"sku": sku, "qty": 2}]}).json()
+    with _client(estate, "sandbox-pos") as sb:
+        assert sb.post("/_sim/pickup-ready", json={"order_id": task["pos_id"]}).status_code == 200
+        estate.wait_for(lambda: [e for e in _entries(estate, "fulfilment")
+                                 if e["type"] == "pickup.ready" and e["event"]["key"] == ref], 5, what="pickup.ready")
+        done = sb.post("/_sim/picked-up", json={"order_id": task["pos_id"]})
+        assert done.status_code == 200, done.text
+    completed = estate.wait_for(lambda: [e for e in _entries(estate, "fulfilment")
+                                         if e["type"] == "pickup.completed" and e["event"]["key"] == ref], 5,
+                                what="pickup.completed")
+    assert completed[0]["event"]["payload"] == {"task_ref": ref, "store": store, "lines": [{"sku": sku, "qty": 2}]}
+    with _client(estate, "system-pos") as c:
+        assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "completed"
+
+
+def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
+    store = _stores(estate)[3]["id"]
+    sku, before = _stocked(estate, store, min_qty=0)
+    ref = f"rt-{uuid.uuid4().hex[:12]}"
+    request = {"ref": ref, "store": store, "order_ref": "ord-1", "currency": "EUR",
+               "lines": [{"sku": sku, "qty": 2, "unit_price": 1995}]}
+    with _client(estate, "system-pos") as c:
+        first = c.post("/returns", json=request)
+        second = c.post("/returns", json=request)
+        assert first.status_code == 201, first.text
+        assert second.status_code == 200 and second.json()["pos_id"] == first.json()["pos_id"]
+        after = [p for p in c.get(f"/stock/{sku}").json() if p["location"] == store][0]["on_hand"]
+    assert after == before + 2  # restocked once, not twice
+
+
+# --- bad input -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/stock", None, 400),  # location missing
+        ("GET", "/stock?location=nowhere", None, 400),
+        ("GET", "/stock?location=dc-tlb", None, 404),
+        ("GET", "/stock?location=store-nosuchstore", None, 404),
+        ("GET", "/stock?location=store-x&limit=0", None, 400),
+        ("GET", "/stock?location=store-x&limit=5000", None, 400),
+        ("GET", "/stock?location=store-x&cursor=%3Cscript%3E", None, 400),
+        ("GET", "/stock/bad%20sku!", None, 400),
+        ("GET", "/stock/" + "A" * 65, None, 400),
+        ("GET", "/stock/NO-SUCH-SKU", None, 404),
+        ("GET", "/pickup-tasks/never-made", None, 404),
+        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a", "lines": [], "extra": 1}, 400),
+        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
+                                   "lines": [{"sku": "A", "qty": -1}]}, 400),
+        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
+                                   "lines": [{"sku": "A", "qty": 10_000_000}]}, 400),
+        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
+                                   "lines": [{"sku": "A", "qty": "2"}]}, 400),
+        ("POST", "/pickup-tasks", {"ref": "x y", "store": "store-x", "customer_name": "a",
+                                   "lines": [{"sku": "A", "qty": 1}]}, 400),
+        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-nosuchstore", "customer_name": "a",
+                                   "lines": [{"sku": "A", "qty": 1}]}, 404),
+        ("POST", "/returns", {"ref": "r", "store": "store-x", "order_ref": "o", "currency": "eur",
+                              "lines": [{"sku": "A", "qty": 1, "unit_price": 1}]}, 400),
+        ("POST", "/returns", {"ref": "r", "store": "store-x", "order_ref": "o", "currency": "EUR",
+                              "lines": [{"sku": "A", "qty": 1, "unit_price": -5}]}, 400),
+    ],
+)
+def test_bad_input_is_a_problem(estate: Any, method: str, path: str, body: Any, status: int) -> None:
+    with _client(estate, "system-pos") as c:
+        response = c.request(method, path, json=body)
+    _problem(response, status)
+
+
+def test_unknown_sku_in_a_pickup_is_unprocessable(estate: Any) -> None:
+    store = _stores(estate)[0]["id"]
+    with _client(estate, "system-pos") as c:
+        response = c.post("/pickup-tasks", json={"ref": f"pk-{uuid.uuid4().hex[:8]}", "store": store,
+                                                 "customer_name": "a", "lines": [{"sku": "NO-SUCH-SKU", "qty": 1}]})
+    _problem(response, 422)
+
+
+def test_oversized_and_malformed_bodies(estate: Any) -> None:
+    with _client(estate, "system-pos") as c:
+        _problem(c.post("/pickup-tasks", content=b"x" * 2_000_000, headers={"content-type": "application/json"}), 413)
+        _problem(c.post("/pickup-tasks", content=b"{not json", headers={"content-type": "application/json"}), 400)
+
+
+def test_webhook_signatures_are_checked(estate: Any) -> None:
+    body = msgspec.json.encode({"merchant_id": "M", "type": "webhooks.test_notification",
+                                "event_id": str(uuid.uuid4()), "created_at": "2025-01-01T00:00:00Z",
+                                "data": {"type": "webhooks", "id": "x"}})
+    good = _sign(estate, body)
+    flipped = body.replace(b"webhooks.test", b"webhooks.tesT")
+    with _client(estate, "system-pos") as c:
+        _problem(c.post("/webhooks/pos", content=body), 401)
+        _problem(c.post("/webhooks/pos", content=body, headers={"x-square-hmacsha256-signature": "AAAA"}), 401)
+        _problem(c.post("/webhooks/pos", content=flipped, headers={"x-square-hmacsha256-signature": good}), 401)
+        ok = c.post("/webhooks/pos", content=body, headers={"x-square-hmacsha256-signature": good})
+        assert ok.status_code == 200 and ok.json()["status"] == "ignored"
+        garbage = b"[1, 2"
+        _problem(c.post("/webhooks/pos", content=garbage,
+                        headers={"x-square-hmacsha256-signature": _sign(estate, garbage)}), 400)
+        wrong = msgspec.json.encode({"type": "inventory.count.updated", "event_id": "e",
+                                     "data": {"object": {"inventory_counts": [{"quantity": 3}]}}})
+        _problem(c.post("/webhooks/pos", content=wrong,
+                        headers={"x-square-hmacsha256-signature": _sign(estate, wrong)}), 400)
+
+
+# --- done means ----------------------------------------------------------------------------------------------
+
+
+def test_a_store_sale_is_one_counted_event_even_when_redelivered(estate: Any) -> None:
+    store = _stores(estate)[4]["id"]
+    sku, before = _stocked(estate, store)
+    with _client(estate, "sandbox-pos") as sb:
+        sale = sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 2})
+        assert sale.status_code == 200, sale.text
+        result = sale.json()
+        (event_id,) = result["event_ids"]
+        (variation_id,) = result["on_hand"]
+        assert result["on_hand"][variation_id] == before - 2
+        expected_id = f"pos:{event_id}:{variation_id}:{result['location_id']}"
+
+        def mine() -> list[dict[str, Any]]:
+            return [e for e in _entries(estate, "inventory") if e["id"] == expected_id]
+
+        deadline = time.monotonic() + 5
+        while not mine() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        found = mine()
+        assert len(found) == 1, "the sale did not reach the inventory stream within 5 s"
+        event = found[0]["event"]
+        assert found[0]["type"] == "inventory.counted" and event["key"] == f"{sku}@{store}"
+        assert event["source"] == "pos"
+        assert event["payload"]["sku"] == sku and event["payload"]["location"] == store
+        assert event["payload"]["on_hand"] == before - 2
+
+        again = sb.post(f"/_webhooks/{event_id}/redeliver")
+        # The kit answers 201 for its own POST; "status" is what system-pos answered the redelivery with.
+        assert again.is_success and again.json()["status"] == 200, again.text
+    time.sleep(0.3)
+    assert len(mine()) == 1
+    assert len([e for e in _entries(estate, "inventory") if e["event"]["key"] == f"{sku}@{store}"
+                and e["id"].startswith(f"pos:{event_id}:")]) == 1
+
+
+def test_a_sale_beyond_stock_is_refused(estate: Any) -> None:
+    store = _stores(estate)[5]["id"]
+    sku, on_hand = _stocked(estate, store, min_qty=0)
+    with _client(estate, "sandbox-pos") as sb:
+        _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": on_hand + 1}), 409)
+        _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 0}), 400)
+        _problem(sb.post("/_sim/sale", json={"store": "store-nope", "sku": sku, "qty": 1}), 404)
