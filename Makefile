@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit bench openapi openapi-check seed clean help
+.PHONY: run test lint unit bench openapi openapi-check seed clean help
 
 help:
 	@echo "make run      start the whole estate locally (Redis included); Ctrl-C stops it"
@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/omnigate up
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services gateway tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import redis
 
 from shared.launcher import Estate
@@ -94,3 +95,17 @@ def start_test_estate(data_dir: Path, redis_url: str) -> tuple[Estate, str]:
     estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url)
     estate.start(timeout=90)
     return estate, prefix
+
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict[str, object]:
+    """The response is an RFC 9457 problem of this status (and type slug); returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), response.headers
+    problem = response.json()
+    assert problem["status"] == status and problem["type"].startswith("https://omnigate.dev/problems/"), problem
+    if slug:
+        assert problem["type"].endswith("/" + slug), problem
+    return problem  # type: ignore[no-any-return]

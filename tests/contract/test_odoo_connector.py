@@ -26,14 +26,14 @@ from shared.http import Upstreams
 from shared.models.orders import SalesOrderLine, SalesOrderRequest
 from shared.problems import MEDIA_TYPE, ProblemError
 from shared.settings import Settings
+from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "odoo"
 BASE = "http://erp.test"
 SKU = "OG-1000-BLK-XS-000000"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+fixture, _ = fixture_loaders("odoo")
 
 
 def url(model: str, method: str) -> str:

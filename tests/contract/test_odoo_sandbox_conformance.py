@@ -7,7 +7,6 @@ fixtures must come back with the same keys and JSON types from the sandbox as th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,13 @@ from litestar.testing import TestClient
 from services.sandbox.erp.app import create_app
 from services.system.erp import mapping
 from shared.settings import Settings
+from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "odoo"
 ERROR_KEYS = {"name", "message", "arguments", "context", "debug"}
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+fixture, _ = fixture_loaders("odoo")
 
 
 DOCUMENTED_REQUEST = fixture("json2-res.partner-search_read.request.json")

@@ -27,22 +27,18 @@ from shared.models.fulfilment import FulfilmentLine, PickupTaskRequest
 from shared.models.returns import ReturnLine, StoreReturnRequest
 from shared.problems import ProblemError
 from shared.settings import Settings
+from tests.contract.vendor import any_query, fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "square"
 BASE = "http://square.test"
 TOKEN = "contract-token"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
-
-
-def body(name: str) -> Any:
-    return fixture(name)["body"]
+fixture, body = fixture_loaders("square")
 
 
 def url(path: str) -> re.Pattern[str]:
-    return re.compile(re.escape(BASE + path) + r"(\?.*)?$")
+    return any_query(BASE, path)
 
 
 def sent(m: aioresponses, method: str, path: str) -> list[Any]:

@@ -23,6 +23,7 @@ from services.sandbox.pos.app import create_app
 from services.sandbox.pos import square
 from services.sandbox.pos.square import object_id
 from shared.settings import Settings
+from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "square"
 TOKEN = "conformance-token"
@@ -34,8 +35,7 @@ RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 
 
-def body(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())["body"]
+_, body = fixture_loaders("square")
 
 
 @pytest.fixture(scope="module")

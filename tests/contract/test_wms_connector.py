@@ -23,6 +23,7 @@ from shared.models.common import Address
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, ReceiptRequest
 from shared.problems import ProblemError
 from shared.settings import Settings
+from tests.contract.vendor import any_query, fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wms"
 README = Path(__file__).parents[2] / "services" / "sandbox" / "wms" / "README.md"
@@ -30,17 +31,11 @@ BASE = "http://wms.test"
 API_KEY = "test-key"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
-
-
-def body(name: str) -> Any:
-    return fixture(name)["body"]
+fixture, body = fixture_loaders("wms")
 
 
 def url(path: str) -> re.Pattern[str]:
-    """Match the path with any query string: the query is asserted separately where it matters."""
-    return re.compile(re.escape(BASE + path) + r"(\?.*)?$")
+    return any_query(BASE, path)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ so signer and verifier cannot drift apart.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from litestar.testing import TestClient
 from services.sandbox.wms.app import create_app
 from services.system.wms.connector import verify_signature
 from shared.settings import Settings
+from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wms"
 API_KEY = "conformance-key"
@@ -26,12 +26,7 @@ SECRET = "conformance-secret"
 H = {"X-Api-Key": API_KEY}
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
-
-
-def body(name: str) -> Any:
-    return fixture(name)["body"]
+fixture, body = fixture_loaders("wms")
 
 
 def shape(value: Any) -> Any:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from services.sandbox.common.catalogue import Catalogue, generate
+from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
 
@@ -52,12 +53,7 @@ def sandbox(estate: Any) -> Iterator[httpx.Client]:
         client.delete("/_faults")
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
-    assert body["status"] == status and body["type"].startswith("https://omnigate.dev/problems/")
-    return body
+problem = assert_problem
 
 
 def count(estate: Any, sql: str, *params: Any) -> int:

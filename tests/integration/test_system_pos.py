@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
 
@@ -23,12 +24,7 @@ def _client(estate: Any, name: str) -> httpx.Client:
     return httpx.Client(base_url=estate.url(name), timeout=10)
 
 
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
-    assert body["status"] == status and body["type"].startswith("https://omnigate.dev/problems/")
-    return body
+_problem = assert_problem
 
 
 def _stores(estate: Any) -> list[dict[str, Any]]:

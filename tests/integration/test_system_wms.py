@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.estate import TestEstate
+from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
 
@@ -71,13 +72,6 @@ def signed(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, 
     return {"X-WMS-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
 
 
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    problem = response.json()
-    assert problem["status"] == status
-    if slug:
-        assert problem["type"].endswith("/" + slug)
 
 
 # --- stock -------------------------------------------------------------------------------------------------------
