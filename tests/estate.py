@@ -29,6 +29,9 @@ TEST_SETTINGS = {
     "OMNIGATE_RETRY_BACKOFF_S": "0.01",
     "OMNIGATE_LOG_LEVEL": "INFO",
 }
+# Each system API runs two workers, as in production (one per core): concurrency tests show both served
+# (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.
+TEST_WORKERS = {"system-erp": 2, "system-wms": 2, "system-pos": 2}
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
@@ -51,6 +54,9 @@ class TestEstate:
 
     def log_path(self, name: str) -> Path:
         return self._estate.log_path(name)
+
+    def workers(self, name: str) -> int:
+        return TEST_WORKERS.get(name, 1)
 
     def restart(self, name: str, *, kill: bool = False) -> None:
         self._estate.restart(name, kill=kill)
@@ -92,7 +98,7 @@ class TestEstate:
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[Estate, str]:
     prefix = f"t{os.getpid()}-{int(time.time())}:"
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=prefix)
-    estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url)
+    estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS)
     estate.start(timeout=90)
     return estate, prefix
 

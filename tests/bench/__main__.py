@@ -16,9 +16,13 @@ RESULTS = Path(__file__).with_name("results")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="*", default=BENCHES, choices=BENCHES)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHES)})")
     parser.add_argument("--quick", action="store_true", help="shorter runs, for a smoke check")
     args = parser.parse_args()
+    unknown = set(args.names) - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    args.names = args.names or BENCHES
     RESULTS.mkdir(exist_ok=True)
     for name in args.names:
         module = importlib.import_module(f"tests.bench.{name}")

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from services.system.erp.connector import ALL_RECORDS
+from services.system.erp.mapping import PRODUCT_FIELDS
 from shared.launcher import Estate
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
 
@@ -42,10 +44,10 @@ def _measure(estate: Estate, seconds: int) -> dict[str, Any]:
     items = httpx.get(system + "/items", params={"limit": 1}, timeout=10).json()["items"]
     sku = items[0]["sku"]
     direct_url = estate.url("sandbox-erp") + "/json/2/product.product/search_read"
+    # The same Odoo call system-erp makes for GET /items/{sku}.
     direct_body = msgspec.json.encode(
-        {"domain": [["default_code", "=", sku]],
-         "fields": ["id", "default_code", "name", "barcode", "list_price", "categ_id", "active", "weight"],
-         "limit": 1}
+        {"domain": [["default_code", "=", sku]], "fields": PRODUCT_FIELDS, "order": "id asc", "limit": 1,
+         "context": ALL_RECORDS}
     )
     direct_headers = {"Authorization": f"bearer {settings.erp_api_key}", "Content-Type": "application/json"}
     assert httpx.post(direct_url, content=direct_body, headers=direct_headers).status_code == 200

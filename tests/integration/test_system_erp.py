@@ -83,9 +83,19 @@ def hits(sandbox: httpx.Client) -> int:
 
 
 def wait_until_erp_answers(estate: Any, erp: httpx.Client, sku: str) -> None:
-    """The breaker of an earlier test may still be open: wait (generously) until a read gets through."""
-    estate.wait_for(lambda: erp.get(f"/items/{sku}").status_code == 200,
-                    timeout=estate.settings.breaker_reset_s * 5 + 5, interval=0.2, what="system-erp reads again")
+    """A breaker of an earlier test may still be open in either worker: wait (generously) until reads on fresh
+    connections, which spread over the workers, get through from every worker."""
+    url = f"{estate.url('system-erp')}/items/{sku}"
+    answered: set[str] = set()
+
+    def every_worker_answers() -> bool:
+        response = httpx.get(url, timeout=10)
+        if response.status_code == 200:
+            answered.add(response.headers["x-served-by"])
+        return len(answered) == estate.workers("system-erp")
+
+    estate.wait_for(every_worker_answers, timeout=estate.settings.breaker_reset_s * 5 + 10, interval=0.05,
+                    what="every system-erp worker reads again")
 
 
 # --- reads ---------------------------------------------------------------------------------------------------
@@ -200,6 +210,8 @@ def test_ten_concurrent_creates_with_one_ref_make_one_document(
     assert statuses == [200] * 9 + [201], [a.text for a in answers]
     assert len({a.json()["erp_id"] for a in answers}) == 1
     assert count(estate, "SELECT count(*) FROM sale_order WHERE client_order_ref = ?", order_ref) == 1
+    # The race crossed processes: both workers served (each call is its own connection).
+    assert len({a.headers["x-served-by"] for a in answers}) == estate.workers("system-erp")
 
 
 def test_confirm_and_cancel_are_idempotent(erp: httpx.Client, catalogue: Catalogue) -> None:
@@ -285,29 +297,43 @@ def test_erp_outage_opens_the_breaker_and_it_closes_again(
     estate: Any, erp: httpx.Client, sandbox: httpx.Client, catalogue: Catalogue
 ) -> None:
     settings = estate.settings
+    workers = estate.workers("system-erp")
     sku = catalogue.products[5].sku
+    url = f"{estate.url('system-erp')}/items/{sku}"
     wait_until_erp_answers(estate, erp, sku)
     assert sandbox.put("/_faults", json={"outage": True}).status_code == 200
     before = hits(sandbox)
     started = time.monotonic()
-    first = erp.get(f"/items/{sku}")
+    first = httpx.get(url, timeout=10)
     elapsed = time.monotonic() - started
     body = problem(first, 503)
     assert body["upstream"] == "erp"
     assert elapsed < settings.http_timeout_s, elapsed
     # One GET is retried up to retry_attempts times, each attempt a breaker failure: fail_max of them open it.
     assert hits(sandbox) - before == min(settings.retry_attempts, settings.breaker_fail_max)
+    # Breakers are per worker (DESIGN §5): fresh connections spread over the workers until each answers from
+    # its open breaker; opening them all costs each worker at most fail_max calls to the ERP.
+    open_in: set[str] = set()
+    for _ in range(100):
+        response = httpx.get(url, timeout=10)
+        if "breaker" in problem(response, 503)["detail"]:
+            open_in.add(response.headers["x-served-by"])
+        if len(open_in) == workers:
+            break
+    assert len(open_in) == workers, open_in
+    assert hits(sandbox) - before <= workers * settings.breaker_fail_max
     opened = hits(sandbox)
-    for _ in range(5):
-        body = problem(erp.get(f"/items/{sku}"), 503)
+    served_while_open: set[str] = set()
+    for _ in range(10):
+        response = httpx.get(url, timeout=10)
+        body = problem(response, 503)
         assert body["upstream"] == "erp" and "breaker" in body["detail"]
-        assert int(erp.get(f"/prices/{sku}").headers.get("retry-after", "0")) >= 1
+        assert int(response.headers.get("retry-after", "0")) >= 1
+        served_while_open.add(response.headers["x-served-by"])
     assert hits(sandbox) == opened, "an open breaker must not reach the ERP"
     assert sandbox.delete("/_faults").status_code == 204
     time.sleep(settings.breaker_reset_s)
-    recovered = estate.wait_for(lambda: erp.get(f"/items/{sku}"), timeout=settings.breaker_reset_s * 5,
-                                interval=0.2, what="breaker closes")
-    assert recovered.status_code == 200
+    wait_until_erp_answers(estate, erp, sku)  # every worker's breaker closed again
     assert hits(sandbox) > opened
 
 

@@ -113,12 +113,15 @@ def test_create_twice_is_one_order(estate: TestEstate, wms: httpx.Client, sku: s
 def test_concurrent_creates_with_one_ref_make_one_order(estate: TestEstate, wms: httpx.Client, sku: str) -> None:
     order_ref = ref("ORD-RACE")
     statuses: list[int] = []
+    served_by: set[str] = set()
     barrier = threading.Barrier(8)
 
     def create() -> None:
         with httpx.Client(base_url=estate.url("system-wms"), timeout=10) as client:
             barrier.wait()
-            statuses.append(client.post("/fulfilment-orders", json=order_body(order_ref, sku)).status_code)
+            response = client.post("/fulfilment-orders", json=order_body(order_ref, sku))
+            statuses.append(response.status_code)
+            served_by.add(response.headers["x-served-by"])
 
     threads = [threading.Thread(target=create) for _ in range(8)]
     for t in threads:
@@ -127,6 +130,7 @@ def test_concurrent_creates_with_one_ref_make_one_order(estate: TestEstate, wms:
         t.join()
     assert sorted(statuses) == [200] * 7 + [201]
     assert count_rows(estate, "SELECT count(*) FROM fulfillment_orders WHERE order_reference = ?", order_ref) == 1
+    assert len(served_by) == estate.workers("system-wms"), "the race must cross both worker processes"
 
 
 def test_ship_publishes_one_dispatched_event_even_when_redelivered(

@@ -236,7 +236,7 @@ class OdooConnector:
                                        limit=1, context=ALL_RECORDS)
         if not found:
             raise not_found(f"item {sku}")
-        await self.products.put_many({str(found[0].id): sku})
+        # No id-map write here: this is the hot read path, and the map is filled at start and on misses.
         return found[0]
 
     async def _product_page(self, cursor: str | None, limit: int) -> tuple[list[OdooProduct], str | None]:
