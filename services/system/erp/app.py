@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +9,7 @@ from litestar import Litestar
 
 from services.system.erp import routes
 from services.system.erp.connector import UPSTREAM, OdooConnector
+from shared.background import in_background, until_done
 from shared.service import create_service
 from shared.settings import Settings, get_settings
 
@@ -20,16 +19,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def connector_lifespan(app: Litestar) -> AsyncIterator[None]:
-        connector = OdooConnector(app.state.http[UPSTREAM], app.state.redis, settings)
-        app.state.erp = connector
-        # The id maps fill in the background: readiness must not depend on the ERP being up.
-        task = asyncio.create_task(connector.warm_up(), name="erp-idmap-warm-up")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        app.state.erp = OdooConnector(app.state.http[UPSTREAM], app.state.redis, settings)
+        yield
+
+    async def warm_up(app: Litestar) -> None:
+        await until_done(app.state.erp.warm_up, what="erp id maps", first_delay_s=1.0)
 
     return create_service(
         "system-erp",
@@ -37,6 +31,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         title="System API: ERP",
         description="Items, prices, financial stock, sales orders and credit memos of the ERP in Omnigate's "
         "canonical model; speaks Odoo's external JSON-2 API to the back-end.",
-        lifespan=[connector_lifespan],
+        lifespan=[connector_lifespan, in_background("erp-idmap-warm-up", warm_up)],
         settings=settings,
     )

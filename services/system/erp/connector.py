@@ -10,7 +10,6 @@ for our ref is search-then-create under a per-ref Redis lock: two replicas, or t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -160,18 +159,9 @@ class OdooConnector:
             after = batch[-1].id
 
     async def warm_up(self) -> None:
-        """Fill the maps in the background until it works once: a down ERP must not hold up readiness."""
-        delay = 1.0
-        while True:
-            try:
-                mapped = await self.fill_maps()
-            except ProblemError as exc:
-                log.warning("erp id maps not filled yet (%s); retrying in %.0fs", exc.detail, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-            else:
-                log.info("erp id maps filled: %d products", mapped)
-                return
+        """Fill the maps once (the caller retries in the background: a down ERP must not hold up readiness)."""
+        mapped = await self.fill_maps()
+        log.info("erp id maps filled: %d products", mapped)
 
     async def refresh_warehouses(self, *, retry: bool) -> None:
         warehouses = await self.search_read("stock.warehouse", OdooWarehouse, [], ["code", "name"], retry=retry)

@@ -1,0 +1,62 @@
+"""Background work that lives as long as a deployable: started after the kernel, cancelled at shutdown.
+
+Start-up work that needs an upstream (filling id maps, say) must never hold up readiness (DESIGN §8: a down
+ERP must not take its callers out of rotation), so it runs here, retried with backoff until it succeeds once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import TypeVar
+
+from litestar import Litestar
+
+from shared.problems import ProblemError
+
+log = logging.getLogger("omnigate.background")
+T = TypeVar("T")
+
+
+async def until_done(
+    step: Callable[[], Awaitable[T]], *, what: str, first_delay_s: float = 0.5, max_delay_s: float = 30.0
+) -> T:
+    """Run ``step`` until it succeeds once. An upstream being away (a problem error) is waited out with
+    exponential backoff; anything else is a bug and propagates."""
+    delay = first_delay_s
+    while True:
+        try:
+            return await step()
+        except ProblemError as exc:
+            log.warning("%s not done yet (%s); retrying in %.1fs", what, exc.detail, delay)
+        await asyncio.sleep(delay)
+        delay = min(max_delay_s, delay * 2)
+
+
+def in_background(
+    name: str, work: Callable[[Litestar], Awaitable[object]]
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """A lifespan entry that runs ``work(app)`` as a task for the app's lifetime and cancels it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(_logged(name, work(app)), name=name)
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
+async def _logged(name: str, work: Awaitable[object]) -> None:
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s failed", name)  # a bug: the traceback lands in the log scan
