@@ -80,6 +80,21 @@ class TestEstate:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
             time.sleep(interval)
 
+    def wait_until_every_worker_answers(self, name: str, path: str) -> None:
+        """A breaker an earlier step opened may still be open in any worker: wait (generously) until GETs on
+        fresh connections, which spread over the workers, succeed from every one of them."""
+        url = self.url(name) + path
+        answered: set[str] = set()
+
+        def every_worker_answers() -> bool:
+            response = httpx.get(url, timeout=10)
+            if response.status_code == 200:
+                answered.add(response.headers["x-served-by"])
+            return len(answered) == self.workers(name)
+
+        self.wait_for(every_worker_answers, timeout=self.settings.breaker_reset_s * 5 + 10, interval=0.05,
+                      what=f"every {name} worker answers {path}")
+
     def tracebacks(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for name in self._estate.names:

@@ -83,19 +83,7 @@ def hits(sandbox: httpx.Client) -> int:
 
 
 def wait_until_erp_answers(estate: Any, erp: httpx.Client, sku: str) -> None:
-    """A breaker of an earlier test may still be open in either worker: wait (generously) until reads on fresh
-    connections, which spread over the workers, get through from every worker."""
-    url = f"{estate.url('system-erp')}/items/{sku}"
-    answered: set[str] = set()
-
-    def every_worker_answers() -> bool:
-        response = httpx.get(url, timeout=10)
-        if response.status_code == 200:
-            answered.add(response.headers["x-served-by"])
-        return len(answered) == estate.workers("system-erp")
-
-    estate.wait_for(every_worker_answers, timeout=estate.settings.breaker_reset_s * 5 + 10, interval=0.05,
-                    what="every system-erp worker reads again")
+    estate.wait_until_every_worker_answers("system-erp", f"/items/{sku}")
 
 
 # --- reads ---------------------------------------------------------------------------------------------------
