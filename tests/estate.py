@@ -31,7 +31,9 @@ TEST_SETTINGS = {
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.
-TEST_WORKERS = {"system-erp": 2, "system-wms": 2, "system-pos": 2}
+TEST_WORKERS = {
+    "system-erp": 2, "system-wms": 2, "system-pos": 2, "process-availability": 2, "process-orders": 2,
+}
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
@@ -113,7 +115,9 @@ class TestEstate:
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[Estate, str]:
     prefix = f"t{os.getpid()}-{int(time.time())}:"
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=prefix)
-    estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS)
+    # For development only: OMNIGATE_ESTATE_ONLY=a,b starts a subset (CI always starts everything).
+    only = [n for n in os.environ.get("OMNIGATE_ESTATE_ONLY", "").split(",") if n] or None
+    estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS, only=only)
     estate.start(timeout=90)
     return estate, prefix
 

@@ -78,6 +78,40 @@ class TimelineEntry(Model, kw_only=True):
     detail: str | None = None
 
 
+# --- the process-orders contract ----------------------------------------------------------------------------
+
+
+class OrderLineRequest(Model, kw_only=True):
+    line_id: Ref
+    sku: Sku
+    qty: Qty
+
+
+class OrderRequest(Model, kw_only=True):
+    """What a channel submits. Unit prices come from the price projection, not from the caller."""
+
+    customer: Customer
+    fulfilment: Fulfilment
+    lines: Annotated[list[OrderLineRequest], Meta(min_length=1, max_length=MAX_LINES)]
+    currency: Currency
+    payment_reference: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class CancelRequest(Model, kw_only=True):
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class ReturnLineRequest(Model, kw_only=True):
+    line_id: Ref
+    qty: Qty
+
+
+class ReturnRequest(Model, kw_only=True):
+    lines: Annotated[list[ReturnLineRequest], Meta(min_length=1, max_length=MAX_LINES)]
+    location: LocationId
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
 # --- ERP sales orders (system-erp) -------------------------------------------------------------------------
 
 

@@ -1,0 +1,123 @@
+"""Leases with fencing tokens: background work that N replicas must do once (DESIGN §6).
+
+A lease is a Redis key holding ``<owner>:<token>`` with a TTL. Acquiring it increments a per-lease counter,
+so every holder gets a larger token than any holder before it. Work done under a lease should check, at the
+moment it writes, that its token is still the current one (:meth:`Lease.fence_ok` or the ``FENCE`` Lua guard),
+so a holder that stalled past its TTL (a GC pause, a frozen VM) cannot overwrite a newer holder's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+log = logging.getLogger("omnigate.lease")
+
+# KEYS: lease, counter. ARGV: owner, ttl ms. Returns the new token, or nil if another owner holds it.
+_ACQUIRE = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local owner, token = string.match(current, '^(.*):(%d+)$')
+  if owner == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(token)
+  end
+  return nil
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
+return token
+"""
+# KEYS: lease. ARGV: owner:token, ttl ms. 1 if still ours and renewed, else 0.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# A guard to prepend to a Lua write: KEYS[1] = the lease key, ARGV[1] = 'owner:token'.
+FENCE = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}/{os.urandom(3).hex()}"
+
+
+class Lease:
+    def __init__(self, redis: Redis, name: str, *, prefix: str = "", ttl_ms: int = 10_000, owner: str | None = None):
+        self.redis = redis
+        self.name = name
+        self.key = f"{prefix}omnigate.lease:{name}"
+        self._counter = f"{prefix}omnigate.lease-token:{name}"
+        self.ttl_ms = ttl_ms
+        self.owner = owner or default_owner()
+        self.token: int | None = None
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    @property
+    def value(self) -> str:
+        return f"{self.owner}:{self.token}"
+
+    async def acquire(self) -> int | None:
+        """Take (or keep) the lease; returns the fencing token, or None while another owner holds it."""
+        token = await self._acquire(keys=[self.key, self._counter], args=[self.owner, self.ttl_ms])
+        self.token = int(token) if token is not None else None
+        return self.token
+
+    async def renew(self) -> bool:
+        if self.token is None:
+            return False
+        if await self._renew(keys=[self.key], args=[self.value, self.ttl_ms]):
+            return True
+        self.token = None
+        return False
+
+    async def release(self) -> None:
+        if self.token is not None:
+            await self._release(keys=[self.key], args=[self.value])
+            self.token = None
+
+    async def fence_ok(self) -> bool:
+        """True while this holder's token is the current one."""
+        return self.token is not None and (await self.redis.get(self.key)) == self.value.encode()
+
+
+async def run_under_lease(
+    lease: Lease,
+    work: Callable[[Lease], Awaitable[object]],
+    *,
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """Every ``interval_s``, if this process holds (or wins) the lease, run one round of ``work``.
+
+    Rounds must be shorter than the lease TTL; a round that outlives it loses the fence, and its writes,
+    guarded by the fence, are refused.
+    """
+    while not stop.is_set():
+        try:
+            if await lease.acquire() is not None:
+                await work(lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("work under lease %s failed", lease.name)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        except asyncio.TimeoutError:
+            pass
+    await lease.release()

@@ -1,0 +1,127 @@
+"""The process-availability contract: ATP reads, reservations, prices, reconciliation (DESIGN §4, §10)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import Meta
+
+from shared.models.catalog import Price
+from shared.models.common import MAX_LINES, Count, LocationId, Model, Qty, Ref, Sku
+from shared.models.inventory import Availability, Location, Reservation
+
+MAX_QUERY_SKUS = 500
+OWNER_PATTERN = r"^(web|mobile|partner|ops):[A-Za-z0-9._:-]{1,64}$"
+Owner = Annotated[str, Meta(pattern=OWNER_PATTERN, description="`<channel>:<customer or partner id>`")]
+
+
+class SkuAvailability(Model, kw_only=True):
+    """ATP of one SKU: ship-to-home (DCs + ship-from-store stores) and per location."""
+
+    sku: Sku
+    ship: Availability
+    locations: list[Availability]
+    as_of: datetime
+
+
+class AvailabilityQuery(Model, kw_only=True):
+    skus: Annotated[list[Sku], Meta(min_length=1, max_length=MAX_QUERY_SKUS)]
+    locations: Annotated[list[LocationId], Meta(max_length=1000)] | None = None
+    explain: bool = False
+
+
+class AvailabilityQueryResult(Model, kw_only=True):
+    items: list[SkuAvailability]
+    unknown: list[str] = []
+
+
+class BasketLine(Model, kw_only=True):
+    sku: Sku
+    qty: Qty
+
+
+class StoreLineAvailability(Model, kw_only=True):
+    sku: Sku
+    available: Count
+
+
+class StoreAvailability(Model, kw_only=True):
+    store: Location
+    distance_km: float
+    complete: bool
+    lines: list[StoreLineAvailability]
+
+
+# --- reservations ---------------------------------------------------------------------------------------------
+
+
+class ReservationLineRequest(Model, kw_only=True):
+    line_id: Ref
+    sku: Sku
+    location: LocationId
+    qty: Qty
+
+
+class ReservationRequest(Model, kw_only=True):
+    """Hold stock for an order's lines, all or nothing. Idempotent by (order_id, line_id)."""
+
+    order_id: Ref
+    owner: Owner
+    lines: Annotated[list[ReservationLineRequest], Meta(min_length=1, max_length=MAX_LINES)]
+    ttl_s: Annotated[int, Meta(ge=10, le=86_400)] = 900
+
+
+ReservationSetState = Literal["held", "allocated", "released", "expired", "consumed"]
+
+
+class ReservationSet(Model, kw_only=True):
+    """All reservations of one order; the path id of /reservations/{id}/… is the order id."""
+
+    order_id: Ref
+    owner: str
+    state: ReservationSetState
+    lines: list[Reservation]
+    expires_at: datetime | None = None
+
+
+class ExtendRequest(Model, kw_only=True):
+    ttl_s: Annotated[int, Meta(ge=10, le=86_400)]
+
+
+# --- prices ---------------------------------------------------------------------------------------------------
+
+
+class PriceQuery(Model, kw_only=True):
+    skus: Annotated[list[Sku], Meta(min_length=1, max_length=MAX_QUERY_SKUS)]
+
+
+class PriceQueryResult(Model, kw_only=True):
+    prices: list[Price]
+    missing: list[str] = []
+
+
+# --- reconciliation -------------------------------------------------------------------------------------------
+
+
+class ReconciliationRequest(Model, kw_only=True):
+    locations: Annotated[list[LocationId], Meta(max_length=1000)] | None = None
+
+
+class DriftRow(Model, kw_only=True):
+    sku: Sku
+    location: LocationId
+    projected: int
+    actual: int
+    source: str
+
+
+class Reconciliation(Model, kw_only=True):
+    id: str
+    state: Literal["running", "done", "failed"]
+    started_at: datetime
+    finished_at: datetime | None = None
+    drift: list[DriftRow] = []
+    repaired: int = 0
+    erp_drift: list[DriftRow] = []
+    error: str | None = None
