@@ -122,3 +122,22 @@ def test_metrics_count_requests_by_route_template() -> None:
         client.post("/orders", json=GOOD)
         body = client.get("/metrics").text
     assert 'route="/orders"' in body and 'service="svc-test"' in body
+
+
+@get("/logs")
+async def logs_something() -> None:
+    logging.getLogger("omnigate.test").warning("something worth a line")
+
+
+def test_log_lines_are_json_with_the_request_correlation(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    settings = from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})
+    app = create_service("svc-logs", [logs_something], title="t", description="d", uses_redis=False, settings=settings)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with TestClient(app) as client:
+        client.get("/logs", headers={"X-Request-ID": "req-42", "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line.get("msg") == "something worth a line"]
+    assert ours and ours[0]["service"] == "svc-logs" and ours[0]["level"] == "warning"
+    assert ours[0]["request_id"] == "req-42" and ours[0]["trace_id"] == trace_id
