@@ -67,6 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"unknown deployable {args.name!r}; known: {', '.join(by_name)}", file=sys.stderr)
         return 2
     d = by_name[args.name]
+    # A restarted container keeps its emptyDir: samples of the dead processes would be summed in forever.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        for stale in Path(metrics_dir).glob("*.db"):
+            stale.unlink(missing_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{d.name}-logging-", delete=False) as fh:
         json.dump(logs.granian_config(d.name), fh)
     cmd = serve_command(
