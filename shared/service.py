@@ -21,7 +21,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
 from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared import context, logs, metrics
 from shared.body import StrictBody
@@ -203,7 +203,14 @@ def create_service(
     async def kernel_lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if uses_redis:
-                redis = Redis.from_url(settings.redis_url)
+                # A blocking pool: under a burst a request waits briefly for a connection instead of failing
+                # (redis-py's default pool raises MaxConnectionsError once its limit is reached).
+                pool = BlockingConnectionPool.from_url(
+                    settings.redis_url,
+                    max_connections=settings.redis_max_connections,
+                    timeout=settings.redis_pool_timeout_s,
+                )
+                redis = Redis(connection_pool=pool)
                 stack.push_async_callback(redis.aclose)
                 app.state.redis = redis
             app.state.http = Upstreams(settings, service=name)

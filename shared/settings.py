@@ -31,6 +31,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 1_048_576
 
     # Outbound hops (shared.http).
+    # Redis connections per worker; a request waits up to redis_pool_timeout_s for one rather than failing.
+    redis_max_connections: int = 256
+    redis_pool_timeout_s: float = 5.0
+
     http_timeout_s: float = 5.0
     http_connect_timeout_s: float = 1.0
     breaker_fail_max: int = 5
@@ -55,6 +59,26 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     seed_dcs: int = 2
 
     urls: dict[str, str] = msgspec.field(default_factory=dict)
+
+    # process-availability: background rounds (each under a lease) and ATP policy.
+    availability_price_sync_s: float = 300.0
+    availability_reconcile_s: float = 3600.0
+    availability_expiry_sweep_s: float = 1.0
+    availability_relay_s: float = 0.1
+    availability_dc_safety_stock: int = 0
+    availability_store_safety_stock: int = 0
+
+    # process-orders: per-order lock, saga retries (backoff), idempotency records, background rounds.
+    orders_lock_ttl_s: float = 10.0
+    orders_retry_poll_s: float = 0.5
+    orders_retry_base_s: float = 1.0
+    orders_retry_max_s: float = 60.0
+    orders_retry_concurrency: int = 16
+    orders_idempotency_ttl_s: int = 86_400
+    orders_inflight_s: float = 30.0
+    orders_reservation_ttl_s: int = 900
+    orders_relay_s: float = 0.2
+    orders_stores_refresh_s: float = 300.0
 
     @property
     def cache_url(self) -> str:

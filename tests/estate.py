@@ -28,6 +28,8 @@ TEST_SETTINGS = {
     "OMNIGATE_BREAKER_RESET_S": "2",
     "OMNIGATE_RETRY_BACKOFF_S": "0.01",
     "OMNIGATE_LOG_LEVEL": "INFO",
+    "OMNIGATE_ORDERS_LOCK_TTL_S": "3", "OMNIGATE_ORDERS_RETRY_BASE_S": "0.3", "OMNIGATE_ORDERS_RETRY_MAX_S": "2",
+    "OMNIGATE_ORDERS_RETRY_POLL_S": "0.2", "OMNIGATE_ORDERS_INFLIGHT_S": "10",
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.

@@ -125,3 +125,37 @@ class Reconciliation(Model, kw_only=True):
     repaired: int = 0
     erp_drift: list[DriftRow] = []
     error: str | None = None
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+
+class LocationAtp(Model, kw_only=True):
+    location: str
+    available: Count
+
+
+class AvailabilityChanged(Model, kw_only=True):
+    """Payload of ``availability.changed`` (domain ``availability``): the new ATP of every location the change
+    touched and the SKU's new ship-to-home ATP. Published after every applied change, reservations included."""
+
+    sku: Sku
+    locations: list[LocationAtp]
+    ship: Count
+    as_of: datetime
+
+
+class ReservationExpiredLine(Model, kw_only=True):
+    line_id: str
+    sku: Sku
+    location: str
+    qty: Qty
+
+
+class ReservationExpired(Model, kw_only=True):
+    """Payload of ``reservation.expired`` (domain ``availability``, key = order id): a held set timed out and
+    its stock went back to ATP."""
+
+    order_id: str
+    owner: str
+    lines: list[ReservationExpiredLine]

@@ -67,6 +67,8 @@ class Order(Model, kw_only=True):
     payment_reference: str
     created_at: datetime
     updated_at: datetime
+    # Why the order is rejected, failed, cancelled or waiting (pending_backend); absent otherwise.
+    reason: str | None = None
 
 
 class TimelineEntry(Model, kw_only=True):

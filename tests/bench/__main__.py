@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-BENCHES = ["system_hop", "webhook_lag"]
+BENCHES = ["system_hop", "webhook_lag", "availability", "orders"]
 RESULTS = Path(__file__).with_name("results")
 
 

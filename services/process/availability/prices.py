@@ -1,0 +1,126 @@
+"""The price projection (DESIGN §4): the ERP's prices copied into Redis so checkout works while the ERP is down.
+
+A sync pages through system-erp ``GET /prices`` into a scratch hash and swaps it in with one fenced Lua
+(``RENAME``), so readers never see half a catalogue and a holder that lost its lease cannot overwrite a newer
+sync. Syncs run at start, on a schedule and on request (``POST /prices/sync`` asks the lease holder and waits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from redis.asyncio import Redis
+
+from services.process.availability.keys import Keys
+from services.process.availability.scripts import now_ms
+from shared.http import Upstreams
+from shared.lease import FENCE, Lease
+from shared.models.availability import PriceQueryResult
+from shared.models.catalog import Price
+from shared.models.common import Page
+from shared.problems import ProblemError
+
+PAGE = 500
+# KEYS: lease, scratch hash, live hash, meta. ARGV: owner:token, synced_at ms, count.
+_SWAP = FENCE + """
+if tonumber(ARGV[3]) > 0 then
+  redis.call('RENAME', KEYS[2], KEYS[3])
+else
+  redis.call('DEL', KEYS[3])
+end
+redis.call('HSET', KEYS[4], 'synced_at', ARGV[2], 'count', ARGV[3])
+redis.call('HDEL', KEYS[4], 'error', 'error_at')
+return 1
+"""
+_price = msgspec.json.Decoder(Price)
+_encoder = msgspec.json.Encoder()
+
+
+class SyncStatus(msgspec.Struct, kw_only=True):
+    state: str
+    count: int | None = None
+    synced_at_ms: int | None = None
+
+
+class Prices:
+    def __init__(self, redis: Redis, keys: Keys, http: Upstreams) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.http = http
+        self._swap = redis.register_script(_SWAP)
+
+    async def sync(self, lease: Lease) -> int:
+        """One full sync under ``lease``; returns the number of prices."""
+        started = now_ms()
+        await self.redis.delete(self.keys.prices_next)
+        cursor: str | None = None
+        count = 0
+        try:
+            while True:
+                params: dict[str, str | int] = {"limit": PAGE}
+                if cursor:
+                    params["cursor"] = cursor
+                response = await self.http["system-erp"].get("/prices", params=params)
+                if not response.ok:
+                    raise ProblemError("upstream-error", f"system-erp: GET /prices answered {response.status}",
+                                       upstream="system-erp")
+                page = response.json(Page[Price])
+                if page.items:
+                    await self.redis.hset(self.keys.prices_next, mapping={p.sku: _encoder.encode(p) for p in page.items})
+                    count += len(page.items)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        except ProblemError as exc:
+            await self.redis.hset(self.keys.prices_meta, mapping={"error": exc.detail or exc.title, "error_at": now_ms()})
+            raise
+        await self._swap(keys=[lease.key, self.keys.prices_next, self.keys.prices, self.keys.prices_meta],
+                         args=[lease.value, started, count])
+        return count
+
+    async def due(self, interval_s: float) -> bool:
+        """A sync is due when never done, older than the interval, or requested after the last one."""
+        synced, requested = await self.redis.hmget(self.keys.prices_meta, ["synced_at", "requested"])
+        if synced is None:
+            return True
+        if requested is not None and int(requested) >= int(synced):
+            return True
+        return now_ms() - int(synced) >= interval_s * 1000
+
+    async def request_sync(self, wait_s: float) -> SyncStatus:
+        """Ask whichever worker holds the price lease to sync now; wait for it up to ``wait_s``."""
+        requested = now_ms()
+        await self.redis.hset(self.keys.prices_meta, "requested", requested)
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            synced, count, error, error_at = await self.redis.hmget(
+                self.keys.prices_meta, ["synced_at", "count", "error", "error_at"]
+            )
+            if synced is not None and int(synced) >= requested:
+                return SyncStatus(state="done", count=int(count or 0), synced_at_ms=int(synced))
+            if error is not None and error_at is not None and int(error_at) >= requested:
+                raise ProblemError("upstream-unavailable", f"price sync failed: {error.decode()}",
+                                   upstream="system-erp", retry_after=5)
+        return SyncStatus(state="running")
+
+    async def _ready(self) -> None:
+        if not await self.redis.hexists(self.keys.prices_meta, "synced_at"):
+            raise ProblemError("service-unavailable", "the price projection has not been synced yet", retry_after=2)
+
+    async def get(self, sku: str) -> Price | None:
+        raw = await self.redis.hget(self.keys.prices, sku)
+        if raw is None:
+            await self._ready()
+            return None
+        return _price.decode(raw)
+
+    async def query(self, skus: list[str]) -> PriceQueryResult:
+        unique = list(dict.fromkeys(skus))
+        raws = await self.redis.hmget(self.keys.prices, unique)
+        prices = [_price.decode(raw) for raw in raws if raw is not None]
+        missing = [sku for sku, raw in zip(unique, raws) if raw is None]
+        if missing and not prices:
+            await self._ready()
+        return PriceQueryResult(prices=prices, missing=missing)

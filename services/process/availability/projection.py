@@ -1,0 +1,202 @@
+"""The stock projection: built once at start from system-API snapshots, kept fresh from the event streams.
+
+Build: one replica (under a lease) pages through every DC's stock (system-wms) and every store's stock
+(system-pos) and writes it with ``snapshot.lua``; the others wait for the ``built`` mark. The consumer group is
+created *before* the build reads anything, so every event published from then on is delivered; events the
+snapshot already includes are harmless (absolute counts apply only if newer, deltas only if the projection's
+as_of predates them).
+
+Fresh: every worker is one consumer of the group on ``inventory`` and ``fulfilment``; each fact is applied by
+``apply.lua`` (once per event id, with the reservation it settles and the availability.changed it causes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from services.process.availability import sources
+from services.process.availability.keys import GROUP, Keys
+from services.process.availability.scripts import Scripts, now_ms
+from services.process.availability.stores import Locations, dc_location
+from shared.events import Consumer, EventBus
+from shared.http import Upstreams
+from shared.lease import Lease
+from shared.models.events import (
+    Event,
+    InventoryAdjusted,
+    InventoryCounted,
+    PickupCompleted,
+    ReceiptReceived,
+    ShipmentDispatched,
+)
+from shared.models.inventory import StockPosition
+from shared.settings import Settings
+
+log = logging.getLogger("omnigate.availability.projection")
+DOMAINS = ("inventory", "fulfilment")
+BATCH = 500
+SPLIT_REF = re.compile(r"^(.+)-\d+$")
+# Sources that stamp with whole seconds (the WMS): see apply.lua's `inclusive`.
+SECOND_PRECISION = frozenset({"wms"})
+
+
+def ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def safety_stock(settings: Settings, location: str) -> int:
+    return settings.availability_dc_safety_stock if location.startswith("dc-") else settings.availability_store_safety_stock
+
+
+def snapshot_row(settings: Settings, position: StockPosition) -> list[Any]:
+    return [position.sku, position.location, position.on_hand, position.in_transit,
+            safety_stock(settings, position.location), ms(position.as_of), position.source]
+
+
+class Projection:
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, http: Upstreams, settings: Settings,
+                 locations: Locations, bus: EventBus) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts
+        self.http = http
+        self.settings = settings
+        self.locations = locations
+        self.bus = bus
+        self.consumer = Consumer(
+            bus, group=GROUP, name=f"{socket.gethostname()}-{os.getpid()}", domains=DOMAINS, handler=self.apply,
+            start_id="$", block_ms=500, claim_idle_ms=10_000,
+        )
+
+    # --- build ---------------------------------------------------------------------------------------------
+
+    async def write_rows(self, rows: list[list[Any]], cause: str = "") -> list[list[Any]]:
+        """Write snapshot rows (as_of-guarded); returns [sku, location, old, new] for each changed on-hand."""
+        changed: list[list[Any]] = []
+        for start in range(0, len(rows), BATCH):
+            out = await self.scripts.call("snapshot", [], [msgspec.json.encode(rows[start:start + BATCH]), cause])
+            decoded = msgspec.json.decode(out)
+            if isinstance(decoded, list):
+                changed.extend(decoded)
+        return changed
+
+    async def build(self, lease: Lease) -> int:
+        """Read every snapshot and write it; returns the number of positions written."""
+        stores = await sources.stores(self.http)
+        written = 0
+        dcs: set[str] = set()
+        async for page in sources.dc_stock(self.http):
+            dcs.update(p.location for p in page)
+            await self._guarded_write(lease, [snapshot_row(self.settings, p) for p in page])
+            written += len(page)
+        for store in stores:
+            async for page in sources.store_stock(self.http, store.id):
+                await self._guarded_write(lease, [snapshot_row(self.settings, p) for p in page])
+                written += len(page)
+        await self.locations.replace([*(dc_location(d) for d in sorted(dcs)), *stores])
+        await self.redis.set(self.keys.built, now_ms())
+        return written
+
+    async def _guarded_write(self, lease: Lease, rows: list[list[Any]]) -> None:
+        if not await lease.renew():
+            raise RuntimeError("lost the projection-build lease mid-build")
+        await self.write_rows(rows)
+
+    async def ensure_built(self) -> None:
+        """Build once per estate: the lease holder builds, the other workers and replicas wait."""
+        lease = Lease(self.redis, "availability-build", prefix=self.keys.prefix, ttl_ms=30_000)
+        while not await self.redis.exists(self.keys.built):
+            if await lease.acquire() is not None:
+                try:
+                    if not await self.redis.exists(self.keys.built):
+                        count = await self.build(lease)
+                        log.info("stock projection built: %d positions", count)
+                finally:
+                    await lease.release()
+            else:
+                await asyncio.sleep(0.2)
+
+    # --- events ---------------------------------------------------------------------------------------------
+
+    def change_for(self, event: Event) -> tuple[dict[str, Any], list[str]] | None:
+        """The projection change an event stands for, and the reservation sets it may settle."""
+        at = ms(event.occurred_at)
+        inclusive = event.source in SECOND_PRECISION
+        if event.type == "inventory.counted":
+            c = msgspec.convert(event.payload, InventoryCounted, strict=False)
+            return {"op": "count", "sku": c.sku, "loc": c.location, "on_hand": c.on_hand, "at": ms(c.as_of),
+                    "src": event.source, "ss": safety_stock(self.settings, c.location)}, []
+        if event.type == "inventory.adjusted":
+            a = msgspec.convert(event.payload, InventoryAdjusted, strict=False)
+            return {"op": "delta", "sku": a.sku, "loc": a.location, "delta": a.delta, "at": ms(a.as_of),
+                    "inclusive": inclusive, "src": event.source, "ss": safety_stock(self.settings, a.location)}, []
+        if event.type in ("shipment.dispatched", "pickup.completed"):
+            if event.type == "shipment.dispatched":
+                s = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
+                ref, loc, lines = s.order_ref, s.location, s.lines
+            else:
+                p = msgspec.convert(event.payload, PickupCompleted, strict=False)
+                ref, loc, lines = p.task_ref, p.store, p.lines
+            split = SPLIT_REF.match(ref)
+            sets = [self.keys.reservation(ref), self.keys.reservation(split.group(1) if split else ref)]
+            return {"op": "ship", "loc": loc, "at": at, "inclusive": inclusive, "src": event.source,
+                    "ss": safety_stock(self.settings, loc),
+                    "lines": [{"sku": line.sku, "qty": line.qty} for line in lines]}, sets
+        if event.type == "receipt.received":
+            r = msgspec.convert(event.payload, ReceiptReceived, strict=False)
+            return {"op": "receive", "loc": r.location, "at": at, "inclusive": inclusive, "src": event.source,
+                    "ss": safety_stock(self.settings, r.location),
+                    "lines": [{"sku": line.sku, "qty": line.qty} for line in r.lines]}, []
+        return None  # pickup.ready, delivery.completed...: no stock moves
+
+    async def apply(self, event: Event) -> None:
+        found = self.change_for(event)
+        if found is None:
+            return
+        change, sets = found
+        if not sets:
+            sets = [self.keys.applied(event.id)] * 2  # placeholders: never reservation sets
+        await self.scripts.call("apply", [self.keys.applied(event.id), *sets], [event.id, msgspec.json.encode(change)])
+
+    async def consume(self, stop: asyncio.Event) -> None:
+        """This worker's consumer: apply events, and mark how fresh the projection is when caught up."""
+        while not await self.redis.exists(self.keys.built):
+            await asyncio.sleep(0.2)
+        while not stop.is_set():
+            started = now_ms()
+            try:
+                handled = await self.consumer.poll_once()
+                if handled < self.consumer.batch:
+                    await self.redis.set(self.keys.fresh, started)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("availability consumer %s poll failed", self.consumer.name)
+                await asyncio.sleep(1.0)
+
+    async def caught_up(self, timeout_s: float) -> bool:
+        """Wait until the group has nothing undelivered or unacknowledged (reconciliation compares after)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            idle = True
+            for stream in self.consumer.streams:
+                for group in await self.redis.xinfo_groups(stream):
+                    if group["name"] in (GROUP, GROUP.encode()):
+                        if group.get("pending") or group.get("lag"):
+                            idle = False
+            if idle:
+                return True
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+

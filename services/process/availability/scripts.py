@@ -1,0 +1,43 @@
+"""The Lua scripts that change the projection and reservations, each with the shared prelude (common.lua).
+
+Every state change of process-availability is one of these scripts, so each change and the
+``availability.changed`` event it causes land in Redis together (the event goes to the outbox stream in the
+same script), and concurrent callers on any worker or replica see it all or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from services.process.availability.keys import Keys
+
+HERE = Path(__file__).resolve().parent
+NAMES = ("reserve", "transition", "apply", "snapshot")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Scripts:
+    def __init__(self, redis: Redis, keys: Keys, outbox_key: str) -> None:
+        prelude = (HERE / "common.lua").read_text()
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(prelude + "\n" + (HERE / f"{name}.lua").read_text()) for name in NAMES
+        }
+        self._keys = [outbox_key, keys.ship_locations, keys.res_expiry]
+        self._sku_base = keys.sku("")
+
+    async def call(self, name: str, keys: list[str], args: list[Any], *, now: int | None = None) -> Any:
+        stamp = now_ms() if now is None else now
+        return await self._scripts[name](keys=[*self._keys, *keys], args=[self._sku_base, stamp, iso(stamp), *args])

@@ -1,0 +1,86 @@
+"""Wiring of ``process-orders``: the order saga over process-availability and the system APIs.
+
+Background work in every worker: the retry worker (resumes due and stranded sagas; it is also the recovery
+after a restart), the ``fulfilment`` consumer (one group for all replicas), and the outbox relay under a lease
+(one replica at a time publishes ``orders`` / ``returns`` lifecycle events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from redis.asyncio import Redis
+
+from shared.background import in_background
+from shared.events import EventBus
+from shared.lease import Lease, run_under_lease
+from shared.outbox import Outbox
+from shared.service import create_service
+from shared.settings import Settings, get_settings
+
+from services.process.orders.backends import Backends
+from services.process.orders.idempotency import Idempotency
+from services.process.orders.recovery import RetryWorker, run_retry_worker
+from services.process.orders.returns import Returns
+from services.process.orders.routes import ROUTES
+from services.process.orders.saga import Saga
+from services.process.orders.store import Store
+from services.process.orders.tracking import Tracker, run_tracker
+
+NAME = "process-orders"
+
+
+@asynccontextmanager
+async def orders_state(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    redis: Redis = app.state.redis
+    bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
+    outbox = Outbox(redis, bus, name=NAME, prefix=settings.key_prefix)
+    store = Store(redis, outbox, prefix=settings.key_prefix, lock_ttl_s=settings.orders_lock_ttl_s)
+    saga = Saga(store, Backends(app.state.http), settings)
+    returns = Returns(saga)
+    app.state.bus = bus
+    app.state.outbox = outbox
+    app.state.store = store
+    app.state.saga = saga
+    app.state.returns = returns
+    app.state.idempotency = Idempotency(redis, prefix=settings.key_prefix, ttl_s=settings.orders_idempotency_ttl_s,
+                                        inflight_s=settings.orders_inflight_s)
+    app.state.retry_worker = RetryWorker(saga, returns)
+    app.state.tracker = Tracker(saga, returns)
+    yield
+
+
+async def relay_outbox(app: Litestar) -> None:
+    """Publish lifecycle events from the outbox; one replica at a time (the lease), in order."""
+    settings: Settings = app.state.settings
+    outbox: Outbox = app.state.outbox
+    lease = Lease(app.state.redis, f"{NAME}-outbox", prefix=settings.key_prefix, ttl_ms=10_000)
+
+    async def drain(_: Lease) -> None:
+        while await outbox.relay_once(batch=500) and await lease.renew():
+            pass
+
+    await run_under_lease(lease, drain, interval_s=settings.orders_relay_s, stop=asyncio.Event())
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    return create_service(
+        NAME,
+        ROUTES,
+        title="Omnigate process API: orders",
+        description="Order orchestration: idempotent order intake priced and sourced from the availability "
+        "projection, a saga over ERP, WMS and POS (reserve, accept, sales order, release) that survives outages, "
+        "crashes and replicas, cancellations, returns with credit memos, timelines, and lifecycle events on the "
+        "`orders` and `returns` streams. Every route is scoped by the `X-Omnigate-Owner` header.",
+        lifespan=[
+            orders_state,
+            in_background("orders-retry-worker", run_retry_worker),
+            in_background("orders-tracker", run_tracker),
+            in_background("orders-outbox-relay", relay_outbox),
+        ],
+        settings=settings or get_settings(),
+    )
