@@ -45,14 +45,14 @@ ORDER_EXAMPLE = {
     "customer": {"id": "c-1001", "name": "Anna de Vries", "email": "anna@example.com"},
     "fulfilment": {"mode": "ship", "ship_to": {"name": "Anna de Vries", "line1": "Keizersgracht 1",
                                                 "city": "Amsterdam", "postal_code": "1015 CJ", "country": "NL"}},
-    "lines": [{"line_id": "1", "sku": "URB-HOO-BLK-M", "qty": 2}],
+    "lines": [{"line_id": "1", "sku": "OG-1000-BLK-XS-000000", "qty": 2}],
     "currency": "EUR",
     "payment_reference": "psp_7f3a9c",
 }
 PICKUP_EXAMPLE = {
     "customer": {"id": "c-1002", "name": "Bram Jansen"},
-    "fulfilment": {"mode": "pickup", "store": "store-l1a2b3c4"},
-    "lines": [{"line_id": "1", "sku": "URB-HOO-BLK-M", "qty": 1}],
+    "fulfilment": {"mode": "pickup", "store": "store-kfr9qs7nff0n5"},
+    "lines": [{"line_id": "1", "sku": "OG-1233-BEI-L-003741", "qty": 1}],
     "currency": "EUR",
     "payment_reference": "psp_91bd02",
 }
