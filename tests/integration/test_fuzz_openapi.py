@@ -67,3 +67,19 @@ def test_system_wms_never_500(estate: TestEstate, case: schemathesis.Case) -> No
 @FUZZ
 def test_system_pos_never_500(estate: TestEstate, case: schemathesis.Case) -> None:
     check(estate, "system-pos", case)
+
+
+availability = schema_for("process-availability")
+orders = schema_for("process-orders")
+
+
+@availability.parametrize()
+@FUZZ
+def test_process_availability_never_500(estate: TestEstate, case: schemathesis.Case) -> None:
+    check(estate, "process-availability", case)
+
+
+@orders.parametrize()
+@FUZZ
+def test_process_orders_never_500(estate: TestEstate, case: schemathesis.Case) -> None:
+    check(estate, "process-orders", case)

@@ -10,7 +10,8 @@ import re
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, JSONBody, Parameter
 
 from services.process.availability.atp import sku_availability
 from services.process.availability.scripts import now_ms
@@ -54,6 +55,20 @@ def _order_id(value: str) -> str:
 
 # --- availability ---------------------------------------------------------------------------------------------
 
+
+
+# Examples use SKUs and stores of the default sandbox seed, so they work as written against `make run`.
+SKU_EXAMPLES = ("OG-1000-BLK-XS-000000", "OG-1233-BEI-L-003741")
+QUERY_EXAMPLE = {"skus": list(SKU_EXAMPLES), "explain": False}
+RESERVATION_EXAMPLE = {
+    "order_id": "o-demo-0001",
+    "owner": "web:c-1001",
+    "lines": [
+        {"line_id": "1", "sku": SKU_EXAMPLES[0], "location": "dc-tlb", "qty": 2},
+        {"line_id": "2", "sku": SKU_EXAMPLES[1], "location": "store-kfr9qs7nff0n5", "qty": 1},
+    ],
+    "ttl_s": 900,
+}
 
 @get("/availability/stores", tags=["availability"], summary="Stores near a postal code with stock for a basket")
 async def stores_near(
@@ -124,7 +139,10 @@ async def get_availability(
 
 @post("/availability/query", status_code=200, tags=["availability"],
       summary=f"ATP of up to {MAX_QUERY_SKUS} SKUs in one call")
-async def query_availability(request: Request[Any, Any, Any], data: JSONBody[AvailabilityQuery]) -> AvailabilityQueryResult:
+async def query_availability(
+    request: Request[Any, Any, Any],
+    data: Annotated[AvailabilityQuery, Body(examples=[Example(summary="two SKUs, every location", value=QUERY_EXAMPLE)])],
+) -> AvailabilityQueryResult:
     state = request.app.state
     locations = await state.locations.all()
     only = None
@@ -151,7 +169,11 @@ async def query_availability(request: Request[Any, Any, Any], data: JSONBody[Ava
 
 @post("/reservations", tags=["reservations"], summary="Hold stock for every line of an order, all or nothing",
       response_description="The reservation set (201 when this call reserved, 200 for a replay)")
-async def reserve(request: Request[Any, Any, Any], data: JSONBody[ReservationRequest]) -> Response[ReservationSet]:
+async def reserve(
+    request: Request[Any, Any, Any],
+    data: Annotated[ReservationRequest, Body(examples=[Example(summary="hold two lines for 15 minutes",
+                                                                value=RESERVATION_EXAMPLE)])],
+) -> Response[ReservationSet]:
     """Idempotent by (order_id, line_id). Not enough stock for any line: 409 ``insufficient-stock`` naming
     every short line, and nothing is held."""
     reservation_set, created = await request.app.state.reservations.reserve(data)
@@ -165,7 +187,11 @@ async def get_reservations(request: Request[Any, Any, Any], order_id: FromPath[s
 
 @post("/reservations/{order_id:str}/extend", status_code=200, tags=["reservations"],
       summary="Push a held set's deadline to now + ttl_s")
-async def extend(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[ExtendRequest]) -> ReservationSet:
+async def extend(
+    request: Request[Any, Any, Any],
+    order_id: FromPath[str],
+    data: Annotated[ExtendRequest, Body(examples=[Example(summary="ten more minutes", value={"ttl_s": 600})])],
+) -> ReservationSet:
     return await request.app.state.reservations.transition(_order_id(order_id), "extend", data.ttl_s)  # type: ignore[no-any-return]
 
 
@@ -185,7 +211,11 @@ async def release(request: Request[Any, Any, Any], order_id: FromPath[str]) -> R
 
 
 @post("/prices/query", status_code=200, tags=["prices"], summary="Prices of many SKUs from the price projection")
-async def query_prices(request: Request[Any, Any, Any], data: JSONBody[PriceQuery]) -> PriceQueryResult:
+async def query_prices(
+    request: Request[Any, Any, Any],
+    data: Annotated[PriceQuery, Body(examples=[Example(summary="a basket's prices",
+                                                        value={"skus": [SKU_EXAMPLES[0], SKU_EXAMPLES[1]]})])],
+) -> PriceQueryResult:
     """Answers from Redis, so checkout prices keep working while the ERP is down."""
     return await request.app.state.prices.query(data.skus)  # type: ignore[no-any-return]
 
