@@ -12,6 +12,7 @@ from typing import TypeVar
 import httpx
 import redis
 
+from services.sandbox.common.catalogue import generate
 from shared.launcher import Estate
 from shared.settings import Settings
 
@@ -36,6 +37,8 @@ TEST_SETTINGS = {
 TEST_WORKERS = {
     "system-erp": 2, "system-wms": 2, "system-pos": 2, "process-availability": 2, "process-orders": 2,
 }
+# Catalogue positions below this are the read-only favourites of the system-API tests.
+FIRST_FRESH_SKU = 40
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
@@ -49,6 +52,7 @@ class TestEstate:
         self.prefix = prefix
         self.settings: Settings = estate.settings
         self.redis = redis.Redis.from_url(self.settings.redis_url)
+        self._next_sku = FIRST_FRESH_SKU
 
     def url(self, name: str) -> str:
         return self._estate.url(name)
@@ -58,6 +62,17 @@ class TestEstate:
 
     def log_path(self, name: str) -> Path:
         return self._estate.log_path(name)
+
+    def fresh_skus(self, n: int = 1) -> list[str]:
+        """SKUs no other test of this session has been given: tests that move stock must never share one.
+        One allocator for the session (tests import each other's helpers, so a counter per module is not one)."""
+        s = self.settings
+        products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
+        out = [p.sku for p in products[self._next_sku : self._next_sku + n]]
+        if len(out) < n:
+            raise RuntimeError("the test seed has no fresh SKUs left: raise OMNIGATE_SEED_SKUS in TEST_SETTINGS")
+        self._next_sku += n
+        return out
 
     def workers(self, name: str) -> int:
         return TEST_WORKERS.get(name.split("#")[0], 1)

@@ -29,11 +29,16 @@ class AvailabilityQuery(Model, kw_only=True):
     skus: Annotated[list[Sku], Meta(min_length=1, max_length=MAX_QUERY_SKUS)]
     locations: Annotated[list[LocationId], Meta(max_length=1000)] | None = None
     explain: bool = False
+    # True: answer the SKUs' prices from the price projection too (as POST /prices/query would), so a
+    # checkout needs one hop for stock and prices.
+    prices: bool = False
 
 
 class AvailabilityQueryResult(Model, kw_only=True):
     items: list[SkuAvailability]
     unknown: list[str] = []
+    # Only when the query asked for prices.
+    prices: PriceQueryResult | None = None
 
 
 class BasketLine(Model, kw_only=True):
@@ -70,6 +75,10 @@ class ReservationRequest(Model, kw_only=True):
     owner: Owner
     lines: Annotated[list[ReservationLineRequest], Meta(min_length=1, max_length=MAX_LINES)]
     ttl_s: Annotated[int, Meta(ge=10, le=86_400)] = 900
+    # True: held -> allocated in the same atomic update (a reserve and a commit in one call, one hop fewer
+    # for a caller that accepts the order at once). A replay promotes a set still held; an expired or
+    # released set answers as a commit would (410 / 409).
+    allocate: bool = False
 
 
 ReservationSetState = Literal["held", "allocated", "released", "expired", "consumed"]

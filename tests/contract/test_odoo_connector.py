@@ -99,11 +99,17 @@ async def test_customer_is_resolved_from_the_documented_partner_answer_then_cach
     with aioresponses() as mock:
         mock.post(url("res.partner", "search_read"), status=200, payload=response["body"])
         assert await connector.partner_id("cust-deco") == 25
-        assert await connector.partner_id("cust-deco") == 25  # second time from the Redis map
+        assert await connector.partner_id("cust-deco") == 25  # second time from the worker's memo
         calls = sent(mock, "res.partner", "search_read")
         assert not sent(mock, "res.partner", "create")
     assert len(calls) == 1
     assert sent_json(calls[0])["domain"] == [["ref", "=", "cust-deco"]]
+    # The shared Redis map holds it for the other workers; a fresh worker (no memo) reads it from there.
+    assert await connector.partners.vendor("cust-deco") == "25"
+    connector.partner_of = type(connector.partner_of)()
+    with aioresponses() as mock:
+        assert await connector.partner_id("cust-deco") == 25
+        assert not sent(mock, "res.partner", "search_read")
 
 
 async def test_documented_401_becomes_a_502_problem_naming_erp(

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from tests.estate import assert_problem
+from services.sandbox.common.catalogue import generate
 
 pytestmark = pytest.mark.estate
 
@@ -39,10 +40,8 @@ def av(estate: Any) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def skus(estate: Any) -> list[str]:
-    """Catalogue SKUs from the ERP, used from the end so other suites' favourites stay untouched."""
-    with _client(estate, "system-erp") as c:
-        items = c.get("/items", params={"limit": 500}).json()["items"]
-    return [item["sku"] for item in items][::-1]
+    """SKUs this module alone moves stock of (the session's allocator hands each out once)."""
+    return estate.fresh_skus(24)
 
 
 def _loc(body: dict[str, Any], location: str) -> dict[str, Any]:
@@ -94,6 +93,11 @@ def test_prices_answer_from_the_projection_while_the_erp_is_down(estate: Any, av
         query = av.post("/prices/query", json={"skus": [sku, skus[1], "NOPE-404"]})
         assert query.status_code == 200
         assert {p["sku"] for p in query.json()["prices"]} == {sku, skus[1]} and query.json()["missing"] == ["NOPE-404"]
+        # Stock and prices in one call (a checkout's one hop): the same prices as /prices/query.
+        both = av.post("/availability/query", json={"skus": [sku, skus[1], "NOPE-404"], "prices": True})
+        assert both.status_code == 200, both.text
+        assert both.json()["prices"] == query.json() and both.json()["unknown"] == ["NOPE-404"]
+        assert {item["sku"] for item in both.json()["items"]} == {sku, skus[1]}
         # A sync needs the ERP: it fails as a problem naming the upstream, and prices keep answering.
         failed = av.post("/prices/sync")
         assert failed.status_code in (502, 503, 504), failed.text
@@ -127,10 +131,13 @@ def test_atp_terms_ship_and_explain(estate: Any, av: httpx.Client, skus: list[st
     with _client(estate, "system-wms") as wms:
         for position in wms.get(f"/stock/{sku}").json():
             assert _loc(body, position["location"])["explain"][0]["value"] == position["on_hand"]
-    bulk = av.post("/availability/query", json={"skus": skus[:100] + ["NOPE-1"], "locations": ["dc-tlb"]})
+    s = estate.settings  # a read moves no stock: any 100 catalogue SKUs will do
+    hundred = [p.sku for p in generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products[:100]]
+    bulk = av.post("/availability/query", json={"skus": hundred + ["NOPE-1"], "locations": ["dc-tlb"]})
     assert bulk.status_code == 200
     result = bulk.json()
     assert len(result["items"]) == 100 and result["unknown"] == ["NOPE-1"]
+    assert result["prices"] is None  # prices only when asked for
     assert all([entry["location"] for entry in item["locations"]] == ["dc-tlb"] for item in result["items"])
 
 
@@ -236,6 +243,40 @@ def test_reservation_lifecycle_replay_commit_release(estate: Any, av: httpx.Clie
     assert_problem(av.post(f"/reservations/{order}/commit"), 409, "conflict")
 
 
+def test_reserve_with_allocate_holds_and_commits_in_one_update(estate: Any, av: httpx.Client, skus: list[str]) -> None:
+    sku_a, sku_b = skus[15], skus[16]
+    before = _loc(av.get(f"/availability/{sku_a}").json(), "dc-zwl")["available"]
+    order = f"alloc-{uuid.uuid4().hex[:8]}"
+    body = {"order_id": order, "owner": OWNER, "allocate": True,
+            "lines": [{"line_id": "1", "sku": sku_a, "location": "dc-zwl", "qty": 2}]}
+    created = av.post("/reservations", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["state"] == "allocated" and created.json()["expires_at"] is None
+    assert {line["state"] for line in created.json()["lines"]} == {"allocated"}
+    assert estate.redis.zscore(_key(estate, "res-expiry"), order) is None  # allocated never expires
+    assert _loc(av.get(f"/availability/{sku_a}").json(), "dc-zwl")["available"] == before - 2
+    replay = av.post("/reservations", json=body)
+    assert replay.status_code == 200 and replay.json() == created.json()
+    # A set first held without allocate is promoted by an allocating replay (a saga resumed mid-way).
+    held = f"alloc-held-{uuid.uuid4().hex[:8]}"
+    assert _reserve(av, held, [(sku_b, "dc-zwl", 1)]).status_code == 201
+    assert estate.redis.zscore(_key(estate, "res-expiry"), held) is not None
+    promoted = av.post("/reservations", json={
+        "order_id": held, "owner": OWNER, "allocate": True,
+        "lines": [{"line_id": "1", "sku": sku_b, "location": "dc-zwl", "qty": 1}]})
+    assert promoted.status_code == 200 and promoted.json()["state"] == "allocated"
+    assert estate.redis.zscore(_key(estate, "res-expiry"), held) is None
+    # All or nothing still: a short line allocates nothing.
+    short = av.post("/reservations", json={**body, "order_id": f"{order}-x", "lines": [
+        {"line_id": "1", "sku": sku_a, "location": "dc-zwl", "qty": 10_000}]})
+    assert_problem(short, 409, "insufficient-stock")
+    # A released set is gone for an allocating replay, as for a commit.
+    assert av.post(f"/reservations/{order}/release").status_code == 200
+    assert_problem(av.post("/reservations", json=body), 409, "conflict")
+    assert _loc(av.get(f"/availability/{sku_a}").json(), "dc-zwl")["available"] == before
+    assert av.post(f"/reservations/{held}/release").status_code == 200
+
+
 def test_held_reservation_expires_back_to_atp_with_an_event(estate: Any, av: httpx.Client, skus: list[str]) -> None:
     sku = skus[13]
     before = _loc(av.get(f"/availability/{sku}").json(), "dc-zwl")["available"]
@@ -254,6 +295,9 @@ def test_held_reservation_expires_back_to_atp_with_an_event(estate: Any, av: htt
     assert_problem(av.post(f"/reservations/{order}/extend", json={"ttl_s": 30}), 410, "reservation-expired")
     assert_problem(av.post(f"/reservations/{order}/commit"), 410, "reservation-expired")
     assert_problem(_reserve(av, order, [(sku, "dc-zwl", 3), (sku, "dc-tlb", 1)]), 410, "reservation-expired")
+    allocating_replay = av.post("/reservations", json={"order_id": order, "owner": OWNER, "allocate": True, "lines": [
+        {"line_id": "1", "sku": sku, "location": "dc-zwl", "qty": 3}]})
+    assert_problem(allocating_replay, 410, "reservation-expired")
 
 
 def test_shipment_lowers_on_hand_and_consumes_the_reservation_together(

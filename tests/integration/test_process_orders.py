@@ -22,20 +22,13 @@ pytestmark = pytest.mark.estate
 
 ADDRESS = {"name": "Anna de Vries", "line1": "Keizersgracht 1", "city": "Amsterdam", "postal_code": "1015 CJ",
            "country": "NL"}
-_next_sku = [299]
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
 def skus(estate: TestEstate, n: int = 1) -> list[str]:
-    """Fresh SKUs for one test, from the end of the catalogue (other suites use the front)."""
-    items = httpx.get(estate.url("system-erp") + "/items", params={"limit": 500}, timeout=30).json()["items"]
-    out = []
-    for _ in range(n):
-        out.append(items[_next_sku[0]]["sku"])
-        _next_sku[0] -= 1
-    return out
+    return estate.fresh_skus(n)
 
 
 def atp(estate: TestEstate, sku: str) -> dict[str, int]:
@@ -174,6 +167,11 @@ def test_ship_order_is_released_with_prices_tax_and_a_timeline(estate: TestEstat
     assert systems["confirmed"] == "erp" and systems["released"] == "wms"
     assert all(e["correlation_id"] == response.headers["x-request-id"] for e in entries)
     assert any(e["system"] == "erp" and e["document_id"].startswith("S") for e in entries)
+    # Reserved and allocated in one call: the set never sat in the expiry index.
+    reservations = httpx.get(estate.url("process-availability") + f"/reservations/{order['id']}", timeout=10).json()
+    assert reservations["state"] == "allocated" and reservations["expires_at"] is None
+    # The last saga write released the order's lock with it.
+    assert estate.redis.exists(f"{estate.prefix}omnigate.orders:lock:{order['id']}") == 0
     # Another owner does not see it.
     other = httpx.get(estate.url("process-orders") + f"/orders/{order['id']}", headers={"X-Omnigate-Owner": "web:c-2"})
     assert_problem(other, 404, "not-found")

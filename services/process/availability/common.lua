@@ -95,6 +95,20 @@ local function save_line(key, line)
   line.field = field
 end
 
+-- Held -> allocated (commit): allocated stock never expires. The reserved figures do not change.
+local function allocate_set(key, order_id)
+  for _, line in ipairs(set_lines(key)) do
+    if line.state == 'held' then
+      line.state = 'allocated'
+      save_line(key, line)
+    end
+  end
+  redis.call('HSET', key, 'state', 'allocated')
+  redis.call('HDEL', key, 'exp')
+  redis.call('ZREM', EXPIRY, order_id)
+  redis.call('HINCRBY', key, 'v', 1)
+end
+
 -- Give every still-reserved unit of the set back to stock; lines and set end in `target`.
 local function give_back(key, order_id, target, changed)
   for _, line in ipairs(set_lines(key)) do

@@ -85,6 +85,7 @@ class Reservations:
         args: list[Any] = [request.order_id, request.owner, request.ttl_s * 1000, len(request.lines)]
         for line in request.lines:
             args.extend((line.line_id, line.sku, line.location, line.qty))
+        args.append("1" if request.allocate else "0")
         outcome, detail, flat = await self.scripts.call("reserve", [self.keys.reservation(request.order_id)], args)
         outcome = _text(outcome)
         if outcome in ("created", "added"):

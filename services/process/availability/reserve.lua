@@ -1,8 +1,9 @@
 -- Check-and-reserve every line of one order, all or nothing, never below zero; idempotent by (order, line).
 -- KEYS[4] the reservation set. ARGV[4] order id, ARGV[5] owner, ARGV[6] ttl ms, ARGV[7] line count, then
--- per line: line id, sku, location, qty.
+-- per line: line id, sku, location, qty; then '1' to allocate (held -> allocated in this same update).
 -- Returns {outcome, detail, set fields}: created | added | replay | short | unknown | conflict | gone.
 local key, order_id, owner, ttl = KEYS[4], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local allocate = ARGV[8 + tonumber(ARGV[7]) * 4] == '1'
 local exists = redis.call('EXISTS', key) == 1
 local state = nil
 if exists then
@@ -26,7 +27,17 @@ for i = 1, n do
     table.insert(new, {lid = lid, sku = sku, loc = loc, qty = qty})
   end
 end
-if #new == 0 then return {'replay', '', redis.call('HGETALL', key)} end
+if #new == 0 then
+  if allocate then
+    -- As a commit would answer: a held set is promoted, an expired or released one is gone.
+    if state == 'held' then
+      allocate_set(key, order_id)
+    elseif state ~= 'allocated' then
+      return {'gone', state, {}}
+    end
+  end
+  return {'replay', '', redis.call('HGETALL', key)}
+end
 if exists and state ~= 'held' and state ~= 'allocated' then return {'gone', state, {}} end
 local unknown = {}
 for _, l in ipairs(new) do
@@ -58,6 +69,7 @@ if #short > 0 then return {'short', cjson.encode(short), {}} end
 
 if not exists then
   state = 'held'
+  if allocate then state = 'allocated' end
   redis.call('HSET', key, 'owner', owner, 'state', state, 'created', NOW, 'v', 0)
 end
 local changed = {}
@@ -66,7 +78,9 @@ for _, l in ipairs(new) do
   touch(changed, l.sku, l.loc)
   redis.call('HSET', key, 'l:' .. l.lid, cjson.encode({sku = l.sku, loc = l.loc, qty = l.qty, state = state, done = 0}))
 end
-if state == 'held' then
+if state == 'held' and allocate then
+  allocate_set(key, order_id)  -- lines added to a held set: the whole set is allocated now
+elseif state == 'held' then
   local exp = NOW + ttl
   redis.call('HSET', key, 'exp', exp)
   redis.call('ZADD', EXPIRY, exp, order_id)

@@ -6,6 +6,7 @@ reaches Redis; bodies are the contract Structs of ``shared.models.availability``
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Annotated, Any
 
@@ -153,7 +154,10 @@ async def query_availability(
                                errors=[{"field": "locations", "value": loc} for loc in unknown[:20]])
         only = set(data.locations)
     skus = list(dict.fromkeys(data.skus))
-    fields, staleness = await state.atp.read(skus, now_ms())
+    if data.prices:
+        (fields, staleness), prices = await asyncio.gather(state.atp.read(skus, now_ms()), state.prices.query(skus))
+    else:
+        (fields, staleness), prices = await state.atp.read(skus, now_ms()), None
     items, unknown_skus = [], []
     for sku, raw in zip(skus, fields):
         found = sku_availability(sku, raw, locations, staleness_ms=staleness, explain=data.explain, only=only)
@@ -161,7 +165,7 @@ async def query_availability(
             unknown_skus.append(sku)
         else:
             items.append(found)
-    return AvailabilityQueryResult(items=items, unknown=unknown_skus)
+    return AvailabilityQueryResult(items=items, unknown=unknown_skus, prices=prices)
 
 
 # --- reservations ---------------------------------------------------------------------------------------------

@@ -34,16 +34,7 @@ if action == 'extend' then
 end
 if action == 'commit' then
   if state == 'held' then
-    for _, line in ipairs(set_lines(key)) do
-      if line.state == 'held' then
-        line.state = 'allocated'
-        save_line(key, line)
-      end
-    end
-    redis.call('HSET', key, 'state', 'allocated')
-    redis.call('HDEL', key, 'exp')
-    redis.call('ZREM', EXPIRY, order_id)
-    redis.call('HINCRBY', key, 'v', 1)
+    allocate_set(key, order_id)
   elseif state ~= 'allocated' then
     return {'conflict', 'the reservation set is ' .. state, redis.call('HGETALL', key)}
   end

@@ -90,8 +90,10 @@ class Backends:
         return await self._post(AVAILABILITY, "/prices/query", PriceQuery(skus=skus), PriceQueryResult,
                                 idempotent=True)
 
-    async def availability(self, skus: list[str], locations: list[str] | None) -> AvailabilityQueryResult:
-        return await self._post(AVAILABILITY, "/availability/query", AvailabilityQuery(skus=skus, locations=locations),
+    async def availability(self, skus: list[str], locations: list[str] | None, *,
+                           prices: bool = False) -> AvailabilityQueryResult:
+        return await self._post(AVAILABILITY, "/availability/query",
+                                AvailabilityQuery(skus=skus, locations=locations, prices=prices),
                                 AvailabilityQueryResult, idempotent=True)
 
     async def reserve(self, request: ReservationRequest) -> ReservationSet:

@@ -182,10 +182,11 @@ class Saga:
                                [{"field": "fulfilment.store", "value": fulfilment.store, "detail": "unknown store"}])
             country = store.country
         skus = sorted({ln.sku for ln in request.lines})
-        prices, atp = await asyncio.gather(
-            self.backends.prices(skus),
-            self.backends.availability(skus, [store.id] if store else None),
-        )
+        # Stock and prices in one hop (both are projections in process-availability).
+        atp = await self.backends.availability(skus, [store.id] if store else None, prices=True)
+        prices = atp.prices
+        if prices is None:
+            raise ProblemError("upstream-error", "process-availability answered no prices", upstream=AVAILABILITY)
         price_of = {p.sku: p for p in prices.prices}
         unknown = set(prices.missing) | set(atp.unknown) | {s for s in skus if s not in price_of}
         if unknown:
@@ -302,25 +303,34 @@ class Saga:
     # --- steps -------------------------------------------------------------------------------------------------
 
     async def _reserve(self, record: OrderRecord, token: str) -> None:
+        """Reserve and allocate in one atomic call (the order is accepted at once, so a separate commit would
+        only cost a hop); the timeline and events still show both transitions, written together after it."""
         request = ReservationRequest(
             order_id=record.id, owner=record.owner, ttl_s=self.settings.orders_reservation_ttl_s,
             lines=[ReservationLineRequest(line_id=ln.line_id, sku=ln.sku, location=ln.location or "", qty=ln.qty)
                    for ln in record.lines],
+            allocate=True,
         )
         reservations = await self.backends.reserve(request)
-        record.step = "accept"
         write = Write(self.store)
         self.transition(write, record, "reserved", "availability", document_id=reservations.order_id)
+        self._accepted(write, record, reservations.order_id)
         await self.save(record, token, write)
 
     async def _accept(self, record: OrderRecord, token: str) -> None:
+        # Sagas written before reserve allocated (or resumed from a held set) still commit separately.
         reservations = await self.backends.commit(record.id)
+        write = Write(self.store)
+        self._accepted(write, record, reservations.order_id)
+        await self.save(record, token, write)
+
+    def _accepted(self, write: Write, record: OrderRecord, document_id: str) -> None:
         record.step = "erp_order"
         record.reason = None
-        write = Write(self.store)
-        self.transition(write, record, "accepted", "availability", document_id=reservations.order_id,
-                        detail="stock allocated")
-        await self.save(record, token, write)
+        # Written now, before the ERP step runs: a compensation from here on looks for the ERP document (a
+        # 404 there is "never created"), and the ERP step needs no write of its own before its call.
+        record.erp_touched = True
+        self.transition(write, record, "accepted", "availability", document_id=document_id, detail="stock allocated")
 
     async def _erp_order(self, record: OrderRecord, token: str) -> None:
         if not record.erp_touched:
@@ -372,7 +382,7 @@ class Saga:
         write = Write(self.store)
         self.transition(write, record, "released", system, document_id=",".join(documents),
                         detail=f"released to {', '.join(g.location for g in record.groups)}")
-        await self.save(record, token, write)
+        await self.save(record, token, write.unlock())  # the driver's last write: the lock goes with it
 
     async def _compensate(self, record: OrderRecord, token: str) -> None:
         goal = record.goal if record.goal in ("failed", "cancelled") else "failed"
@@ -397,7 +407,7 @@ class Saga:
         record.step = "done"
         write = Write(self.store)
         self.transition(write, record, goal, "orders", detail=record.reason)
-        await self.save(record, token, write)
+        await self.save(record, token, write.unlock())  # the driver's last write: the lock goes with it
 
     # --- cancel -----------------------------------------------------------------------------------------------
 

@@ -151,6 +151,8 @@ while i <= #ARGV do
     redis.call('RPUSH', key, ARGV[i + 2]); i = i + 3
   elseif op == 'XADD' then
     redis.call('XADD', key, '*', 'domain', ARGV[i + 2], 'data', ARGV[i + 3]); i = i + 4
+  elseif op == 'DEL' then
+    redis.call('DEL', key); i = i + 2
   else
     return redis.error_reply('unknown op ' .. op)
   end
@@ -197,6 +199,7 @@ class Write:
         self.store = store
         self.keys: list[str] = []
         self.args: list[str | bytes | int | float] = []
+        self.unlocks = False
 
     def _key(self, key: str) -> int:
         try:
@@ -233,6 +236,13 @@ class Write:
         self.args += ["XADD", self._key(self.store.outbox.key), domain, _encoder.encode(event)]
         return self
 
+    def unlock(self) -> Write:
+        """Release the order's lock in the same script as the driver's last write (KEYS[1] is the lock, and
+        the fence was checked first): the release costs no round trip of its own."""
+        self.args += ["DEL", 1]
+        self.unlocks = True
+        return self
+
 
 class Store:
     def __init__(self, redis: Redis, outbox: Outbox, *, prefix: str, lock_ttl_s: float) -> None:
@@ -247,6 +257,8 @@ class Store:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._claim = redis.register_script(_CLAIM)
+        # Tokens whose lock a write already released (Write.unlock): held() has nothing left to release.
+        self._released: set[str] = set()
 
     # --- keys -------------------------------------------------------------------------------------------------
 
@@ -309,6 +321,8 @@ class Store:
             if "LOCKED" in str(exc):
                 raise Locked(order_id) from None
             raise
+        if write.unlocks:
+            self._released.add(token)
 
     async def try_lock(self, order_id: str, token: str) -> bool:
         return bool(await self.redis.set(self.lock_key(order_id), token, nx=True, px=self.lock_ttl_ms))
@@ -331,7 +345,8 @@ class Store:
             while True:
                 await asyncio.sleep(self.lock_ttl_ms / 3000)
                 if not await self._renew(keys=[self.lock_key(order_id)], args=[token, self.lock_ttl_ms]):
-                    log.warning("lost the lock of order %s while driving it", order_id)
+                    if token not in self._released:
+                        log.warning("lost the lock of order %s while driving it", order_id)
                     return
 
         task = asyncio.create_task(renew())
@@ -341,7 +356,10 @@ class Store:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-            await self.unlock(order_id, token)
+            if token in self._released:
+                self._released.discard(token)
+            else:
+                await self.unlock(order_id, token)
 
     async def lock_waiting(self, order_id: str, token: str, wait_s: float) -> None:
         """Take the order's lock, waiting up to ``wait_s`` for another driver's step to end."""

@@ -11,9 +11,10 @@ for our ref is search-then-create under a per-ref Redis lock: two replicas, or t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -53,6 +54,31 @@ DEFAULT_CURRENCY = "EUR"
 MAP_PAGE = 1000
 ALL_RECORDS = {"active_test": False}
 R = TypeVar("R", bound=OdooRecord)
+K = TypeVar("K")
+V = TypeVar("V")
+MEMO_TTL_S = 30.0
+MEMO_MAX = 100_000
+
+
+class Memo(Generic[K, V]):
+    """A worker's short-lived copy of id-map entries it has already resolved. Redis stays the shared map;
+    this only spares the order path a Redis round trip per lookup (three per order). An entry lives
+    ``MEMO_TTL_S``, so a map changed in Redis reaches every worker within that time."""
+
+    def __init__(self) -> None:
+        self._entries: dict[K, tuple[V, float]] = {}
+
+    def get(self, key: K) -> V | None:
+        found = self._entries.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put_many(self, pairs: Mapping[K, V]) -> None:
+        if len(self._entries) + len(pairs) > MEMO_MAX:
+            self._entries.clear()
+        until = time.monotonic() + MEMO_TTL_S
+        self._entries.update({k: (v, until) for k, v in pairs.items()})
 
 
 class OdooErrorBody(msgspec.Struct):
@@ -71,6 +97,9 @@ class OdooConnector:
         self.products = IdMap(redis, prefix=self.prefix, system=UPSTREAM, kind="product")
         self.warehouses = IdMap(redis, prefix=self.prefix, system=UPSTREAM, kind="warehouse")
         self.partners = IdMap(redis, prefix=self.prefix, system=UPSTREAM, kind="partner")
+        self.product_of: Memo[str, int] = Memo()  # sku -> product id
+        self.sku_of: Memo[int, str] = Memo()  # product id -> sku
+        self.partner_of: Memo[str, int] = Memo()  # our customer -> partner id
         self.headers = {"Authorization": f"bearer {settings.erp_api_key}"}
         if settings.erp_database:
             self.headers["X-Odoo-Database"] = settings.erp_database
@@ -170,6 +199,9 @@ class OdooConnector:
     async def product_ids(self, skus: Sequence[str], *, retry: bool) -> dict[str, int]:
         """SKU -> Odoo product id for the SKUs the ERP knows (unknown ones are absent)."""
         wanted = list(dict.fromkeys(skus))
+        memo = {sku: pid for sku in wanted if (pid := self.product_of.get(sku)) is not None}
+        if len(memo) == len(wanted):
+            return memo
         known = dict(zip(wanted, await self.products.vendor_many(wanted), strict=True))
         misses = [sku for sku, vid in known.items() if vid is None]
         for batch in chunks(misses, MAP_PAGE):
@@ -178,10 +210,15 @@ class OdooConnector:
             pairs = {str(p.id): str(p.default_code) for p in found}
             await self.products.put_many(pairs)
             known.update({sku: vid for vid, sku in pairs.items()})
-        return {sku: int(vid) for sku, vid in known.items() if vid is not None}
+        found_ids = {sku: int(vid) for sku, vid in known.items() if vid is not None}
+        self.product_of.put_many(found_ids)
+        return found_ids
 
     async def skus_for(self, product_ids: Sequence[int], *, retry: bool) -> dict[int, str]:
         wanted = list(dict.fromkeys(product_ids))
+        memo = {pid: sku for pid in wanted if (sku := self.sku_of.get(pid)) is not None}
+        if len(memo) == len(wanted):
+            return memo
         known = dict(zip(wanted, await self.products.canonical_many([str(i) for i in wanted]), strict=True))
         misses = [pid for pid, sku in known.items() if sku is None]
         if misses:
@@ -189,7 +226,9 @@ class OdooConnector:
             pairs = {str(p.id): p.default_code for p in found if isinstance(p.default_code, str) and p.default_code}
             await self.products.put_many(pairs)  # type: ignore[arg-type]
             known.update({int(vid): str(sku) for vid, sku in pairs.items()})
-        return {pid: sku for pid, sku in known.items() if sku is not None}
+        found_skus = {pid: sku for pid, sku in known.items() if sku is not None}
+        self.sku_of.put_many(found_skus)
+        return found_skus
 
     async def warehouse_id(self, location: str) -> int:
         vendor = await self.warehouses.vendor(location)
@@ -210,13 +249,18 @@ class OdooConnector:
 
     async def partner_id(self, customer: str) -> int:
         """The ERP customer for our customer id (``res.partner.ref``), created on first use."""
+        memo = self.partner_of.get(customer)
+        if memo is not None:
+            return memo
         cached = await self.partners.vendor(customer)
         if cached is not None:
+            self.partner_of.put_many({customer: int(cached)})
             return int(cached)
         found = await self.search_read("res.partner", OdooPartner, [["ref", "=", customer]], ["name"], limit=1,
                                        context=ALL_RECORDS, retry=False)
         partner = found[0].id if found else await self.create("res.partner", {"name": customer, "ref": customer})
         await self.partners.put_many({str(partner): customer})
+        self.partner_of.put_many({customer: partner})
         return partner
 
     # --- catalogue and stock ----------------------------------------------------------------------------------
@@ -367,7 +411,9 @@ class OdooConnector:
                 if target == "sale" and order.state == "cancel":
                     raise ProblemError("conflict", f"sales order {ref} is cancelled and cannot be confirmed")
                 await self.call("sale.order", action, {"ids": [order.id]}, retry=False)
-                (order,) = await self.read("sale.order", OdooSaleOrder, [order.id], SALE_ORDER_FIELDS, retry=False)
+                # A successful action leaves the order in its target state (Odoo raises otherwise), and neither
+                # action touches name, currency or amounts: no second read of the order.
+                order = msgspec.structs.replace(order, state=target)
             return await self._order_out(order, ref, created=False, retry=False)
 
     async def _find_memo(self, ref: str, *, retry: bool) -> OdooMove | None:
