@@ -4,11 +4,12 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from shared.launcher import free_port, redis_answers
 from tests.estate import TestEstate, start_test_estate
@@ -53,6 +54,14 @@ def key_prefix(redis_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    """An asyncio client of the real Redis, for tests of kernel pieces that run on it."""
+    client = AsyncRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

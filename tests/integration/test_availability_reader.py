@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from services.process.availability.atp import AtpReader
 from services.process.availability.keys import Keys
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-async def test_concurrent_first_reads_each_get_their_own_hashes(redis: Redis, key_prefix: str) -> None:
+async def test_concurrent_first_reads_each_get_their_own_hashes(aredis: Redis, key_prefix: str) -> None:
     keys = Keys(key_prefix)
-    await redis.set(keys.built, 1)
-    await redis.set(keys.fresh, 0)
-    await redis.hset(keys.sku("SKU-A"), mapping={"dc-tlb|oh": 5})
-    await redis.hset(keys.sku("SKU-B"), mapping={"dc-tlb|oh": 7})
-    reader = AtpReader(redis, keys)  # a worker that has not yet seen the projection built
+    await aredis.set(keys.built, 1)
+    await aredis.set(keys.fresh, 0)
+    await aredis.hset(keys.sku("SKU-A"), mapping={"dc-tlb|oh": 5})
+    await aredis.hset(keys.sku("SKU-B"), mapping={"dc-tlb|oh": 7})
+    reader = AtpReader(aredis, keys)  # a worker that has not yet seen the projection built
     results = await asyncio.gather(*(reader.read(["SKU-A", "SKU-B"], 1) for _ in range(20)))
     for fields, _ in results:
         assert fields == [{b"dc-tlb|oh": b"5"}, {b"dc-tlb|oh": b"7"}]

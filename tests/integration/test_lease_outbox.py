@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 import pytest
@@ -15,16 +14,9 @@ from shared.models.events import Event
 from shared.outbox import Outbox
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-async def test_one_holder_at_a_time_and_tokens_only_grow(redis: Redis, key_prefix: str) -> None:
-    a = Lease(redis, "sweep", prefix=key_prefix, ttl_ms=200, owner="a")
-    b = Lease(redis, "sweep", prefix=key_prefix, ttl_ms=200, owner="b")
+async def test_one_holder_at_a_time_and_tokens_only_grow(aredis: Redis, key_prefix: str) -> None:
+    a = Lease(aredis, "sweep", prefix=key_prefix, ttl_ms=200, owner="a")
+    b = Lease(aredis, "sweep", prefix=key_prefix, ttl_ms=200, owner="b")
     first = await a.acquire()
     assert first is not None and await b.acquire() is None
     assert await a.acquire() == first, "re-acquiring by the holder keeps its token"
@@ -35,10 +27,10 @@ async def test_one_holder_at_a_time_and_tokens_only_grow(redis: Redis, key_prefi
     assert not await a.renew()
     assert await b.fence_ok()
     await b.release()
-    assert await redis.get(b.key) is None
+    assert await aredis.get(b.key) is None
 
 
-async def test_run_under_lease_runs_work_in_one_of_many_contenders(redis: Redis, key_prefix: str) -> None:
+async def test_run_under_lease_runs_work_in_one_of_many_contenders(aredis: Redis, key_prefix: str) -> None:
     stop = asyncio.Event()
     rounds: dict[str, int] = {"x": 0, "y": 0, "z": 0}
 
@@ -49,7 +41,7 @@ async def test_run_under_lease_runs_work_in_one_of_many_contenders(redis: Redis,
 
     tasks = [
         asyncio.create_task(
-            run_under_lease(Lease(redis, "relay", prefix=key_prefix, ttl_ms=5000, owner=n), work_of(n),
+            run_under_lease(Lease(aredis, "relay", prefix=key_prefix, ttl_ms=5000, owner=n), work_of(n),
                             interval_s=0.01, stop=stop)
         )
         for n in rounds
@@ -65,15 +57,15 @@ def event(i: int) -> Event:
                  source="process-orders", key=f"o{i}", payload={"order_id": f"o{i}"})
 
 
-async def test_outbox_entries_exist_only_with_their_state_and_relay_once(redis: Redis, key_prefix: str) -> None:
-    bus = EventBus(redis, prefix=key_prefix)
-    outbox = Outbox(redis, bus, name="orders", prefix=key_prefix)
-    async with redis.pipeline(transaction=True) as pipe:
+async def test_outbox_entries_exist_only_with_their_state_and_relay_once(aredis: Redis, key_prefix: str) -> None:
+    bus = EventBus(aredis, prefix=key_prefix)
+    outbox = Outbox(aredis, bus, name="orders", prefix=key_prefix)
+    async with aredis.pipeline(transaction=True) as pipe:
         pipe.set(f"{key_prefix}order:o1", b"accepted")
         outbox.add(pipe, "orders", event(1))
         await pipe.execute()
     with pytest.raises(ZeroDivisionError):
-        async with redis.pipeline(transaction=True) as pipe:
+        async with aredis.pipeline(transaction=True) as pipe:
             pipe.set(f"{key_prefix}order:o2", b"accepted")
             outbox.add(pipe, "orders", event(2))
             1 / 0  # the state write never executes, so neither does its event
@@ -82,4 +74,4 @@ async def test_outbox_entries_exist_only_with_their_state_and_relay_once(redis: 
     await bus.publish("orders", event(1))
     assert await outbox.relay_once() == 1
     assert await outbox.pending() == 0
-    assert [e[1][b"id"] for e in await redis.xrange(bus.stream("orders"))] == [b"orders:o1:accepted"]
+    assert [e[1][b"id"] for e in await aredis.xrange(bus.stream("orders"))] == [b"orders:o1:accepted"]

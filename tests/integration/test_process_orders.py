@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import uuid
 from collections import Counter
 from typing import Any
@@ -343,14 +344,14 @@ def test_erp_outage_accepts_what_stock_covers_and_finishes_after(estate: TestEst
     ("sandbox-erp", "/json/2/sale.order/action_confirm", "erp_confirm"),
     ("sandbox-wms", "/api/v1/fulfillment-orders", "release"),
 ])
-def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
-    estate: TestEstate, sandbox: str, route: str, step: str
-) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=30)
+def pause_orders_at(
+    estate: TestEstate, sku: str, *, sandbox: str, route: str, step: str, count: int
+) -> tuple[list[str], threading.Thread]:
+    """Place ``count`` orders while the sandbox answers ``route`` slowly (below the hop timeout), and return
+    once every one of them is written and parked at ``step``: a step boundary a crash can hit."""
     latency = {"route": route, "latency_ms": 1200}
     assert httpx.put(estate.url(sandbox) + "/_faults", json=latency).status_code == 200
-    owners = [f"web:crash-{step}-{n}" for n in range(8)]
+    owners = [f"web:pause-{step}-{uuid.uuid4().hex[:8]}-{n}" for n in range(count)]
     keys = [uuid.uuid4().hex for _ in owners]
     url = estate.url("process-orders") + "/orders"
 
@@ -358,8 +359,6 @@ def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
         async with httpx.AsyncClient(timeout=30) as client:
             await asyncio.gather(*(client.post(url, json=order_body(sku), headers=headers(o, k))
                                    for o, k in zip(owners, keys)), return_exceptions=True)
-
-    import threading
 
     thread = threading.Thread(target=lambda: asyncio.run(fire()))
     thread.start()
@@ -370,12 +369,21 @@ def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
         if None in ids:
             return None
         order_ids = [i.decode() for i in ids if i is not None]
+        # The key names its order before the order is written (pricing and sourcing come first).
         raws = [estate.redis.get(f"{estate.prefix}omnigate.orders:order:{i}") for i in order_ids]
         if None in raws or not all(record(estate, i)["step"] == step for i in order_ids):
             return None
         return order_ids
 
-    ids = estate.wait_for(paused, timeout=15, interval=0.02, what=f"every order paused at {step}")
+    return estate.wait_for(paused, timeout=20, interval=0.02, what=f"every order paused at {step}"), thread
+
+
+def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
+    estate: TestEstate, sandbox: str, route: str, step: str
+) -> None:
+    (sku,) = skus(estate)
+    set_dc_stock(estate, sku, tlb=30)
+    ids, thread = pause_orders_at(estate, sku, sandbox=sandbox, route=route, step=step, count=8)
     estate.restart("process-orders", kill=True)
     thread.join(30)
     clear_faults(estate)

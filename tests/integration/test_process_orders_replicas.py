@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import uuid
 
-import httpx
 import pytest
 
 from tests.bench.load import process_tree
@@ -15,8 +11,7 @@ from tests.integration.test_process_orders import (
     atp,
     clear_faults,
     erp_orders,
-    headers,
-    order_body,
+    pause_orders_at,
     record,
     set_dc_stock,
     skus,
@@ -29,34 +24,8 @@ pytestmark = pytest.mark.estate
 def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate) -> None:
     (sku,) = skus(estate)
     set_dc_stock(estate, sku, tlb=30)
-    # Pause every saga just before its ERP sales order: the ERP answers slowly.
-    latency = {"route": "/json/2/sale.order/create", "latency_ms": 1200}  # below the 1.5 s hop timeout
-    assert httpx.put(estate.url("sandbox-erp") + "/_faults", json=latency).status_code == 200
-    owners = [f"web:replica-{n}" for n in range(10)]
-    keys = [uuid.uuid4().hex for _ in owners]
-    url = estate.url("process-orders") + "/orders"
-
-    async def fire() -> None:
-        async with httpx.AsyncClient(timeout=30) as client:
-            await asyncio.gather(*(client.post(url, json=order_body(sku), headers=headers(o, k))
-                                   for o, k in zip(owners, keys)), return_exceptions=True)
-
-    thread = threading.Thread(target=lambda: asyncio.run(fire()))
-    thread.start()
-    idem = [f"{estate.prefix}omnigate.orders:idem:{o}:{k}" for o, k in zip(owners, keys)]
-
-    def paused() -> list[str] | None:
-        ids = [estate.redis.hget(key, "id") for key in idem]
-        if None in ids:
-            return None
-        order_ids = [i.decode() for i in ids if i is not None]
-        # The key names its order before the order is written (pricing and sourcing come first).
-        raws = [estate.redis.get(f"{estate.prefix}omnigate.orders:order:{i}") for i in order_ids]
-        if None in raws or not all(record(estate, i)["step"] == "erp_order" for i in order_ids):
-            return None
-        return order_ids
-
-    ids = estate.wait_for(paused, timeout=20, interval=0.02, what="every order paused before its ERP order")
+    ids, thread = pause_orders_at(estate, sku, sandbox="sandbox-erp", route="/json/2/sale.order/create",
+                                  step="erp_order", count=10)
     workers_key = f"{estate.prefix}omnigate.orders:workers"
     estate.redis.delete(workers_key)
     _, replica_pid = estate.kill_and_start_with_replica("process-orders")
