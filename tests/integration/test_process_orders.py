@@ -339,11 +339,6 @@ def test_erp_outage_accepts_what_stock_covers_and_finishes_after(estate: TestEst
 # --- crash and replicas --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sandbox", "route", "step"), [
-    ("sandbox-erp", "/json/2/sale.order/create", "erp_order"),
-    ("sandbox-erp", "/json/2/sale.order/action_confirm", "erp_confirm"),
-    ("sandbox-wms", "/api/v1/fulfillment-orders", "release"),
-])
 def pause_orders_at(
     estate: TestEstate, sku: str, *, sandbox: str, route: str, step: str, count: int
 ) -> tuple[list[str], threading.Thread]:
@@ -378,6 +373,11 @@ def pause_orders_at(
     return estate.wait_for(paused, timeout=20, interval=0.02, what=f"every order paused at {step}"), thread
 
 
+@pytest.mark.parametrize(("sandbox", "route", "step"), [
+    ("sandbox-erp", "/json/2/sale.order/create", "erp_order"),
+    ("sandbox-erp", "/json/2/sale.order/action_confirm", "erp_confirm"),
+    ("sandbox-wms", "/api/v1/fulfillment-orders", "release"),
+])
 def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
     estate: TestEstate, sandbox: str, route: str, step: str
 ) -> None:
