@@ -60,3 +60,18 @@ async def _logged(name: str, work: Awaitable[object]) -> None:
         raise
     except Exception:
         log.exception("background task %s failed", name)  # a bug: the traceback lands in the log scan
+
+
+async def wait_until_set(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for ``event`` at most ``timeout_s``; True if it was set.
+
+    Not ``asyncio.wait_for(event.wait(), …)``: on Python 3.11 that runs the wait as an inner task, and a
+    cancellation that lands while it is cancelling that task can leave the outer one waiting forever (seen as
+    a shutdown that never ends). A timeout scope cancels nothing but the caller.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

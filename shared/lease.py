@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
+from shared.background import wait_until_set
+from shared.problems import ProblemError
+
 log = logging.getLogger("omnigate.lease")
 
 # KEYS: lease, counter. ARGV: owner, ttl ms. Returns the new token, or nil if another owner holds it.
@@ -114,10 +117,10 @@ async def run_under_lease(
                 await work(lease)
         except asyncio.CancelledError:
             raise
+        except ProblemError as exc:
+            # An upstream away is expected: the next round tries again. Anything else is a bug.
+            log.warning("round under lease %s skipped: %s", lease.name, exc.detail or exc.title)
         except Exception:
             log.exception("work under lease %s failed", lease.name)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
-        except asyncio.TimeoutError:
-            pass
+        await wait_until_set(stop, interval_s)
     await lease.release()

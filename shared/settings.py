@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Back-end credentials; the launcher generates them at first run, the chart reads them from Secrets.
     erp_api_key: str = ""
     erp_database: str = "omnigate"
+    # Odoo has no webhooks: system-erp polls for changed prices this often and publishes them as events
+    # (0 turns the feed off; consumers then rely on scheduled full syncs).
+    erp_price_poll_s: float = 30.0
     pos_access_token: str = ""
     pos_webhook_signature_key: str = ""
     pos_webhook_url: str = ""

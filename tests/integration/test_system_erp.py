@@ -273,7 +273,9 @@ def test_unparseable_and_oversized_bodies_are_problems(erp: httpx.Client, estate
     problem(erp.post("/sales-orders", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
     problem(erp.post("/sales-orders", content=b"[]", headers={"Content-Type": "application/json"}), 400)
     big = b'{"ref": "x", "customer": "' + b"a" * (estate.settings.max_body_bytes + 10) + b'"}'
-    problem(erp.post("/sales-orders", content=big, headers={"Content-Type": "application/json"}), 413)
+    # Its own connection: the server answers 413 without reading the body and closes the connection.
+    problem(httpx.post(str(erp.base_url).rstrip("/") + "/sales-orders", content=big,
+                       headers={"Content-Type": "application/json"}, timeout=10), 413)
     problem(erp.post("/credit-memos", json={"ref": "r", "order_ref": "o", "customer": "c", "currency": "EUR",
                                             "lines": [_line(qty=0)]}), 400)
 
@@ -298,7 +300,9 @@ def test_erp_outage_opens_the_breaker_and_it_closes_again(
     assert body["upstream"] == "erp"
     assert elapsed < settings.http_timeout_s, elapsed
     # One GET is retried up to retry_attempts times, each attempt a breaker failure: fail_max of them open it.
-    assert hits(sandbox) - before == min(settings.retry_attempts, settings.breaker_fail_max)
+    # (The price feed polls the same ERP through the same breaker, so its calls share that budget: the bound
+    # that holds with background traffic is the cap asserted below, workers x fail_max in all.)
+    assert hits(sandbox) - before >= min(settings.retry_attempts, settings.breaker_fail_max)
     # Breakers are per worker (DESIGN §5): fresh connections spread over the workers until each answers from
     # its open breaker; opening them all costs each worker at most fail_max calls to the ERP.
     open_in: set[str] = set()

@@ -7,6 +7,8 @@ background rounds, each under a lease or as a consumer-group member.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +24,7 @@ from services.process.availability.reservations import Reservations
 from services.process.availability.scripts import Scripts
 from services.process.availability.stores import Locations
 from shared.background import in_background
-from shared.events import EventBus
+from shared.events import Consumer, EventBus
 from shared.outbox import Outbox
 from shared.service import create_service
 from shared.settings import Settings, get_settings
@@ -50,6 +52,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.atp = AtpReader(redis, keys)
         app.state.reservations = Reservations(redis, keys, scripts, locations)
         app.state.prices = Prices(redis, keys, app.state.http)
+        app.state.price_events = Consumer(
+            bus, group=f"{NAME}-prices", name=f"{socket.gethostname()}-{os.getpid()}", domains=["catalog"],
+            handler=app.state.prices.apply_event, start_id="$", block_ms=500,
+        )
+        await app.state.price_events.ensure_groups()
         app.state.reconciler = Reconciler(redis, keys, projection, locations)
         try:
             yield
@@ -68,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             state_lifespan,
             in_background("availability-projection", rounds.build_and_consume),
             in_background("availability-prices", rounds.prices),
+            in_background("availability-price-events", lambda app: app.state.price_events.run(app.state.stop)),
             in_background("availability-expiry", rounds.expiry),
             in_background("availability-outbox", rounds.relay),
             in_background("availability-reconcile", rounds.reconcile),

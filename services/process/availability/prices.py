@@ -3,6 +3,9 @@
 A sync pages through system-erp ``GET /prices`` into a scratch hash and swaps it in with one fenced Lua
 (``RENAME``), so readers never see half a catalogue and a holder that lost its lease cannot overwrite a newer
 sync. Syncs run at start, on a schedule and on request (``POST /prices/sync`` asks the lease holder and waits).
+Between syncs, ``price.changed`` events (system-erp's feed, stream ``catalog``) update single prices at once
+when newer than what the projection holds. A sync that overlapped such an event may have swapped in the older
+price, so the swap asks for another sync: the projection always converges on the ERP.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from shared.lease import FENCE, Lease
 from shared.models.availability import PriceQueryResult
 from shared.models.catalog import Price
 from shared.models.common import Page
+from shared.models.events import Event
 from shared.problems import ProblemError
 
 PAGE = 500
@@ -31,6 +35,22 @@ else
 end
 redis.call('HSET', KEYS[4], 'synced_at', ARGV[2], 'count', ARGV[3])
 redis.call('HDEL', KEYS[4], 'error', 'error_at')
+local event_at = redis.call('HGET', KEYS[4], 'event_at')
+if event_at and tonumber(event_at) >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[4], 'requested', ARGV[2])
+end
+return 1
+"""
+# KEYS: live hash, meta. ARGV: sku, price JSON, as_of (RFC 3339, as the JSON has it), now ms.
+# RFC 3339 UTC strings of one format order as their instants do.
+_APPLY = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local ok, held = pcall(cjson.decode, current)
+  if ok and held['as_of'] and held['as_of'] >= ARGV[3] then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'event_at', ARGV[4])
 return 1
 """
 _price = msgspec.json.Decoder(Price)
@@ -49,6 +69,16 @@ class Prices:
         self.keys = keys
         self.http = http
         self._swap = redis.register_script(_SWAP)
+        self._apply = redis.register_script(_APPLY)
+
+    async def apply_event(self, event: Event) -> None:
+        """A ``price.changed`` event: the price, if newer than the projection's."""
+        if event.type != "price.changed":
+            return
+        price = msgspec.convert(event.payload, Price, strict=False)
+        body = _encoder.encode(price)
+        as_of = msgspec.json.decode(body)["as_of"]  # the same text the projection stores
+        await self._apply(keys=[self.keys.prices, self.keys.prices_meta], args=[price.sku, body, as_of, now_ms()])
 
     async def sync(self, lease: Lease) -> int:
         """One full sync under ``lease``; returns the number of prices."""

@@ -17,6 +17,7 @@ import os
 from litestar import Litestar
 
 from shared import context
+from shared.background import wait_until_set
 
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
@@ -45,10 +46,7 @@ class RetryWorker:
                 raise
             except Exception:
                 log.exception("retry round failed")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.orders_retry_poll_s)
-            except asyncio.TimeoutError:
-                pass
+            await wait_until_set(stop, self.settings.orders_retry_poll_s)
 
     async def round(self) -> int:
         """Claim and start every due saga this worker can take now; returns how many it claimed."""

@@ -21,6 +21,7 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import FromPath
 
+from shared.background import wait_until_set
 from shared.problems import not_found
 
 log = logging.getLogger("omnigate.sandbox.webhooks")
@@ -103,10 +104,7 @@ class WebhookSender:
                         )
                 if not due:
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=0.5)
-                    except asyncio.TimeoutError:
-                        pass
+                    await wait_until_set(self._wake, 0.5)
         finally:
             await self._session.close()
 
