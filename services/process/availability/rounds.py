@@ -22,21 +22,10 @@ def _lease(app: Litestar, name: str, ttl_ms: int) -> Lease:
     return Lease(app.state.redis, f"availability-{name}", prefix=app.state.settings.key_prefix, ttl_ms=ttl_ms)
 
 
-def _tolerant(name: str, work: Any) -> Any:
-    """An upstream being away is expected, not a bug: the round is logged and retried next interval."""
-
-    async def round_(lease: Lease) -> None:
-        try:
-            await work(lease)
-        except ProblemError as exc:
-            log.warning("%s round skipped: %s", name, exc.detail or exc.title)
-
-    return round_
-
-
 async def _forever(app: Litestar, name: str, work: Any, interval_s: float, ttl_ms: int) -> None:
     lease = _lease(app, name, ttl_ms)
-    await run_under_lease(lease, _tolerant(name, work), interval_s=interval_s, stop=app.state.stop)
+    # An upstream away is logged and retried next round by run_under_lease itself.
+    await run_under_lease(lease, work, interval_s=interval_s, stop=app.state.stop)
 
 
 async def prices(app: Litestar) -> None:
