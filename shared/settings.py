@@ -41,6 +41,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     breaker_reset_s: float = 30.0
     retry_attempts: int = 3
     retry_backoff_s: float = 0.05
+    # The longest a back-end may still commit a request after a caller gave up on it: the back-end's own
+    # request time limit (Odoo's limit_time_real is 120 s by default). A create whose answer was lost has an
+    # unknown outcome until this has passed; the sandboxes drop requests they could not start within it.
+    upstream_commit_limit_s: float = 120.0
 
     # Back-end credentials; the launcher generates them at first run, the chart reads them from Secrets.
     erp_api_key: str = ""

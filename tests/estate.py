@@ -32,6 +32,8 @@ TEST_SETTINGS = {
     "OMNIGATE_ERP_PRICE_POLL_S": "0.5",
     "OMNIGATE_ORDERS_LOCK_TTL_S": "3", "OMNIGATE_ORDERS_RETRY_BASE_S": "0.3", "OMNIGATE_ORDERS_RETRY_MAX_S": "2",
     "OMNIGATE_ORDERS_RETRY_POLL_S": "0.2", "OMNIGATE_ORDERS_INFLIGHT_S": "10",
+    # Sandboxes drop requests they could not start within this; callers wait this out after a lost answer.
+    "OMNIGATE_UPSTREAM_COMMIT_LIMIT_S": "5",
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.

@@ -29,7 +29,8 @@ def database_path(settings: Settings, name: str) -> Path:
 def open_database(settings: Settings, name: str, schema: str, seed: SeedFn) -> sqlite3.Connection:
     """Open (creating and seeding on first use) the sandbox's database; seeding is one transaction."""
     conn = db.connect(database_path(settings, name))
-    conn.executescript(faults.SCHEMA + webhooks.SCHEMA)
+    faults.ensure_schema(conn)
+    conn.executescript(webhooks.SCHEMA)
     if not db.has_table(conn, "_seeded"):
         conn.executescript(schema)
         cat = current_catalogue(settings)
@@ -91,5 +92,6 @@ def create_sandbox(
         settings=settings,
     )
     edge = app.asgi_handler
-    edge.inner = faults.FaultInjector(edge.inner, lambda: app.state.db, error_body)  # type: ignore[attr-defined]
+    edge.inner = faults.FaultInjector(edge.inner, lambda: app.state.db, error_body,  # type: ignore[attr-defined]
+                                     settings.upstream_commit_limit_s)
     return app
