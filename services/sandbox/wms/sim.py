@@ -64,10 +64,17 @@ class DeliverInput(_SimInput, kw_only=True):
     order_reference: Reference
 
 
+class ReceivedLine(_SimInput, kw_only=True):
+    sku: Sku
+    qty: Annotated[int, Meta(ge=0, le=100_000)]
+
+
 class ReceiveInput(_SimInput, kw_only=True):
-    """Either ``reference`` (an announced return receipt) or ``warehouse, sku, qty`` (a supplier delivery)."""
+    """Either ``reference`` (an announced return receipt, received in full unless ``lines`` says what
+    actually arrived: fewer units, or more) or ``warehouse, sku, qty`` (a supplier delivery)."""
 
     reference: Reference | None = None
+    lines: Annotated[list[ReceivedLine], Meta(min_length=1, max_length=500)] | None = None
     warehouse: WarehouseCode | None = None
     sku: Sku | None = None
     qty: Annotated[int, Meta(ge=1, le=100_000)] | None = None
@@ -181,24 +188,39 @@ async def sim_receive(request: Request[Any, Any, Any]) -> dict[str, Any]:
             raise not_found(f"receipt {data.reference}")
         if receipt["status"] != "expected":
             raise ProblemError("conflict", f"receipt {data.reference} is {receipt['status']}")
+        expected = conn.execute(
+            "SELECT line_no, sku, quantity FROM receipt_lines WHERE receipt_id = ? ORDER BY line_no", (receipt["id"],)
+        ).fetchall()
+        counted = Counter[str]()
+        for received in data.lines or []:
+            counted[received.sku] += received.qty
+        unexpected = sorted(set(counted) - {line["sku"] for line in expected})
+        if unexpected:
+            raise invalid(f"receipt {data.reference} expects no {', '.join(unexpected)}")
         with Transaction(conn):
-            for line in conn.execute(
-                "SELECT line_no, sku, quantity FROM receipt_lines WHERE receipt_id = ?", (receipt["id"],)
-            ).fetchall():
+            for line in expected:
+                # What the dock counted: the announced quantity unless told otherwise (split over the lines of a
+                # SKU in order; the last line of a SKU takes any surplus).
+                if data.lines is None:
+                    qty = line["quantity"]
+                else:
+                    last = line["line_no"] == max(x["line_no"] for x in expected if x["sku"] == line["sku"])
+                    qty = counted[line["sku"]] if last else min(line["quantity"], counted[line["sku"]])
+                    counted[line["sku"]] -= qty
                 db.ensure_stock_row(conn, receipt["warehouse"], line["sku"])
                 conn.execute(
                     "UPDATE stock SET on_hand = on_hand + ?, updated_at = ? WHERE warehouse = ? AND sku = ?",
-                    (line["quantity"], stamp, receipt["warehouse"], line["sku"]),
+                    (qty, stamp, receipt["warehouse"], line["sku"]),
                 )
                 conn.execute(
-                    "UPDATE receipt_lines SET received_quantity = quantity WHERE receipt_id = ? AND line_no = ?",
-                    (receipt["id"], line["line_no"]),
+                    "UPDATE receipt_lines SET received_quantity = ? WHERE receipt_id = ? AND line_no = ?",
+                    (qty, receipt["id"], line["line_no"]),
                 )
             conn.execute(
                 "UPDATE receipts SET status = 'received', received_at = ? WHERE id = ?", (stamp, receipt["id"])
             )
         receipt_id = receipt["id"]
-    elif data.reference is None and None not in supplier:
+    elif data.reference is None and data.lines is None and None not in supplier:
         assert data.warehouse is not None and data.sku is not None and data.qty is not None
         if not db.warehouse_exists(conn, data.warehouse):
             raise not_found(f"warehouse {data.warehouse}")
