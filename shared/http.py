@@ -50,11 +50,13 @@ class UpstreamResponse(msgspec.Struct, frozen=True):
 class _Transient(Exception):
     """A failure that counts against the breaker and may be retried on an idempotent call."""
 
-    def __init__(self, slug: str, detail: str, response: UpstreamResponse | None = None) -> None:
+    def __init__(self, slug: str, detail: str, response: UpstreamResponse | None = None, *,
+                 sent: bool = True) -> None:
         super().__init__(detail)
         self.slug = slug
         self.detail = detail
         self.response = response
+        self.sent = sent  # False: the request never reached the upstream (its outcome is definite)
 
 
 class _BreakerGauge(pybreaker.CircuitBreakerListener):
@@ -113,6 +115,7 @@ class Upstream:
             all_headers.update(headers)
         timeout = self.timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         attempts = self._pool.settings.retry_attempts if retryable else 1
+        sent_before = [False]  # whether an earlier attempt of this call may have reached the upstream
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(max(1, attempts)),
@@ -121,9 +124,14 @@ class Upstream:
                 reraise=True,
             ):
                 with attempt:
-                    return await self._once(method, path, body, params, all_headers, timeout)
+                    try:
+                        return await self._once(method, path, body, params, all_headers, timeout)
+                    except _Transient as exc:
+                        sent_before[0] = sent_before[0] or exc.sent
+                        raise
         except _Transient as exc:
-            raise ProblemError(exc.slug, f"{self.name}: {exc.detail}", upstream=self.name) from exc
+            raise ProblemError(exc.slug, f"{self.name}: {exc.detail}", upstream=self.name,
+                               in_doubt=exc.sent or sent_before[0]) from exc
         except pybreaker.CircuitBreakerError as exc:
             metrics.UPSTREAM_REQUESTS.labels(self._pool.service, self.name, "breaker_open").inc()
             retry_after = max(1, int(self.breaker.reset_timeout))
@@ -132,6 +140,7 @@ class Upstream:
                 f"{self.name}: circuit breaker open after repeated failures",
                 upstream=self.name,
                 retry_after=retry_after,
+                in_doubt=sent_before[0],  # an earlier attempt of this call may have reached it
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
@@ -158,9 +167,14 @@ class Upstream:
                 except asyncio.TimeoutError as exc:
                     outcome = "timeout"
                     raise _Transient("upstream-timeout", f"no answer within {timeout.total}s") from exc
-                except aiohttp.ClientError as exc:
+                except aiohttp.ClientConnectorError as exc:
                     outcome = "unreachable"
-                    raise _Transient("upstream-unavailable", f"cannot be reached ({type(exc).__name__})") from exc
+                    raise _Transient("upstream-unavailable", f"cannot be reached ({type(exc).__name__})",
+                                     sent=False) from exc
+                except aiohttp.ClientError as exc:
+                    # Reset or cut off after the request went out: it may have been acted on.
+                    outcome = "reset"
+                    raise _Transient("upstream-unavailable", f"connection lost ({type(exc).__name__})") from exc
                 if response.status >= 500:
                     outcome = f"{response.status // 100}xx"
                     slug = "upstream-unavailable" if response.status == 503 else "upstream-error"

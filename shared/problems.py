@@ -92,6 +92,7 @@ class ProblemError(Exception):
         errors: list[dict[str, Any]] | None = None,
         retry_after: int | None = None,
         headers: dict[str, str] | None = None,
+        in_doubt: bool | None = None,
     ) -> None:
         if slug not in CATALOGUE:
             raise ValueError(f"unknown problem type {slug!r}: add it to the catalogue")
@@ -103,6 +104,9 @@ class ProblemError(Exception):
         self.errors = errors
         self.retry_after = retry_after
         self.headers = dict(headers or {})
+        # Whether what failed may still have happened at the other end (DESIGN §4, "Unknown outcomes"): a
+        # refusal (4xx) did not; a 5xx may have, unless the raiser knows the call never left.
+        self.in_doubt = self.status >= 500 if in_doubt is None else in_doubt
         if retry_after is not None:
             self.headers.setdefault("Retry-After", str(retry_after))
         super().__init__(detail or self.title)
