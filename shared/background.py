@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from litestar import Litestar
 
+from shared import outage
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.background")
@@ -28,9 +29,13 @@ async def until_done(
     delay = first_delay_s
     while True:
         try:
-            return await step()
+            result = await step()
+            outage.REDIS.up()
+            return result
         except ProblemError as exc:
             log.warning("%s not done yet (%s); retrying in %.1fs", what, exc.detail, delay)
+        except outage.REDIS_DOWN as exc:
+            outage.REDIS.down(exc)
         await asyncio.sleep(delay)
         delay = min(max_delay_s, delay * 2)
 
@@ -58,8 +63,34 @@ async def _logged(name: str, work: Awaitable[object]) -> None:
         await work
     except asyncio.CancelledError:
         raise
+    except outage.REDIS_DOWN as exc:
+        outage.REDIS.down(exc)
+        log.warning("background task %s stopped: the state Redis is away", name)
     except Exception:
         log.exception("background task %s failed", name)  # a bug: the traceback lands in the log scan
+
+
+async def run_rounds(name: str, work: Callable[[], Awaitable[object]], *, interval_s: float,
+                     stop: asyncio.Event) -> None:
+    """The one loop of recurring background work: ``work()`` every ``interval_s`` until ``stop`` is set.
+
+    A round that meets an upstream away (a problem error) is logged and the next round tries again; the state
+    Redis away is one warning per outage (``shared.outage``); anything else is a bug, logged with its traceback,
+    and the loop goes on.
+    """
+    while not stop.is_set():
+        try:
+            await work()
+            outage.REDIS.up()
+        except asyncio.CancelledError:
+            raise
+        except outage.REDIS_DOWN as exc:
+            outage.REDIS.down(exc)
+        except ProblemError as exc:
+            log.warning("%s: round skipped: %s", name, exc.detail or exc.title)
+        except Exception:
+            log.exception("%s: round failed", name)
+        await wait_until_set(stop, interval_s)
 
 
 async def wait_until_set(event: asyncio.Event, timeout_s: float) -> bool:

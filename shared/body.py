@@ -4,10 +4,15 @@ Litestar converts bodies with msgspec in lax mode (``strict=False``), which turn
 An integration API should refuse a wrong JSON type rather than guess, so the service factory installs this DTO
 for request bodies: msgspec decodes the raw bytes straight into the handler's declared Struct, strictly, with
 unknown fields refused by the models themselves. Responses are encoded as usual (no DTO on the way out).
+
+Text is NFC-normalised at this edge (DESIGN §4): "José" typed on a Mac (NFD) and on a phone (NFC) is one name,
+one fingerprint, one ERP customer. A body of plain ASCII (no JSON unicode escapes) is NFC already, so only bodies
+with other bytes pay for the walk.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, TypeVar
 
 import msgspec
@@ -38,7 +43,7 @@ class StrictBody(MsgspecDTO[T]):  # type: ignore[type-var]
             target = handler.parsed_fn_signature.parameters["data"].annotation
             decoder = _decoders[handler.handler_id] = msgspec.json.Decoder(target, strict=True)
         try:
-            return decoder.decode(value)
+            decoded = decoder.decode(value)
         except msgspec.ValidationError as exc:
             raise ValidationException(
                 detail=f"Validation failed for {self.asgi_connection.method} {self.asgi_connection.url.path}",
@@ -46,3 +51,20 @@ class StrictBody(MsgspecDTO[T]):  # type: ignore[type-var]
             ) from exc
         except msgspec.DecodeError as exc:
             raise ValidationException(detail=f"JSON is malformed: {exc}") from exc
+        # Plain ASCII without \u escapes decodes to ASCII text, which is NFC already.
+        return decoded if value.isascii() and b"\\u" not in value else nfc(decoded)
+
+
+def nfc(value: Any) -> Any:
+    """``value`` with every string in it NFC-normalised (Structs, lists and dicts walked; in place for Structs)."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, msgspec.Struct):
+        for field in value.__struct_fields__:
+            setattr(value, field, nfc(getattr(value, field)))
+        return value
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    if isinstance(value, dict):
+        return {nfc(k): nfc(v) for k, v in value.items()}
+    return value

@@ -1,4 +1,4 @@
-"""The ``omnigate`` command: run the estate, serve one deployable, (re)seed the sandboxes."""
+"""The ``omnigate`` command: run the estate, serve one deployable, (re)seed the sandboxes, reconcile."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from shared import logs
@@ -106,6 +107,34 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile_documents(args: argparse.Namespace) -> int:
+    """Start a document sweep on process-orders, wait for its report and print it (JSON); exit 1 if it found
+    mismatches it could not repair, 2 if it failed."""
+    import httpx
+
+    base = (args.url or os.environ.get("OMNIGATE_URL_PROCESS_ORDERS") or "http://127.0.0.1:8202").rstrip("/")
+    headers = {"X-Omnigate-Owner": f"ops:{args.operator}"}
+    body: dict[str, object] = {}
+    if args.order:
+        body["order_ids"] = args.order
+    if args.days is not None:
+        body["days"] = args.days
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        response = client.post("/reconciliations/documents", json=body)
+        if response.status_code != 202:
+            print(response.text, file=sys.stderr)
+            return 2
+        report = response.json()
+        deadline = time.monotonic() + args.timeout
+        while report["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            report = client.get(f"/reconciliations/documents/{report['id']}").raise_for_status().json()
+    print(json.dumps(report, indent=2))
+    if report["state"] != "done":
+        return 2
+    return 1 if any(not m["repaired"] for m in report["mismatches"]) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="omnigate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--data-dir")
     seed.add_argument("--force", action="store_true")
     seed.set_defaults(func=cmd_seed)
+    reconcile = sub.add_parser("reconcile", help="compare Omnigate's state with the back-ends' and repair it")
+    what = reconcile.add_subparsers(dest="what", required=True)
+    documents = what.add_parser("documents", help="each order's state against the ERP, WMS and POS documents")
+    documents.add_argument("--url", help="process-orders (default: $OMNIGATE_URL_PROCESS_ORDERS or :8202)")
+    documents.add_argument("--order", action="append", help="only this order id (repeatable)")
+    documents.add_argument("--days", type=float, help="orders created in the last N days (default: the service's)")
+    documents.add_argument("--operator", default=os.environ.get("USER", "cli"), help="who runs it (ops:<id>)")
+    documents.add_argument("--timeout", type=float, default=600.0)
+    documents.set_defaults(func=cmd_reconcile_documents)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -18,7 +18,8 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared import metrics
+from shared import metrics, outage
+from shared.background import run_rounds
 from shared.models.events import Event
 from shared.problems import ProblemError
 
@@ -144,16 +145,22 @@ class Consumer:
                     raise
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_groups()
-        while not stop.is_set():
+        """Poll until ``stop``; the poll blocks up to ``block_ms`` itself, so rounds follow each other at once
+        (after a failed round - Redis away, or a bug - the loop waits a second)."""
+        ready = False
+
+        async def round_() -> None:
+            nonlocal ready
+            if not ready:
+                await self.ensure_groups()
+                ready = True
             try:
                 await self.poll_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
-                # Redis away or a bug in our own loop: log it, back off, keep the consumer alive.
-                log.exception("consumer %s/%s poll failed", self.group, self.name)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(1.0)  # back off before run_rounds reports it and polls again
+                raise
+
+        await run_rounds(f"consumer {self.group}/{self.name}", round_, interval_s=0, stop=stop)
 
     async def poll_once(self) -> int:
         """Handle re-claimable pending messages, then new ones; returns how many were handled."""
@@ -207,7 +214,8 @@ class Consumer:
         log.warning(
             "handler of %s failed on %s (delivery %s of %s): %r",
             self.group, fields.get(b"id", b"?").decode(), deliveries, self.max_deliveries, exc,
-            exc_info=not isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError, ProblemError)),
+            exc_info=not isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError, ProblemError,
+                                          *outage.REDIS_DOWN)),
         )
         metrics.EVENTS.labels(self.bus.service, stream, "failed").inc()
         if deliveries < self.max_deliveries:

@@ -12,12 +12,13 @@ import asyncio
 import logging
 import os
 import socket
+from contextlib import suppress
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-from shared.background import wait_until_set
-from shared.problems import ProblemError
+from shared import outage
+from shared.background import run_rounds
 
 log = logging.getLogger("omnigate.lease")
 
@@ -111,16 +112,11 @@ async def run_under_lease(
     Rounds must be shorter than the lease TTL; a round that outlives it loses the fence, and its writes,
     guarded by the fence, are refused.
     """
-    while not stop.is_set():
-        try:
-            if await lease.acquire() is not None:
-                await work(lease)
-        except asyncio.CancelledError:
-            raise
-        except ProblemError as exc:
-            # An upstream away is expected: the next round tries again. Anything else is a bug.
-            log.warning("round under lease %s skipped: %s", lease.name, exc.detail or exc.title)
-        except Exception:
-            log.exception("work under lease %s failed", lease.name)
-        await wait_until_set(stop, interval_s)
-    await lease.release()
+
+    async def round_() -> None:
+        if await lease.acquire() is not None:
+            await work(lease)
+
+    await run_rounds(f"lease {lease.name}", round_, interval_s=interval_s, stop=stop)
+    with suppress(*outage.REDIS_DOWN):
+        await lease.release()

@@ -130,10 +130,13 @@ class Lock:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self.ttl_ms / 3000)
-                if not await self.renew():
-                    if self.lost:
-                        log.warning("lost the lock %s while holding it", self.key)
-                    return
+                try:
+                    if not await self.renew():
+                        if self.lost:
+                            log.warning("lost the lock %s while holding it", self.key)
+                        return
+                except (RedisConnectionError, RedisTimeoutError):
+                    continue  # Redis away: try again; if the TTL runs out first, the fence refuses our writes
 
         task = asyncio.create_task(renew())
         try:

@@ -23,7 +23,7 @@ from litestar.openapi.spec import Server
 from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from shared import context, logs, metrics
+from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
 from shared.problems import MEDIA_TYPE, STATUS_SLUGS, ProblemError, type_uri, CATALOGUE, Problem
@@ -79,6 +79,14 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status >= 500:
         log.error("framework error %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
     return problem_response(problem, headers)
+
+
+def _on_redis_down(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """The state Redis is away: a dependency down is a 503 with Retry-After, one warning per outage."""
+    outage.REDIS.down(exc)
+    problem = ProblemError("service-unavailable", "the state store (Redis) is unavailable; retry shortly",
+                           retry_after=outage.RETRY_AFTER_S)
+    return _on_problem(request, problem)
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -225,6 +233,7 @@ def create_service(
         exception_handlers={
             ProblemError: _on_problem,
             HTTPException: _on_http_exception,
+            **{kind: _on_redis_down for kind in outage.REDIS_DOWN},
             Exception: _on_unexpected,
         },
         openapi_config=OpenAPIConfig(

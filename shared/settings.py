@@ -86,6 +86,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     orders_reservation_ttl_s: int = 900
     orders_relay_s: float = 0.2
     orders_stores_refresh_s: float = 300.0
+    # A return of which the DC received only part closes (reported) this long after it was requested.
+    orders_return_close_days: float = 14.0
+    # The document sweep: how often it runs on its own (under a lease; 0 = only on demand) and how far back
+    # it looks (orders created in the last N days).
+    orders_sweep_s: float = 3600.0
+    orders_sweep_days: float = 7.0
 
     @property
     def cache_url(self) -> str:

@@ -79,6 +79,10 @@ class ReservationRequest(Model, kw_only=True):
     # for a caller that accepts the order at once). A replay promotes a set still held; an expired or
     # released set answers as a commit would (410 / 409).
     allocate: bool = False
+    # Which placement attempt of the order this is. A released or expired set is "gone" to a replay of its own
+    # attempt (a late retry must not hold stock again), but a later attempt of the same order (an order that
+    # was not accepted and is placed again under the same Idempotency-Key) starts a fresh set.
+    attempt: Annotated[int, Meta(ge=1, le=1_000)] = 1
 
 
 ReservationSetState = Literal["held", "allocated", "released", "expired", "consumed"]

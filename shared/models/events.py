@@ -72,6 +72,17 @@ class PickupCompleted(Model, kw_only=True):
     lines: list[FulfilmentLine]
 
 
+class PickupHeld(Model, kw_only=True):
+    """A pickup's units left the till's sellable stock at the store (DESIGN §4, "Store stock promised to
+    pickups"). ``counts`` are the absolute on-hand figures the POS reported for the change (each applies only
+    if newer); a projection applies them and releases the task's allocation for ``lines`` in one update."""
+
+    task_ref: str
+    store: LocationId
+    lines: list[FulfilmentLine]
+    counts: list[InventoryCounted]
+
+
 class ReceiptReceived(Model, kw_only=True):
     receipt_ref: str
     location: LocationId

@@ -124,10 +124,12 @@ class SalesOrderLine(Model, kw_only=True):
 
 
 class SalesOrderRequest(Model, kw_only=True):
-    """Create a sales order for our order ``ref``; the ref is the ERP's ``client_order_ref`` (dedup key)."""
+    """Create a sales order for our order ``ref``; the ref is the ERP's ``client_order_ref`` (dedup key). The
+    ERP customer is found (or created) by ``customer_id`` (Odoo ``res.partner.ref``), never by the name."""
 
     ref: Ref
-    customer: Annotated[str, Meta(min_length=1, max_length=200)]
+    customer_id: Ref
+    customer_name: Annotated[str, Meta(min_length=1, max_length=200)]
     currency: Currency
     lines: Annotated[list[SalesOrderLine], Meta(min_length=1, max_length=MAX_LINES)]
     note: Annotated[str, Meta(max_length=1000)] | None = None
@@ -145,3 +147,37 @@ class SalesOrder(Model, kw_only=True):
     amount_total: MinorUnits
     lines: list[SalesOrderLine]
     created: bool = False
+
+
+# --- the document sweep (process-orders) ---------------------------------------------------------------------
+
+
+class DocumentReconciliationRequest(Model, kw_only=True):
+    """Which orders to compare with the back-ends' documents: these ids, or every order created in the last
+    ``days`` (default: the deployable's sweep window)."""
+
+    order_ids: Annotated[list[Ref], Meta(max_length=1000)] | None = None
+    days: Annotated[float, Meta(gt=0, le=366)] | None = None
+
+
+class DocumentMismatch(Model, kw_only=True):
+    """One difference between an order (or return) and the documents a back-end holds for it."""
+
+    order_id: str
+    return_id: str | None = None
+    system: Literal["erp", "wms", "pos"]
+    document: str | None = None
+    kind: Literal["duplicate", "orphan", "missing", "not_cancellable", "unexpected_state"]
+    detail: str
+    repaired: bool = False
+
+
+class DocumentReconciliation(Model, kw_only=True):
+    id: str
+    state: Literal["running", "done", "failed"]
+    started_at: datetime
+    finished_at: datetime | None = None
+    orders_checked: int = 0
+    mismatches: list[DocumentMismatch] = []
+    repaired: int = 0
+    error: str | None = None

@@ -9,7 +9,9 @@ from msgspec import Meta
 
 from shared.models.common import MAX_LINES, Currency, LocationId, MinorUnits, Model, Qty, Ref, Sku
 
-ReturnState = Literal["return_requested", "return_received", "refunded", "restocked", "rejected"]
+ReturnState = Literal[
+    "return_requested", "partially_received", "return_received", "refunded", "restocked", "closed", "rejected",
+]
 
 
 class ReturnLine(Model, kw_only=True):
@@ -19,11 +21,13 @@ class ReturnLine(Model, kw_only=True):
 
 
 class CreditMemoRequest(Model, kw_only=True):
-    """A credit memo (Odoo ``account.move`` of type ``out_refund``) for our return ``ref``."""
+    """A credit memo (Odoo ``account.move`` of type ``out_refund``) for our return ``ref``, to the ERP customer
+    of ``customer_id`` (never found by name)."""
 
     ref: Ref
     order_ref: Ref
-    customer: Annotated[str, Meta(min_length=1, max_length=200)]
+    customer_id: Ref
+    customer_name: Annotated[str, Meta(min_length=1, max_length=200)]
     currency: Currency
     lines: Annotated[list[ReturnLine], Meta(min_length=1, max_length=MAX_LINES)]
     reason: Annotated[str, Meta(max_length=200)] | None = None
@@ -68,3 +72,5 @@ class Return(Model, kw_only=True):
     location: LocationId
     created_at: datetime
     updated_at: datetime
+    # Units the DC or store observed arriving, per SKU, once they have: refunds follow these, not the request.
+    received: dict[str, int] | None = None

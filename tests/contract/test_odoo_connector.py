@@ -102,8 +102,8 @@ async def test_customer_is_resolved_from_the_documented_partner_answer_then_cach
     response = fixture("json2-res.partner-search_read.response.json")
     with aioresponses() as mock:
         mock.post(url("res.partner", "search_read"), status=200, payload=response["body"])
-        assert await connector.partner_id("cust-deco") == 25
-        assert await connector.partner_id("cust-deco") == 25  # second time from the worker's memo
+        assert await connector.partner_id("cust-deco", "Deco Addict") == 25
+        assert await connector.partner_id("cust-deco", "Deco Addict") == 25  # second time from the worker's memo
         calls = sent(mock, "res.partner", "search_read")
         assert not sent(mock, "res.partner", "create")
     assert len(calls) == 1
@@ -112,7 +112,7 @@ async def test_customer_is_resolved_from_the_documented_partner_answer_then_cach
     assert await connector.partners.vendor("cust-deco") == "25"
     connector.partner_of = type(connector.partner_of)()
     with aioresponses() as mock:
-        assert await connector.partner_id("cust-deco") == 25
+        assert await connector.partner_id("cust-deco", "Deco Addict") == 25
         assert not sent(mock, "res.partner", "search_read")
 
 
@@ -198,7 +198,7 @@ async def test_new_sales_order_is_searched_then_created_with_odoo_commands(conne
     create_request = fixture("json2-sale.order-create.synthetic.request.json")
     create_response = fixture("json2-sale.order-create.synthetic.response.json")
     orders = fixture("json2-sale.order-search_read.synthetic.response.json")
-    request = SalesOrderRequest(ref="ord-123", customer="cust-deco", currency="EUR",
+    request = SalesOrderRequest(ref="ord-123", customer_id="cust-deco", customer_name="Deco Addict", currency="EUR",
                                 lines=[SalesOrderLine(sku=SKU, qty=3, unit_price=1995)])
     with aioresponses() as mock:
         mock.post(url("sale.order", "search_read"), status=200, payload=[])
@@ -222,7 +222,7 @@ async def test_existing_sales_order_is_returned_without_create(connector: OdooCo
     orders = fixture("json2-sale.order-search_read.synthetic.response.json")
     lines = fixture("json2-sale.order.line-search_read.synthetic.response.json")
     products = fixture("json2-product.product-search_read.synthetic.response.json")
-    request = SalesOrderRequest(ref="ord-123", customer="cust-deco", currency="EUR",
+    request = SalesOrderRequest(ref="ord-123", customer_id="cust-deco", customer_name="Deco Addict", currency="EUR",
                                 lines=[SalesOrderLine(sku=SKU, qty=3, unit_price=1995)])
     with aioresponses() as mock:
         mock.post(url("sale.order", "search_read"), status=200, payload=orders["body"])
@@ -236,7 +236,7 @@ async def test_existing_sales_order_is_returned_without_create(connector: OdooCo
 
 
 async def test_sales_order_with_unknown_sku_is_422_naming_the_line(connector: OdooConnector) -> None:
-    request = SalesOrderRequest(ref="ord-124", customer="c", currency="EUR",
+    request = SalesOrderRequest(ref="ord-124", customer_id="c", customer_name="C", currency="EUR",
                                 lines=[SalesOrderLine(sku="NOPE-1", qty=1, unit_price=100)])
     with aioresponses() as mock:
         mock.post(url("sale.order", "search_read"), status=200, payload=[])

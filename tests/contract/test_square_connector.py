@@ -7,10 +7,12 @@ session under a private prefix. Webhook signatures are checked with both worked 
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ from aioresponses import aioresponses
 from redis.asyncio import Redis
 
 from services.system.pos import mapping
-from services.system.pos.connector import SquareConnector
+from services.system.pos.connector import SquareConnector, VersionMismatch
+from services.system.pos.pickups import Pickups
 from services.system.pos.routes import verify_signature
+from shared.events import EventBus
 from shared.http import Upstreams
 from shared.models.fulfilment import FulfilmentLine, PickupTaskRequest
 from shared.models.returns import ReturnLine, StoreReturnRequest
@@ -179,6 +183,7 @@ async def test_square_error_envelope_becomes_a_502_naming_the_pos(pos: SquareCon
     problem = caught.value
     assert problem.status == 502 and problem.upstream == "pos"
     assert problem.errors and [e["code"] for e in problem.errors] == ["BAD_REQUEST", "UNAUTHORIZED"]
+    assert problem.in_doubt is False  # Square refused it: nothing was done, a lock need not wait it out
 
 
 async def test_reused_idempotency_key_is_a_conflict(pos: SquareConnector) -> None:
@@ -275,3 +280,196 @@ def test_negative_and_fractional_square_quantities() -> None:
     assert mapping.quantity("4.00000") == 4
     with pytest.raises(ValueError):
         mapping.quantity("four")
+
+
+# --- pickup holds, UpdateOrder, SearchOrders ---------------------------------------------------------------------
+
+
+def _order(state: str = "PROPOSED", version: int = 1, location_id: str = "057P5VYJ4A5X1",
+           catalog_object_id: str = "BEMYCSMIJL46OCDV4KYIKXIB", reference_id: str = "o-2025-000123") -> dict[str, Any]:
+    """The order of orders-update.synthetic.response.json, in the given fulfillment state."""
+    order = copy.deepcopy(body("orders-update.synthetic.response.json")["order"])
+    order["fulfillments"][0]["state"] = state
+    order.update(version=version, location_id=location_id, reference_id=reference_id)
+    order["line_items"][0]["catalog_object_id"] = catalog_object_id
+    return order  # type: ignore[no-any-return]
+
+
+def test_hold_and_unhold_are_documented_adjustments() -> None:
+    documented = body("inventory-retrieve-adjustment.response.json")["adjustment"]
+    order = msgspec.convert(_order(), mapping.SqOrder)
+    hold = mapping.hold_changes("o-1", order, "2025-08-20T10:00:00.000+00:00")
+    unhold = mapping.unhold_changes("o-1", order, "2025-08-20T11:00:00.000+00:00")
+    assert set(hold) == set(unhold) == {"idempotency_key", "changes"}
+    assert (hold["idempotency_key"], unhold["idempotency_key"]) == ("hold:o-1", "unhold:o-1")
+    for changes, states in ((hold, ("IN_STOCK", "SOLD")), (unhold, ("NONE", "IN_STOCK"))):
+        (change,) = changes["changes"]  # type: ignore[misc]
+        adjustment = change["adjustment"]
+        assert change["type"] == "ADJUSTMENT" and set(adjustment) <= set(documented)
+        assert (adjustment["from_state"], adjustment["to_state"]) == states
+        assert adjustment["quantity"] == "1" and adjustment["reference_id"] == "o-1"
+        assert adjustment["catalog_object_id"] == "BEMYCSMIJL46OCDV4KYIKXIB"
+        assert adjustment["location_id"] == "057P5VYJ4A5X1"
+    # The same order and time make the same request: what Square remembers under the key.
+    assert mapping.hold_changes("o-1", order, "2025-08-20T10:00:00.000+00:00") == hold
+
+
+def test_pickup_held_event_carries_the_counts_square_answered() -> None:
+    (count,) = msgspec.convert(body("inventory-batch-create-changes.response.json"), mapping.SqCounts).counts
+    ev = mapping.held_event("o-1", "store-c6w5ys5qm06f5", [FulfilmentLine(sku="SKU-9", qty=1)],
+                            [("SKU-9", count)], count.calculated_at, "req-1")
+    assert ev.id == "pos:hold:o-1" and ev.type == "pickup.held" and ev.key == "o-1" and ev.source == "pos"
+    assert ev.payload == {"task_ref": "o-1", "store": "store-c6w5ys5qm06f5", "lines": [{"sku": "SKU-9", "qty": 1}],
+                          "counts": [{"sku": "SKU-9", "location": "store-c6w5ys5qm06f5", "on_hand": 53,
+                                      "as_of": "2016-11-16T22:28:01.223000Z"}]}
+
+
+async def test_update_order_cancels_the_pickup_fulfillment(pos: SquareConnector) -> None:
+    documented = body("orders-update.synthetic.request.json")
+    order = msgspec.convert(_order(), mapping.SqOrder)
+    fulfillment = mapping.pickup_fulfillment(order)
+    assert fulfillment is not None and fulfillment.uid is not None
+    request_body = mapping.cancel_update("o-2025-000123", order, fulfillment.uid)
+    assert request_body == documented
+    with aioresponses() as m:
+        m.put(url(f"/v2/orders/{order.id}"), payload=body("orders-update.synthetic.response.json"))
+        updated = await pos.update_order(order.id, request_body)
+        (sent_body, headers), = sent(m, "PUT", f"/v2/orders/{order.id}")
+    assert sent_body == documented and headers["Square-Version"]
+    assert updated.version == 2 and [f.state for f in updated.fulfillments] == ["CANCELED"]
+    assert mapping.pickup_status(updated) == "canceled"
+
+
+async def test_version_mismatch_is_a_definite_conflict(pos: SquareConnector) -> None:
+    envelope = fixture("error-version-mismatch.synthetic.error.json")
+    with aioresponses() as m:
+        m.put(url("/v2/orders/X"), status=envelope["status"], payload=envelope["body"])
+        with pytest.raises(VersionMismatch) as caught:
+            await pos.update_order("X", {"order": {"version": 1}})
+    assert caught.value.status == 409 and caught.value.in_doubt is False
+
+
+async def test_search_orders_finds_a_reference_across_pages(pos: SquareConnector) -> None:
+    documented = body("orders-search.synthetic.request.json")
+    page = body("orders-search.synthetic.response.json")
+    first = copy.deepcopy(page)
+    first["orders"][0]["reference_id"] = "someone-else"
+    last = copy.deepcopy(page)
+    del last["cursor"]
+    since = datetime(2025, 8, 20, 9, 59, tzinfo=timezone.utc)
+    with aioresponses() as m:
+        m.post(url("/v2/orders/search"), payload=first)
+        m.post(url("/v2/orders/search"), payload=last)
+        found = await pos.find_order("057P5VYJ4A5X1", "o-2025-000123", since)
+        requests = [b for b, _ in sent(m, "POST", "/v2/orders/search")]
+    assert found is not None and found.id == page["orders"][0]["id"] and found.version == 1
+    assert len(requests) == 2
+    for request in requests:
+        assert set(request) <= set(documented) | {"cursor"}
+        assert request["location_ids"] == documented["location_ids"]
+        assert request["query"]["sort"] == documented["query"]["sort"]
+        assert request["query"]["filter"]["date_time_filter"] == documented["query"]["filter"]["date_time_filter"]
+    assert "cursor" not in requests[0] and requests[1]["cursor"] == page["cursor"]
+    with aioresponses() as m:
+        m.post(url("/v2/orders/search"), payload={})  # Square answers {} when nothing matches
+        assert await pos.find_order("057P5VYJ4A5X1", "o-2025-000123", since) is None
+
+
+# The Pickups domain against replayed Square answers and the real Redis, with a short commit limit.
+
+LOCATION, VARIATION = "C6W5YS5QM06F5", "W62UWFY35CWMYGVWK6TWJDNI"  # the documented batch-create answer's ids
+
+
+@pytest.fixture
+async def pickups(redis_url: str, key_prefix: str) -> AsyncIterator[Pickups]:
+    settings = Settings(urls={"pos": BASE}, retry_attempts=1, breaker_fail_max=100, key_prefix=key_prefix,
+                        pos_access_token=TOKEN, upstream_commit_limit_s=2.5)
+    upstreams = Upstreams(settings, service="test-pos-contract")
+    redis = Redis.from_url(redis_url)
+    try:
+        pos = SquareConnector(upstreams["pos"], settings, redis)
+        await pos.items.put_many({VARIATION: "SKU-9"})
+        yield Pickups(pos, redis, EventBus(redis, prefix=key_prefix, service="test"), settings)
+    finally:
+        await upstreams.close()
+        await redis.aclose()
+
+
+def _changes(m: aioresponses) -> list[Any]:
+    return [b for b, _ in sent(m, "POST", "/v2/inventory/changes/batch-create")]
+
+
+async def test_a_hold_in_doubt_keeps_the_lock_then_a_cancel_resolves_it(pickups: Pickups) -> None:
+    """The hold's answer is lost: a cancel must wait the commit limit out, then make the hold definite (same
+    request again) before giving it back, so the till ends where it started and projections hear of it once."""
+    ref = "o-2025-000123"
+    request = PickupTaskRequest(ref=ref, store=mapping.store_id(LOCATION), customer_name="Ada",
+                                lines=[FulfilmentLine(sku="SKU-9", qty=1)])
+    proposed = _order(location_id=LOCATION, catalog_object_id=VARIATION)
+    counts = body("inventory-batch-create-changes.response.json")
+    with aioresponses() as m:
+        m.post(url("/v2/orders"), payload={"order": proposed})
+        m.post(url("/v2/inventory/changes/batch-create"), status=500, payload={"errors": []})
+        with pytest.raises(ProblemError) as caught:
+            await pickups.create(request, "digest-1", LOCATION, [VARIATION])
+        assert caught.value.in_doubt
+        # The lock is kept while the lost hold may still land: a cancel is told to come back.
+        with pytest.raises(ProblemError) as busy:
+            await pickups.cancel(ref)
+        assert busy.value.status == 409 and busy.value.retry_after
+        await asyncio.sleep(2.7)
+        m.get(url(f"/v2/orders/{proposed['id']}"), payload={"order": proposed})
+        m.put(url(f"/v2/orders/{proposed['id']}"), payload={"order": _order("CANCELED", 2, LOCATION, VARIATION)})
+        m.post(url("/v2/inventory/changes/batch-create"), payload=counts)
+        m.post(url("/v2/inventory/changes/batch-create"), payload=counts)
+        task = await pickups.cancel(ref)
+        changes = _changes(m)
+    assert task.status == "canceled" and task.pos_id == proposed["id"]
+    hold, resent, unhold = changes
+    assert hold == resent and hold["idempotency_key"] == f"hold:{ref}"  # byte for byte: Square replays it
+    assert unhold["idempotency_key"] == f"unhold:{ref}"
+    assert unhold["changes"][0]["adjustment"]["from_state"] == "NONE"
+    record = await pickups.record(ref)
+    assert record is not None and record.hold == "released" and record.order_id == proposed["id"]
+    entries = await pickups.redis.xrange(pickups.bus.stream("fulfilment"))
+    assert [e[1][b"id"] for e in entries] == [f"pos:hold:{ref}".encode()]
+    # Cancelled: a repeat answers as it is, and gives nothing back twice.
+    with aioresponses() as m:
+        m.get(url(f"/v2/orders/{proposed['id']}"), payload={"order": _order("CANCELED", 2, LOCATION, VARIATION)})
+        again = await pickups.cancel(ref)
+        assert again.status == "canceled" and _changes(m) == []
+
+
+async def test_a_cancel_finds_a_lost_create_by_search_and_a_collected_task_is_a_conflict(pickups: Pickups) -> None:
+    ref = "o-2025-000123"
+    request = PickupTaskRequest(ref=ref, store=mapping.store_id(LOCATION), customer_name="Ada",
+                                lines=[FulfilmentLine(sku="SKU-9", qty=1)])
+    proposed = _order(location_id=LOCATION, catalog_object_id=VARIATION)
+    with aioresponses() as m:
+        m.post(url("/v2/orders"), exception=asyncio.TimeoutError())
+        with pytest.raises(ProblemError) as caught:
+            await pickups.create(request, "digest-1", LOCATION, [VARIATION])
+        assert caught.value.in_doubt
+    await asyncio.sleep(2.7)
+    completed = _order("COMPLETED", 3, LOCATION, VARIATION)
+    with aioresponses() as m:
+        m.post(url("/v2/orders/search"), payload={"orders": [completed]})
+        with pytest.raises(ProblemError) as conflict:
+            await pickups.cancel(ref)
+        (search, _), = sent(m, "POST", "/v2/orders/search")
+    assert conflict.value.status == 409 and not _changes(m)
+    record = await pickups.record(ref)
+    assert record is not None and record.order_id == proposed["id"] and record.claimed_at
+    start = datetime.fromisoformat(search["query"]["filter"]["date_time_filter"]["created_at"]["start_at"])
+    assert start == datetime.fromisoformat(record.claimed_at) - timedelta(minutes=1)
+
+
+async def test_a_cancel_that_finds_nothing_refuses_a_later_create(pickups: Pickups) -> None:
+    with pytest.raises(ProblemError) as missing:
+        await pickups.cancel("never-created")
+    assert missing.value.status == 404
+    request = PickupTaskRequest(ref="never-created", store=mapping.store_id(LOCATION), customer_name="Ada",
+                                lines=[FulfilmentLine(sku="SKU-9", qty=1)])
+    with aioresponses() as m, pytest.raises(ProblemError) as refused:
+        await pickups.create(request, "digest-1", LOCATION, [VARIATION])
+    assert refused.value.status == 409 and not m.requests

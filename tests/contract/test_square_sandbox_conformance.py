@@ -313,3 +313,190 @@ def test_injected_failure_uses_square_envelope(client: TestClient[Any]) -> None:
     assert response.status_code == 500
     (error,) = msgspec.json.decode(response.content)["errors"]
     assert error["category"] == "API_ERROR" and error["code"] == "INTERNAL_SERVER_ERROR"
+
+
+# --- UpdateOrder, SearchOrders and pickups held off the till -------------------------------------------------------
+
+
+def _pickup(client: TestClient[Any], location: str, variation: str, ref: str, qty: int = 1) -> dict[str, Any]:
+    request = {"idempotency_key": f"create-{ref}", "order": {
+        "location_id": location, "reference_id": ref,
+        "line_items": [{"catalog_object_id": variation, "quantity": str(qty)}],
+        "fulfillments": [{"type": "PICKUP", "state": "PROPOSED", "pickup_details": {"recipient": {"display_name": "Ada"}}}]}}
+    response = client.post("/v2/orders", json=request, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()["order"]  # type: ignore[no-any-return]
+
+
+def _webhooks_for(settings: Settings, order_id: str) -> list[dict[str, Any]]:
+    db = sqlite3.connect(Path(settings.data_dir) / "sandbox" / "sandbox-pos.sqlite3")
+    rows = db.execute("SELECT body FROM _webhooks ORDER BY created_at").fetchall()
+    db.close()
+    events = [json.loads(r[0]) for r in rows]
+    return [e for e in events if e["type"] == "order.fulfillment.updated" and e["data"]["id"] == order_id]
+
+
+def _square_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    (error,) = response.json()["errors"]
+    assert error["code"] == code, error
+    assert_same_shape(response.json(), body("error-envelope-sdk-fixture.error.json"))
+    return error  # type: ignore[no-any-return]
+
+
+def test_update_order_cancels_a_pickup_fulfillment(client: TestClient[Any], ids: dict[str, Any],
+                                                    settings: Settings) -> None:
+    order = _pickup(client, ids["location"], ids["variation"], "upd-1")
+    request = copy.deepcopy(body("orders-update.synthetic.request.json"))
+    request["order"].update(location_id=ids["location"], version=order["version"])
+    request["order"]["fulfillments"][0]["uid"] = order["fulfillments"][0]["uid"]
+    response = client.put(f"/v2/orders/{order['id']}", json=request, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert_same_shape(response.json(), body("orders-update.synthetic.response.json"))
+    updated = response.json()["order"]
+    (fulfillment,) = updated["fulfillments"]
+    assert fulfillment["state"] == "CANCELED" and RFC3339_MS.match(fulfillment["pickup_details"]["canceled_at"])
+    assert updated["version"] == 2 and updated["state"] == "OPEN" and updated["updated_at"] >= order["updated_at"]
+    assert client.get(f"/v2/orders/{order['id']}", headers=AUTH).json() == response.json()
+    (hook,) = _webhooks_for(settings, order["id"])
+    assert_same_shape(hook, body("webhook-order-fulfillment-updated.synthetic.webhook.json"))
+    assert hook["data"]["object"]["order_fulfillment_updated"]["fulfillment_update"] == [
+        {"fulfillment_uid": fulfillment["uid"], "old_state": "PROPOSED", "new_state": "CANCELED"}]
+    # The same key again changes nothing and answers the order as it is, whatever the body says.
+    replay = client.put(f"/v2/orders/{order['id']}", json={**request, "order": {**request["order"], "version": 1}},
+                        headers=AUTH)
+    assert replay.status_code == 200 and replay.json() == response.json()
+    assert len(_webhooks_for(settings, order["id"])) == 1
+    # A cancelled fulfillment stays cancelled; a stale version is Square's VERSION_MISMATCH.
+    prepared = copy.deepcopy(request)
+    prepared.update(idempotency_key="upd-1-again")
+    prepared["order"].update(version=2)
+    prepared["order"]["fulfillments"][0]["state"] = "PREPARED"
+    _square_error(client.put(f"/v2/orders/{order['id']}", json=prepared, headers=AUTH), 400, "BAD_REQUEST")
+    prepared["order"].update(version=1)
+    error = _square_error(client.put(f"/v2/orders/{order['id']}", json=prepared, headers=AUTH), 400,
+                          "VERSION_MISMATCH")
+    assert error["field"] == "order.version" and error["category"] == "INVALID_REQUEST_ERROR"
+    assert_same_shape(error, body("error-version-mismatch.synthetic.error.json")["errors"][0])
+    other = _pickup(client, ids["location"], ids["variation"], "upd-2")
+    _square_error(client.put(f"/v2/orders/{other['id']}", json=request, headers=AUTH), 400, "IDEMPOTENCY_KEY_REUSED")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"order": {"fulfillments": [{"state": "CANCELED"}]}}, 400, "BAD_REQUEST"),  # no version
+        ({"order": {"version": 1, "fulfillments": [{"uid": "nope", "state": "CANCELED"}]}}, 400, "INVALID_VALUE"),
+        ({"order": {"version": 1, "fulfillments": [{"state": "CANCELED"}]}}, 400, "MISSING_REQUIRED_PARAMETER"),
+        ({"order": {"version": 1, "fulfillments": [{"uid": "UID", "state": "DONE"}]}}, 400, "INVALID_ENUM_VALUE"),
+        ({"order": {"version": 1, "line_items": [{"quantity": "2"}]}}, 400, "INVALID_VALUE"),  # not implemented
+        ({"order": {"version": 1, "state": "CANCELED"}}, 400, "INVALID_VALUE"),
+        ({"order": {"version": 1}, "fields_to_clear": ["note"]}, 400, "INVALID_VALUE"),
+        ({"order": {"version": 1}, "idempotency_key": ""}, 400, "INVALID_VALUE"),
+    ],
+)
+def test_bad_updates_get_square_errors(client: TestClient[Any], ids: dict[str, Any], change: dict[str, Any],
+                                       status: int, code: str) -> None:
+    order = _pickup(client, ids["location"], ids["variation"], f"bad-{code}-{len(json.dumps(change))}")
+    text = json.dumps(change).replace('"UID"', json.dumps(order["fulfillments"][0]["uid"]))
+    response = client.put(f"/v2/orders/{order['id']}", content=text, headers={**AUTH, "content-type": "application/json"})
+    _square_error(response, status, code)
+    assert client.get(f"/v2/orders/{order['id']}", headers=AUTH).json()["order"]["version"] == 1
+    _square_error(client.put("/v2/orders/NOPE", json={"order": {"version": 1}}, headers=AUTH), 404, "NOT_FOUND")
+
+
+def test_search_orders_pages_oldest_first(client: TestClient[Any], ids: dict[str, Any]) -> None:
+    location = ids["catalogue"].stores[1].square_id  # a location no other test orders at
+    started = client.post("/v2/orders/search", headers=AUTH, json={"location_ids": [location]}).json()
+    assert started == {}  # nothing yet: Square answers an empty object
+    created = [_pickup(client, location, ids["variation"], f"search-{n}") for n in range(5)]
+    # Oldest first: by created_at (milliseconds: several orders may share one), then by id.
+    made = [o["id"] for o in sorted(created, key=lambda o: (o["created_at"], o["id"]))]
+    request = copy.deepcopy(body("orders-search.synthetic.request.json"))
+    request["location_ids"] = [location]
+    request["limit"] = 2
+    request["query"]["filter"]["date_time_filter"]["created_at"]["start_at"] = "2020-01-01T00:00:00Z"
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page_request = {**request, "cursor": cursor} if cursor else request
+        response = client.post("/v2/orders/search", json=page_request, headers=AUTH)
+        assert response.status_code == 200, response.text
+        assert_same_shape(response.json(), body("orders-search.synthetic.response.json"))
+        assert len(response.json()["orders"]) <= 2
+        seen.extend(o["id"] for o in response.json()["orders"])
+        cursor = response.json().get("cursor")
+        if not cursor:
+            break
+    assert seen == made  # created_at ascending, each once
+    entries = client.post("/v2/orders/search", headers=AUTH, json={**request, "return_entries": True, "limit": 10})
+    assert [e["order_id"] for e in entries.json()["order_entries"]] == made
+    assert set(entries.json()["order_entries"][0]) == {"order_id", "version", "location_id"}
+    newest = client.post("/v2/orders/search", headers=AUTH, json={"location_ids": [location], "limit": 1}).json()
+    assert [o["id"] for o in newest["orders"]] == [made[-1]]  # default sort: CREATED_AT, newest first
+    later = copy.deepcopy(request)
+    later["query"]["filter"]["date_time_filter"]["created_at"]["start_at"] = "2999-01-01T00:00:00Z"
+    assert client.post("/v2/orders/search", headers=AUTH, json=later).json() == {}
+    completed = copy.deepcopy(request)
+    completed["query"]["filter"]["state_filter"]["states"] = ["COMPLETED"]
+    assert client.post("/v2/orders/search", headers=AUTH, json=completed).json() == {}
+    other_query = {**later, "cursor": client.post("/v2/orders/search", json=request, headers=AUTH).json()["cursor"]}
+    _square_error(client.post("/v2/orders/search", json=other_query, headers=AUTH), 400, "INVALID_CURSOR")
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({}, "MISSING_REQUIRED_PARAMETER"),
+        ({"location_ids": [f"L{n}" for n in range(11)]}, "INVALID_VALUE"),
+        ({"location_ids": ["L"], "limit": 0}, "INVALID_VALUE"),
+        ({"location_ids": ["L"], "query": {"filter": {"date_time_filter": {"created_at": {"start_at": "x"}}},
+                                           "sort": {"sort_field": "CREATED_AT"}}}, "INVALID_TIME"),
+        ({"location_ids": ["L"], "query": {"filter": {"date_time_filter": {"created_at": {}}},
+                                           "sort": {"sort_field": "UPDATED_AT"}}}, "BAD_REQUEST"),
+        ({"location_ids": ["L"], "query": {"sort": {"sort_field": "CLOSED_AT"}}}, "INVALID_VALUE"),
+        ({"location_ids": ["L"], "query": {"sort": {"sort_field": "NAME"}}}, "INVALID_ENUM_VALUE"),
+        ({"location_ids": ["L"], "query": {"filter": {"state_filter": {"states": ["GONE"]}}}}, "INVALID_ENUM_VALUE"),
+        ({"location_ids": ["L"], "query": {"filter": {"fulfillment_filter": {}}}}, "INVALID_VALUE"),
+        ({"location_ids": ["L"], "cursor": "!!"}, "INVALID_CURSOR"),
+    ],
+)
+def test_bad_searches_get_square_errors(client: TestClient[Any], payload: dict[str, Any], code: str) -> None:
+    _square_error(client.post("/v2/orders/search", json=payload, headers=AUTH), 400, code)
+
+
+def test_picked_up_counts_the_units_held_for_that_order(client: TestClient[Any], ids: dict[str, Any]) -> None:
+    """Units taken off the till for a pickup (IN_STOCK -> SOLD with its reference) cannot be sold at the till,
+    but are on the shelf for that order's customer."""
+    cat = ids["catalogue"]
+    store = cat.stores[2]
+    location, variation = store.square_id, object_id("ITEM_VARIATION", cat.products[5].sku)
+    sku = cat.products[5].sku
+
+    def change(key: str, kind: str, **fields: Any) -> None:
+        entry = {"catalog_object_id": variation, "location_id": location, "occurred_at": square.now_ts(), **fields}
+        response = client.post("/v2/inventory/changes/batch-create", headers=AUTH, json={
+            "idempotency_key": key, "changes": [{"type": kind, kind.lower(): entry}]})
+        assert response.status_code == 200, response.text
+
+    change("held-count", "PHYSICAL_COUNT", quantity="1", state="IN_STOCK")
+    held = _pickup(client, location, variation, "held-1")
+    change("held-hold", "ADJUSTMENT", quantity="1", from_state="IN_STOCK", to_state="SOLD", reference_id="held-1")
+    sale = client.post("/_sim/sale", json={"store": location, "sku": sku, "qty": 1})
+    assert sale.status_code == 409  # nothing left to sell at the till
+    not_held = _pickup(client, location, variation, "held-2")
+    assert client.post("/_sim/picked-up", json={"order_id": not_held["id"]}).status_code == 409
+    collected = client.post("/_sim/picked-up", json={"order_id": held["id"]})
+    assert collected.status_code == 200, collected.text
+    assert collected.json()["on_hand"] == {variation: -1}  # the completion's decrement; the integrator gives back
+    change("held-unhold", "ADJUSTMENT", quantity="1", from_state="NONE", to_state="IN_STOCK", reference_id="held-1")
+    counts = client.post("/v2/inventory/counts/batch-retrieve", headers=AUTH,
+                         json={"catalog_object_ids": [variation], "location_ids": [location]}).json()["counts"]
+    assert counts[0]["quantity"] == "0"
+    # A cancelled fulfillment cannot be collected.
+    cancelled = _pickup(client, location, variation, "held-3")
+    uid = cancelled["fulfillments"][0]["uid"]
+    assert client.put(f"/v2/orders/{cancelled['id']}", headers=AUTH, json={
+        "idempotency_key": "held-3-cancel",
+        "order": {"version": 1, "fulfillments": [{"uid": uid, "state": "CANCELED"}]}}).status_code == 200
+    assert client.post("/_sim/picked-up", json={"order_id": cancelled["id"]}).status_code == 409

@@ -15,10 +15,12 @@ from typing import Any
 import msgspec
 import pytest
 from aioresponses import aioresponses
+from redis.asyncio import Redis
 
 from services.system.wms import mapping
 from services.system.wms.connector import WmsConnector, verify_signature
 from shared.http import Upstreams
+from shared.locks import Locks
 from shared.models.common import Address
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, ReceiptRequest
 from shared.problems import ProblemError
@@ -38,12 +40,17 @@ def url(path: str) -> re.Pattern[str]:
     return any_query(BASE, path)
 
 
+def connector(upstreams: Upstreams, redis: Redis, prefix: str) -> WmsConnector:
+    """The connector with its per-ref locks on the real Redis (the locks are ours, not the vendor's)."""
+    return WmsConnector(upstreams["wms"], API_KEY, Locks(redis, prefix=prefix), commit_limit_s=5, lock_wait_s=1)
+
+
 @pytest.fixture
-async def wms() -> AsyncIterator[WmsConnector]:
+async def wms(aredis: Redis, key_prefix: str) -> AsyncIterator[WmsConnector]:
     settings = Settings(urls={"wms": BASE}, retry_attempts=1, breaker_fail_max=100)
     upstreams = Upstreams(settings, service="test-wms-contract")
     try:
-        yield WmsConnector(upstreams["wms"], API_KEY)
+        yield connector(upstreams, aredis, key_prefix)
     finally:
         await upstreams.close()
 
@@ -216,12 +223,13 @@ async def test_receipt_duplicate_replays(wms: WmsConnector, mocked: Any) -> None
     assert receipt.created is False and receipt.wms_id == "rcv_dd80b54b15000c66"
 
 
-async def test_create_is_retried_after_a_5xx_and_the_retry_replays(mocked: Any) -> None:
+async def test_create_is_retried_after_a_5xx_and_the_retry_replays(mocked: Any, aredis: Redis,
+                                                                   key_prefix: str) -> None:
     """The WMS enforces order_reference, so the connector may retry the POST: the retry meets the 409."""
     settings = Settings(urls={"wms": BASE}, retry_attempts=2, retry_backoff_s=0.001, breaker_fail_max=100)
     upstreams = Upstreams(settings, service="test-wms-contract-retry")
     try:
-        wms = WmsConnector(upstreams["wms"], API_KEY)
+        wms = connector(upstreams, aredis, key_prefix)
         mocked.post(url("/api/v1/fulfillment-orders"), status=500, payload={"error": {"code": "internal_error",
                                                                                       "message": "x"}})
         mocked.post(url("/api/v1/fulfillment-orders"), status=409,

@@ -333,6 +333,82 @@ def test_shipment_lowers_on_hand_and_consumes_the_reservation_together(
     assert _loc(av.get(f"/availability/{sku}").json(), "dc-tlb")["available"] == 26
 
 
+# --- store pickups held off the till -------------------------------------------------------------------------
+
+
+def _pos_in_stock(estate: Any, sku: str, location_id: str) -> int:
+    with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
+                          "WHERE v.sku = ? AND c.location_id = ?", (sku, location_id)).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: httpx.Client) -> None:
+    """9 pickups of 1 at a store with 12: the POS holds 9 off the till and the store ATP counts them once (3),
+    neither not at all (12 - 9 reserved = 3 only while allocated) nor twice (12 - 9 held - 9 reserved)."""
+    (sku,) = estate.fresh_skus(1)
+    pos = httpx.Client(base_url=estate.url("system-pos"), timeout=15)
+    store = pos.get("/stores").json()[4]["id"]
+    location_id = store[len("store-"):].upper()
+    with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
+        (variation,) = db.execute("SELECT id FROM variations WHERE sku = ?", (sku,)).fetchone()
+    count = httpx.post(estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create", timeout=10,
+                       headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"},
+                       json={"idempotency_key": uuid.uuid4().hex, "changes": [{"type": "PHYSICAL_COUNT", "physical_count": {
+                           "catalog_object_id": variation, "location_id": location_id, "quantity": "12",
+                           "state": "IN_STOCK", "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}}]})
+    assert count.status_code == 200, count.text
+
+    def terms() -> dict[str, int]:
+        body = av.get(f"/availability/{sku}", params={"explain": "true"}).json()
+        entry = next((e for e in body["locations"] if e["location"] == store), None)
+        if entry is None:
+            return {"on_hand": -1}  # the store does not carry it yet: the count has not landed
+        return {**{t["name"]: t["value"] for t in entry["explain"]}, "available": entry["available"]}
+
+    estate.wait_for(lambda: terms()["on_hand"] == 12, timeout=10, what="the count of 12 in the projection")
+    run = uuid.uuid4().hex[:8]
+    refs = [f"pk{run}n{n}" for n in range(9)]  # no `-<n>` suffix: not a split ref
+    for ref in refs:
+        assert av.post("/reservations", json={"order_id": ref, "owner": OWNER, "allocate": True, "lines": [
+            {"line_id": "1", "sku": sku, "location": store, "qty": 1}]}).status_code == 201
+    assert terms() == {"on_hand": 12, "reserved": 9, "safety_stock": 0, "in_transit": 0, "available": 3}
+    for ref in refs:
+        task = pos.post("/pickup-tasks", json={"ref": ref, "store": store, "customer_name": "Ada",
+                                               "lines": [{"sku": sku, "qty": 1}]})
+        assert task.status_code == 201, task.text
+    assert _pos_in_stock(estate, sku, location_id) == 3
+
+    def held() -> bool:
+        return all(av.get(f"/reservations/{ref}").json()["state"] == "consumed" for ref in refs)
+
+    estate.wait_for(held, timeout=10, what="every pickup.held consumed its allocation")
+    estate.wait_for(lambda: terms()["on_hand"] == 3, timeout=10, what="the POS counts applied")
+    assert terms() == {"on_hand": 3, "reserved": 0, "safety_stock": 0, "in_transit": 0, "available": 3}
+    # Each hold was one update: one availability.changed caused by each pickup.held (relayed from the outbox).
+    wanted = {f"availability:pos:hold:{ref}:{sku}" for ref in refs}
+    estate.wait_for(lambda: wanted <= {e["id"] for e in _events(estate, "availability")}, timeout=5,
+                    what="an availability.changed caused by each pickup.held")
+    time.sleep(0.5)  # the inventory.count.updated webhooks of the same changes (same as_of) change nothing
+    assert terms()["available"] == 3
+    # Collected: Square's completion takes 1, the hold comes back; pickup.completed moves no on-hand.
+    order_id = pos.get(f"/pickup-tasks/{refs[1]}").json()["pos_id"]
+    assert httpx.post(estate.url("sandbox-pos") + "/_sim/picked-up", json={"order_id": order_id},
+                      timeout=10).status_code == 200
+    estate.wait_for(lambda: [e for e in _events(estate, "fulfilment")
+                             if e["type"] == "pickup.completed" and e["key"] == refs[1]], timeout=5,
+                    what="pickup.completed")
+    estate.wait_for(lambda: _pos_in_stock(estate, sku, location_id) == 3, timeout=10, what="the hold given back")
+    estate.wait_for(lambda: terms()["on_hand"] == 3 and terms()["available"] == 3, timeout=10,
+                    what="ATP 3 after the collection")
+    # Cancelled: the unit comes back to the till and to ATP.
+    assert pos.post(f"/pickup-tasks/{refs[0]}/cancel").json()["status"] == "canceled"
+    assert _pos_in_stock(estate, sku, location_id) == 4
+    estate.wait_for(lambda: terms()["available"] == 4, timeout=10, what="ATP 4 after the cancel")
+    assert terms()["reserved"] == 0
+    pos.close()
+
+
 # --- reconciliation -------------------------------------------------------------------------------------------
 
 

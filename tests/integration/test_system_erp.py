@@ -71,7 +71,7 @@ def ref(kind: str) -> str:
 def order_body(catalogue: Catalogue, order_ref: str, **changes: Any) -> dict[str, Any]:
     product = catalogue.products[3]
     body: dict[str, Any] = {
-        "ref": order_ref, "customer": "cust-it-1", "currency": "EUR",
+        "ref": order_ref, "customer_id": "cust-it-1", "customer_name": "Integration Test", "currency": "EUR",
         "lines": [{"sku": product.sku, "qty": 2, "unit_price": product.price_cents}],
     }
     body.update(changes)
@@ -222,7 +222,7 @@ def test_credit_memo_is_posted_once(estate: Any, erp: httpx.Client, catalogue: C
     order_ref, memo_ref = ref("so"), ref("rma")
     product = catalogue.products[3]
     erp.post("/sales-orders", json=order_body(catalogue, order_ref))
-    body = {"ref": memo_ref, "order_ref": order_ref, "customer": "cust-it-1", "currency": "EUR",
+    body = {"ref": memo_ref, "order_ref": order_ref, "customer_id": "cust-it-1", "customer_name": "Integration Test", "currency": "EUR",
             "lines": [{"sku": product.sku, "qty": 1, "unit_price": product.price_cents}], "reason": "too small"}
     first = erp.post("/credit-memos", json=body)
     assert first.status_code == 201, first.text
@@ -255,7 +255,8 @@ def _line(sku: str = "OG-1", qty: Any = 1, unit_price: Any = 100, **extra: Any) 
         ({"lines": [_line()] * 501}, 400),
         ({"currency": "euro"}, 400),
         ({"ref": "has space"}, 400),
-        ({"customer": ""}, 400),
+        ({"customer_name": ""}, 400),
+        ({"customer_id": "has space"}, 400),
         ({"lines": [_line(sku="NO-SUCH-SKU-1"), _line(sku="NO-SUCH-SKU-2")]}, 422),
     ],
 )
@@ -276,7 +277,7 @@ def test_unparseable_and_oversized_bodies_are_problems(erp: httpx.Client, estate
     # Its own connection: the server answers 413 without reading the body and closes the connection.
     problem(httpx.post(str(erp.base_url).rstrip("/") + "/sales-orders", content=big,
                        headers={"Content-Type": "application/json"}, timeout=10), 413)
-    problem(erp.post("/credit-memos", json={"ref": "r", "order_ref": "o", "customer": "c", "currency": "EUR",
+    problem(erp.post("/credit-memos", json={"ref": "r", "order_ref": "o", "customer_id": "c", "customer_name": "C", "currency": "EUR",
                                             "lines": [_line(qty=0)]}), 400)
 
 

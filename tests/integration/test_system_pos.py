@@ -180,6 +180,10 @@ def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
         ("GET", "/stock/" + "A" * 65, None, 400),
         ("GET", "/stock/NO-SUCH-SKU", None, 404),
         ("GET", "/pickup-tasks/never-made", None, 404),
+        ("GET", "/pickup-tasks/bad%20ref", None, 400),
+        ("POST", "/pickup-tasks/bad%20ref/cancel", None, 400),
+        ("POST", "/pickup-tasks/" + "a" * 65 + "/cancel", None, 400),
+        ("POST", "/pickup-tasks/never-made-either/cancel", None, 404),
         ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a", "lines": [], "extra": 1}, 400),
         ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
                                    "lines": [{"sku": "A", "qty": -1}]}, 400),
@@ -285,3 +289,163 @@ def test_a_sale_beyond_stock_is_refused(estate: Any) -> None:
         _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": on_hand + 1}), 409)
         _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 0}), 400)
         _problem(sb.post("/_sim/sale", json={"store": "store-nope", "sku": sku, "qty": 1}), 404)
+
+
+# --- store stock promised to pickups (issue 6, section 6) ------------------------------------------------------
+
+
+def _sql(estate: Any, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
+        return db.execute(query, args).fetchall()
+
+
+def _location_id(store: str) -> str:
+    return store[len("store-"):].upper()
+
+
+def _in_stock(estate: Any, sku: str, store: str) -> int:
+    rows = _sql(estate, "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
+                "WHERE v.sku = ? AND c.location_id = ?", (sku, _location_id(store)))
+    return int(rows[0][0]) if rows else 0
+
+
+def _adjustments(estate: Any, ref: str, from_state: str, to_state: str) -> int:
+    (count,) = _sql(estate, "SELECT count(*) FROM changes WHERE type = 'ADJUSTMENT' AND reference_id = ? "
+                    "AND from_state = ? AND to_state = ?", (ref, from_state, to_state))[0]
+    return int(count)
+
+
+def _pos_orders(estate: Any, ref: str) -> list[dict[str, Any]]:
+    return [msgspec.json.decode(row[0]) for row in _sql(estate, "SELECT body FROM orders WHERE reference_id = ?", (ref,))]
+
+
+def _set_in_stock(estate: Any, sku: str, store: str, qty: int) -> None:
+    """A physical count at the store, through Square's own API (as a stock take would)."""
+    (variation,) = _sql(estate, "SELECT id FROM variations WHERE sku = ?", (sku,))[0]
+    body = {"idempotency_key": uuid.uuid4().hex, "changes": [{"type": "PHYSICAL_COUNT", "physical_count": {
+        "catalog_object_id": variation, "location_id": _location_id(store), "quantity": str(qty), "state": "IN_STOCK",
+        "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}}]}
+    answer = httpx.post(estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create", json=body, timeout=10,
+                        headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"})
+    assert answer.status_code == 200, answer.text
+    assert _in_stock(estate, sku, store) == qty
+
+
+def _pickup(c: httpx.Client, ref: str, store: str, sku: str, qty: int = 1) -> httpx.Response:
+    return c.post("/pickup-tasks", json={"ref": ref, "store": store, "customer_name": "Ada Lovelace",
+                                         "lines": [{"sku": sku, "qty": qty}]})
+
+
+def test_pickups_take_their_units_off_the_till_and_a_cancel_gives_one_back(estate: Any) -> None:
+    (sku,) = estate.fresh_skus(1)
+    store = _stores(estate)[0]["id"]
+    _set_in_stock(estate, sku, store, 12)
+    refs = [f"hold-{uuid.uuid4().hex[:10]}" for _ in range(9)]
+    with _client(estate, "system-pos") as c:
+        for ref in refs:
+            response = _pickup(c, ref, store, sku)
+            assert response.status_code == 201, response.text
+        # The hold is part of accepting the task: the till sees it as soon as the create answered.
+        assert _in_stock(estate, sku, store) == 3
+        assert sum(_adjustments(estate, ref, "IN_STOCK", "SOLD") for ref in refs) == 9
+        again = _pickup(c, refs[0], store, sku)
+        assert again.status_code == 200 and again.json()["created"] is False and again.json()["status"] == "proposed"
+        assert _adjustments(estate, refs[0], "IN_STOCK", "SOLD") == 1 and _in_stock(estate, sku, store) == 3
+    held = [e for e in _entries(estate, "fulfilment") if e["type"] == "pickup.held" and e["event"]["key"] in refs]
+    assert sorted(e["id"] for e in held) == sorted(f"pos:hold:{ref}" for ref in refs)  # one each, retry included
+    assert sorted(e["event"]["payload"]["counts"][0]["on_hand"] for e in held) == list(range(3, 12))
+    for e in held:
+        payload = e["event"]["payload"]
+        assert payload["store"] == store and payload["lines"] == [{"sku": sku, "qty": 1}]
+        assert payload["counts"][0]["sku"] == sku and payload["counts"][0]["location"] == store
+    with _client(estate, "sandbox-pos") as sb:
+        sales = [sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 1}) for _ in range(12)]
+    assert [s.status_code for s in sales] == [200] * 3 + [409] * 9
+    assert _in_stock(estate, sku, store) == 0
+    with _client(estate, "system-pos") as c:
+        cancelled = c.post(f"/pickup-tasks/{refs[0]}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "canceled" and cancelled.json()["pos_id"] == again.json()["pos_id"]
+        assert cancelled.json()["lines"] == [{"sku": sku, "qty": 1}]
+        assert _in_stock(estate, sku, store) == 1
+        (order,) = _pos_orders(estate, refs[0])
+        assert [f["state"] for f in order["fulfillments"]] == ["CANCELED"]
+        # Idempotent: a cancelled task answers as it is and gives nothing back twice; a create does not re-hold.
+        repeat = c.post(f"/pickup-tasks/{refs[0]}/cancel")
+        assert repeat.status_code == 200 and repeat.json()["status"] == "canceled"
+        recreated = _pickup(c, refs[0], store, sku)
+        assert recreated.status_code == 200 and recreated.json()["status"] == "canceled"
+        assert c.get(f"/pickup-tasks/{refs[0]}").json()["status"] == "canceled"
+    assert _adjustments(estate, refs[0], "NONE", "IN_STOCK") == 1
+    assert _adjustments(estate, refs[0], "IN_STOCK", "SOLD") == 1
+    assert _in_stock(estate, sku, store) == 1
+    assert len(_pos_orders(estate, refs[0])) == 1
+
+
+def test_a_collected_pickup_gives_its_hold_back_once_and_cannot_be_cancelled(estate: Any) -> None:
+    (sku,) = estate.fresh_skus(1)
+    store = _stores(estate)[1]["id"]
+    _set_in_stock(estate, sku, store, 2)
+    ref = f"hold-{uuid.uuid4().hex[:10]}"
+    with _client(estate, "system-pos") as c:
+        task = _pickup(c, ref, store, sku, qty=2).json()
+    assert _in_stock(estate, sku, store) == 0
+    with _client(estate, "sandbox-pos") as sb:
+        _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 1}), 409)
+        # The customer's two units are on the shelf, set aside: collecting them works at IN_STOCK 0.
+        done = sb.post("/_sim/picked-up", json={"order_id": task["pos_id"]})
+        assert done.status_code == 200, done.text
+    # Square's completion took 2 out of IN_STOCK; system-pos gives the hold back on the webhook.
+    estate.wait_for(lambda: _adjustments(estate, ref, "NONE", "IN_STOCK") == 1, 10, what="the hold given back")
+    assert _in_stock(estate, sku, store) == 0
+    estate.wait_for(lambda: [e for e in _entries(estate, "fulfilment")
+                             if e["type"] == "pickup.completed" and e["event"]["key"] == ref], 5,
+                    what="pickup.completed")
+    with _client(estate, "system-pos") as c:
+        _problem(c.post(f"/pickup-tasks/{ref}/cancel"), 409)
+        assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "completed"
+    time.sleep(0.5)  # a redelivered or late webhook gives nothing back twice
+    assert _adjustments(estate, ref, "NONE", "IN_STOCK") == 1 and _in_stock(estate, sku, store) == 0
+
+
+def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any) -> None:
+    (sku,) = estate.fresh_skus(1)
+    store = _stores(estate)[2]["id"]
+    _set_in_stock(estate, sku, store, 5)
+    ref = f"lost-{uuid.uuid4().hex[:10]}"
+    attempts = estate.settings.retry_attempts
+    with _client(estate, "sandbox-pos") as sb:
+        # Square creates the order, then every answer (the hop's retries too) is lost.
+        assert sb.put("/_faults", json={"route": "/v2/orders", "method": "POST", "when": "after", "error_rate": 1.0,
+                                        "times": attempts}).status_code == 200
+        try:
+            with _client(estate, "system-pos") as c:
+                failed = _pickup(c, ref, store, sku)
+                assert failed.status_code in (502, 503, 504), failed.text
+                # The outcome is unknown until Square's commit limit has passed: a cancel is told to come back.
+                busy = c.post(f"/pickup-tasks/{ref}/cancel")
+                _problem(busy, 409)
+                assert int(busy.headers["retry-after"]) >= 1
+                cancelled = estate.wait_for(
+                    lambda: (r := c.post(f"/pickup-tasks/{ref}/cancel")).status_code == 200 and r,
+                    timeout=estate.settings.upstream_commit_limit_s + 10, interval=0.5, what="the cancel goes through")
+                assert cancelled.json()["status"] == "canceled"
+                assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "canceled"
+        finally:
+            sb.delete("/_faults")
+    (order,) = _pos_orders(estate, ref)  # found by SearchOrders, cancelled, not created again
+    assert cancelled.json()["pos_id"] == order["id"]
+    assert [f["state"] for f in order["fulfillments"]] == ["CANCELED"]
+    assert _adjustments(estate, ref, "IN_STOCK", "SOLD") == 0  # the hold was never sent, so nothing to give back
+    assert _adjustments(estate, ref, "NONE", "IN_STOCK") == 0 and _in_stock(estate, sku, store) == 5
+
+
+def test_a_cancel_of_an_unknown_ref_is_404_and_that_ref_is_not_created_later(estate: Any) -> None:
+    store = _stores(estate)[3]["id"]
+    sku, _ = _stocked(estate, store, min_qty=1)
+    ref = f"never-{uuid.uuid4().hex[:10]}"
+    with _client(estate, "system-pos") as c:
+        _problem(c.post(f"/pickup-tasks/{ref}/cancel"), 404)
+        _problem(_pickup(c, ref, store, sku), 409)
+        _problem(c.get(f"/pickup-tasks/{ref}"), 404)
+    assert _pos_orders(estate, ref) == []

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import unicodedata
 
 import pytest
-from litestar import get, post
+from typing import Any
+
+from litestar import Request, get, post
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
 from shared.models.orders import SalesOrderRequest
+from shared import outage
 from shared.problems import MEDIA_TYPE, ProblemError
 from shared.service import create_service
 from shared.settings import from_env
@@ -17,7 +22,13 @@ from shared.settings import from_env
 
 @post("/orders")
 async def create_order(data: JSONBody[SalesOrderRequest]) -> dict[str, str]:
-    return {"ref": data.ref}
+    return {"ref": data.ref, **({"name": data.customer_name} if data.customer_name != "C" else {})}
+
+
+@get("/state")
+async def needs_redis(request: Request[Any, Any, Any]) -> dict[str, str]:
+    await request.app.state.redis.get("anything")
+    return {"status": "never"}
 
 
 @get("/bug")
@@ -33,12 +44,13 @@ async def down() -> None:
 def make_client(redis_url: str = "redis://127.0.0.1:1/0", uses_redis: bool = False) -> TestClient:
     settings = from_env({"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048"})
     app = create_service(
-        "svc-test", [create_order, bug, down], title="t", description="d", uses_redis=uses_redis, settings=settings
+        "svc-test", [create_order, bug, down, needs_redis], title="t", description="d", uses_redis=uses_redis, settings=settings
     )
     return TestClient(app)
 
 
-GOOD = {"ref": "o-1", "customer": "c", "currency": "EUR", "lines": [{"sku": "A-1", "qty": 1, "unit_price": 100}]}
+GOOD = {"ref": "o-1", "customer_id": "c", "customer_name": "C", "currency": "EUR",
+        "lines": [{"sku": "A-1", "qty": 1, "unit_price": 100}]}
 
 
 @pytest.mark.parametrize(
@@ -48,11 +60,11 @@ GOOD = {"ref": "o-1", "customer": "c", "currency": "EUR", "lines": [{"sku": "A-1
         ("DELETE", "/orders", None, 405),
         ("POST", "/orders", b"{not json", 400),
         ("POST", "/orders", b'{"ref": "o-1"}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[],"extra":1}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"A","qty":-1,"unit_price":1}]}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"A","qty":99999999,"unit_price":1}]}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"bad sku!","qty":1,"unit_price":1}]}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer":"c","currency":"EUR","lines":[{"sku":"A","qty":"1","unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[],"extra":1}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":-1,"unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":99999999,"unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"bad sku!","qty":1,"unit_price":1}]}', 400),
+        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":"1","unit_price":1}]}', 400),
         ("POST", "/orders", b"x" * 4096, 413),
     ],
 )
@@ -72,6 +84,31 @@ def test_valid_request_passes() -> None:
     with make_client() as client:
         response = client.post("/orders", json=GOOD)
     assert response.status_code == 201 and response.json() == {"ref": "o-1"}
+
+
+def test_text_is_nfc_normalised_at_the_edge() -> None:
+    decomposed = unicodedata.normalize("NFD", "José Núñez")
+    with make_client() as client:
+        response = client.post("/orders", json={**GOOD, "customer_name": decomposed})
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == unicodedata.normalize("NFC", "José Núñez") != decomposed
+    escaped = json.dumps({**GOOD, "customer_name": decomposed}).encode()  # plain ASCII bytes, \u escapes
+    assert escaped.isascii()
+    with make_client() as client:
+        response = client.post("/orders", content=escaped, headers={"Content-Type": "application/json"})
+    assert response.json()["name"] == unicodedata.normalize("NFC", "José Núñez")
+
+
+def test_the_state_redis_away_is_a_503_with_retry_after_and_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    outage.REDIS.up()  # the process-wide outage state starts clean
+    with caplog.at_level(logging.WARNING), make_client(uses_redis=True) as client:
+        answers = [client.get("/state") for _ in range(3)]
+    for response in answers:
+        assert response.status_code == 503 and response.headers["content-type"] == MEDIA_TYPE
+        assert response.json()["type"].endswith("/service-unavailable") and response.headers["retry-after"]
+    assert not [r for r in caplog.records if r.exc_info], "an outage is not a bug: no traceback"
+    warnings = [r for r in caplog.records if r.name == "omnigate.outage"]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
 
 
 def test_unexpected_exception_stays_a_500_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,9 +1,14 @@
 -- Apply one stock fact from the event streams, once (by event id), under DESIGN §4's rules.
 -- KEYS[4] applied mark, KEYS[5], KEYS[6] candidate reservation sets (the order ref, and the order id a split
 -- shipment ref `<order id>-<n>` stands for). ARGV[4] event id, ARGV[5] change JSON:
---   {op = count|delta|ship|receive, at = epoch ms, inclusive = bool, loc, ss, src, sku?, on_hand?, delta?, lines?}
+--   {op = count|delta|ship|receive|hold|consume, at = epoch ms, inclusive = bool, loc, ss, src, sku?, on_hand?,
+--    delta?, lines?, counts? = [{sku, loc, on_hand, at}]}
 -- `inclusive`: the source stamps with whole seconds, so a delta at the same stamp as the projection's as_of
 -- is taken as not yet counted (a same-second ambiguity resolved towards the lower, never oversold, figure).
+-- `hold` (pickup.held): the POS took a pickup's units off the till and reported absolute counts; the counts
+-- (each only if newer-or-equal) and the consumption of the order's allocation for the lines are this one
+-- update, so the units are subtracted once. `consume` (pickup.completed) releases what allocation is left and
+-- moves no on-hand: the POS reports its counts itself.
 -- Returns the number of (sku, location) positions changed.
 local event_id = ARGV[4]
 if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', 604800000) then return 0 end
@@ -71,14 +76,26 @@ local function consume(sku, qty)
   end
 end
 
-if c.op == 'count' then
-  local key, t = position(c.sku)
-  if t == nil or c.at >= t then
-    redis.call('HSET', key, c.loc .. '|oh', c.on_hand, c.loc .. '|t', c.at, c.loc .. '|src', c.src)
-    if not redis.call('HGET', key, c.loc .. '|ss') then redis.call('HSET', key, c.loc .. '|ss', c.ss) end
-    touch(changed, c.sku, c.loc)
+-- An absolute count applies only if at least as new as the projection's on-hand figure.
+local function set_count(sku, loc, on_hand, at)
+  local key = SKUBASE .. sku
+  local t = redis.call('HGET', key, loc .. '|t')
+  t = t and tonumber(t) or nil
+  if t == nil or at >= t then
+    redis.call('HSET', key, loc .. '|oh', on_hand, loc .. '|t', at, loc .. '|src', c.src)
+    if not redis.call('HGET', key, loc .. '|ss') then redis.call('HSET', key, loc .. '|ss', c.ss) end
+    touch(changed, sku, loc)
     count = count + 1
   end
+end
+
+if c.op == 'count' then
+  set_count(c.sku, c.loc, c.on_hand, c.at)
+elseif c.op == 'hold' then
+  for _, k in ipairs(c.counts) do set_count(k.sku, k.loc, k.on_hand, k.at) end
+  for _, line in ipairs(c.lines) do consume(line.sku, line.qty) end
+elseif c.op == 'consume' then
+  for _, line in ipairs(c.lines) do consume(line.sku, line.qty) end
 elseif c.op == 'delta' then
   move(c.sku, c.delta)
 elseif c.op == 'ship' then

@@ -8,6 +8,11 @@ as_of predates them).
 
 Fresh: every worker is one consumer of the group on ``inventory`` and ``fulfilment``; each fact is applied by
 ``apply.lua`` (once per event id, with the reservation it settles and the availability.changed it causes).
+
+Store pickups (DESIGN §4, "Store stock promised to pickups"): ``pickup.held`` carries the POS's absolute counts
+after the units left the till; they and the release of the order's allocation for those lines are one update, so
+the units are subtracted once. ``pickup.completed`` moves no on-hand (the POS reports its counts itself) and only
+consumes whatever allocation is left, e.g. of a task made before holds existed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from services.process.availability import sources
 from services.process.availability.keys import GROUP, Keys
 from services.process.availability.scripts import Scripts, now_ms
 from services.process.availability.stores import Locations, dc_location
+from shared.background import run_rounds
 from shared.events import Consumer, EventBus
 from shared.http import Upstreams
 from shared.lease import Lease
@@ -35,6 +41,7 @@ from shared.models.events import (
     InventoryAdjusted,
     InventoryCounted,
     PickupCompleted,
+    PickupHeld,
     ReceiptReceived,
     ShipmentDispatched,
 )
@@ -55,6 +62,10 @@ def ms(value: datetime) -> int:
 
 def safety_stock(settings: Settings, location: str) -> int:
     return settings.availability_dc_safety_stock if location.startswith("dc-") else settings.availability_store_safety_stock
+
+
+def _lines(lines: list[Any]) -> list[dict[str, Any]]:
+    return [{"sku": line.sku, "qty": line.qty} for line in lines]
 
 
 def snapshot_row(settings: Settings, position: StockPosition) -> list[Any]:
@@ -139,24 +150,31 @@ class Projection:
             a = msgspec.convert(event.payload, InventoryAdjusted, strict=False)
             return {"op": "delta", "sku": a.sku, "loc": a.location, "delta": a.delta, "at": ms(a.as_of),
                     "inclusive": inclusive, "src": event.source, "ss": safety_stock(self.settings, a.location)}, []
-        if event.type in ("shipment.dispatched", "pickup.completed"):
-            if event.type == "shipment.dispatched":
-                s = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
-                ref, loc, lines = s.order_ref, s.location, s.lines
-            else:
-                p = msgspec.convert(event.payload, PickupCompleted, strict=False)
-                ref, loc, lines = p.task_ref, p.store, p.lines
-            split = SPLIT_REF.match(ref)
-            sets = [self.keys.reservation(ref), self.keys.reservation(split.group(1) if split else ref)]
-            return {"op": "ship", "loc": loc, "at": at, "inclusive": inclusive, "src": event.source,
-                    "ss": safety_stock(self.settings, loc),
-                    "lines": [{"sku": line.sku, "qty": line.qty} for line in lines]}, sets
+        if event.type == "shipment.dispatched":
+            s = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
+            return {"op": "ship", "loc": s.location, "at": at, "inclusive": inclusive, "src": event.source,
+                    "ss": safety_stock(self.settings, s.location), "lines": _lines(s.lines)}, self._sets(s.order_ref)
+        if event.type == "pickup.held":
+            h = msgspec.convert(event.payload, PickupHeld, strict=False)
+            counts = [{"sku": c.sku, "loc": c.location, "on_hand": c.on_hand, "at": ms(c.as_of)} for c in h.counts]
+            return {"op": "hold", "loc": h.store, "at": at, "src": event.source, "counts": counts,
+                    "ss": safety_stock(self.settings, h.store), "lines": _lines(h.lines)}, self._sets(h.task_ref)
+        if event.type == "pickup.completed":
+            p = msgspec.convert(event.payload, PickupCompleted, strict=False)
+            return {"op": "consume", "loc": p.store, "at": at, "src": event.source,
+                    "ss": safety_stock(self.settings, p.store), "lines": _lines(p.lines)}, self._sets(p.task_ref)
         if event.type == "receipt.received":
             r = msgspec.convert(event.payload, ReceiptReceived, strict=False)
             return {"op": "receive", "loc": r.location, "at": at, "inclusive": inclusive, "src": event.source,
                     "ss": safety_stock(self.settings, r.location),
                     "lines": [{"sku": line.sku, "qty": line.qty} for line in r.lines]}, []
         return None  # pickup.ready, delivery.completed...: no stock moves
+
+    def _sets(self, ref: str) -> list[str]:
+        """The reservation sets a fulfilment ref may settle: the ref's, and the order's a split ref
+        ``<order id>-<n>`` stands for."""
+        split = SPLIT_REF.match(ref)
+        return [self.keys.reservation(ref), self.keys.reservation(split.group(1) if split else ref)]
 
     async def apply(self, event: Event) -> None:
         found = self.change_for(event)
@@ -171,17 +189,18 @@ class Projection:
         """This worker's consumer: apply events, and mark how fresh the projection is when caught up."""
         while not await self.redis.exists(self.keys.built):
             await asyncio.sleep(0.2)
-        while not stop.is_set():
+
+        async def round_() -> None:
             started = now_ms()
             try:
                 handled = await self.consumer.poll_once()
-                if handled < self.consumer.batch:
-                    await self.redis.set(self.keys.fresh, started)
-            except asyncio.CancelledError:
-                raise
             except Exception:
-                log.exception("availability consumer %s poll failed", self.consumer.name)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(1.0)  # back off before run_rounds reports it
+                raise
+            if handled < self.consumer.batch:
+                await self.redis.set(self.keys.fresh, started)
+
+        await run_rounds(f"availability consumer {self.consumer.name}", round_, interval_s=0, stop=stop)
 
     async def caught_up(self, timeout_s: float) -> bool:
         """Wait until the group has nothing undelivered or unacknowledged (reconciliation compares after)."""

@@ -86,6 +86,7 @@ class Reservations:
         for line in request.lines:
             args.extend((line.line_id, line.sku, line.location, line.qty))
         args.append("1" if request.allocate else "0")
+        args.append(request.attempt)
         outcome, detail, flat = await self.scripts.call("reserve", [self.keys.reservation(request.order_id)], args)
         outcome = _text(outcome)
         if outcome in ("created", "added"):

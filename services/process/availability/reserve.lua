@@ -1,9 +1,11 @@
 -- Check-and-reserve every line of one order, all or nothing, never below zero; idempotent by (order, line).
 -- KEYS[4] the reservation set. ARGV[4] order id, ARGV[5] owner, ARGV[6] ttl ms, ARGV[7] line count, then
--- per line: line id, sku, location, qty; then '1' to allocate (held -> allocated in this same update).
+-- per line: line id, sku, location, qty; then '1' to allocate (held -> allocated in this same update), then
+-- the placement attempt (a later attempt replaces a released or expired set of an earlier one).
 -- Returns {outcome, detail, set fields}: created | added | replay | short | unknown | conflict | gone.
 local key, order_id, owner, ttl = KEYS[4], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local allocate = ARGV[8 + tonumber(ARGV[7]) * 4] == '1'
+local attempt = tonumber(ARGV[9 + tonumber(ARGV[7]) * 4] or '1')
 local exists = redis.call('EXISTS', key) == 1
 local state = nil
 if exists then
@@ -11,6 +13,10 @@ if exists then
     return {'conflict', 'order ' .. order_id .. ' holds reservations of another owner', {}}
   end
   state = settle(key, order_id)
+  if (state == 'released' or state == 'expired') and attempt > num(redis.call('HGET', key, 'attempt') or '1') then
+    redis.call('DEL', key)  -- a new placement attempt of the order: nothing of the old set is held any more
+    exists, state = false, nil
+  end
 end
 local n = tonumber(ARGV[7])
 local new = {}
@@ -70,7 +76,7 @@ if #short > 0 then return {'short', cjson.encode(short), {}} end
 if not exists then
   state = 'held'
   if allocate then state = 'allocated' end
-  redis.call('HSET', key, 'owner', owner, 'state', state, 'created', NOW, 'v', 0)
+  redis.call('HSET', key, 'owner', owner, 'state', state, 'created', NOW, 'v', 0, 'attempt', attempt)
 end
 local changed = {}
 for _, l in ipairs(new) do

@@ -14,21 +14,22 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from redis.asyncio import Redis
 
-from shared.background import in_background
+from shared.background import in_background, wait_until_set
 from shared.events import EventBus
+from shared.idempotency import Idempotency
 from shared.lease import Lease, run_under_lease
 from shared.outbox import Outbox
 from shared.service import create_service
 from shared.settings import Settings, get_settings
 
 from services.process.orders.backends import Backends
-from services.process.orders.idempotency import Idempotency
 from services.process.orders.recovery import RetryWorker, run_retry_worker
 from services.process.orders.returns import Returns
 from services.process.orders.routes import ROUTES
 from services.process.orders.saga import Saga
 from services.process.orders.store import Store
-from services.process.orders.tracking import Tracker, run_tracker
+from services.process.orders.sweep import Sweep
+from services.process.orders.tracking import Facts, run_tracker
 
 NAME = "process-orders"
 
@@ -47,10 +48,11 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
     app.state.store = store
     app.state.saga = saga
     app.state.returns = returns
-    app.state.idempotency = Idempotency(redis, prefix=settings.key_prefix, ttl_s=settings.orders_idempotency_ttl_s,
-                                        inflight_s=settings.orders_inflight_s)
-    app.state.retry_worker = RetryWorker(saga, returns)
-    app.state.tracker = Tracker(saga, returns)
+    app.state.idempotency = Idempotency(redis, prefix=settings.key_prefix, service=NAME,
+                                        ttl_s=settings.orders_idempotency_ttl_s, inflight_s=settings.orders_inflight_s)
+    app.state.facts = Facts(saga, returns)
+    app.state.sweep = Sweep(store, saga.backends, settings)
+    app.state.retry_worker = RetryWorker(saga, returns, app.state.facts)
     yield
 
 
@@ -67,6 +69,18 @@ async def relay_outbox(app: Litestar) -> None:
     await run_under_lease(lease, drain, interval_s=settings.orders_relay_s, stop=asyncio.Event())
 
 
+async def sweep_documents(app: Litestar) -> None:
+    """The scheduled document sweep: one replica at a time (the lease), every ``orders_sweep_s``."""
+    settings: Settings = app.state.settings
+    if settings.orders_sweep_s <= 0:
+        return
+    sweep: Sweep = app.state.sweep
+    lease = Lease(app.state.redis, f"{NAME}-sweep", prefix=settings.key_prefix,
+                  ttl_ms=int(settings.orders_sweep_s * 1000))
+    await wait_until_set(stop := asyncio.Event(), settings.orders_sweep_s)  # the first round after one interval
+    await run_under_lease(lease, sweep.scheduled, interval_s=settings.orders_sweep_s, stop=stop)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     return create_service(
         NAME,
@@ -81,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             in_background("orders-retry-worker", run_retry_worker),
             in_background("orders-tracker", run_tracker),
             in_background("orders-outbox-relay", relay_outbox),
+            in_background("orders-document-sweep", sweep_documents),
         ],
         settings=settings or get_settings(),
     )

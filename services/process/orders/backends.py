@@ -119,12 +119,43 @@ class Backends:
         return await self._post(ERP, f"/sales-orders/{ref}/confirm", None, SalesOrder)
 
     async def cancel_sales_order(self, ref: str) -> None:
+        """Cancel every sales order of the ref (system-erp waits out a create still in doubt); 404: none."""
         response = await self.http[ERP].post(f"/sales-orders/{ref}/cancel")
         if response.status != 404:  # never created: nothing to cancel
             self._read(ERP, response, SalesOrder)
 
     async def credit_memo(self, request: CreditMemoRequest) -> CreditMemo:
         return await self._post(ERP, "/credit-memos", request, CreditMemo)
+
+    # --- lookups by reference (the document sweep) ------------------------------------------------------------
+
+    async def _get(self, upstream: str, path: str, type_: type[T], params: dict[str, str | int] | None = None
+                   ) -> T | None:
+        response = await self.http[upstream].get(path, params=params)
+        if response.status == 404:
+            return None
+        return self._read(upstream, response, type_)
+
+    async def sales_orders(self, ref: str) -> list[SalesOrder]:
+        """Every ERP sales order carrying the ref (Odoo lets duplicates exist)."""
+        return await self._get(ERP, "/sales-orders", list[SalesOrder], {"ref": ref}) or []
+
+    async def cancel_one_sales_order(self, ref: str, erp_id: str) -> None:
+        response = await self.http[ERP].post(f"/sales-orders/{ref}/cancel", params={"erp_id": erp_id})
+        if response.status != 404:
+            self._read(ERP, response, SalesOrder)
+
+    async def credit_memos(self, ref: str) -> list[CreditMemo]:
+        return await self._get(ERP, "/credit-memos", list[CreditMemo], {"ref": ref}) or []
+
+    async def find_fulfilment_order(self, ref: str) -> FulfilmentOrder | None:
+        return await self._get(WMS, f"/fulfilment-orders/{ref}", FulfilmentOrder)
+
+    async def find_receipt(self, ref: str) -> Receipt | None:
+        return await self._get(WMS, f"/receipts/{ref}", Receipt)
+
+    async def find_pickup_task(self, ref: str) -> PickupTask | None:
+        return await self._get(POS, f"/pickup-tasks/{ref}", PickupTask)
 
     # --- system-wms / system-pos ----------------------------------------------------------------------------
 
@@ -141,6 +172,12 @@ class Backends:
 
     async def pickup_task(self, request: PickupTaskRequest) -> PickupTask:
         return await self._post(POS, "/pickup-tasks", request, PickupTask)
+
+    async def cancel_pickup_task(self, ref: str) -> None:
+        """Cancel by reference (the store gives the held units back to the till); 404: never created."""
+        response = await self.http[POS].post(f"/pickup-tasks/{ref}/cancel")
+        if response.status != 404:
+            self._read(POS, response, PickupTask)
 
     async def store_return(self, request: StoreReturnRequest) -> StoreReturn:
         return await self._post(POS, "/returns", request, StoreReturn)

@@ -1,19 +1,31 @@
 """Returns: request -> receipt at a DC (the WMS reports ``receipt.received``) or at a store counter (the POS
 takes it back into stock at once) -> ERP credit memo -> ``refunded``.
 
-A return is a small saga of its own, run under its order's lock (returned quantities are checked against
-the order, so two returns of one order must not race) and parked in the same due set when a back-end is away.
-Every transition is also an entry on its order's timeline and a ``return.<state>`` event on ``returns``.
+Money follows observed facts (DESIGN §4): the refund and the return's state follow what the DC *received*,
+at the order line's recorded price, not what was requested. A receipt of fewer units refunds those and leaves
+the return ``partially_received``; it closes (``closed``, reported) after ``orders_return_close_days`` if the
+rest never comes. A receipt of more units than requested refunds no more than was requested, and the surplus is
+reported. The restock is the WMS's own count of what arrived (the availability projection applies it).
+
+A return is a small saga of its own, run under its order's lock (returned quantities are checked against the
+order, so two returns of one order must not race) and parked in the same due set when a back-end is away.
+Every transition is a kernel state change: an entry on its order's timeline and a ``return.<state>`` event on
+``returns`` whose id names the transition.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
+import msgspec
+
 from shared import context
+from shared.changes import Change, now_entry
+from shared.locks import Fenced, Lock
 from shared.models.common import utcnow
-from shared.models.events import Event
+from shared.models.events import ReceiptReceived
 from shared.models.fulfilment import FulfilmentLine, ReceiptRequest
 from shared.models.orders import ReturnRequest
 from shared.models.returns import CreditMemoRequest, ReturnLine, StoreReturnRequest
@@ -21,24 +33,30 @@ from shared.problems import ProblemError, not_found
 
 from services.process.orders.backends import SYSTEM_OF, Refused
 from services.process.orders.saga import Saga, backoff_s
-from services.process.orders.store import Fenced, OrderRecord, ReturnRecord, Write, entry, new_return_id, now_ms
+from services.process.orders.store import OrderRecord, ReturnRecord, now_ms
 
 log = logging.getLogger("omnigate.orders.returns")
 
 RETURNABLE = frozenset({"delivered", "picked_up"})
+DAY_MS = 86_400_000
+PARKED = frozenset({"done", "await_receipt"})
 
 
 def member(order_id: str, return_id: str) -> str:
     return f"r:{order_id}:{return_id}"
 
 
-def return_event(record: ReturnRecord) -> Event:
-    return Event(
-        id=f"returns:{record.id}:{record.state}", type=f"return.{record.state}", occurred_at=record.updated_at,
-        source="orders", correlation_id=record.correlation_id, key=record.id,
-        payload={"return_id": record.id, "order_id": record.order_id, "owner": record.owner, "state": record.state,
-                 "location": record.location},
-    )
+def credited_lines(ret: ReturnRecord) -> list[ReturnLine]:
+    """The lines to refund: what was received of each requested line, never more than requested, at the
+    line's recorded price (received units of a SKU fill its lines in order)."""
+    left = Counter(ret.received or {})
+    lines = []
+    for line in ret.lines:
+        qty = min(line.qty, left[line.sku])
+        left[line.sku] -= qty
+        if qty > 0:
+            lines.append(ReturnLine(sku=line.sku, qty=qty, unit_price=line.unit_price))
+    return lines
 
 
 class Returns:
@@ -46,24 +64,31 @@ class Returns:
         self.saga = saga
         self.store = saga.store
         self.backends = saga.backends
+        self.settings = saga.settings
 
-    def transition(self, write: Write, ret: ReturnRecord, state: str, system: str, *, document_id: str | None = None,
-                   detail: str | None = None) -> None:
-        ret.state = state  # type: ignore[assignment]
+    def transition(self, change: Change, ret: ReturnRecord, state: str, system: str, *,
+                   document_id: str | None = None, detail: str | None = None) -> None:
+        entry = now_entry(state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id,
+                          detail=detail or f"return {ret.id}")
+        change.transition(ret, state, timeline=self.store.timeline_key(ret.order_id), entry=entry, domain="returns",
+                          source="returns", event_type=f"return.{state}", payload={
+                              "return_id": ret.id, "order_id": ret.order_id, "owner": ret.owner, "state": state,
+                              "location": ret.location, "received": ret.received})
+
+    def note(self, change: Change, ret: ReturnRecord, system: str, detail: str, *,
+             document_id: str | None = None) -> None:
+        change.append(self.store.timeline_key(ret.order_id), now_entry(
+            ret.state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id, detail=detail))
+
+    async def save(self, ret: ReturnRecord, lock: Lock, change: Change) -> None:
         ret.updated_at = utcnow()
-        write.timeline(ret.order_id, entry(state, system, document_id=document_id or ret.id,
-                                           correlation_id=ret.correlation_id, detail=detail or f"return {ret.id}"))
-        write.event("returns", return_event(ret))
+        change.put(self.store.return_key(ret.id), ret)
+        if ret.step in PARKED:
+            change.not_due(member(ret.order_id, ret.id))
+        await self.store.apply(lock, change)
 
-    async def save(self, ret: ReturnRecord, token: str, write: Write) -> None:
-        ret.updated_at = utcnow()
-        write.ret(ret)
-        if ret.step in ("done", "await_receipt"):
-            write.not_due(member(ret.order_id, ret.id))
-        await self.store.apply(ret.order_id, token, write)
-
-    async def request(self, order: OrderRecord, token: str, data: ReturnRequest) -> ReturnRecord:
-        """Open a return on ``order`` (the caller holds its lock) and drive it as far as it goes now."""
+    async def request(self, order: OrderRecord, lock: Lock, data: ReturnRequest, return_id: str) -> ReturnRecord:
+        """Open return ``return_id`` on ``order`` (the caller holds its lock) and drive it as far as it goes."""
         if order.state not in RETURNABLE:
             raise ProblemError("conflict", f"order {order.id} is {order.state}; only a delivered or picked-up "
                                "order can be returned", errors=[{"state": order.state}])
@@ -91,38 +116,45 @@ class Returns:
             ordered = order.line(line_id)
             assert ordered is not None
             lines.append(ReturnLine(sku=ordered.sku, qty=qty, unit_price=ordered.unit_price))
-        ret = ReturnRecord(id=new_return_id(), order_id=order.id, owner=order.owner, state="return_requested",
+        ret = ReturnRecord(id=return_id, order_id=order.id, owner=order.owner, state="return_requested",
                            lines=lines, line_ids=list(wanted), location=data.location, reason=data.reason,
                            created_at=now, updated_at=now, correlation_id=context.request_id_var.get())
         for line_id, qty in wanted.items():
             order.returned[line_id] = order.returned.get(line_id, 0) + qty
         order.returns.append(ret.id)
         order.updated_at = now
-        write = Write(self.store).order(order).due(member(order.id, ret.id), now_ms() + self.store.lock_ttl_ms)
-        self.transition(write, ret, "return_requested", "orders", detail=data.reason)
-        await self.save(ret, token, write)
-        return await self.drive(ret, token)
+        change = self.store.change().put(self.store.order_key(order.id), order)
+        change.due(member(order.id, ret.id), now_ms() + self.store.lock_ttl_ms)
+        self.transition(change, ret, "return_requested", "orders", detail=data.reason)
+        change.put(self.store.return_key(ret.id), ret, create=True)  # a return id is created once
+        await self.store.apply(lock, change)
+        return await self.drive(ret, lock)
 
-    async def drive(self, ret: ReturnRecord, token: str) -> ReturnRecord:
-        while ret.step not in ("done", "await_receipt"):
+    async def drive(self, ret: ReturnRecord, lock: Lock) -> ReturnRecord:
+        while ret.step not in PARKED:
             try:
                 if ret.step == "announce":
-                    await self._announce(ret, token)
+                    await self._announce(ret, lock)
                 elif ret.step == "credit":
-                    await self._credit(ret, token)
+                    await self._credit(ret, lock)
+                elif ret.step == "await_close":
+                    return ret  # not due yet (the retry worker resumes it at its closing time)
+                elif ret.step == "close":
+                    await self._close(ret, lock)
                 else:
                     raise AssertionError(f"unknown return step {ret.step}")
             except Refused as exc:
-                await self._refused(ret, token, exc)
+                await self._refused(ret, lock, exc)
             except ProblemError as exc:
                 if exc.status < 500:
                     raise
                 ret.attempts += 1
                 ret.waiting = f"{exc.detail or exc.title}"
-                delay = backoff_s(ret.attempts, self.saga.settings.orders_retry_base_s,
-                                  self.saga.settings.orders_retry_max_s)
-                await self.save(ret, token, Write(self.store).due(member(ret.order_id, ret.id),
-                                                                  now_ms() + int(delay * 1000)))
+                delay = backoff_s(ret.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
+                if exc.retry_after:
+                    delay = max(delay, float(exc.retry_after))
+                await self.save(ret, lock, self.store.change().due(member(ret.order_id, ret.id),
+                                                                   now_ms() + int(delay * 1000)))
                 log.info("return %s waits for %s (attempt %d): %s", ret.id, exc.upstream, ret.attempts, ret.waiting)
                 return ret
             except Fenced:
@@ -130,70 +162,132 @@ class Returns:
                 return ret
         return ret
 
-    async def _announce(self, ret: ReturnRecord, token: str) -> None:
+    async def _announce(self, ret: ReturnRecord, lock: Lock) -> None:
         lines = [FulfilmentLine(sku=ln.sku, qty=ln.qty) for ln in ret.lines]
-        write = Write(self.store)
+        change = self.store.change()
         if ret.location.startswith("dc-"):
             receipt = await self.backends.receipt(ReceiptRequest(ref=ret.id, location=ret.location, lines=lines,
                                                                  reason=(ret.reason or "customer return")[:200]))
             ret.document_id = receipt.wms_id
             if receipt.status == "received":  # the receipt event was handled before this answer was written
-                ret.step = "credit"
-                self.transition(write, ret, "return_received", "wms", document_id=receipt.wms_id)
-                self.transition(write, ret, "restocked", "wms", document_id=receipt.wms_id)
+                self._receive(change, ret, {ln.sku: ln.qty for ln in receipt.lines}, "wms", receipt.wms_id)
             else:
                 ret.step = "await_receipt"
-                write.timeline(ret.order_id, entry(ret.state, "wms", document_id=receipt.wms_id,
-                                                   correlation_id=ret.correlation_id,
-                                                   detail=f"return {ret.id}: receipt expected at {ret.location}"))
+                self.note(change, ret, "wms", f"return {ret.id}: receipt expected at {ret.location}",
+                          document_id=receipt.wms_id)
         else:
             order = await self.store.order(ret.order_id)
             assert order is not None
             taken = await self.backends.store_return(StoreReturnRequest(
                 ref=ret.id, store=ret.location, order_ref=ret.order_id, lines=ret.lines, currency=order.currency))
             ret.document_id = taken.pos_id
-            ret.step = "credit"
-            self.transition(write, ret, "return_received", "pos", document_id=taken.pos_id)
-            self.transition(write, ret, "restocked", "pos", document_id=taken.pos_id,
-                            detail=f"return {ret.id}: back in stock at {ret.location}")
-        await self.save(ret, token, write)
+            counted: Counter[str] = Counter()
+            for line in taken.lines:
+                counted[line.sku] += line.qty
+            self._receive(change, ret, dict(counted), "pos", taken.pos_id)
+        await self.save(ret, lock, change)
 
-    async def received(self, ret: ReturnRecord, token: str, receipt_ref: str) -> ReturnRecord:
-        """The WMS received the goods (``receipt.received``): they are back on hand; refund next."""
-        if ret.step not in ("announce", "await_receipt"):
-            return ret
-        ret.step = "credit"
-        write = Write(self.store).due(member(ret.order_id, ret.id), now_ms() + self.store.lock_ttl_ms)
-        self.transition(write, ret, "return_received", "wms", document_id=ret.document_id or receipt_ref)
-        self.transition(write, ret, "restocked", "wms", document_id=ret.document_id or receipt_ref,
-                        detail=f"return {ret.id}: back on hand at {ret.location}")
-        await self.save(ret, token, write)
-        return await self.drive(ret, token)
+    def _receive(self, change: Change, ret: ReturnRecord, received: dict[str, int], system: str,
+                 document_id: str) -> None:
+        """What arrived (per SKU) decides the return's state and what is refunded."""
+        ret.received = dict(received)
+        requested: Counter[str] = Counter()
+        for line in ret.lines:
+            requested[line.sku] += line.qty
+        short = {sku: qty - received.get(sku, 0) for sku, qty in requested.items() if received.get(sku, 0) < qty}
+        surplus = {sku: qty - requested.get(sku, 0) for sku, qty in received.items() if qty > requested.get(sku, 0)}
+        got, asked = sum(min(received.get(s, 0), q) for s, q in requested.items()), sum(requested.values())
+        if surplus:
+            log.warning("return %s: %s received more than was returned: %s (refunded no more than requested)",
+                        ret.id, system, surplus)
+            self.note(change, ret, system, f"return {ret.id}: {sum(surplus.values())} unit(s) more than requested "
+                      f"received ({', '.join(f'{s} +{q}' for s, q in sorted(surplus.items()))}): reported, not "
+                      "refunded", document_id=document_id)
+        ret.step = "credit" if got else "await_close"
+        if not short:
+            self.transition(change, ret, "return_received", system, document_id=document_id)
+            self.transition(change, ret, "restocked", system, document_id=document_id,
+                            detail=f"return {ret.id}: back on hand at {ret.location}")
+            return
+        self.transition(change, ret, "partially_received", system, document_id=document_id,
+                        detail=f"return {ret.id}: {got} of {asked} unit(s) received")
+        if not got:
+            change.due(member(ret.order_id, ret.id), self._closing_ms(ret))
 
-    async def _credit(self, ret: ReturnRecord, token: str) -> None:
+    def _closing_ms(self, ret: ReturnRecord) -> int:
+        return int(ret.created_at.timestamp() * 1000 + self.settings.orders_return_close_days * DAY_MS)
+
+    async def settle_receipts(self, order_id: str, lock: Lock) -> None:
+        """Apply the ``receipt.received`` facts parked against the order to its returns (the caller holds the
+        order's lock). A receipt may come before the return recorded its announcement: it is applied anyway,
+        since the WMS received the goods."""
+        for event in await self.store.parked(order_id):
+            if event.type != "receipt.received":
+                continue
+            fact = msgspec.convert(event.payload, ReceiptReceived, strict=False)
+            change = self.store.change().hdel(self.store.facts_key(order_id), event.id)
+            ret = await self.store.ret(fact.receipt_ref)
+            if ret is None or ret.step not in ("announce", "await_receipt"):
+                await self.store.apply(lock, change)  # not a return of ours, or already received: done with it
+                continue
+            counted: Counter[str] = Counter()
+            for line in fact.lines:
+                counted[line.sku] += line.qty
+            change.due(member(ret.order_id, ret.id), now_ms() + self.store.lock_ttl_ms)
+            self._receive(change, ret, dict(counted), event.source, ret.document_id or fact.receipt_ref)
+            await self.save(ret, lock, change)
+            await self.drive(ret, lock)
+
+    async def _credit(self, ret: ReturnRecord, lock: Lock) -> None:
         order = await self.store.order(ret.order_id)
         if order is None:
             raise not_found(f"order {ret.order_id}")
+        lines = credited_lines(ret)
         memo = await self.backends.credit_memo(CreditMemoRequest(
-            ref=ret.id, order_ref=ret.order_id, customer=order.customer.name, currency=order.currency,
-            lines=ret.lines, reason=(ret.reason or "customer return")[:200]))
+            ref=ret.id, order_ref=ret.order_id, customer_id=order.customer.id, customer_name=order.customer.name,
+            currency=order.currency, lines=lines, reason=(ret.reason or "customer return")[:200]))
         ret.credit_memo = memo.name
-        ret.step = "done"
         ret.waiting = None
-        write = Write(self.store)
-        self.transition(write, ret, "refunded", "erp", document_id=memo.name, detail=f"return {ret.id}: credit memo")
-        await self.save(ret, token, write)
+        change = self.store.change()
+        units = sum(ln.qty for ln in lines)
+        if ret.state == "partially_received":
+            ret.step = "await_close"
+            self.note(change, ret, "erp", f"return {ret.id}: credit memo for the {units} unit(s) received",
+                      document_id=memo.name)
+            change.due(member(ret.order_id, ret.id), self._closing_ms(ret))
+        else:
+            ret.step = "done"
+            self.transition(change, ret, "refunded", "erp", document_id=memo.name,
+                            detail=f"return {ret.id}: credit memo for {units} unit(s)")
+        await self.save(ret, lock, change)
 
-    async def _refused(self, ret: ReturnRecord, token: str, exc: Refused) -> None:
+    async def _close(self, ret: ReturnRecord, lock: Lock) -> None:
+        """The rest of a partial return never came: close it short, and say so."""
+        requested = sum(ln.qty for ln in ret.lines)
+        got = sum(ln.qty for ln in credited_lines(ret))
+        log.warning("return %s closed short: %d of %d unit(s) received", ret.id, got, requested)
+        ret.step = "done"
+        change = self.store.change()
+        self.transition(change, ret, "closed", "orders",
+                        detail=f"return {ret.id}: closed short, {got} of {requested} unit(s) received and refunded")
+        await self.save(ret, lock, change)
+
+    async def resume(self, ret: ReturnRecord, lock: Lock) -> ReturnRecord:
+        """The retry worker's entry: a partial return whose closing time has come moves on to ``close``."""
+        if ret.step == "await_close" and now_ms() >= self._closing_ms(ret):
+            ret.step = "close"
+        return await self.drive(ret, lock)
+
+    async def _refused(self, ret: ReturnRecord, lock: Lock, exc: Refused) -> None:
         """A back-end refused the return (an unknown DC, say): it ends rejected and the quantities are free."""
         system = SYSTEM_OF.get(exc.upstream, exc.upstream)
         order = await self.store.order(ret.order_id)
-        write = Write(self.store)
+        change = self.store.change()
         if order is not None:
             for line_id, line in zip(ret.line_ids, ret.lines):
                 order.returned[line_id] = max(0, order.returned.get(line_id, 0) - line.qty)
-            write.order(order)
+            change.put(self.store.order_key(order.id), order)
         ret.step = "done"
         ret.waiting = f"{system} refused: {exc.detail}"
-        self.transition(write, ret, "rejected", system, detail=ret.waiting)
-        await self.save(ret, token, write)
+        self.transition(change, ret, "rejected", system, detail=ret.waiting)
+        await self.save(ret, lock, change)

@@ -1,14 +1,14 @@
 """HTTP routes of ``process-orders`` (DESIGN §10): orders, their timeline, cancellation, returns.
 
 Every route takes the owner (``X-Omnigate-Owner: <channel>:<id>``, passed on by the experience layer) and
-scopes by it: another owner's order is a 404, and idempotency keys are per owner. ``POST /orders`` needs an
-``Idempotency-Key``; its first answer is stored and replayed byte for byte.
+scopes by it: another owner's order is a 404, and idempotency keys are per owner. Mutating routes follow the
+kernel's ``Idempotency-Key`` semantics (``shared.idempotency``): required to place an order or open a return,
+honoured on a cancel; the first answer is stored and replayed byte for byte, and a key whose first attempt died
+resumes the order or return it started, never a new one.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Annotated, Any
 
@@ -18,28 +18,39 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter
 
-from shared import context
+from shared import context, cursor
+from shared.changes import Exists, Locked
+from shared.idempotency import Idempotency, Stored
 from shared.models.availability import OWNER_PATTERN
 from shared.models.common import REF_PATTERN, Page
-from shared.models.orders import CancelRequest, Order, OrderRequest, ReturnRequest, TimelineEntry
+from shared.models.orders import (
+    CancelRequest,
+    DocumentReconciliation,
+    DocumentReconciliationRequest,
+    Order,
+    OrderRequest,
+    ReturnRequest,
+    TimelineEntry,
+)
 from shared.models.returns import Return
 from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, invalid, not_found, type_uri
 
-from services.process.orders.idempotency import Idempotency, Stored, fingerprint, require_key
 from services.process.orders.returns import Returns
-from services.process.orders.saga import Saga
-from services.process.orders.store import Locked, OrderRecord, ReturnRecord, Store, new_order_id, now_ms
+from services.process.orders.saga import Saga, not_accepted
+from services.process.orders.store import OrderRecord, ReturnRecord, Store, new_order_id, new_return_id
 
 _OWNER = re.compile(OWNER_PATTERN)
 _REF = re.compile(REF_PATTERN)
 _encoder = msgspec.json.Encoder()
+CURSOR_TAG = "orders"
 
 OwnerHeader = Annotated[str | None, HeaderParameter(
     name="X-Omnigate-Owner", required=False, description="`<channel>:<customer or partner id>`: whose order this is")]
 KeyHeader = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", required=False, description="Required: a unique key per order attempt (IETF draft)")]
+    name="Idempotency-Key", required=False, description="A Structured Field String naming this attempt, unique per "
+    "order or return (draft-ietf-httpapi-idempotency-key-header): required to place an order or open a return")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1-100")]
-Cursor = Annotated[str | None, Parameter(max_length=64, description="Opaque cursor from a previous page")]
+Cursor = Annotated[str | None, Parameter(max_length=256, description="Opaque cursor from a previous page")]
 
 ORDER_EXAMPLE = {
     "customer": {"id": "c-1001", "name": "Anna de Vries", "email": "anna@example.com"},
@@ -77,33 +88,38 @@ async def _owned_order(store: Store, order_id: str, owner: str) -> OrderRecord:
     return record
 
 
-def _problem_bytes(request: Request[Any, Any, Any], slug: str, detail: str | None,
-                   errors: list[dict[str, Any]] | None, *, status: int | None = None,
-                   upstream: str | None = None) -> Stored:
+def _problem(request: Request[Any, Any, Any], slug: str, detail: str | None,
+             errors: list[dict[str, Any]] | None, *, status: int | None = None, upstream: str | None = None,
+             instance: str | None = None) -> Stored:
+    """A problem answer to store; ``instance`` names the occurrence (the refused order's own URL)."""
     status = status or CATALOGUE[slug][0]
     problem = Problem(type=type_uri(slug), title=CATALOGUE[slug][1], status=status, detail=detail,
-                      instance=request.url.path, request_id=context.request_id_var.get(), errors=errors,
+                      instance=instance or request.url.path, request_id=context.request_id_var.get(), errors=errors,
                       upstream=upstream)
     return Stored(status, "", MEDIA_TYPE, _encoder.encode(problem))
 
 
-def _answer(stored: Stored) -> Response[bytes]:
-    headers = {"Location": stored.location} if stored.location else {}
-    return Response(content=stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
+def undecided(record: OrderRecord) -> bool:
+    """Neither accepted nor refused yet (its first attempt died before the reservation was decided)."""
+    return record.step in ("reserve", "accept") and record.goal is None
 
 
 def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Stored:
     if record.state == "rejected":
-        return _problem_bytes(request, record.slug or "unprocessable", record.reason, record.errors)
-    if record.state == "failed" and record.errors and record.errors[0].get("upstream"):
-        # Never accepted because a back-end was away: the caller may simply try again (not stored).
-        failure = record.errors[0]
+        return _problem(request, record.slug or "unprocessable", record.reason, record.errors,
+                        instance=f"/orders/{record.id}")
+    if not_accepted(record):
+        # Never accepted because a back-end was away: 503, not stored; replaying the key places it again.
+        failure = (record.errors or [{}])[0]
         status = int(failure.get("status") or 503)
-        return _problem_bytes(request, "upstream-unavailable" if status == 503 else
-                              ("upstream-timeout" if status == 504 else "upstream-error"),
-                              record.reason, None, status=status, upstream=str(failure["upstream"]))
+        slug = {503: "upstream-unavailable", 504: "upstream-timeout"}.get(status, "upstream-error")
+        return _problem(request, slug, record.reason, None, status=status, upstream=str(failure["upstream"]),
+                        instance=f"/orders/{record.id}")
     settled = record.step == "done" or record.state in ("released", "cancelled", "failed")
     return Stored(201 if settled else 202, f"/orders/{record.id}", MediaType.JSON, _encoder.encode(record.view()))
+
+
+LOCK_WAIT_S = 3.0  # how long a cancel or return waits for a saga step of the order to end
 
 
 @post("/orders", tags=["orders"], summary="Place an order (Idempotency-Key required)", status_code=201,
@@ -113,6 +129,9 @@ def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Store
                             description="insufficient-stock (naming the lines) or request-in-flight"),
           422: ResponseSpec(data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False,
                             description="unknown SKU or store, untaxable country, or idempotency-key-reused"),
+          503: ResponseSpec(data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False,
+                            description="not accepted: a back-end (or the state store) is away; replay the same "
+                            "Idempotency-Key to place the same order again"),
       })
 async def create_order(
     request: Request[Any, Any, Any],
@@ -123,32 +142,47 @@ async def create_order(
 ) -> Response[Order]:
     """201 with the order once released to the warehouse or store; 202 (``pending_backend``) when accepted
     while the ERP, WMS or POS is away, finished later by the retry worker; 409 ``insufficient-stock`` or 422
-    naming the lines when it is rejected. A replay of the key answers the first answer, byte for byte."""
+    naming the lines when it is rejected. A replay of the key answers the first answer, byte for byte; a replay
+    after the first attempt died answers from the order it started."""
     owner = _owner(owner)
-    key = require_key(idempotency_key)
     store, saga, _, idempotency = _state(request)
-    claim = await idempotency.begin(owner, key, fingerprint("POST", "/orders", await request.body()),
-                                    new_order_id(), now_ms())
-    if claim.stored is not None:
-        return _answer(claim.stored)  # type: ignore[return-value]
-    order_id = claim.resource_id
-    try:
-        record = None if claim.fresh else await store.order(order_id)
+
+    async def start(order_id: str) -> Stored:
+        try:
+            record = await saga.place(owner, data, order_id, store.lock(order_id))
+        except Exists:
+            found = await resume(order_id)
+            assert found is not None
+            return found
+        except Locked:
+            raise ProblemError("request-in-flight", "this order is still being processed", retry_after=1) from None
+        return _order_answer(request, record)
+
+    async def resume(order_id: str) -> Stored | None:
+        """The key's first attempt started this order and left no answer: answer from the order, after taking
+        it as far as it goes now if it was not decided yet (never "accepted" for an order that may still be
+        refused), or placing it again if it was not accepted because a back-end was away."""
+        record = await store.order(order_id)
         if record is None:
-            token = store.new_token()
+            return None
+        if undecided(record) or (not_accepted(record) and record.step == "done"):
+            lock = store.lock(order_id)
+            if not await lock.try_acquire():
+                raise ProblemError("request-in-flight", "this order is still being processed", retry_after=1)
             try:
-                record = await saga.place(owner, data, order_id, token)
-            except Locked:
-                raise ProblemError("request-in-flight", "this order is still being processed", retry_after=1) from None
-        stored = _order_answer(request, record)
-    except BaseException:
-        await idempotency.abandon(owner, key, order_id)
-        raise
-    if stored.status >= 500:
-        await idempotency.abandon(owner, key, order_id)
-    else:
-        await idempotency.complete(owner, key, order_id, stored)
-    return _answer(stored)  # type: ignore[return-value]
+                async with lock.kept_alive():
+                    record = await store.order(order_id)
+                    assert record is not None
+                    if not_accepted(record) and record.step == "done":
+                        record = await saga.place_again(record, lock)
+                    elif undecided(record):
+                        record = await saga.drive(record, lock)
+            finally:
+                await lock.release()
+        return _order_answer(request, record)
+
+    return await idempotency.respond(request, owner=owner, data=data, new_id=new_order_id(), start=start,
+                                     resume=resume)  # type: ignore[return-value]
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
@@ -157,25 +191,18 @@ async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str], ow
     return (await _owned_order(store, order_id, _owner(owner))).view()
 
 
-def _cursor(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(base64.urlsafe_b64decode(value.encode() + b"==").decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("the cursor is not one this API issued", errors=[{"field": "cursor"}]) from None
-
-
 @get("/orders", tags=["orders"], summary="The caller's orders, newest first, cursor-paged")
-async def list_orders(request: Request[Any, Any, Any], owner: OwnerHeader = None, cursor: Cursor = None,
-                      limit: Limit = 20) -> Page[Order]:
+async def list_orders(request: Request[Any, Any, Any], owner: OwnerHeader = None, cursor_: Annotated[
+        str | None, Parameter(query="cursor", max_length=256, description="Opaque cursor from a previous page")] = None,
+        limit: Limit = 20) -> Page[Order]:
     owner = _owner(owner)
     store = _state(request)[0]
-    rows = await store.owner_page(owner, _cursor(cursor), limit + 1)
+    position = cursor.decode(cursor_, CURSOR_TAG, float)
+    rows = await store.owner_page(owner, position[0] if position else None, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     records = await store.orders([order_id for order_id, _ in rows])
-    next_cursor = base64.urlsafe_b64encode(repr(rows[-1][1]).encode()).decode().rstrip("=") if more else None
+    next_cursor = cursor.encode(CURSOR_TAG, rows[-1][1]) if more else None
     return Page(items=[r.view() for r in records if r.owner == owner], next_cursor=next_cursor)
 
 
@@ -189,44 +216,79 @@ async def get_timeline(request: Request[Any, Any, Any], order_id: FromPath[str],
     return await store.timeline(record.id)
 
 
-@post("/orders/{order_id:str}/cancel", tags=["orders"], summary="Cancel an order before it is released",
+def _cancel_answer(record: OrderRecord) -> Stored:
+    return Stored(200 if record.state == "cancelled" else 202, "", MediaType.JSON, _encoder.encode(record.view()))
+
+
+@post("/orders/{order_id:str}/cancel", tags=["orders"], summary="Cancel an order (Idempotency-Key honoured)",
       status_code=200)
 async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[CancelRequest],
-                       owner: OwnerHeader = None) -> Response[Order]:
-    """Releases the stock and cancels the ERP sales order: 200 when done, 202 while a back-end is away (the
-    retry worker finishes it); 409 once the order is released (or rejected, failed)."""
+                       owner: OwnerHeader = None, idempotency_key: KeyHeader = None) -> Response[Order]:
+    """Cancels the fulfilment documents and the ERP sales order by reference and releases the stock: 200 when
+    done, 202 while a back-end is away (or a document's create is still in doubt; the retry worker finishes
+    it). A ship order can be cancelled until it is released to the warehouse, a pickup until it is collected;
+    409 after that (or once rejected, failed)."""
     owner = _owner(owner)
-    store, saga, _, _ = _state(request)
+    store, saga, _, idempotency = _state(request)
     await _owned_order(store, order_id, owner)
-    token = store.new_token()
-    await store.lock_waiting(order_id, token, store.lock_ttl_ms / 1000 * 3)
-    async with store.held(order_id, token):
-        record = await _owned_order(store, order_id, owner)
-        record = await saga.cancel(record, token, data)
-    return Response(record.view(), status_code=200 if record.state == "cancelled" else 202)
+
+    async def start(_: str) -> Stored:
+        lock = store.lock(order_id)
+        await lock.acquire(LOCK_WAIT_S)
+        try:
+            async with lock.kept_alive():
+                record = await saga.cancel(await _owned_order(store, order_id, owner), lock, data)
+        finally:
+            await lock.release()
+        return _cancel_answer(record)
+
+    async def resume(_: str) -> Stored | None:
+        record = await store.order(order_id)
+        return _cancel_answer(record) if record is not None and record.goal == "cancelled" else None
+
+    return await idempotency.respond(request, owner=owner, data=data, new_id=order_id, start=start, resume=resume,
+                                     required=False)  # type: ignore[return-value]
 
 
-def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Response[Any]:
+def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored:
     if ret.state == "rejected":
-        return _answer(_problem_bytes(request, "unprocessable", ret.waiting, [{"return_id": ret.id}]))
-    status = 201 if ret.step in ("done", "await_receipt") else 202
-    return Response(ret.view(), status_code=status, headers={"Location": f"/returns/{ret.id}"})
+        return _problem(request, "unprocessable", ret.waiting, [{"return_id": ret.id}])
+    status = 201 if ret.step in ("done", "await_receipt", "await_close") else 202
+    return Stored(status, f"/returns/{ret.id}", MediaType.JSON, _encoder.encode(ret.view()))
 
 
-@post("/orders/{order_id:str}/returns", tags=["returns"], summary="Return lines of a delivered or picked-up order")
+@post("/orders/{order_id:str}/returns", tags=["returns"],
+      summary="Return lines of a delivered or picked-up order (Idempotency-Key required)")
 async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[ReturnRequest],
-                        owner: OwnerHeader = None) -> Response[Return]:
-    """``location`` is a DC (a return receipt is announced to the WMS; the refund follows its
-    ``receipt.received``) or a store (the POS takes the goods back into stock at once)."""
+                        owner: OwnerHeader = None, idempotency_key: KeyHeader = None) -> Response[Return]:
+    """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
+    ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
     owner = _owner(owner)
-    store, _, returns, _ = _state(request)
+    store, _, returns, idempotency = _state(request)
     await _owned_order(store, order_id, owner)
-    token = store.new_token()
-    await store.lock_waiting(order_id, token, store.lock_ttl_ms / 1000 * 3)
-    async with store.held(order_id, token):
-        record = await _owned_order(store, order_id, owner)
-        ret = await returns.request(record, token, data)
-    return _return_answer(request, ret)
+
+    async def start(return_id: str) -> Stored:
+        lock = store.lock(order_id)
+        await lock.acquire(LOCK_WAIT_S)
+        try:
+            async with lock.kept_alive():
+                record = await _owned_order(store, order_id, owner)
+                try:
+                    ret = await returns.request(record, lock, data, return_id)
+                except Exists:
+                    found = await store.ret(return_id)
+                    assert found is not None
+                    ret = found
+        finally:
+            await lock.release()
+        return _return_answer(request, ret)
+
+    async def resume(return_id: str) -> Stored | None:
+        ret = await store.ret(return_id)
+        return _return_answer(request, ret) if ret is not None and ret.order_id == order_id else None
+
+    return await idempotency.respond(request, owner=owner, data=data, new_id=new_return_id(), start=start,
+                                     resume=resume)  # type: ignore[return-value]
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
@@ -239,4 +301,34 @@ async def get_return(request: Request[Any, Any, Any], return_id: FromPath[str], 
     return ret.view()
 
 
-ROUTES = [create_order, get_order, list_orders, get_timeline, cancel_order, create_return, get_return]
+def _operator(owner: str | None) -> str:
+    owner = _owner(owner)
+    if not owner.startswith("ops:"):
+        raise ProblemError("forbidden", "document reconciliations are for operators (`ops:<id>`)")
+    return owner
+
+
+@post("/reconciliations/documents", tags=["reconciliation"], status_code=202,
+      summary="Compare orders with the back-ends' documents; repair or report every mismatch")
+async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[DocumentReconciliationRequest],
+                               owner: OwnerHeader = None) -> DocumentReconciliation:
+    """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
+    orders or POS pickups and its returns' credit memos and receipts, by reference. An orphan behind a rejected,
+    failed or cancelled order and a duplicate sales order are cancelled (``repaired``); the rest is reported.
+    Poll ``GET /reconciliations/documents/{id}`` for the report."""
+    _operator(owner)
+    return await request.app.state.sweep.start(data)  # type: ignore[no-any-return]
+
+
+@get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
+async def get_document_sweep(request: Request[Any, Any, Any], sweep_id: FromPath[str],
+                             owner: OwnerHeader = None) -> DocumentReconciliation:
+    _operator(owner)
+    report = await request.app.state.sweep.get(sweep_id) if _REF.match(sweep_id) else None
+    if report is None:
+        raise not_found(f"document reconciliation {sweep_id}")
+    return report  # type: ignore[no-any-return]
+
+
+ROUTES = [create_order, get_order, list_orders, get_timeline, cancel_order, create_return, get_return,
+          start_document_sweep, get_document_sweep]

@@ -1,16 +1,23 @@
 """The order saga: validate -> reserve (held) -> accept (allocated) -> ERP sales order + confirm -> release to
-the WMS (ship) or the store (pickup) -> ``released``; compensation (release stock, cancel the ERP order) ends
-in ``failed`` or ``cancelled``.
+the WMS (ship) or the store (pickup) -> ``released``; compensation (cancel the fulfilment documents and the ERP
+order by reference, release stock) ends in ``failed`` or ``cancelled``.
 
 Each step is an idempotent call (reservations by (order, line), ERP documents by our order id, WMS and POS
-documents by ref), so a step interrupted by a crash is simply done again. The record names the next step
-before it runs and is written again, with the step's result and the step after it, once it has run: the
-"before" of one step is the "after" of the previous one, one write per step. All writes are fenced by the
-order's lock, so a cancel racing a retry, or two replicas resuming the same saga, cannot interleave.
+documents by ref), so a step interrupted by a crash, or whose answer was lost, is simply done again: the system
+APIs look the document up by our reference first, and hold their per-ref lock while an earlier create's outcome
+is in doubt (DESIGN §4, "Unknown outcomes"). The record names the next step before it runs and is written
+again, with the step's result and the step after it, once it has run. Every write is a kernel state change
+fenced by the order's lock, so a cancel racing a retry, or two replicas resuming the same saga, cannot
+interleave.
 
 A transient failure (an upstream 5xx, timeout or open breaker) after acceptance parks the order in
 ``pending_backend`` with a next-attempt time in the due set; the retry worker resumes it. Before acceptance
-nothing is promised to the customer yet, so the order fails at once (held stock is released, or expires).
+nothing is promised to the customer yet, so the order fails (not accepted), its stock is released, and the
+caller hears 503: replaying its Idempotency-Key places the *same* order again (a new placement attempt).
+
+Back-end facts (a shipment, a pickup, a receipt) may arrive before the saga recorded the step that caused them:
+they are parked against the order and applied as soon as the order's state admits them (:meth:`settle_facts`),
+so the order ends in the state the facts say, whatever the order in which facts and steps came in.
 """
 
 from __future__ import annotations
@@ -22,32 +29,43 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from shared import context
+from shared.changes import Change, now_entry
+from shared.locks import Fenced, Lock
 from shared.models.availability import ReservationLineRequest, ReservationRequest
 from shared.models.common import utcnow
-from shared.models.events import Event
+from shared.models.events import (
+    DeliveryCompleted,
+    Event,
+    PickupCompleted,
+    PickupReady,
+    ShipmentDispatched,
+)
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, PickupTaskRequest
 from shared.models.inventory import Location
-from shared.models.orders import CancelRequest, OrderLine, OrderRequest, SalesOrderLine, SalesOrderRequest
+from shared.models.orders import (
+    CancelRequest,
+    OrderLine,
+    OrderLineRequest,
+    OrderRequest,
+    SalesOrderLine,
+    SalesOrderRequest,
+)
 from shared.problems import ProblemError
 from shared.settings import Settings
 
 from services.process.orders import pricing, sourcing
 from services.process.orders.backends import AVAILABILITY, ERP, POS, SYSTEM_OF, WMS, Backends, Refused
-from services.process.orders.store import (
-    Fenced,
-    Group,
-    OrderRecord,
-    Store,
-    Write,
-    entry,
-    now_ms,
-)
+from services.process.orders.store import Group, OrderRecord, Store, now_ms
 
 log = logging.getLogger("omnigate.orders.saga")
 
 AFTER_RELEASE = frozenset({"released", "shipped", "ready_for_pickup", "delivered", "picked_up"})
 FINAL = frozenset({"rejected", "failed", "cancelled"})
+# A pickup order can be cancelled until it is collected: the store gives its held units back to the till.
+PICKUP_CANCELLABLE = frozenset({"released", "ready_for_pickup"})
 
 
 class Rejected(Exception):
@@ -75,17 +93,14 @@ def backoff_s(attempts: int, base: float, cap: float) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-def order_event(record: OrderRecord) -> Event:
-    return Event(
-        id=f"orders:{record.id}:{record.state}", type=f"order.{record.state}", occurred_at=record.updated_at,
-        source="orders", correlation_id=record.correlation_id, key=record.id,
-        payload={"order_id": record.id, "owner": record.owner, "state": record.state, "total": record.total,
-                 "currency": record.currency, "reason": record.reason},
-    )
-
-
 def member(order_id: str) -> str:
     return f"o:{order_id}"
+
+
+def not_accepted(record: OrderRecord) -> bool:
+    """Failed before acceptance because a back-end was away: nothing was promised; the key may place it again."""
+    return (record.goal == "failed" and record.state in ("received", "reserved", "failed")
+            and bool(record.errors) and bool(record.errors[0].get("upstream")))
 
 
 class Saga:
@@ -98,20 +113,28 @@ class Saga:
 
     # --- writes ------------------------------------------------------------------------------------------------
 
-    def transition(self, write: Write, record: OrderRecord, state: str, system: str, *,
+    def transition(self, change: Change, record: OrderRecord, state: str, system: str, *,
                    document_id: str | None = None, detail: str | None = None) -> None:
-        record.state = state  # type: ignore[assignment]
-        record.updated_at = utcnow()
-        write.timeline(record.id, entry(state, system, document_id=document_id, correlation_id=record.correlation_id,
-                                        detail=detail))
-        write.event("orders", order_event(record))
+        entry = now_entry(state, system, document_id=document_id, correlation_id=record.correlation_id,
+                          detail=detail)
+        change.transition(record, state, timeline=self.store.timeline_key(record.id), entry=entry, domain="orders",
+                          source="orders", event_type=f"order.{state}", payload={
+                              "order_id": record.id, "owner": record.owner, "state": state, "total": record.total,
+                              "currency": record.currency, "reason": record.reason})
 
-    async def save(self, record: OrderRecord, token: str, write: Write, *, acquire: bool = False) -> None:
+    def note(self, change: Change, record: OrderRecord, system: str, detail: str, *,
+             document_id: str | None = None) -> None:
+        """A timeline entry that is not a transition (a document found, a fact that changes nothing yet)."""
+        change.append(self.store.timeline_key(record.id), now_entry(
+            record.state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail))
+
+    async def save(self, record: OrderRecord, lock: Lock, change: Change, *, acquire: bool = False,
+                   create: bool = False) -> None:
         record.updated_at = utcnow()
-        write.order(record)
+        change.put(self.store.order_key(record.id), record, create=create)
         if record.step == "done":
-            write.not_due(member(record.id))
-        await self.store.apply(record.id, token, write, acquire=acquire)
+            change.not_due(member(record.id))
+        await self.store.apply(lock, change, acquire=acquire)
 
     # --- placing an order -------------------------------------------------------------------------------------
 
@@ -136,29 +159,55 @@ class Saga:
                     cache.loaded_at = cache.refreshed_at
         return cache.stores.get(store_id)
 
-    async def place(self, owner: str, request: OrderRequest, order_id: str, token: str) -> OrderRecord:
-        """Validate, price and source the order, then drive its saga as far as it goes now."""
-        correlation_id = context.request_id_var.get()
+    async def place(self, owner: str, request: OrderRequest, order_id: str, lock: Lock) -> OrderRecord:
+        """Create order ``order_id`` and drive its saga as far as it goes now. ``lock`` is the order's lock, not
+        yet held: the first write takes it and refuses to replace an existing order (``shared.changes.Exists``,
+        ``Locked``: the caller answers from the order that exists)."""
         now = utcnow()
         record = OrderRecord(
             id=order_id, owner=owner, state="received", customer=request.customer, fulfilment=request.fulfilment,
             lines=[OrderLine(line_id=ln.line_id, sku=ln.sku, qty=ln.qty, unit_price=0) for ln in request.lines],
             currency=request.currency, subtotal=0, tax=0, total=0, payment_reference=request.payment_reference,
-            created_at=now, updated_at=now, correlation_id=correlation_id,
+            created_at=now, updated_at=now, correlation_id=context.request_id_var.get(),
         )
+        change = self.store.change().zadd(self.store.owner_key(owner), now.timestamp(), order_id)
+        change.zadd(self.store.created_key, now.timestamp(), order_id)
+        return await self._price_and_drive(record, request, lock, change, create=True)
+
+    async def place_again(self, record: OrderRecord, lock: Lock) -> OrderRecord:
+        """A replayed key whose order was not accepted (a back-end away) places the same order again: a new
+        placement attempt, priced, sourced and reserved afresh. The caller holds the order's lock."""
+        request = OrderRequest(customer=record.customer, fulfilment=record.fulfilment, currency=record.currency,
+                               payment_reference=record.payment_reference,
+                               lines=[OrderLineRequest(line_id=ln.line_id, sku=ln.sku, qty=ln.qty)
+                                      for ln in record.lines])
+        record.placement += 1
+        record.step, record.goal, record.compensating_from = "reserve", None, None
+        record.reason = record.slug = None
+        record.errors, record.attempts, record.erp_touched = None, 0, False
+        record.correlation_id = context.request_id_var.get()
+        return await self._price_and_drive(record, request, lock, self.store.change(), create=False)
+
+    async def _price_and_drive(self, record: OrderRecord, request: OrderRequest, lock: Lock, change: Change, *,
+                               create: bool) -> OrderRecord:
+        acquire = not lock.held
         try:
-            groups = await self._price_and_source(record, request)
+            record.groups = await self._price_and_source(record, request)
         except Rejected as exc:
-            await self._reject(record, token, exc.slug, exc.detail, exc.errors, "orders", acquire=True)
-            await self.store.unlock(record.id, token)
+            record.reason, record.errors, record.step, record.slug = exc.detail, exc.errors, "done", exc.slug
+            self.transition(change, record, "rejected", "orders", detail=exc.detail)
+            await self.save(record, lock, change, acquire=acquire, create=create)
+            await lock.release()
             return record
-        record.groups = groups
-        write = Write(self.store).index(owner, now.timestamp(), order_id)
-        write.due(member(order_id), now_ms() + self.store.lock_ttl_ms)  # resumed by a worker if we die
-        self.transition(write, record, "received", "orders", document_id=order_id)
-        await self.save(record, token, write, acquire=True)
-        async with self.store.held(order_id, token):
-            return await self.drive(record, token)
+        change.due(member(record.id), now_ms() + self.store.lock_ttl_ms)  # resumed by a worker if we die
+        detail = None if record.placement == 1 else f"placed again (attempt {record.placement})"
+        self.transition(change, record, "received", "orders", document_id=record.id, detail=detail)
+        await self.save(record, lock, change, acquire=acquire, create=create)
+        try:
+            async with lock.kept_alive():
+                return await self.drive(record, lock)
+        finally:
+            await lock.release()
 
     async def _price_and_source(self, record: OrderRecord, request: OrderRequest) -> list[Group]:
         fulfilment = request.fulfilment
@@ -227,70 +276,67 @@ class Saga:
                     line.location = placement.location
         return groups
 
-    async def _reject(self, record: OrderRecord, token: str, slug: str, detail: str,
-                      errors: list[dict[str, Any]] | None, system: str, *, acquire: bool = False) -> None:
-        record.reason, record.errors, record.step = detail, errors, "done"
-        record.slug = slug
-        write = Write(self.store)
-        if acquire:
-            write.index(record.owner, record.created_at.timestamp(), record.id)
-        self.transition(write, record, "rejected", system, detail=detail)
-        await self.save(record, token, write, acquire=acquire)
+    async def _reject(self, record: OrderRecord, lock: Lock, slug: str, detail: str,
+                      errors: list[dict[str, Any]] | None, system: str) -> None:
+        record.reason, record.errors, record.step, record.slug = detail, errors, "done", slug
+        change = self.store.change()
+        self.transition(change, record, "rejected", system, detail=detail)
+        await self.save(record, lock, change)
 
     # --- driving ----------------------------------------------------------------------------------------------
 
-    async def drive(self, record: OrderRecord, token: str) -> OrderRecord:
-        """Run the remaining steps; returns when the saga is done, waiting for events, or parked for a retry."""
+    async def drive(self, record: OrderRecord, lock: Lock) -> OrderRecord:
+        """Run the remaining steps; returns when the saga is done, waiting for events, or parked for a retry.
+        Facts parked against the order are applied on the way out."""
         while record.step != "done":
             try:
-                await STEPS[record.step](self, record, token)
+                await STEPS[record.step](self, record, lock)
             except Refused as exc:
-                await self._refused(record, token, exc)
+                await self._refused(record, lock, exc)
             except ProblemError as exc:
                 if exc.status < 500:
                     raise
-                if await self._transient(record, token, exc):
-                    return record
+                if await self._transient(record, lock, exc):
+                    break
             except Fenced:
                 log.warning("order %s: lock lost mid-saga; another driver continues it", record.id)
                 return record
-        return record
+        try:
+            return await self.settle_facts(record, lock)
+        except Fenced:
+            return record
 
-    async def _transient(self, record: OrderRecord, token: str, exc: ProblemError) -> bool:
-        """Handle an upstream being away; True if the saga is parked for a retry."""
+    async def _transient(self, record: OrderRecord, lock: Lock, exc: ProblemError) -> bool:
+        """Handle an upstream being away (or busy with this order's document); True if parked for a retry."""
         upstream = exc.upstream or "unknown"
         detail = f"{exc.detail or exc.title}"
         if record.step in ("reserve", "accept"):
-            # Nothing has been promised yet: fail now (held stock is released below, or expires).
-            record.goal, record.reason, record.step = "failed", f"not accepted: {detail}", "compensate"
-            record.errors = [{"upstream": upstream, "status": exc.status}]
-            return False
-        if record.step == "compensate" and not self._must_compensate_again(record):
+            # Nothing has been promised yet: fail now, releasing whatever the reservation call may have held.
+            record.goal, record.reason = "failed", f"not accepted: {detail}"
+            record.compensating_from, record.step = record.step, "compensate"
+            record.errors = [{"upstream": upstream, "status": exc.status if exc.status >= 500 else 503}]
             return False
         record.attempts += 1
         record.reason = detail
         delay = backoff_s(record.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
-        write = Write(self.store).due(member(record.id), now_ms() + int(delay * 1000))
+        if exc.retry_after:
+            delay = max(delay, float(exc.retry_after))
+        change = self.store.change().due(member(record.id), now_ms() + int(delay * 1000))
         if record.state in ("accepted", "confirmed"):
-            self.transition(write, record, "pending_backend", SYSTEM_OF.get(upstream, upstream), detail=detail)
-        await self.save(record, token, write)
+            self.transition(change, record, "pending_backend", SYSTEM_OF.get(upstream, upstream), detail=detail)
+        await self.save(record, lock, change)
         log.info("order %s waits for %s (attempt %d, next in %.1fs): %s", record.id, upstream, record.attempts,
                  delay, detail)
         return True
 
-    def _must_compensate_again(self, record: OrderRecord) -> bool:
-        # An allocated reservation never expires and an ERP order stays open: those must be undone. Stock
-        # that is only held expires on its own, so a held reservation is not worth waiting for.
-        return record.erp_touched or record.state not in ("received", "reserved")
-
-    async def _refused(self, record: OrderRecord, token: str, exc: Refused) -> None:
+    async def _refused(self, record: OrderRecord, lock: Lock, exc: Refused) -> None:
         system = SYSTEM_OF.get(exc.upstream, exc.upstream)
         if record.step == "reserve":
             slug = "insufficient-stock" if exc.slug == "insufficient-stock" else "unprocessable"
-            await self._reject(record, token, slug, f"{system}: {exc.detail}", exc.errors, system)
+            await self._reject(record, lock, slug, f"{system}: {exc.detail}", exc.errors, system)
             return
         if record.step == "compensate":
-            # Undoing what cannot be undone (say, the ERP refuses to cancel): record it and finish.
+            # Undoing what cannot be undone (say, the WMS has shipped): record it and finish.
             log.warning("order %s: compensation refused by %s: %s", record.id, exc.upstream, exc.detail)
             record.reason = f"{record.reason}; {system} refused compensation: {exc.detail}"
             record.step = "compensate:done"
@@ -298,65 +344,66 @@ class Saga:
         record.goal = "failed"
         record.reason = f"{system} refused step {record.step}: {exc.detail}"
         record.errors = exc.errors
-        record.step = "compensate"
+        record.compensating_from, record.step = record.step, "compensate"
 
     # --- steps -------------------------------------------------------------------------------------------------
 
-    async def _reserve(self, record: OrderRecord, token: str) -> None:
+    async def _reserve(self, record: OrderRecord, lock: Lock) -> None:
         """Reserve and allocate in one atomic call (the order is accepted at once, so a separate commit would
         only cost a hop); the timeline and events still show both transitions, written together after it."""
         request = ReservationRequest(
             order_id=record.id, owner=record.owner, ttl_s=self.settings.orders_reservation_ttl_s,
             lines=[ReservationLineRequest(line_id=ln.line_id, sku=ln.sku, location=ln.location or "", qty=ln.qty)
                    for ln in record.lines],
-            allocate=True,
+            allocate=True, attempt=record.placement,
         )
         reservations = await self.backends.reserve(request)
-        write = Write(self.store)
-        self.transition(write, record, "reserved", "availability", document_id=reservations.order_id)
-        self._accepted(write, record, reservations.order_id)
-        await self.save(record, token, write)
+        change = self.store.change()
+        self.transition(change, record, "reserved", "availability", document_id=reservations.order_id)
+        self._accepted(change, record, reservations.order_id)
+        await self.save(record, lock, change)
 
-    async def _accept(self, record: OrderRecord, token: str) -> None:
+    async def _accept(self, record: OrderRecord, lock: Lock) -> None:
         # Sagas written before reserve allocated (or resumed from a held set) still commit separately.
         reservations = await self.backends.commit(record.id)
-        write = Write(self.store)
-        self._accepted(write, record, reservations.order_id)
-        await self.save(record, token, write)
+        change = self.store.change()
+        self._accepted(change, record, reservations.order_id)
+        await self.save(record, lock, change)
 
-    def _accepted(self, write: Write, record: OrderRecord, document_id: str) -> None:
+    def _accepted(self, change: Change, record: OrderRecord, document_id: str) -> None:
         record.step = "erp_order"
         record.reason = None
-        # Written now, before the ERP step runs: a compensation from here on looks for the ERP document (a
-        # 404 there is "never created"), and the ERP step needs no write of its own before its call.
+        # Written now, before the ERP step runs: a compensation from here on cancels the ERP document by
+        # reference (a 404 there is "never created"), and the ERP step needs no write of its own before its call.
         record.erp_touched = True
-        self.transition(write, record, "accepted", "availability", document_id=document_id, detail="stock allocated")
+        self.transition(change, record, "accepted", "availability", document_id=document_id, detail="stock allocated")
 
-    async def _erp_order(self, record: OrderRecord, token: str) -> None:
+    async def _erp_order(self, record: OrderRecord, lock: Lock) -> None:
         if not record.erp_touched:
             record.erp_touched = True  # written before the call: a compensation must look for the document
-            await self.save(record, token, Write(self.store))
+            await self.save(record, lock, self.store.change())
         order = await self.backends.sales_order(SalesOrderRequest(
-            ref=record.id, customer=record.customer.name, currency=record.currency,
+            ref=record.id, customer_id=record.customer.id, customer_name=record.customer.name,
+            currency=record.currency,
             lines=[SalesOrderLine(sku=ln.sku, qty=ln.qty, unit_price=ln.unit_price) for ln in record.lines],
             note=f"omnigate order {record.id} ({record.owner}), payment {record.payment_reference}"[:1000],
         ))
         record.erp_name = order.name
         record.step = "erp_confirm"
-        write = Write(self.store).timeline(record.id, entry(
-            record.state, "erp", document_id=order.name, correlation_id=record.correlation_id,
-            detail="sales order created" if order.created else "sales order found (created earlier)"))
-        await self.save(record, token, write)
+        change = self.store.change()
+        self.note(change, record, "erp", "sales order created" if order.created else "sales order found (created "
+                  "earlier)", document_id=order.name)
+        await self.save(record, lock, change)
 
-    async def _erp_confirm(self, record: OrderRecord, token: str) -> None:
+    async def _erp_confirm(self, record: OrderRecord, lock: Lock) -> None:
         order = await self.backends.confirm_sales_order(record.id)
         record.step = "release"
         record.reason = None
-        write = Write(self.store)
-        self.transition(write, record, "confirmed", "erp", document_id=order.name, detail="sales order confirmed")
-        await self.save(record, token, write)
+        change = self.store.change()
+        self.transition(change, record, "confirmed", "erp", document_id=order.name, detail="sales order confirmed")
+        await self.save(record, lock, change)
 
-    async def _release(self, record: OrderRecord, token: str) -> None:
+    async def _release(self, record: OrderRecord, lock: Lock) -> None:
         by_id = {ln.line_id: ln for ln in record.lines}
         documents = []
         if record.fulfilment.mode == "pickup":
@@ -379,53 +426,123 @@ class Saga:
             system = "wms"
         record.step = "done"
         record.reason = None
-        write = Write(self.store)
-        self.transition(write, record, "released", system, document_id=",".join(documents),
+        change = self.store.change()
+        self.transition(change, record, "released", system, document_id=",".join(documents),
                         detail=f"released to {', '.join(g.location for g in record.groups)}")
-        await self.save(record, token, write.unlock())  # the driver's last write: the lock goes with it
+        await self.save(record, lock, change)
 
-    async def _compensate(self, record: OrderRecord, token: str) -> None:
+    async def _compensate(self, record: OrderRecord, lock: Lock) -> None:
         goal = record.goal if record.goal in ("failed", "cancelled") else "failed"
-        if record.fulfilment.mode == "ship":
+        # What may exist is what the saga got as far as *sending*: documents are cancelled by reference, so one
+        # whose create answer was lost is cancelled too (the system API waits out a create still in doubt).
+        if record.compensating_from in ("release", "done") or any(g.document_id for g in record.groups):
             for group in record.groups:
-                if group.document_id is not None and not group.shipped:
+                if record.fulfilment.mode == "pickup":
+                    await self.backends.cancel_pickup_task(group.ref)
+                elif not group.shipped:
                     await self.backends.cancel_fulfilment_order(group.ref)
         if record.erp_touched:
             await self.backends.cancel_sales_order(record.id)
-        try:
-            await self.backends.release(record.id)
-        except ProblemError:
-            if self._must_compensate_again(record):
-                raise
-            log.info("order %s: held stock not released (%s away); it expires on its own", record.id, AVAILABILITY)
-        await self._finish(record, token, goal)
+        # Reserve ran (or its answer was lost): the stock it may hold is released; retried until it is, since
+        # an allocated reservation never expires on its own.
+        await self.backends.release(record.id)
+        await self._finish(record, lock, goal)
 
-    async def _compensated(self, record: OrderRecord, token: str) -> None:
-        await self._finish(record, token, record.goal if record.goal in ("failed", "cancelled") else "failed")
+    async def _compensated(self, record: OrderRecord, lock: Lock) -> None:
+        await self._finish(record, lock, record.goal if record.goal in ("failed", "cancelled") else "failed")
 
-    async def _finish(self, record: OrderRecord, token: str, goal: str) -> None:
+    async def _finish(self, record: OrderRecord, lock: Lock, goal: str) -> None:
         record.step = "done"
-        write = Write(self.store)
-        self.transition(write, record, goal, "orders", detail=record.reason)
-        await self.save(record, token, write.unlock())  # the driver's last write: the lock goes with it
+        change = self.store.change()
+        self.transition(change, record, goal, "orders", detail=record.reason)
+        await self.save(record, lock, change)
 
     # --- cancel -----------------------------------------------------------------------------------------------
 
-    async def cancel(self, record: OrderRecord, token: str, request: CancelRequest) -> OrderRecord:
-        """Cancel before release (the caller holds the lock): compensate now, or park it if a back-end is away."""
-        if record.state == "cancelled":
+    def cancellable(self, record: OrderRecord) -> bool:
+        if record.state in FINAL:
+            return False
+        if record.fulfilment.mode == "pickup" and record.state in PICKUP_CANCELLABLE:
+            return True
+        return record.state not in AFTER_RELEASE and record.step != "done"
+
+    async def cancel(self, record: OrderRecord, lock: Lock, request: CancelRequest) -> OrderRecord:
+        """Cancel (the caller holds the lock): compensate now, or park it if a back-end is away. A ship order
+        can be cancelled until it is released to the WMS, a pickup until it is collected."""
+        if record.state == "cancelled" or (record.goal == "cancelled" and record.step != "done"):
             return record
-        if record.state in AFTER_RELEASE or record.state in FINAL or record.step == "done":
+        if not self.cancellable(record):
             raise ProblemError("conflict", f"order {record.id} is {record.state} and can no longer be cancelled",
                                errors=[{"state": record.state}])
         record.goal = "cancelled"
         record.reason = f"cancelled by {record.owner}" + (f": {request.reason}" if request.reason else "")
-        record.step = "compensate"
-        write = Write(self.store).due(member(record.id), now_ms() + self.store.lock_ttl_ms)
-        write.timeline(record.id, entry(record.state, "orders", correlation_id=context.request_id_var.get(),
-                                        detail="cancel requested"))
-        await self.save(record, token, write)
-        return await self.drive(record, token)
+        record.compensating_from, record.step = record.step, "compensate"
+        record.attempts = 0
+        change = self.store.change().due(member(record.id), now_ms() + self.store.lock_ttl_ms)
+        self.note(change, record, "orders", "cancel requested")
+        await self.save(record, lock, change)
+        return await self.drive(record, lock)
+
+    # --- facts ------------------------------------------------------------------------------------------------
+
+    async def settle_facts(self, record: OrderRecord, lock: Lock) -> OrderRecord:
+        """Apply the facts parked against the order that its state now admits (the caller holds the lock).
+        A fact the order is not ready for stays parked; one about a cancelled order is reported."""
+        parked = await self.store.parked(record.id)
+        if not parked:
+            return record
+        change = self.store.change()
+        applied = False
+        for event in parked:
+            outcome = self._apply_fact(change, record, event)
+            if outcome in ("applied", "reported"):
+                change.hdel(self.store.facts_key(record.id), event.id)
+                applied = True
+        if applied:
+            await self.save(record, lock, change)
+        return record
+
+    def _apply_fact(self, change: Change, record: OrderRecord, event: Event) -> str:
+        """``applied``, ``wait`` (not yet: the saga has not reached the step the fact follows), ``reported`` (about
+        an order that ended otherwise) or ``skip`` (not an order fact)."""
+        payload: Any
+        if event.type == "shipment.dispatched":
+            payload = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
+            ref, document = payload.order_ref, payload.shipment_ref
+        elif event.type == "delivery.completed":
+            payload = msgspec.convert(event.payload, DeliveryCompleted, strict=False)
+            ref, document = payload.order_ref, payload.shipment_ref
+        elif event.type in ("pickup.ready", "pickup.completed"):
+            payload = msgspec.convert(event.payload, PickupReady if event.type == "pickup.ready" else PickupCompleted,
+                                      strict=False)
+            ref, document = payload.task_ref, payload.task_ref
+        else:
+            return "skip"  # not an order's fact: a return's receipt (returns.py settles those)
+        group = next((g for g in record.groups if g.ref == ref), None)
+        system = event.source
+        if record.state in FINAL:
+            log.warning("order %s is %s but %s reports %s for %s", record.id, record.state, system, event.type, ref)
+            self.note(change, record, system, f"{event.type} after the order was {record.state}: reported",
+                      document_id=document)
+            return "reported"
+        if record.state not in AFTER_RELEASE:
+            return "wait"
+        if event.type == "shipment.dispatched" and group is not None:
+            group.shipped = True
+        elif event.type == "delivery.completed" and group is not None:
+            group.shipped = group.delivered = True
+        targets = {"shipment.dispatched": ("shipped", {"released"}),
+                   "delivery.completed": ("delivered", {"released", "shipped"}),
+                   "pickup.ready": ("ready_for_pickup", {"released"}),
+                   "pickup.completed": ("picked_up", {"released", "ready_for_pickup"})}
+        target, sources = targets[event.type]
+        done = all(g.shipped for g in record.groups) if target == "shipped" else (
+            all(g.delivered for g in record.groups) if target == "delivered" else True)
+        if record.state in sources and done:
+            self.transition(change, record, target, system, document_id=document, detail=event.type)
+        else:
+            self.note(change, record, system, event.type, document_id=document)
+        return "applied"
 
 
 STEPS = {
@@ -438,4 +555,4 @@ STEPS = {
     "compensate:done": Saga._compensated,
 }
 
-__all__ = ["Saga", "Rejected", "member", "ERP", "WMS", "POS"]
+__all__ = ["Saga", "Rejected", "member", "not_accepted", "ERP", "WMS", "POS"]

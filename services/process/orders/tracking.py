@@ -3,8 +3,13 @@
 ``shipment.dispatched`` -> shipped, ``delivery.completed`` -> delivered (a split order moves when all its
 parts have), ``pickup.ready`` -> ready_for_pickup, ``pickup.completed`` -> picked_up, ``receipt.received`` of a
 return's receipt -> the return goes on to its credit memo. Facts about documents that are not ours (a supplier
-delivery, a till sale) are acknowledged and ignored. Each update runs under the order's lock; a fact that
-arrives while a step holds it waits briefly, and if the order stays busy it is re-delivered later.
+delivery, a till sale) are acknowledged and ignored.
+
+A fact is first *parked* against its order (kept in Redis by event id, and the order made due), then applied
+under the order's lock if that is free at once; if a saga step holds the lock, the holder applies it when its
+turn ends, or the retry worker as soon as the lock is free. A fact the order is not ready for (a shipment of a
+fulfilment order whose create answer is still being retried) stays parked until the saga catches up: it never
+waits in stream redelivery, which would dead-letter it after a few attempts (DESIGN §4, "Facts win").
 """
 
 from __future__ import annotations
@@ -18,26 +23,17 @@ from litestar import Litestar
 
 from shared import context
 from shared.events import Consumer, EventBus
-from shared.models.events import DeliveryCompleted, Event, PickupCompleted, PickupReady, ReceiptReceived, ShipmentDispatched
+from shared.locks import Lock
+from shared.models.events import Event, ReceiptReceived
 
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
-from services.process.orders.store import Write, entry
 
 log = logging.getLogger("omnigate.orders.tracking")
 GROUP = "process-orders"
-
-# event type -> (order state it leads to, states it may come from)
-ADVANCE: dict[str, tuple[str, frozenset[str]]] = {
-    "shipment.dispatched": ("shipped", frozenset({"released"})),
-    "delivery.completed": ("delivered", frozenset({"released", "shipped"})),
-    "pickup.ready": ("ready_for_pickup", frozenset({"released"})),
-    "pickup.completed": ("picked_up", frozenset({"released", "ready_for_pickup"})),
-}
-_PAYLOADS: dict[str, type[msgspec.Struct]] = {
-    "shipment.dispatched": ShipmentDispatched, "delivery.completed": DeliveryCompleted,
-    "pickup.ready": PickupReady, "pickup.completed": PickupCompleted, "receipt.received": ReceiptReceived,
-}
+ORDER_FACTS = frozenset({"shipment.dispatched", "delivery.completed", "pickup.ready", "pickup.completed"})
+# How long a fact waits for a busy order's lock before it is left parked for the lock's holder.
+LOCK_WAIT_S = 0.2
 
 
 def order_id_of(ref: str) -> str:
@@ -45,64 +41,51 @@ def order_id_of(ref: str) -> str:
     return ref.rsplit("-", 1)[0] if "-" in ref else ref
 
 
-class Tracker:
+class Facts:
+    """Parks facts against their orders and applies them under the order's lock."""
+
     def __init__(self, saga: Saga, returns: Returns) -> None:
         self.saga = saga
         self.returns = returns
         self.store = saga.store
-        self.wait_s = saga.settings.orders_lock_ttl_s * 2
 
     async def handle(self, event: Event) -> None:
-        payload_type = _PAYLOADS.get(event.type)
-        if payload_type is None:
+        if event.type == "receipt.received":
+            receipt = msgspec.convert(event.payload, ReceiptReceived, strict=False)
+            ret = await self.store.ret(receipt.receipt_ref)
+            if ret is None:
+                return  # a supplier delivery or another system's receipt
+            order_id = ret.order_id
+        elif event.type in ORDER_FACTS:
+            ref = str(event.payload.get("task_ref") or event.payload.get("order_ref") or "")
+            order_id = order_id_of(ref)
+            if not order_id.startswith("o") or await self.store.order(order_id) is None:
+                return  # not one of our orders
+        else:
             return
-        payload = msgspec.convert(event.payload, payload_type)
         context.begin(event.correlation_id, None)
-        if isinstance(payload, ReceiptReceived):
-            await self._receipt(payload)
-            return
-        ref = payload.task_ref if isinstance(payload, (PickupReady, PickupCompleted)) else payload.order_ref
-        order_id = order_id_of(ref)
-        if not order_id.startswith("o") or await self.store.order(order_id) is None:
-            return
-        token = self.store.new_token()
-        await self.store.lock_waiting(order_id, token, self.wait_s)
-        async with self.store.held(order_id, token):
-            record = await self.store.order(order_id)
-            if record is None:
-                return
-            target, sources = ADVANCE[event.type]
-            group = next((g for g in record.groups if g.ref == ref), None)
-            if isinstance(payload, ShipmentDispatched) and group is not None:
-                group.shipped = True
-            if isinstance(payload, DeliveryCompleted) and group is not None:
-                group.shipped = group.delivered = True
-            done = all(g.shipped for g in record.groups) if target == "shipped" else (
-                all(g.delivered for g in record.groups) if target == "delivered" else True)
-            write = Write(self.store)
-            document = getattr(payload, "shipment_ref", None) or ref
-            system = event.source
-            if record.state in sources and done:
-                self.saga.transition(write, record, target, system, document_id=document, detail=event.type)
-            else:
-                write.timeline(record.id, entry(record.state, system, document_id=document,
-                                                correlation_id=event.correlation_id, detail=event.type))
-            await self.saga.save(record, token, write)
+        await self.store.park(order_id, event)
+        lock = self.store.lock(order_id)
+        if not await lock.try_acquire():
+            await asyncio.sleep(LOCK_WAIT_S)
+            if not await lock.try_acquire():
+                return  # the holder, or the retry worker once the lock is free, applies it
+        try:
+            async with lock.kept_alive():
+                await self.settle(order_id, lock)
+        finally:
+            await lock.release()
 
-    async def _receipt(self, payload: ReceiptReceived) -> None:
-        ret = await self.store.ret(payload.receipt_ref)
-        if ret is None:
-            return  # a supplier delivery or another system's receipt
-        token = self.store.new_token()
-        await self.store.lock_waiting(ret.order_id, token, self.wait_s)
-        async with self.store.held(ret.order_id, token):
-            ret = await self.store.ret(payload.receipt_ref)
-            if ret is not None:
-                await self.returns.received(ret, token, payload.receipt_ref)
+    async def settle(self, order_id: str, lock: Lock) -> None:
+        """Apply what is parked against the order (the caller holds its lock)."""
+        record = await self.store.order(order_id)
+        if record is not None:
+            await self.saga.settle_facts(record, lock)
+        await self.returns.settle_receipts(order_id, lock)
 
 
 async def run_tracker(app: Litestar) -> None:
     bus: EventBus = app.state.bus
     consumer = Consumer(bus, group=GROUP, name=f"{os.uname().nodename}-{os.getpid()}", domains=["fulfilment"],
-                        handler=app.state.tracker.handle, claim_idle_ms=5_000)
+                        handler=app.state.facts.handle, claim_idle_ms=5_000)
     await consumer.run(asyncio.Event())

@@ -29,12 +29,12 @@ from litestar.params import JSONBody
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from msgspec import Meta
 
-_COLUMNS = ("route", "method", "latency_ms", "error_rate", "outage", "reset", "after", "times")
+_COLUMNS = ("route", "method", "latency_ms", "error_rate", "outage", "reset", "after", "times", "exact")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS _faults (
   route TEXT NOT NULL, method TEXT NOT NULL DEFAULT '', latency_ms INTEGER NOT NULL DEFAULT 0,
   error_rate REAL NOT NULL DEFAULT 0, outage INTEGER NOT NULL DEFAULT 0, reset INTEGER NOT NULL DEFAULT 0,
-  after INTEGER NOT NULL DEFAULT 0, times INTEGER, PRIMARY KEY (route, method));
+  after INTEGER NOT NULL DEFAULT 0, times INTEGER, exact INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (route, method));
 CREATE TABLE IF NOT EXISTS _hits (route TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
 
@@ -53,7 +53,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 
 class FaultSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One staged fault. ``route`` is a path prefix (``/`` = every route); ``method`` narrows it to one method.
+    """One staged fault. ``route`` is a path prefix (``/`` = every route), or the whole path with ``exact``;
+    ``method`` narrows it to one method.
 
     ``when`` = ``before``: ``latency_ms`` delays the request, ``outage`` answers 503, ``error_rate`` answers 500
     that often; the back-end does nothing. ``when`` = ``after``: the back-end handles the request and commits,
@@ -69,6 +70,7 @@ class FaultSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     outage: bool = False
     reset: bool = False
     times: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
+    exact: bool = False
 
     def __post_init__(self) -> None:
         if self.when == "after" and self.outage:
@@ -108,9 +110,9 @@ class FaultInjector:
         try:
             row = conn.execute(
                 "SELECT route, method, latency_ms, error_rate, outage, reset, after, times FROM _faults "
-                "WHERE ? LIKE route || '%' AND (method = '' OR method = ?) "
+                "WHERE (? LIKE route || '%' AND exact = 0 OR ? = route) AND (method = '' OR method = ?) "
                 "ORDER BY length(route) DESC, length(method) DESC LIMIT 1",
-                (path, method),
+                (path, path, method),
             ).fetchone()
             if row is not None and row[7] is not None:
                 if row[7] <= 1:
@@ -205,12 +207,12 @@ def _conn(request: Request[Any, Any, Any]) -> sqlite3.Connection:
 @put("/_faults", tags=["sandbox"], summary="Stage a fault on a route prefix ('/' = every route)", status_code=200)
 async def put_fault(request: Request[Any, Any, Any], data: JSONBody[FaultSpec]) -> FaultSpec:
     _conn(request).execute(
-        "INSERT INTO _faults(route, method, latency_ms, error_rate, outage, reset, after, times) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(route, method) DO UPDATE SET latency_ms=excluded.latency_ms, "
+        "INSERT INTO _faults(route, method, latency_ms, error_rate, outage, reset, after, times, exact) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(route, method) DO UPDATE SET latency_ms=excluded.latency_ms, "
         "error_rate=excluded.error_rate, outage=excluded.outage, reset=excluded.reset, after=excluded.after, "
-        "times=excluded.times",
+        "times=excluded.times, exact=excluded.exact",
         (data.route, data.method, data.latency_ms, data.error_rate, int(data.outage), int(data.reset),
-         int(data.when == "after"), data.times),
+         int(data.when == "after"), data.times, int(data.exact)),
     )
     return data
 
@@ -218,9 +220,10 @@ async def put_fault(request: Request[Any, Any, Any], data: JSONBody[FaultSpec]) 
 @get("/_faults", tags=["sandbox"], summary="Faults in force")
 async def list_faults(request: Request[Any, Any, Any]) -> list[FaultSpec]:
     rows = _conn(request).execute(
-        "SELECT route, method, latency_ms, error_rate, outage, reset, after, times FROM _faults ORDER BY route, method")
+        "SELECT route, method, latency_ms, error_rate, outage, reset, after, times, exact FROM _faults "
+        "ORDER BY route, method")
     return [FaultSpec(route=r[0], method=r[1], latency_ms=r[2], error_rate=r[3], outage=bool(r[4]), reset=bool(r[5]),
-                      when="after" if r[6] else "before", times=r[7]) for r in rows]
+                      when="after" if r[6] else "before", times=r[7], exact=bool(r[8])) for r in rows]
 
 
 @delete("/_faults", tags=["sandbox"], summary="Clear every fault", status_code=204)

@@ -1,10 +1,16 @@
-"""Square orders in the sandbox: creation (sales, pickups, returns), retrieval and fulfillment progress.
+"""Square orders in the sandbox: creation (sales, pickups, returns), retrieval, updates, search and
+fulfillment progress.
 
 Orders are filled in the way Square fills them on CreateOrder (uids, names and prices from the catalog,
 line totals, ``state`` OPEN, ``version`` 1) and stored as Square's Order JSON. Taxes, discounts and
 service charges are accepted but not computed: the sandbox answers with zero tax and discount money.
 Completing an order with catalog line items takes them out of IN_STOCK (IN_STOCK -> SOLD), as Square does
 when an order is completed.
+
+UpdateOrder is served for what an integrator does with a pickup: moving a fulfillment (named by its ``uid``)
+to another state, under Square's optimistic concurrency (``order.version`` must be the current version, else
+VERSION_MISMATCH; each change that lands bumps it). Square refuses updates to COMPLETED or CANCELED orders, and
+a fulfillment that is over (COMPLETED, CANCELED, FAILED) does not move again.
 """
 
 from __future__ import annotations
@@ -126,6 +132,10 @@ def save(conn: sqlite3.Connection, order: square.Order) -> None:
     )
 
 
+def decode(body: bytes) -> square.Order:
+    return _decoder.decode(body)
+
+
 def load(conn: sqlite3.Connection, order_id: str) -> square.Order | None:
     row = conn.execute("SELECT body FROM orders WHERE id = ?", (order_id,)).fetchone()
     return _decoder.decode(row[0]) if row else None
@@ -142,16 +152,61 @@ def sold_moves(order: square.Order) -> list[ledger.Move]:
     ]
 
 
-def short_lines(conn: sqlite3.Connection, order: square.Order) -> list[dict[str, Any]]:
-    """Catalog lines the location does not have enough IN_STOCK for."""
+def held_for(conn: sqlite3.Connection, order: square.Order) -> dict[str, int]:
+    """Units an integrator took off the till for this order, per catalog object: its IN_STOCK -> SOLD
+    adjustments (``reference_id`` = the order's ``reference_id``) less the NONE -> IN_STOCK that gave them back.
+    They are still on the shelf, set aside for the customer who comes to collect them."""
+    if not order.reference_id:
+        return {}
+    rows = conn.execute(
+        "SELECT catalog_object_id, SUM(CASE WHEN from_state = 'IN_STOCK' AND to_state = 'SOLD' THEN quantity "
+        "WHEN from_state = 'NONE' AND to_state = 'IN_STOCK' THEN -quantity ELSE 0 END) FROM changes "
+        "WHERE type = 'ADJUSTMENT' AND reference_id = ? AND location_id = ? GROUP BY catalog_object_id",
+        (order.reference_id, order.location_id),
+    ).fetchall()
+    return {row[0]: max(0, int(row[1])) for row in rows}
+
+
+def short_lines(conn: sqlite3.Connection, order: square.Order,
+                held: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Catalog lines the location does not have enough of on the shelf: IN_STOCK plus the units ``held``
+    (set aside for this order)."""
     short = []
     for item in order.line_items or []:
         if item.catalog_object_id is None:
             continue
         have = ledger.on_hand(conn, item.catalog_object_id, order.location_id)
+        if held:
+            have += held.get(item.catalog_object_id, 0)
         if have < int(item.quantity):
             short.append({"catalog_object_id": item.catalog_object_id, "on_hand": have, "wanted": int(item.quantity)})
     return short
+
+
+_STAMPS = {"RESERVED": "accepted_at", "PREPARED": "ready_at", "COMPLETED": "picked_up_at",
+           "CANCELED": "canceled_at", "FAILED": "rejected_at"}
+
+
+def _moved(f: square.Fulfillment, new_state: str, now: str) -> square.Fulfillment:
+    """The fulfillment in ``new_state``, with the PICKUP timestamp Square sets for it."""
+    details = f.pickup_details
+    stamp = _STAMPS.get(new_state)
+    if f.type == "PICKUP" and stamp is not None:
+        details = msgspec.structs.replace(details or square.PickupDetails(), **{stamp: now})
+    return msgspec.structs.replace(f, state=new_state, pickup_details=details)
+
+
+def _finish(order: square.Order, fulfillments: list[square.Fulfillment], updates: list[square.FulfillmentUpdate],
+            now: str) -> square.Order:
+    """The order after fulfillment changes: a new version if any landed; completed once a fulfillment was
+    completed and none is left open."""
+    completed = any(u.new_state == "COMPLETED" for u in updates) and all(
+        f.state in square.FINAL_FULFILLMENT_STATES for f in fulfillments)
+    return msgspec.structs.replace(
+        order, fulfillments=fulfillments, updated_at=now if updates else order.updated_at,
+        version=(order.version or 1) + (1 if updates else 0),
+        state="COMPLETED" if completed else order.state, closed_at=now if completed else order.closed_at,
+    )
 
 
 def set_fulfillment_state(order: square.Order, new_state: str) -> tuple[square.Order, list[square.FulfillmentUpdate]]:
@@ -160,22 +215,63 @@ def set_fulfillment_state(order: square.Order, new_state: str) -> tuple[square.O
     updates: list[square.FulfillmentUpdate] = []
     fulfillments: list[square.Fulfillment] = []
     for f in order.fulfillments or []:
-        if f.type == "PICKUP" and f.state not in ("COMPLETED", "CANCELED", "FAILED") and f.state != new_state:
+        if f.type == "PICKUP" and f.state not in square.FINAL_FULFILLMENT_STATES and f.state != new_state:
             assert f.uid is not None and f.state is not None
             updates.append(square.FulfillmentUpdate(fulfillment_uid=f.uid, old_state=f.state, new_state=new_state))
-            details = f.pickup_details or square.PickupDetails()
-            if new_state == "PREPARED":
-                details = msgspec.structs.replace(details, ready_at=now)
-            elif new_state == "COMPLETED":
-                details = msgspec.structs.replace(details, picked_up_at=now)
-            f = msgspec.structs.replace(f, state=new_state, pickup_details=details)
+            f = _moved(f, new_state, now)
         fulfillments.append(f)
-    completed = new_state == "COMPLETED"
-    updated = msgspec.structs.replace(
-        order, fulfillments=fulfillments, updated_at=now, version=(order.version or 1) + (1 if updates else 0),
-        state="COMPLETED" if completed else order.state, closed_at=now if completed else order.closed_at,
-    )
-    return updated, updates
+    return _finish(order, fulfillments, updates, now), updates
+
+
+def update(order: square.Order, sparse: square.SparseOrder) -> tuple[square.Order, list[square.FulfillmentUpdate]]:
+    """Apply a sparse UpdateOrder ``order`` (fulfillment states by uid) as Square does; raises Square's errors."""
+    if order.state in ("COMPLETED", "CANCELED"):
+        raise square.bad_request(f"order `{order.id}` is {order.state}: completed and canceled orders cannot be "
+                                 "updated", field="order")
+    if sparse.version is None:
+        raise square.bad_request("order.version is required", field="order.version")
+    if sparse.version != order.version:
+        raise square.SquareError(400, "INVALID_REQUEST_ERROR", "VERSION_MISMATCH",
+                                 f"version {sparse.version} is not the current version {order.version} of order "
+                                 f"`{order.id}`", field="order.version")
+    if sparse.location_id is not None and sparse.location_id != order.location_id:
+        raise square.bad_request("location_id cannot be changed", code="INVALID_VALUE", field="order.location_id")
+    if sparse.state is not None and sparse.state != order.state:
+        raise square.bad_request("this sandbox changes fulfillment states only, not the order state",
+                                 code="INVALID_VALUE", field="order.state")
+    now = square.now_ts()
+    fulfillments = list(order.fulfillments or [])
+    updates: list[square.FulfillmentUpdate] = []
+    for i, change in enumerate(sparse.fulfillments or []):
+        field = f"order.fulfillments[{i}]"
+        if change.uid is None:
+            raise square.bad_request("uid is required: this sandbox updates existing fulfillments only",
+                                     code="MISSING_REQUIRED_PARAMETER", field=f"{field}.uid")
+        at = next((n for n, f in enumerate(fulfillments) if f.uid == change.uid), None)
+        if at is None:
+            raise square.bad_request(f"the order has no fulfillment `{change.uid}`", code="INVALID_VALUE",
+                                     field=f"{field}.uid")
+        current = fulfillments[at]
+        if change.type is not None and change.type != current.type:
+            raise square.bad_request("a fulfillment's type cannot be changed", code="INVALID_VALUE",
+                                     field=f"{field}.type")
+        if change.state is None or change.state == current.state:
+            continue
+        if change.state not in square.FULFILLMENT_STATES:
+            raise square.bad_request(f"`{change.state}` is not a fulfillment state", code="INVALID_ENUM_VALUE",
+                                     field=f"{field}.state")
+        if current.state in square.FINAL_FULFILLMENT_STATES:
+            raise square.bad_request(f"fulfillment `{change.uid}` is {current.state} and cannot change state",
+                                     field=f"{field}.state")
+        assert current.state is not None
+        updates.append(square.FulfillmentUpdate(fulfillment_uid=change.uid, old_state=current.state,
+                                                new_state=change.state))
+        fulfillments[at] = _moved(current, change.state, now)
+    return _finish(order, fulfillments, updates, now), updates
+
+
+def completed_now(before: square.Order, after: square.Order) -> bool:
+    return before.state != "COMPLETED" and after.state == "COMPLETED"
 
 
 def notify_fulfillment(state: Any, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:

@@ -16,7 +16,7 @@ from datetime import timezone
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
@@ -297,10 +297,146 @@ async def retrieve_order(request: Request[Any, Any, Any], order_id: FromPath[str
     return _json(square.OrderResponse(order))
 
 
+UPDATE_ENDPOINT = "orders/update"
+
+
+@put("/orders/{order_id:str}", summary="UpdateOrder (fulfillment state changes by uid)", status_code=200)
+async def update_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> Response[bytes]:
+    """A sparse update under Square's rules (see orders.py). A repeated ``idempotency_key`` changes nothing
+    and answers the order as it is now (Square: "The latest order version is returned"), whatever the body;
+    a key first used for another order is refused."""
+    state = request.app.state
+    conn = state.db
+    req = decode(await request.body(), square.UpdateOrderRequest)
+    if req.idempotency_key is not None:
+        _check_idempotency_key(req.idempotency_key)
+    if req.fields_to_clear:
+        raise square.bad_request("this sandbox does not clear fields", code="INVALID_VALUE", field="fields_to_clear")
+    with Transaction(conn):
+        order = orders.load(conn, order_id)
+        if order is None:
+            raise square.not_found(f"Order `{order_id}` not found", field="order_id")
+        if req.idempotency_key is not None:
+            row = conn.execute("SELECT response FROM idempotency WHERE endpoint = ? AND key = ?",
+                               (UPDATE_ENDPOINT, req.idempotency_key)).fetchone()
+            if row is not None:
+                if bytes(row[0]).decode() != order_id:
+                    raise square.bad_request("idempotency_key was already used for another order",
+                                             code="IDEMPOTENCY_KEY_REUSED", field="idempotency_key")
+                return _json(square.OrderResponse(order))
+        updated, updates = orders.update(order, req.order)
+        counts: list[square.InventoryCount] = []
+        if updates:
+            orders.save(conn, updated)
+            if orders.completed_now(order, updated):
+                counts = ledger.apply(conn, orders.sold_moves(updated))
+        if req.idempotency_key is not None:
+            remember(conn, UPDATE_ENDPOINT, req.idempotency_key, _request_hash(req), order_id.encode())
+    if updates:
+        orders.notify_fulfillment(state, updated, updates)
+    ledger.notify_counts(state, counts)
+    return _json(square.OrderResponse(updated))
+
+
+SORT_FIELDS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at"}
+_MAX_LOCATIONS = 10
+
+
+def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] | None, str | None, str | None]:
+    """Validate a SearchOrders query as Square does: (sort column, ASC|DESC, states, start, end)."""
+    query = req.query or square.SearchOrdersQuery()
+    filters = query.filter or square.SearchOrdersFilter()
+    for name in ("fulfillment_filter", "source_filter", "customer_filter"):
+        if getattr(filters, name) is not None:
+            raise square.bad_request(f"this sandbox does not implement {name}", code="INVALID_VALUE",
+                                     field=f"query.filter.{name}")
+    states = filters.state_filter.states if filters.state_filter is not None else None
+    for i, value in enumerate(states or []):
+        if value not in square.ORDER_STATES:
+            raise square.bad_request(f"`{value}` is not an order state", code="INVALID_ENUM_VALUE",
+                                     field=f"query.filter.state_filter.states[{i}]")
+    sort = query.sort or square.SearchOrdersSort(sort_field="CREATED_AT")
+    if sort.sort_field == "CLOSED_AT":
+        raise square.bad_request("this sandbox does not sort or filter by closed_at", code="INVALID_VALUE",
+                                 field="query.sort.sort_field")
+    if sort.sort_field not in SORT_FIELDS:
+        raise square.bad_request(f"`{sort.sort_field}` is not a sort field", code="INVALID_ENUM_VALUE",
+                                 field="query.sort.sort_field")
+    direction = sort.sort_order or "DESC"
+    if direction not in ("ASC", "DESC"):
+        raise square.bad_request(f"`{direction}` is not a sort order", code="INVALID_ENUM_VALUE",
+                                 field="query.sort.sort_order")
+    start = end = None
+    dates = filters.date_time_filter
+    if dates is not None:
+        ranges = {name: getattr(dates, name) for name in ("created_at", "updated_at", "closed_at")
+                  if getattr(dates, name) is not None}
+        if len(ranges) > 1:
+            raise square.bad_request("filter on one time range at a time", code="INVALID_VALUE",
+                                     field="query.filter.date_time_filter")
+        for name, span in ranges.items():
+            if name != SORT_FIELDS.get(sort.sort_field):
+                # Square: the sort field must be the field the date time filter filters on.
+                raise square.bad_request(f"a date_time_filter on {name} needs sort_field {name.upper()}",
+                                         field="query.sort.sort_field")
+            where = f"query.filter.date_time_filter.{name}"
+            if span.start_at is not None:
+                start = square.format_ts(square.parse_ts(span.start_at, f"{where}.start_at"))
+            if span.end_at is not None:
+                end = square.format_ts(square.parse_ts(span.end_at, f"{where}.end_at"))
+    return SORT_FIELDS[sort.sort_field], direction, states, start, end
+
+
+@post("/orders/search", summary="SearchOrders (state and created/updated time filters, sort, cursor)",
+      status_code=200)
+async def search_orders(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Orders of up to 10 locations, a page at a time. As Square documents: time ranges are inclusive, an
+    absent end is the time of the cursor's first request, and a cursor belongs to the query it came from."""
+    req = decode(await request.body(), square.SearchOrdersRequest)
+    if not req.location_ids:
+        raise square.bad_request("location_ids is required", code="MISSING_REQUIRED_PARAMETER", field="location_ids")
+    if len(req.location_ids) > _MAX_LOCATIONS:
+        raise square.bad_request(f"at most {_MAX_LOCATIONS} location ids", code="INVALID_VALUE",
+                                 field="location_ids")
+    limit = _limit(req.limit, 500, 1000)
+    column, direction, states, start, end = _search_plan(req)
+    query_hash = hashlib.sha256(_encoder.encode([req.location_ids, req.query, req.return_entries])).hexdigest()[:16]
+    after: tuple[str, str] | None = None
+    if req.cursor is not None:
+        value, after_id, first_end, cursor_query = _decode_cursor(req.cursor, 4)
+        if cursor_query != query_hash:
+            raise square.bad_request("the cursor belongs to another query", code="INVALID_CURSOR", field="cursor")
+        after, end = (value, after_id), end or first_end
+    end = end or square.now_ts()
+    clauses = [f"location_id IN ({','.join('?' * len(req.location_ids))})", f"{column} <= ?"]
+    args: list[Any] = [*req.location_ids, end]
+    if states is not None:
+        clauses.append(f"state IN ({','.join('?' * len(states))})" if states else "0 = 1")
+        args.extend(states)
+    if start is not None:
+        clauses.append(f"{column} >= ?")
+        args.append(start)
+    if after is not None:
+        clauses.append(f"({column}, id) {'>' if direction == 'ASC' else '<'} (?, ?)")
+        args.extend(after)
+    rows = request.app.state.db.execute(
+        f"SELECT id, {column} AS at, body FROM orders WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {column} {direction}, id {direction} LIMIT ?", (*args, limit + 1),
+    ).fetchall()
+    more = len(rows) > limit
+    found = [orders.decode(row["body"]) for row in rows[:limit]]
+    cursor = _encode_cursor(rows[limit - 1]["at"], rows[limit - 1]["id"], end, query_hash) if more else None
+    if req.return_entries:
+        entries = [square.OrderEntry(order_id=o.id or "", version=o.version or 1, location_id=o.location_id)
+                   for o in found]
+        return _json(square.SearchOrdersResponse(order_entries=entries or None, cursor=cursor))
+    return _json(square.SearchOrdersResponse(orders=found or None, cursor=cursor))
+
+
 ROUTER = Router(
     path="/v2",
     route_handlers=[list_locations, search_catalog, batch_retrieve_counts, batch_change_inventory, create_order,
-                    retrieve_order],
+                    retrieve_order, update_order, search_orders],
     guards=[bearer_guard],
     exception_handlers={square.SquareError: _on_square_error, HTTPException: _on_http_exception},
     tags=["square"],

@@ -4,6 +4,9 @@ Each driver answers with what it did, including the ``event_id`` of every webhoo
 them through ``POST /_webhooks/{event_id}/redeliver``). Unlike Square's API, which lets a count go negative,
 the sale and pick-up drivers refuse (409) to take more than a store has on hand: a driver models a shopper
 at a real shelf, who cannot carry away what is not there, and a negative count would only hide test mistakes.
+Units an integrator took off the till for a pickup order (IN_STOCK -> SOLD with the order's ``reference_id``)
+are no longer IN_STOCK, so the till cannot sell them; they are still on the shelf for the customer who comes
+to collect that order (see ``sim_picked_up``).
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def _insufficient(short: list[dict[str, Any]]) -> ProblemError:
 @post("/_sim/sale", tags=["sandbox"], summary="A shopper buys at the till: order + IN_STOCK->SOLD + webhook",
       status_code=200)
 async def sim_sale(request: Request[Any, Any, Any], data: JSONBody[StockMove]) -> SimResult:
+    """A sale at the till, refused (409) beyond the store's IN_STOCK count.
+
+    This models a seller who has turned "sold out at zero stock" on in Square (the Dashboard's setting that
+    marks an item sold out when its tracked stock reaches zero, so Square Point of Sale stops selling it).
+    Without that setting Square would let the till sell anyway and take IN_STOCK below zero; its API never
+    refuses a sale for want of stock. Units held for pickups are not IN_STOCK, so they cannot be sold here.
+    """
     state = request.app.state
     conn = state.db
     with Transaction(conn):
@@ -137,16 +147,21 @@ async def sim_pickup_ready(request: Request[Any, Any, Any], data: JSONBody[Order
 @post("/_sim/picked-up", tags=["sandbox"], summary="The customer collected: COMPLETED, stock sold + webhooks",
       status_code=200)
 async def sim_picked_up(request: Request[Any, Any, Any], data: JSONBody[OrderRef]) -> SimResult:
+    """The customer takes the order's units from the shelf: those set aside for this very order (held off
+    the till) count as there, with whatever IN_STOCK the store has besides."""
     state = request.app.state
     conn = state.db
     with Transaction(conn):
         order = _pickup_order(conn, data.order_id)
         if order.state != "OPEN":
             raise ProblemError("conflict", f"order {data.order_id} is {order.state}")
-        short = orders.short_lines(conn, order)
+        completed, updates = orders.set_fulfillment_state(order, "COMPLETED")
+        if not updates:
+            raise ProblemError("conflict", f"order {data.order_id} has no open fulfillment to complete")
+        short = orders.short_lines(conn, order, orders.held_for(conn, order))
         if short:
             raise _insufficient(short)
-        order, updates = orders.set_fulfillment_state(order, "COMPLETED")
+        order = completed
         orders.save(conn, order)
         counts = ledger.apply(conn, orders.sold_moves(order))
     event_ids = [orders.notify_fulfillment(state, order, updates)]

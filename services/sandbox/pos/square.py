@@ -31,6 +31,9 @@ INVENTORY_STATES = frozenset({
     "COMPOSED", "DECOMPOSED", "SUPPORTED_BY_NEWER_VERSION", "IN_TRANSIT",
 })
 FULFILLMENT_STATES = ("PROPOSED", "RESERVED", "PREPARED", "COMPLETED", "CANCELED", "FAILED")
+# A fulfillment in one of these states is over: Square does not move it again.
+FINAL_FULFILLMENT_STATES = frozenset({"COMPLETED", "CANCELED", "FAILED"})
+ORDER_STATES = ("OPEN", "COMPLETED", "CANCELED", "DRAFT")
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -223,8 +226,12 @@ class PickupDetails(msgspec.Struct, omit_defaults=True):
     pickup_at: str | None = None
     note: str | None = None
     placed_at: str | None = None
+    accepted_at: str | None = None
+    rejected_at: str | None = None
     ready_at: str | None = None
     picked_up_at: str | None = None
+    canceled_at: str | None = None
+    cancel_reason: str | None = None
 
 
 class Fulfillment(msgspec.Struct, omit_defaults=True):
@@ -291,6 +298,72 @@ class Order(msgspec.Struct, omit_defaults=True):
 class CreateOrderRequest(msgspec.Struct, omit_defaults=True):
     order: Order
     idempotency_key: str | None = None
+
+
+# UpdateOrder takes a *sparse* order. Unlike the other request Structs these forbid unknown fields: the sandbox
+# applies fulfillment state changes only, and an update it cannot apply must be refused, never answered 200 as
+# if it had been made.
+
+
+class SparseFulfillment(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    uid: str | None = None
+    type: str | None = None
+    state: str | None = None
+
+
+class SparseOrder(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    version: int | None = None
+    location_id: str | None = None
+    state: str | None = None
+    fulfillments: list[SparseFulfillment] | None = None
+
+
+class UpdateOrderRequest(msgspec.Struct, omit_defaults=True):
+    order: SparseOrder
+    fields_to_clear: list[str] | None = None
+    idempotency_key: str | None = None
+
+
+class TimeRange(msgspec.Struct, omit_defaults=True):
+    start_at: str | None = None
+    end_at: str | None = None
+
+
+class SearchOrdersDateTimeFilter(msgspec.Struct, omit_defaults=True):
+    created_at: TimeRange | None = None
+    updated_at: TimeRange | None = None
+    closed_at: TimeRange | None = None
+
+
+class SearchOrdersStateFilter(msgspec.Struct):
+    states: list[str]
+
+
+class SearchOrdersFilter(msgspec.Struct, omit_defaults=True):
+    state_filter: SearchOrdersStateFilter | None = None
+    date_time_filter: SearchOrdersDateTimeFilter | None = None
+    # Documented filters the sandbox does not implement: named, so that using one is refused, not ignored.
+    fulfillment_filter: msgspec.Raw | None = None
+    source_filter: msgspec.Raw | None = None
+    customer_filter: msgspec.Raw | None = None
+
+
+class SearchOrdersSort(msgspec.Struct, omit_defaults=True):
+    sort_field: str
+    sort_order: str | None = None
+
+
+class SearchOrdersQuery(msgspec.Struct, omit_defaults=True):
+    filter: SearchOrdersFilter | None = None
+    sort: SearchOrdersSort | None = None
+
+
+class SearchOrdersRequest(msgspec.Struct, omit_defaults=True):
+    location_ids: list[str] | None = None
+    cursor: str | None = None
+    query: SearchOrdersQuery | None = None
+    limit: int | None = None
+    return_entries: bool | None = None
 
 
 # --- responses ------------------------------------------------------------------------------------------------
@@ -373,6 +446,18 @@ class InventoryCountsResponse(msgspec.Struct, omit_defaults=True):
 
 class OrderResponse(msgspec.Struct):
     order: Order
+
+
+class OrderEntry(msgspec.Struct):
+    order_id: str
+    version: int
+    location_id: str
+
+
+class SearchOrdersResponse(msgspec.Struct, omit_defaults=True):
+    order_entries: list[OrderEntry] | None = None
+    orders: list[Order] | None = None
+    cursor: str | None = None
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------

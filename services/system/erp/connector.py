@@ -4,8 +4,11 @@ Every call is ``POST /json/2/<model>/<method>`` with the bearer API key. Read me
 opt into the hop client's retries; writes (and every call made on the way to a write) are sent once, because
 the caller's saga retries the whole operation and a half-retried write path could double a document.
 
-Odoo enforces no uniqueness on ``sale.order.client_order_ref`` or ``account.move.ref``, so creating a document
-for our ref is search-then-create under a per-ref Redis lock: two replicas, or ten concurrent retries, make one.
+Odoo enforces no uniqueness on ``sale.order.client_order_ref``, ``account.move.ref`` or ``res.partner.ref``, so
+creating a document for our ref is search-then-create under the kernel's per-ref lock (``shared.locks``): two
+replicas, or ten concurrent retries, make one. A create whose answer is lost (a timeout, a reset, a 5xx) may
+still commit in Odoo, so its lock stays held until ``upstream_commit_limit_s`` has passed (Odoo's own request
+limit): the next search then sees whatever that create did, and never creates a second document.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import LockError, LockNotOwnedError
 
 from services.system.erp import mapping
 from services.system.erp.mapping import (
@@ -38,6 +40,7 @@ from services.system.erp.mapping import (
 )
 from shared.http import Upstream
 from shared.idmap import IdMap, chunks
+from shared.locks import Lock, Locks
 from shared.models.catalog import Item, Price
 from shared.models.common import Page
 from shared.models.inventory import StockPosition
@@ -99,13 +102,16 @@ class OdooConnector:
         self.partners = IdMap(redis, prefix=self.prefix, system=UPSTREAM, kind="partner")
         self.product_of: Memo[str, int] = Memo()  # sku -> product id
         self.sku_of: Memo[int, str] = Memo()  # product id -> sku
-        self.partner_of: Memo[str, int] = Memo()  # our customer -> partner id
+        self.partner_of: Memo[str, int] = Memo()  # our customer id -> partner id
         self.headers = {"Authorization": f"bearer {settings.erp_api_key}"}
         if settings.erp_database:
             self.headers["X-Odoo-Database"] = settings.erp_database
-        # Longer than every call a critical section can make (each bounded by the hop timeout), so a lock
-        # only expires under a holder that has already failed.
-        self.lock_timeout = settings.http_timeout_s * 10 + 5
+        self.locks = Locks(redis, prefix=self.prefix)
+        # A lock outlives its holder by the ERP's commit limit (a holder that dies mid-create leaves a create
+        # that may still commit); a second request for the same ref waits a third of a hop timeout (well within
+        # its caller's patience), then hears 409 with Retry-After.
+        self.lock_ttl_s = settings.upstream_commit_limit_s
+        self.lock_wait_s = settings.http_timeout_s / 3
 
     # --- protocol ----------------------------------------------------------------------------------------
 
@@ -247,20 +253,27 @@ class OdooConnector:
             known = await self.warehouses.canonical_many([str(i) for i in ids])
         return {wid: loc for wid, loc in zip(ids, known, strict=True) if loc is not None}
 
-    async def partner_id(self, customer: str) -> int:
-        """The ERP customer for our customer id (``res.partner.ref``), created on first use."""
-        memo = self.partner_of.get(customer)
+    async def partner_id(self, customer_id: str, name: str) -> int:
+        """The ERP customer for our customer id (``res.partner.ref``), created on first use with ``name``.
+
+        Keyed by the id, never the name: two customers called "Jan Jansen" are two partners, and one customer
+        is one partner whatever Unicode form their name arrives in (bodies are NFC-normalised at the edge)."""
+        memo = self.partner_of.get(customer_id)
         if memo is not None:
             return memo
-        cached = await self.partners.vendor(customer)
+        cached = await self.partners.vendor(customer_id)
         if cached is not None:
-            self.partner_of.put_many({customer: int(cached)})
+            self.partner_of.put_many({customer_id: int(cached)})
             return int(cached)
-        found = await self.search_read("res.partner", OdooPartner, [["ref", "=", customer]], ["name"], limit=1,
-                                       context=ALL_RECORDS, retry=False)
-        partner = found[0].id if found else await self.create("res.partner", {"name": customer, "ref": customer})
-        await self.partners.put_many({str(partner): customer})
-        self.partner_of.put_many({customer: partner})
+        async with self._locked("partner", customer_id) as lock:
+            found = await self.search_read("res.partner", OdooPartner, [["ref", "=", customer_id]], ["name"],
+                                           limit=2, context=ALL_RECORDS, retry=False)
+            if len(found) > 1:
+                log.warning("erp holds more than one partner for customer %s; using the oldest", customer_id)
+            partner = found[0].id if found else await lock.write(
+                self.create("res.partner", {"name": name, "ref": customer_id}))
+        await self.partners.put_many({str(partner): customer_id})
+        self.partner_of.put_many({customer_id: partner})
         return partner
 
     # --- catalogue and stock ----------------------------------------------------------------------------------
@@ -338,23 +351,11 @@ class OdooConnector:
     # --- documents ----------------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _locked(self, kind: str, ref: str) -> AsyncIterator[None]:
-        lock = self.redis.lock(f"{self.prefix}omnigate.erp.lock:{kind}:{ref}", timeout=self.lock_timeout,
-                               blocking_timeout=self.lock_timeout, sleep=0.05)
-        try:
-            acquired = await lock.acquire()
-        except LockError:
-            acquired = False
-        if not acquired:
-            raise ProblemError("conflict", f"another request for {kind} {ref} is still in progress", retry_after=1)
-        try:
-            yield
-        finally:
-            try:
-                await lock.release()
-            except LockNotOwnedError:
-                log.warning("lock for %s %s expired before release; the ERP was slower than %.0fs",
-                            kind, ref, self.lock_timeout)
+    async def _locked(self, kind: str, ref: str) -> AsyncIterator[Lock]:
+        """Search-then-create (and cancel) of one document kind and ref, one request at a time."""
+        async with self.locks.locked(f"erp:{kind}:{ref}", ttl_s=self.lock_ttl_s, wait_s=self.lock_wait_s,
+                                     settle_s=self.settings.upstream_commit_limit_s) as lock:
+            yield lock
 
     async def _resolve_lines(self, skus: list[str]) -> list[int]:
         ids = await self.product_ids(skus, retry=False)
@@ -364,11 +365,15 @@ class OdooConnector:
             raise ProblemError("unprocessable", f"{len(unknown)} line(s) name an unknown SKU", errors=unknown)
         return [ids[sku] for sku in skus]
 
+    async def _find_orders(self, ref: str, *, retry: bool) -> list[OdooSaleOrder]:
+        """Every sales order carrying our ref, oldest first (Odoo does not stop duplicates)."""
+        return await self.search_read("sale.order", OdooSaleOrder, [["client_order_ref", "=", ref]],
+                                      SALE_ORDER_FIELDS, retry=retry)
+
     async def _find_order(self, ref: str, *, retry: bool) -> OdooSaleOrder | None:
-        found = await self.search_read("sale.order", OdooSaleOrder, [["client_order_ref", "=", ref]],
-                                       SALE_ORDER_FIELDS, limit=2, retry=retry)
+        found = await self._find_orders(ref, retry=retry)
         if len(found) > 1:
-            log.warning("erp holds more than one sales order for ref %s; using the oldest (%s)", ref, found[0].name)
+            log.warning("erp holds %d sales orders for ref %s; using the oldest (%s)", len(found), ref, found[0].name)
         return found[0] if found else None
 
     async def _order_out(self, order: OdooSaleOrder, ref: str, *, created: bool, retry: bool) -> SalesOrder:
@@ -380,14 +385,16 @@ class OdooConnector:
         return mapping.sales_order(order, ref, pairs, DEFAULT_CURRENCY, created)
 
     async def create_sales_order(self, request: SalesOrderRequest) -> SalesOrder:
-        async with self._locked("sales-order", request.ref):
+        async with self._locked("sales-order", request.ref) as lock:
             # The lookup goes first and alone: with the ERP down, one request costs it exactly one call.
             existing = await self._find_order(request.ref, retry=False)
             if existing is not None:
                 return await self._order_out(existing, request.ref, created=False, retry=False)
             product_ids = await self._resolve_lines([line.sku for line in request.lines])
-            partner = await self.partner_id(request.customer)
-            order_id = await self.create("sale.order", mapping.sale_order_vals(request, partner, product_ids))
+            partner = await self.partner_id(request.customer_id, request.customer_name)
+            order_id = await lock.write(
+                self.create("sale.order", mapping.sale_order_vals(request, partner, product_ids)))
+            # Created (we hold its id): a failure from here on is definite, the next search finds it.
             (order,) = await self.read("sale.order", OdooSaleOrder, [order_id], SALE_ORDER_FIELDS, retry=False)
             log.info("erp sales order %s created for ref %s", order.name, request.ref)
             return mapping.sales_order(
@@ -400,21 +407,44 @@ class OdooConnector:
             raise not_found(f"sales order {ref}")
         return await self._order_out(order, ref, created=False, retry=True)
 
+    async def sales_orders(self, ref: str) -> list[SalesOrder]:
+        """Every sales order the ERP holds for our ref: what the document sweep compares and repairs."""
+        return [await self._order_out(order, ref, created=False, retry=True)
+                for order in await self._find_orders(ref, retry=True)]
+
     async def transition_sales_order(self, ref: str, action: str) -> SalesOrder:
-        """``action_confirm`` / ``action_cancel``; already in the target state is success (idempotent)."""
+        """``action_confirm`` / ``action_cancel``; already in the target state is success (idempotent).
+
+        Confirm acts on the ref's (oldest) sales order. Cancel acts by reference: every sales order carrying the
+        ref is cancelled, so a duplicate made before this lock existed, or behind a lost answer, goes too."""
         target = "sale" if action == "action_confirm" else "cancel"
         async with self._locked("sales-order", ref):
-            order = await self._find_order(ref, retry=False)
-            if order is None:
+            orders = await self._find_orders(ref, retry=False)
+            if not orders:
                 raise not_found(f"sales order {ref}")
-            if order.state != target:
-                if target == "sale" and order.state == "cancel":
+            if target == "sale":
+                orders = orders[:1]
+                if orders[0].state == "cancel":
                     raise ProblemError("conflict", f"sales order {ref} is cancelled and cannot be confirmed")
-                await self.call("sale.order", action, {"ids": [order.id]}, retry=False)
-                # A successful action leaves the order in its target state (Odoo raises otherwise), and neither
-                # action touches name, currency or amounts: no second read of the order.
-                order = msgspec.structs.replace(order, state=target)
+            for order in orders:
+                if order.state != target:
+                    await self.call("sale.order", action, {"ids": [order.id]}, retry=False)
+            # A successful action leaves the order in its target state (Odoo raises otherwise), and neither
+            # action touches name, currency or amounts: no second read of the order.
+            order = msgspec.structs.replace(orders[0], state=target)
             return await self._order_out(order, ref, created=False, retry=False)
+
+    async def cancel_sales_order(self, ref: str, erp_id: int) -> SalesOrder:
+        """Cancel one sales order of the ref (a duplicate the sweep found), by its ERP id."""
+        async with self._locked("sales-order", ref):
+            orders = {o.id: o for o in await self._find_orders(ref, retry=False)}
+            order = orders.get(erp_id)
+            if order is None:
+                raise not_found(f"sales order {erp_id} of ref {ref}")
+            if order.state != "cancel":
+                await self.call("sale.order", "action_cancel", {"ids": [order.id]}, retry=False)
+            return await self._order_out(msgspec.structs.replace(order, state="cancel"), ref, created=False,
+                                         retry=False)
 
     async def _find_memo(self, ref: str, *, retry: bool) -> OdooMove | None:
         found = await self.search_read("account.move", OdooMove,
@@ -425,13 +455,14 @@ class OdooConnector:
         return found[0] if found else None
 
     async def create_credit_memo(self, request: CreditMemoRequest) -> CreditMemo:
-        async with self._locked("credit-memo", request.ref):
+        async with self._locked("credit-memo", request.ref) as lock:
             move = await self._find_memo(request.ref, retry=False)
             created = move is None
             if move is None:
                 product_ids = await self._resolve_lines([line.sku for line in request.lines])
-                partner = await self.partner_id(request.customer)
-                move_id = await self.create("account.move", mapping.credit_memo_vals(request, partner, product_ids))
+                partner = await self.partner_id(request.customer_id, request.customer_name)
+                move_id = await lock.write(
+                    self.create("account.move", mapping.credit_memo_vals(request, partner, product_ids)))
                 (move,) = await self.read("account.move", OdooMove, [move_id], MOVE_FIELDS, retry=False)
             if move.state == "draft":
                 # Created but not posted (a crash between the two calls): finish the job.
@@ -446,6 +477,12 @@ class OdooConnector:
         if move is None:
             raise not_found(f"credit memo {ref}")
         return mapping.credit_memo(move, ref, DEFAULT_CURRENCY, False)
+
+    async def credit_memos(self, ref: str) -> list[CreditMemo]:
+        """Every credit memo the ERP holds for our return ref: what the document sweep compares."""
+        found = await self.search_read("account.move", OdooMove, [["ref", "=", ref], ["move_type", "=", "out_refund"]],
+                                       MOVE_FIELDS, retry=True)
+        return [mapping.credit_memo(move, ref, DEFAULT_CURRENCY, False) for move in found]
 
 
 def _decode(body: bytes, type_: Any) -> Any:

@@ -8,14 +8,13 @@ canonical ids and aware UTC datetimes. Money goes through ``Decimal(str(x))`` so
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
 
+from shared import cursor
 from shared.models.catalog import Item, Price
 from shared.models.inventory import StockPosition
 from shared.models.orders import SalesOrder, SalesOrderLine, SalesOrderRequest
@@ -144,22 +143,17 @@ def currency_of(value: Many2one, default: str) -> str:
 
 
 def encode_cursor(after_id: int) -> str:
-    """Keyset cursor over Odoo ids: stable while records are added, opaque to callers."""
-    return base64.urlsafe_b64encode(f"erp:{after_id}".encode()).decode().rstrip("=")
+    """Keyset cursor over Odoo ids (the kernel's codec): stable while records are added, opaque to callers."""
+    return cursor.encode("erp", after_id)
 
 
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
+def decode_cursor(value: str | None) -> int:
+    found = cursor.decode(value, "erp", int)
+    if found is None:
         return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, _, number = raw.partition(":")
-        after = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid("the cursor is not one this API issued") from None
-    if tag != "erp" or not 0 <= after < 2**53 or len(cursor) > 64:
-        raise invalid("the cursor is not one this API issued")
-    return after
+    if not 0 <= found[0] < 2**53:
+        raise invalid("the cursor is not one this API issued", errors=[{"field": "cursor"}])
+    return int(found[0])
 
 
 # --- records -> canonical ------------------------------------------------------------------------------------

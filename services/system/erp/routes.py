@@ -92,13 +92,31 @@ async def get_sales_order(request: Request[Any, Any, Any], ref: FromPath[str]) -
     return await _erp(request).sales_order(_ref(ref))
 
 
+@get("/sales-orders", tags=["orders"], summary="Every ERP sales order carrying our order ref (duplicates included)")
+async def list_sales_orders(
+    request: Request[Any, Any, Any],
+    ref: Annotated[str, Parameter(max_length=64, description="Our order ref (`client_order_ref`)")],
+) -> list[SalesOrder]:
+    """Odoo does not stop two sales orders from carrying one ref; the document sweep lists them all here."""
+    return await _erp(request).sales_orders(_ref(ref))
+
+
 @post("/sales-orders/{ref:str}/confirm", status_code=200, tags=["orders"], summary="Confirm (idempotent)")
 async def confirm_sales_order(request: Request[Any, Any, Any], ref: FromPath[str]) -> SalesOrder:
     return await _erp(request).transition_sales_order(_ref(ref), "action_confirm")
 
 
 @post("/sales-orders/{ref:str}/cancel", status_code=200, tags=["orders"], summary="Cancel (idempotent)")
-async def cancel_sales_order(request: Request[Any, Any, Any], ref: FromPath[str]) -> SalesOrder:
+async def cancel_sales_order(
+    request: Request[Any, Any, Any],
+    ref: FromPath[str],
+    erp_id: Annotated[int | None, Parameter(ge=1, le=2**53, description="Cancel only this sales order of the ref "
+                                             "(a duplicate); without it, every sales order of the ref")] = None,
+) -> SalesOrder:
+    """By reference: every sales order carrying the ref is cancelled, duplicates included. A create of this ref
+    whose outcome is still unknown is waited out first (409 with Retry-After while it is)."""
+    if erp_id is not None:
+        return await _erp(request).cancel_sales_order(_ref(ref), erp_id)
     return await _erp(request).transition_sales_order(_ref(ref), "action_cancel")
 
 
@@ -113,7 +131,15 @@ async def get_credit_memo(request: Request[Any, Any, Any], ref: FromPath[str]) -
     return await _erp(request).credit_memo(_ref(ref))
 
 
+@get("/credit-memos", tags=["returns"], summary="Every ERP credit memo carrying our return ref")
+async def list_credit_memos(
+    request: Request[Any, Any, Any],
+    ref: Annotated[str, Parameter(max_length=64, description="Our return ref (`account.move.ref`)")],
+) -> list[CreditMemo]:
+    return await _erp(request).credit_memos(_ref(ref))
+
+
 ROUTES = [
     get_item, list_items, get_price, list_prices, list_stock, stock_for_sku, create_sales_order, get_sales_order,
-    confirm_sales_order, cancel_sales_order, create_credit_memo, get_credit_memo,
+    list_sales_orders, confirm_sales_order, cancel_sales_order, create_credit_memo, get_credit_memo, list_credit_memos,
 ]

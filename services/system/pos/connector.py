@@ -3,8 +3,10 @@
 Square answers errors in its ``{"errors": [...]}`` envelope. The requests sent here are built from input that
 was already validated and ids that come from Square itself, so a 4xx from Square is the POS's (or our
 configuration's) fault and becomes a 502 naming the upstream, with Square's errors attached; the exceptions
-are a reused idempotency key (the caller re-used a ref for a different document: 409), a missing order
-(404) and rate limiting (503 with Retry-After). 5xx, timeouts and an open breaker are raised by shared.http.
+are a reused idempotency key (the caller re-used a ref for a different document: 409), a stale order version
+(:class:`VersionMismatch`, which the caller resolves by reading the order again), a missing order (404) and
+rate limiting (503 with Retry-After). A 4xx is a definite refusal (``in_doubt`` False: nothing was done);
+5xx, timeouts and an open breaker are raised by shared.http and say themselves whether they are in doubt.
 
 Vendor ids are mapped to canonical ones with :class:`shared.idmap.IdMap` (system "pos"): ``item`` maps a
 ``catalog_object_id`` to its SKU, ``location`` a location id to ``store-<id lower-cased>``. The maps are
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -34,6 +37,10 @@ SQUARE_VERSION = "2025-08-20"
 CATALOG_PAGE = 1000
 # A miss refreshes the whole catalogue at most this often per worker (an unknown id must not storm the POS).
 REFRESH_INTERVAL_S = 5.0
+
+
+class VersionMismatch(ProblemError):
+    """UpdateOrder named a version that is no longer the order's current one (Square's VERSION_MISMATCH)."""
 
 
 class SquareConnector:
@@ -70,12 +77,16 @@ class SquareConnector:
         codes = ", ".join(f"{e.category}/{e.code}" for e in errors) or "no Square error envelope"
         if any(e.code == "IDEMPOTENCY_KEY_REUSED" for e in errors):
             return ProblemError("conflict", f"{what}: the ref was already used for a different request",
-                                errors=listed)
+                                errors=listed, in_doubt=False)
+        if any(e.code == "VERSION_MISMATCH" for e in errors):
+            return VersionMismatch("conflict", f"{what}: the order changed meanwhile", errors=listed,
+                                   in_doubt=False)
         if response.status == 429:
             return ProblemError("upstream-unavailable", f"pos: rate limited on {what}", upstream="pos",
-                                retry_after=int(response.headers.get("Retry-After", "1") or 1), errors=listed)
+                                retry_after=int(response.headers.get("Retry-After", "1") or 1), errors=listed,
+                                in_doubt=False)
         return ProblemError("upstream-error", f"pos: {what} answered {response.status} ({codes})", upstream="pos",
-                            errors=listed)
+                            errors=listed, in_doubt=False)
 
     # --- Square endpoints ------------------------------------------------------------------------------------
 
@@ -122,6 +133,30 @@ class SquareConnector:
         if response.status == 404:
             return None
         return self._read(response, mapping.SqOrderResponse, "RetrieveOrder").order
+
+    async def update_order(self, order_id: str, body: dict[str, object]) -> mapping.SqOrder:
+        # Safe to retry: a repeated idempotency_key changes nothing and is answered with the order as it is.
+        response = await self._call("PUT", f"/v2/orders/{order_id}", body, idempotent=True)
+        return self._read(response, mapping.SqOrderResponse, "UpdateOrder").order
+
+    async def search_orders(self, body: dict[str, object]) -> mapping.SqSearchOrders:
+        response = await self._call("POST", "/v2/orders/search", body, idempotent=True)
+        return self._read(response, mapping.SqSearchOrders, "SearchOrders")
+
+    async def find_order(self, location_id: str, reference_id: str, created_from: datetime) -> mapping.SqOrder | None:
+        """The oldest order of a location created since ``created_from`` that carries ``reference_id``.
+
+        Square's SearchOrders has no reference filter, so the location's orders of that window are paged
+        through (oldest first) and matched here."""
+        cursor: str | None = None
+        while True:
+            page = await self.search_orders(mapping.search_orders_body(location_id, created_from, cursor))
+            for order in page.orders:
+                if order.reference_id == reference_id:
+                    return order
+            cursor = page.cursor
+            if not cursor:
+                return None
 
     # --- id maps ---------------------------------------------------------------------------------------------
 

@@ -10,6 +10,11 @@ Choices made where Square and the canonical model do not line up:
 - **Counts.** Only ``IN_STOCK`` counts of ``ITEM_VARIATION`` objects are stock on hand. Square quantities are
   decimal strings and may be negative (Square lets a sale overdraw); the canonical on-hand is a whole,
   non-negative count, so fractions are truncated and a negative count is reported as 0.
+- **Pickup holds.** A pickup's units leave the till's sellable stock with an ADJUSTMENT ``IN_STOCK -> SOLD``
+  (Square's InventoryState docs: RESERVED_FOR_SALE cannot be written through the API) carrying the task ref
+  as ``reference_id``; since SOLD is not tracked, they come back with ``NONE -> IN_STOCK``, the documented way
+  to introduce stock. Both bodies are built from the Square order's own line items and a timestamp fixed at
+  the first attempt, so a retry is byte for byte the request Square remembers under its idempotency key.
 - **Vendor shapes are read tolerantly**: the Structs below ignore fields they do not name, so a Square
   release that adds fields does not break the connector; what they do name is type-checked.
 """
@@ -22,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 from shared.models.common import to_utc
-from shared.models.events import Event, InventoryCounted, PickupCompleted, PickupReady, event_payload
+from shared.models.events import Event, InventoryCounted, PickupCompleted, PickupHeld, PickupReady, event_payload
 from shared.models.fulfilment import FulfilmentLine, PickupTask, PickupTaskRequest, PickupTaskStatus
 from shared.models.inventory import Location, StockPosition
 from shared.models.returns import StoreReturn, StoreReturnRequest
@@ -35,6 +40,8 @@ FULFILLMENT_STATUS: dict[str, PickupTaskStatus] = {
     "CANCELED": "canceled", "FAILED": "canceled",
 }
 PICKUP_EVENTS = {"PREPARED": "pickup.ready", "COMPLETED": "pickup.completed"}
+# Fulfillment states after which a pickup's units no longer wait on the shelf for the customer.
+PICKUP_OVER = frozenset({"COMPLETED", "CANCELED", "FAILED"})
 
 
 # --- Square shapes as we read them -----------------------------------------------------------------------------
@@ -138,6 +145,7 @@ class SqOrder(msgspec.Struct):
     location_id: str
     reference_id: str | None = None
     state: str | None = None
+    version: int | None = None
     line_items: list[SqLineItem] = []
     fulfillments: list[SqFulfillment] = []
     returns: list[SqReturn] = []
@@ -145,6 +153,11 @@ class SqOrder(msgspec.Struct):
 
 class SqOrderResponse(msgspec.Struct):
     order: SqOrder
+
+
+class SqSearchOrders(msgspec.Struct):
+    orders: list[SqOrder] = []
+    cursor: str | None = None
 
 
 class SqWebhook(msgspec.Struct):
@@ -247,6 +260,19 @@ def pickup_event(event_id: str, update: SqFulfillmentUpdate, task_ref: str, stor
     )
 
 
+def held_event(task_ref: str, store: str, lines: list[FulfilmentLine], counts: list[tuple[str, SqCount]],
+               occurred_at: datetime, correlation_id: str | None) -> Event:
+    """``pickup.held``: the task's units left the till; ``counts`` are the absolute IN_STOCK figures Square
+    answered the hold with. One id per task, so a retried create publishes it once."""
+    held = [InventoryCounted(sku=sku, location=store, on_hand=on_hand(c), as_of=to_utc(c.calculated_at))
+            for sku, c in counts]
+    payload = PickupHeld(task_ref=task_ref, store=store, lines=lines, counts=held)
+    return Event(
+        id=f"pos:hold:{task_ref}", type="pickup.held", occurred_at=to_utc(occurred_at), source=SOURCE,
+        correlation_id=correlation_id, key=task_ref, payload=event_payload(payload),
+    )
+
+
 def pickup_order(req: PickupTaskRequest, location_id: str, variation_ids: list[str]) -> dict[str, object]:
     """Square CreateOrder body for a pickup task: catalog lines, one PICKUP fulfillment, ref as reference_id."""
     return {
@@ -299,6 +325,65 @@ def restock_changes(req: StoreReturnRequest, location_id: str, variation_ids: li
             for vid, line in zip(variation_ids, req.lines)
         ],
     }
+
+
+def catalog_lines(order: SqOrder) -> list[tuple[str, int]]:
+    """(catalog object id, units) of the order's catalog line items, in the order's own sequence."""
+    return [(li.catalog_object_id, quantity(li.quantity)) for li in order.line_items if li.catalog_object_id]
+
+
+def _adjustments(key: str, ref: str, order: SqOrder, from_state: str, to_state: str,
+                 occurred_at: str) -> dict[str, object]:
+    return {
+        "idempotency_key": key,
+        "changes": [
+            {"type": "ADJUSTMENT", "adjustment": {
+                "catalog_object_id": vid, "location_id": order.location_id, "quantity": str(qty),
+                "from_state": from_state, "to_state": to_state, "occurred_at": occurred_at, "reference_id": ref,
+            }}
+            for vid, qty in catalog_lines(order)
+        ],
+    }
+
+
+def hold_changes(ref: str, order: SqOrder, occurred_at: str) -> dict[str, object]:
+    """BatchChangeInventory body taking a pickup's units off the till (IN_STOCK -> SOLD)."""
+    return _adjustments(f"hold:{ref}", ref, order, "IN_STOCK", "SOLD", occurred_at)
+
+
+def unhold_changes(ref: str, order: SqOrder, occurred_at: str) -> dict[str, object]:
+    """BatchChangeInventory body giving a hold back (NONE -> IN_STOCK: SOLD is not tracked, so the units are
+    introduced again, as Square documents for the NONE state)."""
+    return _adjustments(f"unhold:{ref}", ref, order, "NONE", "IN_STOCK", occurred_at)
+
+
+def pickup_fulfillment(order: SqOrder) -> SqFulfillment | None:
+    return next((f for f in order.fulfillments if f.type == "PICKUP"), None)
+
+
+def cancel_update(ref: str, order: SqOrder, fulfillment_uid: str) -> dict[str, object]:
+    """Square UpdateOrder body cancelling the pickup fulfillment: a sparse order with the version it applies to.
+    The idempotency key names the task and that version: a retry of a lost answer repeats it (Square answers
+    with the order as it is), and a retry after VERSION_MISMATCH is a new request, never a replayed refusal."""
+    return {
+        "idempotency_key": f"cancel:{ref}:{order.version}",
+        "order": {"location_id": order.location_id, "version": order.version,
+                  "fulfillments": [{"uid": fulfillment_uid, "state": "CANCELED"}]},
+    }
+
+
+def search_orders_body(location_id: str, created_from: datetime, cursor: str | None) -> dict[str, object]:
+    """Square SearchOrders body: one location's orders created since ``created_from``, oldest first (a
+    created_at filter must sort by CREATED_AT)."""
+    start = to_utc(created_from).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    body: dict[str, object] = {
+        "location_ids": [location_id],
+        "query": {"filter": {"date_time_filter": {"created_at": {"start_at": start}}},
+                  "sort": {"sort_field": "CREATED_AT", "sort_order": "ASC"}},
+    }
+    if cursor is not None:
+        body["cursor"] = cursor
+    return body
 
 
 def pickup_status(order: SqOrder) -> PickupTaskStatus:

@@ -1,4 +1,6 @@
-"""system-pos HTTP: stores, store stock, pickup tasks, counter returns and Square's webhooks (DESIGN §10)."""
+"""system-pos HTTP: stores, store stock, pickup tasks, counter returns and Square's webhooks (DESIGN §10).
+
+Pickup tasks and the hold on their units live in pickups.py; the handlers here validate and delegate."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from redis.asyncio import Redis
 
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector
+from services.system.pos.pickups import Pickups, task_lines
 from shared import context
 from shared.events import EventBus
 from shared.models.common import LOCATION_PATTERN, SKU_PATTERN, Page, REF_PATTERN
-from shared.models.fulfilment import FulfilmentLine, PickupTask, PickupTaskRequest
+from shared.models.fulfilment import PickupTask, PickupTaskRequest
 from shared.models.inventory import Location, StockPosition
 from shared.models.returns import StoreReturn, StoreReturnRequest
 from shared.problems import ProblemError, invalid, not_found
@@ -36,6 +39,11 @@ SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 
 def _pos(request: Request[Any, Any, Any]) -> SquareConnector:
     return request.app.state.pos  # type: ignore[no-any-return]
+
+
+def _pickups(request: Request[Any, Any, Any]) -> Pickups:
+    state = request.app.state
+    return Pickups(state.pos, state.redis, state.bus, state.settings)
 
 
 def _redis_key(request: Request[Any, Any, Any], kind: str, ref: str) -> str:
@@ -133,48 +141,42 @@ async def sku_stock(request: Request[Any, Any, Any], sku: FromPath[str]) -> list
 # --- pickup tasks ------------------------------------------------------------------------------------------------
 
 
-async def _task_lines(pos: SquareConnector, order: mapping.SqOrder) -> list[FulfilmentLine]:
-    items = [li for li in order.line_items if li.catalog_object_id]
-    skus = await pos.skus([li.catalog_object_id for li in items if li.catalog_object_id])
-    return [FulfilmentLine(sku=sku, qty=mapping.quantity(li.quantity)) for sku, li in zip(skus, items) if sku]
+def _check_ref(ref: str) -> None:
+    if not _REF.match(ref):
+        raise invalid("ref must match [A-Za-z0-9._:-]{1,64}")
 
 
-@post("/pickup-tasks", summary="Ask a store to prepare a pickup (a Square order with a PICKUP fulfillment)")
+@post("/pickup-tasks", summary="Ask a store to prepare a pickup (a Square order with a PICKUP fulfillment) and take "
+      "its units off the till")
 async def create_pickup_task(
     request: Request[Any, Any, Any], data: JSONBody[PickupTaskRequest]
 ) -> Response[PickupTask]:
+    """Idempotent by ``ref``: a repeat answers 200 with the same task. The units leave the store's sellable
+    stock (Square ``IN_STOCK -> SOLD``) and ``pickup.held`` is published with the counts the POS reported.
+    409 ``conflict`` (with Retry-After) while another request on the same ref runs or its outcome is unknown."""
     pos = _pos(request)
-    redis: Redis = request.app.state.redis
-    key = _redis_key(request, "pickup", data.ref)
     location_id = await _store_location(pos, data.store, "store")
     # Resolve every SKU before claiming the ref, so a request refused for a bad SKU can be corrected.
     variation_ids = await _variation_ids(pos, data.lines)
-    await _claim(redis, key, _digest(data))
-    known = await redis.hget(key, "order_id")
-    if known is not None:
-        order = await pos.retrieve_order(known.decode())
-        if order is None:
-            raise ProblemError("upstream-error", f"pos: order {known.decode()} of pickup {data.ref} has gone",
-                               upstream="pos")
-        return Response(mapping.pickup_task(order, data.ref, data.lines, created=False), status_code=200)
-    order = await pos.create_order(mapping.pickup_order(data, location_id, variation_ids))
-    created = bool(await redis.hsetnx(key, "order_id", order.id))
-    task = mapping.pickup_task(order, data.ref, data.lines, created=created)
+    task, created = await _pickups(request).create(data, _digest(data), location_id, variation_ids)
     return Response(task, status_code=201 if created else 200)
 
 
 @get("/pickup-tasks/{ref:str}", summary="A pickup task and its state at the store")
 async def get_pickup_task(request: Request[Any, Any, Any], ref: FromPath[str]) -> PickupTask:
-    if not _REF.match(ref):
-        raise invalid("ref must match [A-Za-z0-9._:-]{1,64}")
-    pos = _pos(request)
-    order_id = await request.app.state.redis.hget(_redis_key(request, "pickup", ref), "order_id")
-    if order_id is None:
-        raise not_found(f"pickup task {ref}")
-    order = await pos.retrieve_order(order_id.decode())
-    if order is None:
-        raise not_found(f"pickup task {ref} at the POS")
-    return mapping.pickup_task(order, ref, await _task_lines(pos, order), created=False)
+    _check_ref(ref)
+    return await _pickups(request).task(ref)
+
+
+@post("/pickup-tasks/{ref:str}/cancel", summary="Cancel a pickup task by its ref and give its units back to the till",
+      status_code=200)
+async def cancel_pickup_task(request: Request[Any, Any, Any], ref: FromPath[str]) -> PickupTask:
+    """Sets the order's PICKUP fulfillment to CANCELED at the POS and gives the held units back. Idempotent: a
+    cancelled task answers 200 with status ``canceled``. 404 when no order exists for the ref (a create of that
+    ref is refused afterwards), 409 when the task was already collected, or (with Retry-After) while another
+    request on the ref runs or its outcome is unknown."""
+    _check_ref(ref)
+    return await _pickups(request).cancel(ref)
 
 
 # --- counter returns ----------------------------------------------------------------------------------------------
@@ -248,11 +250,14 @@ async def _on_counts(request: Request[Any, Any, Any], event: mapping.SqWebhook) 
 
 
 async def _on_fulfillment(request: Request[Any, Any, Any], event: mapping.SqWebhook) -> int:
+    """PREPARED and COMPLETED pickups become canonical events; a pickup that is over (collected, cancelled or
+    failed at the store) gives its hold back. A redelivery publishes nothing twice and gives back nothing twice."""
     pos = _pos(request)
     bus: EventBus = request.app.state.bus
     data: mapping.SqFulfillmentData = _decode(event.data, mapping.SqFulfillmentData, "order.fulfillment.updated data")
     updated = data.object.order_fulfillment_updated
-    updates = [u for u in updated.fulfillment_update if u.new_state in mapping.PICKUP_EVENTS]
+    updates = [u for u in updated.fulfillment_update
+               if u.new_state in mapping.PICKUP_EVENTS or u.new_state in mapping.PICKUP_OVER]
     if not updates:
         return 0
     order = await pos.retrieve_order(updated.order_id)
@@ -260,18 +265,21 @@ async def _on_fulfillment(request: Request[Any, Any, Any], event: mapping.SqWebh
         raise ProblemError("upstream-error", f"pos: order {updated.order_id} of a fulfillment update is unknown",
                            upstream="pos")
     pickups = {f.uid for f in order.fulfillments if f.type == "PICKUP"}
-    lines = await _task_lines(pos, order)
+    updates = [u for u in updates if u.fulfillment_uid in pickups]
+    lines = await task_lines(pos, order)
     store = mapping.store_id(order.location_id)
     task_ref = order.reference_id or order.id
     occurred_at = event.created_at or datetime.now(timezone.utc)
     published = 0
     for update in updates:
-        if update.fulfillment_uid not in pickups:
+        if update.new_state not in mapping.PICKUP_EVENTS:
             continue
         ev = mapping.pickup_event(event.event_id, update, task_ref, store, lines, occurred_at,
                                   context.request_id_var.get())
         if await bus.publish("fulfilment", ev):
             published += 1
+    if any(u.new_state in mapping.PICKUP_OVER for u in updates):
+        await _pickups(request).fulfillment_over(order)
     return published
 
 
@@ -295,5 +303,5 @@ async def square_webhook(request: Request[Any, Any, Any]) -> WebhookAck:
     return WebhookAck(status="ignored")
 
 
-ROUTES = [list_stores, store_stock, sku_stock, create_pickup_task, get_pickup_task, create_store_return,
-          square_webhook]
+ROUTES = [list_stores, store_stock, sku_stock, create_pickup_task, get_pickup_task, cancel_pickup_task,
+          create_store_return, square_webhook]

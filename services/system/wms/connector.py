@@ -4,6 +4,12 @@ The connector turns the 3PL's answers into canonical documents and the 3PL's err
 document is our 404, an unknown SKU our 422, a duplicate reference the replay of an idempotent create, a
 refused API key a 502 naming the WMS (our configuration is wrong, not the caller's request). Transport
 failures already leave ``shared.http`` as 502/503/504 problems.
+
+Creates and cancels of one reference run under the kernel's per-ref lock (``shared.locks``). The WMS refuses a
+second document for a reference, so a repeated create is safe; but a create whose answer was lost may still be
+committing when a cancel arrives, and a cancel that found nothing would leave it live. So a create sent under
+the lock that ends in doubt keeps the lock until the WMS's commit limit (``upstream_commit_limit_s``) has
+passed: a cancel by reference then finds whatever the create did.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from contextlib import AbstractAsyncContextManager
 
 import msgspec
 
 from services.system.wms import mapping
 from shared.http import Upstream, UpstreamResponse
+from shared.locks import Lock, Locks
 from shared.models.common import Page
 from shared.models.fulfilment import FulfilmentOrder, FulfilmentOrderRequest, Receipt, ReceiptRequest, Shipment
 from shared.models.inventory import StockPosition
@@ -70,9 +78,17 @@ def vendor_error(resp: UpstreamResponse) -> mapping.WmsError | None:
 
 
 class WmsConnector:
-    def __init__(self, upstream: Upstream, api_key: str) -> None:
+    def __init__(self, upstream: Upstream, api_key: str, locks: Locks, commit_limit_s: float,
+                 lock_wait_s: float) -> None:
         self.upstream = upstream
         self.headers = {"X-Api-Key": api_key, "Accept": "application/json"}
+        self.locks = locks
+        self.commit_limit_s = commit_limit_s
+        self.lock_wait_s = lock_wait_s
+
+    def _locked(self, kind: str, ref: str) -> AbstractAsyncContextManager[Lock]:
+        return self.locks.locked(f"wms:{kind}:{ref}", ttl_s=self.commit_limit_s, wait_s=self.lock_wait_s,
+                                 settle_s=self.commit_limit_s)
 
     def fail(self, resp: UpstreamResponse, what: str) -> ProblemError:
         """The problem for a 4xx the WMS answered; ``what`` names the document for 404s."""
@@ -139,9 +155,12 @@ class WmsConnector:
 
         Because the WMS enforces the reference, the POST is safe to retry after a timeout (``idempotent``).
         """
-        resp = await self.upstream.post(
-            f"{API}/fulfillment-orders", json=mapping.order_body(req), headers=self.headers, idempotent=True
-        )
+        async with self._locked("fulfilment-order", req.ref) as lock:
+            resp = await lock.write(self.upstream.post(
+                f"{API}/fulfillment-orders", json=mapping.order_body(req), headers=self.headers, idempotent=True))
+            return await self._created_order(req, resp)
+
+    async def _created_order(self, req: FulfilmentOrderRequest, resp: UpstreamResponse) -> FulfilmentOrder:
         if resp.status == 201:
             return mapping.fulfilment_order(resp.json(mapping.WmsOrder), created=True)
         error = vendor_error(resp)
@@ -163,14 +182,16 @@ class WmsConnector:
         return mapping.fulfilment_order(await self._order_by_ref(ref))
 
     async def cancel_fulfilment_order(self, ref: str) -> FulfilmentOrder:
-        order = await self._order_by_ref(ref)
-        # Cancelling a cancelled order answers 200 at the WMS, so a retried cancel is harmless.
-        resp = await self.upstream.post(
-            f"{API}/fulfillment-orders/{order.id}/cancel", headers=self.headers, idempotent=True
-        )
-        if not resp.ok:
-            raise self.fail(resp, f"fulfilment order {ref}")
-        return mapping.fulfilment_order(resp.json(mapping.WmsOrder))
+        """Cancel by reference, after any create of the ref whose outcome is in doubt (the lock waits it out)."""
+        async with self._locked("fulfilment-order", ref):
+            order = await self._order_by_ref(ref)
+            # Cancelling a cancelled order answers 200 at the WMS, so a retried cancel is harmless.
+            resp = await self.upstream.post(
+                f"{API}/fulfillment-orders/{order.id}/cancel", headers=self.headers, idempotent=True
+            )
+            if not resp.ok:
+                raise self.fail(resp, f"fulfilment order {ref}")
+            return mapping.fulfilment_order(resp.json(mapping.WmsOrder))
 
     # shipments
 
@@ -192,9 +213,12 @@ class WmsConnector:
         return items[0]
 
     async def create_receipt(self, req: ReceiptRequest) -> Receipt:
-        resp = await self.upstream.post(
-            f"{API}/receipts", json=mapping.receipt_body(req), headers=self.headers, idempotent=True
-        )
+        async with self._locked("receipt", req.ref) as lock:
+            resp = await lock.write(self.upstream.post(
+                f"{API}/receipts", json=mapping.receipt_body(req), headers=self.headers, idempotent=True))
+            return await self._created_receipt(req, resp)
+
+    async def _created_receipt(self, req: ReceiptRequest, resp: UpstreamResponse) -> Receipt:
         if resp.status == 201:
             return mapping.receipt(resp.json(mapping.WmsReceipt), created=True)
         error = vendor_error(resp)

@@ -20,6 +20,7 @@ from services.system.wms import mapping
 from services.system.wms.connector import SIGNATURE_HEADER, WmsConnector, verify_signature
 from shared import context
 from shared.events import EventBus
+from shared.locks import Locks
 from shared.models.common import LOCATION_PATTERN, REF_PATTERN, SKU_PATTERN, Page
 from shared.models.fulfilment import FulfilmentOrder, FulfilmentOrderRequest, Receipt, ReceiptRequest, Shipment
 from shared.models.inventory import StockPosition
@@ -40,7 +41,9 @@ class WebhookResult(msgspec.Struct, kw_only=True):
 
 
 def connector(request: Request[Any, Any, Any]) -> WmsConnector:
-    return WmsConnector(request.app.state.http["wms"], request.app.state.settings.wms_api_key)
+    settings = request.app.state.settings
+    return WmsConnector(request.app.state.http["wms"], settings.wms_api_key, Locks(request.app.state.redis,
+                        prefix=settings.key_prefix), settings.upstream_commit_limit_s, settings.http_timeout_s / 3)
 
 
 def check(value: str, pattern: re.Pattern[str], what: str) -> str:
