@@ -35,6 +35,8 @@ async def until_done(
         except ProblemError as exc:
             log.warning("%s not done yet (%s); retrying in %.1fs", what, exc.detail, delay)
         except outage.REDIS_DOWN as exc:
+            if outage.cancelled():
+                raise asyncio.CancelledError from None
             outage.REDIS.down(exc)
         await asyncio.sleep(delay)
         delay = min(max_delay_s, delay * 2)
@@ -85,6 +87,8 @@ async def run_rounds(name: str, work: Callable[[], Awaitable[object]], *, interv
         except asyncio.CancelledError:
             raise
         except outage.REDIS_DOWN as exc:
+            if outage.cancelled():
+                raise asyncio.CancelledError from None
             outage.REDIS.down(exc)
         except ProblemError as exc:
             log.warning("%s: round skipped: %s", name, exc.detail or exc.title)

@@ -39,7 +39,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import scripts
+from shared import outage, scripts
+from shared.background import wait_until_set
+from shared.locks import stop_helper
 from shared.problems import ProblemError, invalid
 
 HEADER = "Idempotency-Key"
@@ -154,17 +156,18 @@ class Idempotency:
                 ).response()
 
     async def _run(self, record: str, holder: str, resource_id: str, start: Start, resume: Resume | None) -> Stored:
-        renewing = asyncio.create_task(self._keep_alive(record, holder))
+        done = asyncio.Event()
+        renewing = asyncio.create_task(self._keep_alive(record, holder, done))
         try:
             stored = await resume(resource_id) if resume is not None else None
             if stored is None:
                 stored = await start(resource_id)
         except BaseException:
-            renewing.cancel()
+            await stop_helper(done, renewing)
             with suppress(RedisConnectionError, RedisTimeoutError):  # Redis away: the lease lapses on its own
                 await asyncio.shield(self._lapse(keys=[record], args=[holder]))
             raise
-        renewing.cancel()
+        await stop_helper(done, renewing)
         if stored.status >= 500:
             # Not an answer to keep: the next request with this key resumes the resource at once.
             await self._lapse(keys=[record], args=[holder])
@@ -173,12 +176,13 @@ class Idempotency:
                                                       stored.body, self.ttl_ms])
         return stored
 
-    async def _keep_alive(self, record: str, holder: str) -> None:
-        while True:
-            await asyncio.sleep(self.inflight_ms / 3000)
+    async def _keep_alive(self, record: str, holder: str, done: asyncio.Event) -> None:
+        while not await wait_until_set(done, self.inflight_ms / 3000):
             until = int(time.time() * 1000) + self.inflight_ms
             try:
                 if not await self._renew(keys=[record], args=[holder, until]):
                     return
             except (RedisConnectionError, RedisTimeoutError):
-                continue  # Redis away: the lease may lapse, and a replay then resumes what this started
+                if outage.cancelled():
+                    raise asyncio.CancelledError from None
+                # Redis away: the lease may lapse, and a replay then resumes what this started.

@@ -31,7 +31,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import scripts
+from shared import outage, scripts
+from shared.background import wait_until_set
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.locks")
@@ -126,25 +127,37 @@ class Lock:
     @asynccontextmanager
     async def kept_alive(self) -> AsyncIterator[Lock]:
         """Renew the (held) lock every third of its TTL while the body runs."""
+        done = asyncio.Event()
 
         async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.ttl_ms / 3000)
+            while not await wait_until_set(done, self.ttl_ms / 3000):
                 try:
                     if not await self.renew():
                         if self.lost:
                             log.warning("lost the lock %s while holding it", self.key)
                         return
                 except (RedisConnectionError, RedisTimeoutError):
-                    continue  # Redis away: try again; if the TTL runs out first, the fence refuses our writes
+                    if outage.cancelled():
+                        raise asyncio.CancelledError from None
+                    # Redis away: try again; if the TTL runs out first, the fence refuses our writes.
 
         task = asyncio.create_task(renew())
         try:
             yield self
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await stop_helper(done, task)
+
+
+async def stop_helper(done: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Stop a helper task of a request (a renewal loop): by its flag first, by cancelling it if it is in the
+    middle of a call, and never waiting on it for more than a second (a cancellation that redis-py turned into
+    an error must not hold the request up)."""
+    done.set()
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: a failed renewal is reported by the fence, not by asyncio at exit
 
 
 class Locks:

@@ -8,6 +8,7 @@ succeeds again logs the recovery and how long it lasted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -20,6 +21,16 @@ log = logging.getLogger("omnigate.outage")
 # is a ConnectionError): a dependency down, answered with 503, never a bug.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 REMIND_S = 60.0
+
+
+def cancelled() -> bool:
+    """Whether the running task has been asked to stop.
+
+    A loop that survives Redis errors must ask this after catching one: a cancellation that lands while
+    redis-py waits (for a pooled connection, under an ``asyncio.timeout``) can come out as a Redis error, and a
+    loop that simply went on would never stop - and whoever awaits its cancellation would wait forever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 RETRY_AFTER_S = 2
 
 

@@ -21,7 +21,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
 from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
@@ -181,6 +182,21 @@ def metrics_endpoint() -> Response[bytes]:
     return Response(content=body, media_type=content_type)
 
 
+class _RedisConnection(Connection):
+    """A Redis connection whose every lost socket is a ``ConnectionError``.
+
+    uvloop raises ``RuntimeError`` ("the handler is closed") when a write meets a socket the server has just
+    closed - seen when the state Redis is killed while a connection is being set up - and redis-py lets it
+    through. It is the same outage, so it leaves here as one (503 with Retry-After, not a 500)."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except RuntimeError as exc:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
+
+
 async def redis_ready(app: Litestar) -> None:
     await app.state.redis.ping()
 
@@ -217,6 +233,7 @@ def create_service(
                     settings.redis_url,
                     max_connections=settings.redis_max_connections,
                     timeout=settings.redis_pool_timeout_s,
+                    connection_class=_RedisConnection,
                 )
                 redis = Redis(connection_pool=pool)
                 stack.push_async_callback(redis.aclose)

@@ -73,6 +73,8 @@ class RetryWorker:
         except asyncio.CancelledError:
             raise
         except outage.REDIS_DOWN as exc:
+            if outage.cancelled():
+                raise asyncio.CancelledError from None
             outage.REDIS.down(exc)  # it stays due: resumed once Redis is back
         except Exception:
             log.exception("resuming %s failed", due)
