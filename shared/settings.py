@@ -86,6 +86,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     orders_reservation_ttl_s: int = 900
     orders_relay_s: float = 0.2
     orders_stores_refresh_s: float = 300.0
+    # How long a fulfilment fact may stay unacknowledged with a consumer before another takes it over (facts the
+    # order is not ready for are parked and acknowledged, never left to redelivery).
+    orders_claim_idle_s: float = 5.0
     # A return of which the DC received only part closes (reported) this long after it was requested.
     orders_return_close_days: float = 14.0
     # The document sweep: how often it runs on its own (under a lease; 0 = only on demand) and how far back

@@ -34,6 +34,8 @@ TEST_SETTINGS = {
     "OMNIGATE_ORDERS_RETRY_POLL_S": "0.2", "OMNIGATE_ORDERS_INFLIGHT_S": "10",
     # Sandboxes drop requests they could not start within this; callers wait this out after a lost answer.
     "OMNIGATE_UPSTREAM_COMMIT_LIMIT_S": "5",
+    # Facts re-claimed after 1 s (five redeliveries fit in a test), partial returns close after 10 s.
+    "OMNIGATE_ORDERS_CLAIM_IDLE_S": "1", "OMNIGATE_ORDERS_RETURN_CLOSE_DAYS": str(10 / 86_400),
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.

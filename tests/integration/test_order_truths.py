@@ -289,8 +289,8 @@ def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_
     deliver_sims = estate.url("sandbox-wms")
     assert httpx.post(deliver_sims + "/_sim/ship", json={"order_reference": order_id}).status_code == 200
     assert httpx.post(deliver_sims + "/_sim/deliver", json={"order_reference": order_id}).status_code == 200
-    # Longer than five redeliveries of a stream message would take (claim idle × 5).
-    time.sleep(8)
+    # Longer than five redeliveries of a stream message would take (claim idle x 5, plus their backoff).
+    time.sleep(estate.settings.orders_claim_idle_s * 5 + 3)
     assert record(estate, order_id)["state"] == "pending_backend"
     clear_faults(estate)
     wait_state(estate, order_id, "delivered", timeout=40)
@@ -318,6 +318,33 @@ def test_a_partial_receipt_refunds_what_arrived(estate: TestEstate) -> None:
     time.sleep(1)
     assert credit_memos(estate, ret) == [("posted", unit / 100)], "refund what was received, at the line's price"
     assert get_return(estate, ret)["state"] == "partially_received"
+    assert get_return(estate, ret)["received"] == {sku: 1}
+    # The other unit never comes: the return closes short after the configured time, and says so.
+    estate.wait_for(lambda: get_return(estate, ret)["state"] == "closed", timeout=30, interval=0.5,
+                    what="the partial return closed")
+    closing = [e for e in timeline(estate, order["id"]) if e["state"] == "closed"]
+    assert len(closing) == 1 and "1 of 2" in closing[0]["detail"]
+    assert len(credit_memos(estate, ret)) == 1
+
+
+def test_a_receipt_of_more_than_was_returned_refunds_no_more_and_is_reported(estate: TestEstate) -> None:
+    (sku,) = skus(estate)
+    set_dc_stock(estate, sku, tlb=5)
+    order = place(estate, order_body(sku, 2)).json()
+    unit = order["lines"][0]["unit_price"]
+    deliver(estate, order["id"])
+    before = atp(estate, sku)["dc-tlb"]
+    response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
+    assert response.status_code == 201, response.text
+    ret = response.json()["id"]
+    received = httpx.post(estate.url("sandbox-wms") + "/_sim/receive",
+                          json={"reference": ret, "lines": [{"sku": sku, "qty": 3}]})
+    assert received.status_code == 200, received.text
+    estate.wait_for(lambda: get_return(estate, ret)["state"] == "refunded", timeout=20, what="refunded")
+    assert credit_memos(estate, ret) == [("posted", unit / 100)], "no more than the one unit returned"
+    assert any("more than requested" in (e["detail"] or "") for e in timeline(estate, order["id"]))
+    # The restock is what the DC counted on its shelf: all three.
+    estate.wait_for(lambda: atp(estate, sku)["dc-tlb"] == before + 3, timeout=10, what="three units back on hand")
 
 
 # --- 5. customers are who their id says ------------------------------------------------------------------------

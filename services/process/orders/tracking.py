@@ -87,5 +87,6 @@ class Facts:
 async def run_tracker(app: Litestar) -> None:
     bus: EventBus = app.state.bus
     consumer = Consumer(bus, group=GROUP, name=f"{os.uname().nodename}-{os.getpid()}", domains=["fulfilment"],
-                        handler=app.state.facts.handle, claim_idle_ms=5_000)
+                        handler=app.state.facts.handle,
+                        claim_idle_ms=int(app.state.settings.orders_claim_idle_s * 1000))
     await consumer.run(asyncio.Event())
