@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 
@@ -167,43 +167,35 @@ class Sweep:
 
     async def _fulfilment(self, record: OrderRecord, ref: str) -> list[DocumentMismatch]:
         document = await self.backends.find_fulfilment_order(ref)
-        if record.state in FINAL:
-            if document is None or document.status == "cancelled":
-                return []
-            if document.status in LIVE_FULFILMENT:
-                await self.backends.cancel_fulfilment_order(ref)
-                return [self._mismatch(record, "wms", "orphan", f"fulfilment order {ref} ({document.status}) behind "
-                                       f"an order that is {record.state}: cancelled", document=document.wms_id,
-                                       repaired=True)]
-            return [self._mismatch(record, "wms", "not_cancellable", f"fulfilment order {ref} is {document.status} "
-                                   f"behind an order that is {record.state}", document=document.wms_id)]
-        if record.state in AFTER_RELEASE:
-            if document is None:
-                return [self._mismatch(record, "wms", "missing", f"no fulfilment order {ref} for an order that is "
-                                       f"{record.state}")]
-            if document.status == "cancelled":
-                return [self._mismatch(record, "wms", "unexpected_state", f"fulfilment order {ref} is cancelled, "
-                                       f"the order is {record.state}", document=document.wms_id)]
-        return []
+        found = (document.wms_id, document.status) if document is not None else None
+        return await self._document(record, "wms", f"fulfilment order {ref}", found, LIVE_FULFILMENT, "cancelled",
+                                    lambda: self.backends.cancel_fulfilment_order(ref))
 
     async def _pickup(self, record: OrderRecord, ref: str) -> list[DocumentMismatch]:
         task = await self.backends.find_pickup_task(ref)
+        found = (task.pos_id, task.status) if task is not None else None
+        return await self._document(record, "pos", f"pickup {ref}", found, LIVE_PICKUP, "canceled",
+                                    lambda: self.backends.cancel_pickup_task(ref))
+
+    async def _document(self, record: OrderRecord, system: str, what: str, found: tuple[str, str] | None,
+                        live: frozenset[str], cancelled: str, cancel: Callable[[], Awaitable[None]]
+                        ) -> list[DocumentMismatch]:
+        """One fulfilment document (``found`` = its id and status) against the order's state."""
         if record.state in FINAL:
-            if task is None or task.status == "canceled":
+            if found is None or found[1] == cancelled:
                 return []
-            if task.status in LIVE_PICKUP:
-                await self.backends.cancel_pickup_task(ref)
-                return [self._mismatch(record, "pos", "orphan", f"pickup {ref} ({task.status}) behind an order that "
-                                       f"is {record.state}: cancelled", document=task.pos_id, repaired=True)]
-            return [self._mismatch(record, "pos", "not_cancellable", f"pickup {ref} is {task.status} behind an "
-                                   f"order that is {record.state}", document=task.pos_id)]
+            if found[1] in live:
+                await cancel()
+                return [self._mismatch(record, system, "orphan", f"{what} ({found[1]}) behind an order that is "
+                                       f"{record.state}: cancelled", document=found[0], repaired=True)]
+            return [self._mismatch(record, system, "not_cancellable", f"{what} is {found[1]} behind an order that "
+                                   f"is {record.state}", document=found[0])]
         if record.state in AFTER_RELEASE:
-            if task is None:
-                return [self._mismatch(record, "pos", "missing", f"no pickup order {ref} for an order that is "
-                                       f"{record.state}")]
-            if task.status == "canceled":
-                return [self._mismatch(record, "pos", "unexpected_state", f"pickup {ref} is canceled, the order "
-                                       f"is {record.state}", document=task.pos_id)]
+            if found is None:
+                return [self._mismatch(record, system, "missing", f"no {what} for an order that is {record.state}")]
+            if found[1] == cancelled:
+                return [self._mismatch(record, system, "unexpected_state", f"{what} is {cancelled}, the order is "
+                                       f"{record.state}", document=found[0])]
         return []
 
     async def _return(self, record: OrderRecord, return_id: str) -> list[DocumentMismatch]:
