@@ -89,9 +89,11 @@ class RetryWorker:
             context.begin(record.correlation_id, None)
             log.info("resuming order %s at step %s (state %s)", order_id, record.step, record.state)
             await self.saga.drive(record, lock)
+        if not lock.held:
+            return  # the saga's last write released the lock (and left the due set): nothing was parked
         await self.facts.settle(order_id, lock)
         record = await self.store.order(order_id)
-        if record is None or record.step == "done":
+        if lock.held and (record is None or record.step == "done"):
             await self.store.apply(lock, self.store.change().not_due(due))
 
     async def _resume_return(self, due: str, order_id: str, lock: Lock) -> None:

@@ -133,7 +133,8 @@ class Saga:
         record.updated_at = utcnow()
         change.put(self.store.order_key(record.id), record, create=create)
         if record.step == "done":
-            change.not_due(member(record.id))
+            # The driver's last write: out of the due set, and the lock goes with it unless facts are parked.
+            change.not_due(member(record.id)).unlock_unless(self.store.facts_key(record.id))
         await self.store.apply(lock, change, acquire=acquire)
 
     # --- placing an order -------------------------------------------------------------------------------------
@@ -301,6 +302,8 @@ class Saga:
             except Fenced:
                 log.warning("order %s: lock lost mid-saga; another driver continues it", record.id)
                 return record
+        if not lock.held:
+            return record  # the last write released it: nothing was parked
         try:
             return await self.settle_facts(record, lock)
         except Fenced:

@@ -81,7 +81,8 @@ class Facts:
         record = await self.store.order(order_id)
         if record is not None:
             await self.saga.settle_facts(record, lock)
-        await self.returns.settle_receipts(order_id, lock)
+        if lock.held:  # (an order's last write releases its lock only when nothing is parked any more)
+            await self.returns.settle_receipts(order_id, lock)
 
 
 async def run_tracker(app: Litestar) -> None:
