@@ -115,6 +115,7 @@ def test_a_slow_erp_sales_order_create_makes_one_sales_order(estate: TestEstate)
     order_id = response.json()["id"]
     estate.wait_for(lambda: record(estate, order_id)["state"] == "released", timeout=40, interval=0.3,
                     what="the order released once the ERP's slow create is known")
+    time.sleep(slow_past_timeout_ms(estate) / 1000)  # any create still under way commits by now
     assert erp_orders(estate, [order_id]) == {order_id: 1}
     assert erp_states(estate, [order_id]) == {order_id: "sale"}
 
@@ -131,6 +132,7 @@ def test_a_slow_credit_memo_create_makes_one_credit_memo(estate: TestEstate) -> 
     httpx.post(estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret["id"]}).raise_for_status()
     estate.wait_for(lambda: get_return(estate, ret["id"])["state"] == "refunded", timeout=40, interval=0.3,
                     what="the return refunded once the ERP's slow create is known")
+    time.sleep(slow_past_timeout_ms(estate) / 1000)  # any create still under way commits by now
     assert [state for state, _ in credit_memos(estate, ret["id"])] == ["posted"]
 
 
