@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -120,6 +121,15 @@ def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstat
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["state"] == "done" and report["orders_checked"] == 1 and report["mismatches"] == []
+
+
+def test_a_replayed_key_answers_the_sweep_it_started(estate: TestEstate) -> None:
+    url = estate.url("process-orders") + "/reconciliations/documents"
+    headers = {**OPS, "Idempotency-Key": '"sweep-' + uuid.uuid4().hex + '"'}
+    first = httpx.post(url, json={"order_ids": ["o-none"]}, headers=headers, timeout=10)
+    again = httpx.post(url, json={"order_ids": ["o-none"]}, headers=headers, timeout=10)
+    assert first.status_code == 202 and (again.status_code, again.content) == (202, first.content)
+    assert first.headers["location"] == f"/reconciliations/documents/{first.json()['id']}"
 
 
 def test_reconciliations_are_for_operators(estate: TestEstate) -> None:

@@ -38,6 +38,7 @@ from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, invali
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga, not_accepted
 from services.process.orders.store import OrderRecord, ReturnRecord, Store, new_order_id, new_return_id
+from services.process.orders.sweep import Sweep, new_sweep_id
 
 _OWNER = re.compile(OWNER_PATTERN)
 _REF = re.compile(REF_PATTERN)
@@ -311,13 +312,29 @@ def _operator(owner: str | None) -> str:
 @post("/reconciliations/documents", tags=["reconciliation"], status_code=202,
       summary="Compare orders with the back-ends' documents; repair or report every mismatch")
 async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[DocumentReconciliationRequest],
-                               owner: OwnerHeader = None) -> DocumentReconciliation:
+                               owner: OwnerHeader = None,
+                               idempotency_key: KeyHeader = None) -> Response[DocumentReconciliation]:
     """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
     orders or POS pickups and its returns' credit memos and receipts, by reference. An orphan behind a rejected,
     failed or cancelled order and a duplicate sales order are cancelled (``repaired``); the rest is reported.
-    Poll ``GET /reconciliations/documents/{id}`` for the report."""
-    _operator(owner)
-    return await request.app.state.sweep.start(data)  # type: ignore[no-any-return]
+    Poll ``GET /reconciliations/documents/{id}`` for the report. An ``Idempotency-Key`` is honoured: a replay
+    answers the sweep its first request started."""
+    operator = _operator(owner)
+    sweep: Sweep = request.app.state.sweep
+    idempotency: Idempotency = request.app.state.idempotency
+
+    def answer(report: DocumentReconciliation) -> Stored:
+        return Stored(202, f"/reconciliations/documents/{report.id}", MediaType.JSON, _encoder.encode(report))
+
+    async def start(sweep_id: str) -> Stored:
+        return answer(await sweep.start(data, sweep_id))
+
+    async def resume(sweep_id: str) -> Stored | None:
+        report = await sweep.get(sweep_id)
+        return answer(report) if report is not None else None
+
+    return await idempotency.respond(request, owner=operator, data=data, new_id=new_sweep_id(), start=start,
+                                     resume=resume, required=False)  # type: ignore[return-value]
 
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")

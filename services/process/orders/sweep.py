@@ -45,6 +45,10 @@ _decoder = msgspec.json.Decoder(DocumentReconciliation)
 _encoder = msgspec.json.Encoder()
 
 
+def new_sweep_id() -> str:
+    return uuid.uuid4().hex
+
+
 class Sweep:
     def __init__(self, store: Store, backends: Backends, settings: Settings) -> None:
         self.store = store
@@ -59,9 +63,9 @@ class Sweep:
     async def _save(self, report: DocumentReconciliation) -> None:
         await self.store.redis.set(self.store.sweep_key(report.id), _encoder.encode(report), ex=KEEP_S)
 
-    async def start(self, request: DocumentReconciliationRequest) -> DocumentReconciliation:
+    async def start(self, request: DocumentReconciliationRequest, sweep_id: str) -> DocumentReconciliation:
         """Record a running sweep and run it in the background of this worker."""
-        report = DocumentReconciliation(id=uuid.uuid4().hex, state="running", started_at=utcnow())
+        report = DocumentReconciliation(id=sweep_id, state="running", started_at=utcnow())
         await self._save(report)
         task = asyncio.create_task(self.run(report, request), name=f"sweep-{report.id}")
         self._tasks.add(task)
@@ -70,7 +74,7 @@ class Sweep:
 
     async def scheduled(self, lease: Lease) -> None:
         """One scheduled round (under the sweep lease)."""
-        report = DocumentReconciliation(id=uuid.uuid4().hex, state="running", started_at=utcnow())
+        report = DocumentReconciliation(id=new_sweep_id(), state="running", started_at=utcnow())
         await self._save(report)
         await self.run(report, DocumentReconciliationRequest())
 
