@@ -34,13 +34,15 @@ class UpstreamResponse(msgspec.Struct, frozen=True):
     status: int
     headers: Mapping[str, str]
     body: bytes
+    upstream: str = ""
 
     def json(self, type: type[T] = Any) -> T:  # type: ignore[assignment]
-        """Decode the body; a body that does not fit ``type`` is the upstream's fault: 502."""
+        """Decode the body; a body that does not fit ``type`` is the upstream's fault: 502 naming it."""
         try:
             return msgspec.json.decode(self.body, type=type)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ProblemError("upstream-error", f"unexpected response body: {exc}") from exc
+            raise ProblemError("upstream-error", f"{self.upstream}: unexpected response body: {exc}",
+                               upstream=self.upstream or None) from exc
 
     @property
     def ok(self) -> bool:
@@ -163,7 +165,7 @@ class Upstream:
                         method, self.base_url + path, data=body, params=params, headers=headers, timeout=timeout
                     ) as resp:
                         payload = await resp.read()
-                        response = UpstreamResponse(resp.status, resp.headers, payload)
+                        response = UpstreamResponse(resp.status, resp.headers, payload, self.name)
                 except asyncio.TimeoutError as exc:
                     outcome = "timeout"
                     raise _Transient("upstream-timeout", f"no answer within {timeout.total}s") from exc

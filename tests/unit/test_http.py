@@ -145,3 +145,16 @@ async def test_unknown_upstream_is_a_configuration_error() -> None:
     pool = Upstreams(from_env({}), service="test")
     with pytest.raises(LookupError, match="OMNIGATE_URL_NOWHERE"):
         pool["nowhere"]
+
+
+async def test_a_body_of_the_wrong_shape_is_a_502_naming_the_upstream(upstream: tuple[Upstream, str]) -> None:
+    _, url = upstream
+    upstreams = Upstreams(from_env({"OMNIGATE_URL_WMS": url}), service="t")
+    try:
+        response = await upstreams["wms"].get("/anything")
+        with pytest.raises(ProblemError) as raised:
+            response.json(list[int])  # {"hits": 1} is not a list of ints
+    finally:
+        await upstreams.close()
+    assert raised.value.status == 502 and raised.value.upstream == "wms"
+    assert "wms" in (raised.value.detail or "")
