@@ -35,6 +35,9 @@ _encoder = msgspec.json.Encoder()
 
 ReadinessCheck = Callable[[Litestar], Awaitable[None]]
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+# An outer ASGI layer: given the app and the handler inside it, the handler to put in its place. Outer layers
+# see every request, the router's own 404/405 answers included (route middleware never does).
+Wrapper = Callable[[Litestar, ASGIApp], ASGIApp]
 
 
 def served_by(service: str) -> str:
@@ -216,8 +219,13 @@ def create_service(
     readiness_checks: Sequence[ReadinessCheck] = (),
     settings: Settings | None = None,
     dependencies: dict[str, Any] | None = None,
+    wrappers: Sequence[Wrapper] = (),
+    middleware: Sequence[Any] = (),
 ) -> Litestar:
-    """Build a deployable. ``lifespan`` contexts run after Redis and the hop client are up, in order."""
+    """Build a deployable. ``lifespan`` contexts run after Redis and the hop client are up, in order.
+
+    ``wrappers`` are outer ASGI layers (the first is outermost, inside the kernel's own request-context edge);
+    ``middleware`` is Litestar route middleware, for what only matched routes need."""
     settings = settings or get_settings()
     logs.configure(name, settings.log_level)
     checks: list[ReadinessCheck] = [redis_ready] if uses_redis else []
@@ -263,6 +271,7 @@ def create_service(
         ),
         request_max_body_size=settings.max_body_bytes,
         dependencies=dependencies or {},
+        middleware=list(middleware),
         dto=StrictBody[msgspec.Struct],
         return_dto=None,
         logging_config=None,
@@ -271,5 +280,8 @@ def create_service(
     app.state.settings = settings
     app.state.service = name
     app.state.readiness_checks = checks
-    app.asgi_handler = _Edge(app.asgi_handler, name)
+    handler = app.asgi_handler
+    for wrap in reversed(wrappers):
+        handler = wrap(app, handler)
+    app.asgi_handler = _Edge(handler, name)
     return app

@@ -178,3 +178,22 @@ def test_log_lines_are_json_with_the_request_correlation(capsys: pytest.CaptureF
     ours = [line for line in lines if line.get("msg") == "something worth a line"]
     assert ours and ours[0]["service"] == "svc-logs" and ours[0]["level"] == "warning"
     assert ours[0]["request_id"] == "req-42" and ours[0]["trace_id"] == trace_id
+
+
+def test_outer_wrappers_see_every_request_the_routers_404_included() -> None:
+    seen: list[str] = []
+
+    def counting(app: Any, inner: Any) -> Any:
+        async def layer(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await inner(scope, receive, send)
+
+        return layer
+
+    app = create_service("svc-test", [create_order], title="t", description="d", uses_redis=False,
+                         settings=from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}), wrappers=[counting])
+    with TestClient(app) as client:
+        assert client.get("/nowhere").status_code == 404
+        assert client.post("/orders", json=GOOD).status_code == 201
+    assert seen == ["/nowhere", "/orders"]

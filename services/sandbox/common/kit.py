@@ -81,7 +81,7 @@ def create_sandbox(
         app.state.db.execute("SELECT 1").fetchone()
 
     handlers = [*route_handlers, *faults.ROUTES, *(webhooks.ROUTES if signer else [])]
-    app = create_service(
+    return create_service(
         name,
         handlers,
         title=title,
@@ -90,8 +90,6 @@ def create_sandbox(
         lifespan=[sandbox_lifespan],
         readiness_checks=[database_ready],
         settings=settings,
+        wrappers=[lambda app, inner: faults.FaultInjector(inner, lambda: app.state.db, error_body,
+                                                          settings.upstream_commit_limit_s)],
     )
-    edge = app.asgi_handler
-    edge.inner = faults.FaultInjector(edge.inner, lambda: app.state.db, error_body,  # type: ignore[attr-defined]
-                                     settings.upstream_commit_limit_s)
-    return app
