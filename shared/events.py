@@ -18,7 +18,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared import metrics, outage
+from shared import metrics, outage, scripts
 from shared.background import run_rounds
 from shared.models.events import Event
 from shared.problems import ProblemError
@@ -30,15 +30,6 @@ Handler = Callable[[Event], Awaitable[None]]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
-
-# KEYS: seen-mark, stream. ARGV: mark ttl ms, event id, event type, data, MINID for age trimming.
-_PUBLISH = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'id', ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
-end
-return false
-"""
-
 
 class EventBus:
     def __init__(
@@ -55,7 +46,7 @@ class EventBus:
         self.service = service
         self.retention_ms = retention_ms
         self.dead_retention_ms = dead_retention_ms
-        self._publish = redis.register_script(_PUBLISH)
+        self._publish = scripts.kernel(redis, "publish")
 
     def stream(self, domain: str) -> str:
         return f"{self.prefix}omnigate.events.{domain}"

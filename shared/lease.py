@@ -2,7 +2,8 @@
 
 A lease is a Redis key holding ``<owner>:<token>`` with a TTL. Acquiring it increments a per-lease counter,
 so every holder gets a larger token than any holder before it. Work done under a lease should check, at the
-moment it writes, that its token is still the current one (:meth:`Lease.fence_ok` or the ``FENCE`` Lua guard),
+moment it writes, that its token is still the current one (:meth:`Lease.fence_ok`, or a script loaded with the
+kernel's ``fence.lua`` prelude),
 so a holder that stalled past its TTL (a GC pause, a frozen VM) cannot overwrite a newer holder's work.
 """
 
@@ -17,43 +18,10 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-from shared import outage
+from shared import outage, scripts
 from shared.background import run_rounds
 
 log = logging.getLogger("omnigate.lease")
-
-# KEYS: lease, counter. ARGV: owner, ttl ms. Returns the new token, or nil if another owner holds it.
-_ACQUIRE = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local owner, token = string.match(current, '^(.*):(%d+)$')
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(token)
-  end
-  return nil
-end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
-return token
-"""
-# KEYS: lease. ARGV: owner:token, ttl ms. 1 if still ours and renewed, else 0.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-# A guard to prepend to a Lua write: KEYS[1] = the lease key, ARGV[1] = 'owner:token'.
-FENCE = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
-
 
 def default_owner() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{os.urandom(3).hex()}"
@@ -68,9 +36,9 @@ class Lease:
         self.ttl_ms = ttl_ms
         self.owner = owner or default_owner()
         self.token: int | None = None
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._acquire = scripts.kernel(redis, "lease_acquire")
+        self._renew = scripts.kernel(redis, "lock_renew")  # a lease renews and releases as a lock does
+        self._release = scripts.kernel(redis, "lock_release")
 
     @property
     def value(self) -> str:

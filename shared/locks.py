@@ -3,7 +3,7 @@
 A lock is a Redis key holding its holder's value (unique per acquisition). While the body of ``locked(...)``
 runs, the lock is renewed in the background, so a slow back-end step cannot outlive it; writes to Redis made
 under the lock are *fenced*: a script checks, in the same atomic step, that the lock still holds this
-holder's value (``FENCE``, or :meth:`Lock.fence_ok`), so a holder that stalled past its TTL cannot overwrite
+holder's value (the kernel's ``fence.lua`` prelude, or :meth:`Lock.fence_ok`), so a holder that stalled past its TTL cannot overwrite
 the work of the next one.
 
 Some writes go to a back-end, which no fence can reach. Their outcome is unknown when the answer is lost
@@ -37,10 +37,6 @@ from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.locks")
 T = TypeVar("T")
-
-# A guard to start a Lua write with: KEYS[1] = the lock, ARGV[1] = the holder's value.
-FENCE = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
-
 
 class Fenced(Exception):
     """This holder lost its lock (it stalled past the TTL, or the lock was taken over): its write was refused."""

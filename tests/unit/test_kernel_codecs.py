@@ -84,3 +84,13 @@ def test_cursors_round_trip_and_refuse_what_we_did_not_issue() -> None:
         cursor.decode(cursor.encode("erp", 1.5), "erp", int)
     with pytest.raises(ValueError):
         cursor.encode("orders", float("nan"))
+
+
+def test_lua_lives_in_lua_files_loaded_by_the_kernel() -> None:
+    """One way to carry Redis scripts: ``.lua`` files through ``shared.scripts`` (no inline Lua in Python)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    inline = [str(p.relative_to(root)) for folder in ("shared", "services") for p in (root / folder).rglob("*.py")
+              if "redis.call(" in p.read_text() or "register_script(" in p.read_text() and p.name != "scripts.py"]
+    assert inline == [], f"inline Lua or a loader of its own in {inline}"

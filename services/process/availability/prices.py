@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 
+from pathlib import Path
+
 import msgspec
 from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
 from services.process.availability.scripts import now_ms
 from shared.http import Upstreams
-from shared.lease import FENCE, Lease
+from shared import scripts
+from shared.lease import Lease
 from shared.models.availability import PriceQueryResult
 from shared.models.catalog import Price
 from shared.models.common import Page
@@ -26,33 +29,7 @@ from shared.models.events import Event
 from shared.problems import ProblemError
 
 PAGE = 500
-# KEYS: lease, scratch hash, live hash, meta. ARGV: owner:token, synced_at ms, count.
-_SWAP = FENCE + """
-if tonumber(ARGV[3]) > 0 then
-  redis.call('RENAME', KEYS[2], KEYS[3])
-else
-  redis.call('DEL', KEYS[3])
-end
-redis.call('HSET', KEYS[4], 'synced_at', ARGV[2], 'count', ARGV[3])
-redis.call('HDEL', KEYS[4], 'error', 'error_at')
-local event_at = redis.call('HGET', KEYS[4], 'event_at')
-if event_at and tonumber(event_at) >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[4], 'requested', ARGV[2])
-end
-return 1
-"""
-# KEYS: live hash, meta. ARGV: sku, price JSON, as_of (RFC 3339, as the JSON has it), now ms.
-# RFC 3339 UTC strings of one format order as their instants do.
-_APPLY = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local ok, held = pcall(cjson.decode, current)
-  if ok and held['as_of'] and held['as_of'] >= ARGV[3] then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], 'event_at', ARGV[4])
-return 1
-"""
+HERE = Path(__file__).resolve().parent
 _price = msgspec.json.Decoder(Price)
 _encoder = msgspec.json.Encoder()
 
@@ -68,8 +45,8 @@ class Prices:
         self.redis = redis
         self.keys = keys
         self.http = http
-        self._swap = redis.register_script(_SWAP)
-        self._apply = redis.register_script(_APPLY)
+        self._swap = scripts.load(redis, HERE / "price_swap.lua", prelude=scripts.KERNEL / "fence.lua")
+        self._apply = scripts.load(redis, HERE / "price_apply.lua")
 
     async def apply_event(self, event: Event) -> None:
         """A ``price.changed`` event: the price, if newer than the projection's."""

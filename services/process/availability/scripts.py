@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from services.process.availability.keys import Keys
+from shared import scripts
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("reserve", "transition", "apply", "snapshot")
@@ -31,9 +32,8 @@ def iso(ms: int) -> str:
 
 class Scripts:
     def __init__(self, redis: Redis, keys: Keys, outbox_key: str) -> None:
-        prelude = (HERE / "common.lua").read_text()
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(prelude + "\n" + (HERE / f"{name}.lua").read_text()) for name in NAMES
+            name: scripts.load(redis, HERE / f"{name}.lua", prelude=HERE / "common.lua") for name in NAMES
         }
         self._keys = [outbox_key, keys.ship_locations, keys.res_expiry]
         self._sku_base = keys.sku("")
