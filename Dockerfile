@@ -6,6 +6,7 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 COPY gateway ./gateway
+COPY estate ./estate
 RUN python -m venv /opt/omnigate && /opt/omnigate/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim

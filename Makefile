@@ -27,7 +27,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services gateway tests
+	$(BIN)/ruff check shared services gateway estate tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract
@@ -36,10 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
 openapi: $(STAMP)
-	$(BIN)/python -m shared.openapi_export --write
+	$(BIN)/python -m estate.openapi_export --write
 
 openapi-check: $(STAMP)
-	$(BIN)/python -m shared.openapi_export --check
+	$(BIN)/python -m estate.openapi_export --check
 
 seed: $(STAMP)
 	$(BIN)/omnigate seed --force

@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from shared.launcher import free_port, redis_answers
+from estate.launcher import free_port, redis_answers
 from tests.estate import TestEstate, start_test_estate
 
 

@@ -13,7 +13,7 @@ import httpx
 import redis
 
 from services.sandbox.common.catalogue import generate
-from shared.launcher import Estate
+from estate.launcher import Estate, _Process, free_port
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -47,12 +47,38 @@ FIRST_FRESH_SKU = 40
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
+class ControlledEstate(Estate):
+    """The launcher's estate plus what only tests do to it: crash a deployable, restart it, add a replica."""
+
+    def kill_and_start_with_replica(self, name: str, *, timeout: float = 30.0) -> tuple[str, int]:
+        """Crash a deployable (SIGKILL), then start it again together with a second instance on another port,
+        as two replicas coming up at once would. Returns the replica's URL and pid; it stops with the estate."""
+        process = self._processes[name]
+        self._terminate(process, 0.0, hard=True)
+        replica = _Process(process.deployable, free_port(), process.workers,
+                           self.data_dir / "logs" / f"{name}-replica.log")
+        replica_name = f"{name}#replica"
+        self._processes[replica_name] = replica
+        self._spawn(process)
+        self._spawn(replica)
+        self._wait_ready(timeout, None, names=[name, replica_name])
+        assert replica.popen is not None
+        return self.url(replica_name), replica.popen.pid
+
+    def restart(self, name: str, *, kill: bool = False, timeout: float = 30.0) -> None:
+        """Stop one deployable (``kill`` = SIGKILL, as a crash) and start it again on the same port."""
+        process = self._processes[name]
+        self._terminate(process, 0.0 if kill else 10.0, hard=kill)
+        self._spawn(process)
+        self._wait_ready(timeout, None, names=[name])
+
+
 class TestEstate:
     """What tests get from the ``estate`` fixture."""
 
     __test__ = False
 
-    def __init__(self, estate: Estate, prefix: str) -> None:
+    def __init__(self, estate: ControlledEstate, prefix: str) -> None:
         self._estate = estate
         self.prefix = prefix
         self.settings: Settings = estate.settings
@@ -137,12 +163,13 @@ class TestEstate:
         self.redis.close()
 
 
-def start_test_estate(data_dir: Path, redis_url: str) -> tuple[Estate, str]:
+def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate, str]:
     prefix = f"t{os.getpid()}-{int(time.time())}:"
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=prefix)
     # For development only: OMNIGATE_ESTATE_ONLY=a,b starts a subset (CI always starts everything).
     only = [n for n in os.environ.get("OMNIGATE_ESTATE_ONLY", "").split(",") if n] or None
-    estate = Estate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS, only=only)
+    estate = ControlledEstate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS,
+                             only=only)
     estate.start(timeout=90)
     return estate, prefix
 

@@ -23,7 +23,7 @@ import aiohttp
 import httpx
 import msgspec
 
-from shared.launcher import Estate
+from estate.launcher import Estate
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
 
 ENV = {"OMNIGATE_SEED_SKUS": "1000", "OMNIGATE_SEED_STORES": "6", "OMNIGATE_LOG_LEVEL": "WARNING",

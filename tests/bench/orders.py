@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import httpx
 
-from shared.launcher import Estate
+from estate.launcher import Estate
 from tests.bench.load import cpu_seconds
 
 ENV = {

@@ -19,7 +19,7 @@ import msgspec
 
 from services.system.erp.connector import ALL_RECORDS
 from services.system.erp.mapping import PRODUCT_FIELDS
-from shared.launcher import Estate
+from estate.launcher import Estate
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
 
 ENV = {"OMNIGATE_SEED_SKUS": "1000", "OMNIGATE_SEED_STORES": "4", "OMNIGATE_LOG_LEVEL": "WARNING",

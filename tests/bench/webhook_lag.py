@@ -17,7 +17,7 @@ import aiohttp
 import httpx
 from redis.asyncio import Redis
 
-from shared.launcher import Estate
+from estate.launcher import Estate
 
 ENV = {"OMNIGATE_SEED_SKUS": "500", "OMNIGATE_SEED_STORES": "6", "OMNIGATE_LOG_LEVEL": "WARNING",
        "OMNIGATE_KEY_PREFIX": "bench-lag:"}

@@ -15,7 +15,7 @@ def seed(data_dir: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIGATE_")}
     env.update(OMNIGATE_SEED_SKUS="120", OMNIGATE_SEED_STORES="3")
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "seed", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "estate.cli", "seed", "--data-dir", str(data_dir), *args],
         env=env, capture_output=True, text=True, check=True, timeout=120,
     )
     return result.stdout

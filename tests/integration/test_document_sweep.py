@@ -115,7 +115,7 @@ def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstat
     (sku,) = skus(estate)
     set_dc_stock(estate, sku, tlb=4)
     order_id = place(estate, order_body(sku)).json()["id"]
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "reconcile", "documents", "--url",
+    done = subprocess.run([sys.executable, "-m", "estate.cli", "reconcile", "documents", "--url",
                            estate.url("process-orders"), "--order", order_id], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -30,8 +30,8 @@ import pytest
 import redis
 
 from services.sandbox.common.catalogue import generate
-from shared.launcher import Estate, free_port, redis_answers
-from tests.estate import TEST_SETTINGS, TEST_WORKERS
+from estate.launcher import Estate, free_port, redis_answers
+from tests.estate import TEST_SETTINGS, TEST_WORKERS, ControlledEstate
 
 pytestmark = pytest.mark.estate
 
@@ -79,11 +79,11 @@ class PrivateRedis:
 
 
 @pytest.fixture(scope="module")
-def durable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Estate, PrivateRedis]]:
+def durable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlledEstate, PrivateRedis]]:
     store = PrivateRedis(tmp_path_factory.mktemp("durable-redis"))
     store.start()
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX="durable:")
-    estate = Estate(data_dir=tmp_path_factory.mktemp("durable-estate"), free_ports=True, env=env,
+    estate = ControlledEstate(data_dir=tmp_path_factory.mktemp("durable-estate"), free_ports=True, env=env,
                     redis_url=store.url, workers=TEST_WORKERS, only=ONLY)
     estate.start(timeout=90)
     try:
@@ -256,7 +256,7 @@ def test_redis_killed_mid_burst_loses_no_accepted_order_and_acts_on_none_twice(
 
 
 def test_process_orders_killed_mid_burst_loses_no_accepted_order_and_acts_on_none_twice(
-    durable: tuple[Estate, PrivateRedis]
+    durable: tuple[ControlledEstate, PrivateRedis]
 ) -> None:
     estate, _ = durable
     skus = fresh_skus(estate, 210)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.launcher import free_port, load_estate
+from estate.launcher import free_port, load_estate
 
 SMALL = {"OMNIGATE_SEED_SKUS": "200", "OMNIGATE_SEED_STORES": "4"}
 
@@ -37,7 +37,7 @@ def test_up_starts_everything_with_private_redis_and_ctrl_c_leaves_nothing(tmp_p
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIGATE_")}
     env.update(SMALL, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", "--data-dir", str(data_dir), "--free-ports"],
+        [sys.executable, "-m", "estate.cli", "up", "--data-dir", str(data_dir), "--free-ports"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output: list[str] = []

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.launcher import BACKEND_ROLES, SECRET_NAMES, load_estate
+from estate.launcher import BACKEND_ROLES, SECRET_NAMES, load_estate
 from shared.settings import from_env, url_env_name
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "omnigate"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.launcher import load_estate
-from shared.openapi_export import OPENAPI_DIR, document, render
+from estate.launcher import load_estate
+from estate.openapi_export import OPENAPI_DIR, document, render
 
 
 @pytest.mark.parametrize("deployable", load_estate(), ids=lambda d: d.name)

@@ -41,6 +41,17 @@ def open_database(settings: Settings, name: str, schema: str, seed: SeedFn) -> s
     return conn
 
 
+def seed_database(settings: Settings, name: str, schema: str, seed: SeedFn, *, force: bool) -> Path | None:
+    """Create a sandbox's database afresh (the sandbox must be stopped); None if it exists and not ``force``."""
+    path = database_path(settings, name)
+    if path.exists() and not force:
+        return None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    open_database(settings, name, schema, seed).close()
+    return path
+
+
 def current_catalogue(settings: Settings) -> catalogue.Catalogue:
     return catalogue.generate(settings.seed, settings.seed_skus, settings.seed_stores, settings.seed_dcs)
 

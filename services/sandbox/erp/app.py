@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 
-from services.sandbox.common.kit import create_sandbox
-from services.sandbox.erp import db, routes, seed, sim
+from services.sandbox.common.kit import create_sandbox, seed_database
+from services.sandbox.erp import db, routes, sim
+from services.sandbox.erp.seed import seed as seed_catalogue
 from shared.settings import Settings, get_settings
 
 
@@ -18,7 +21,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         description="A subset of Odoo's external JSON-2 API (product.product, stock.warehouse, stock.quant, "
         "res.partner, sale.order, account.move) over SQLite, with Odoo's error objects and fault injection.",
         schema=db.SCHEMA,
-        seed=seed.seed,
+        seed=seed_catalogue,
         error_body=routes.error_body,
         settings=settings,
     )
+
+
+def seed(settings: Settings, *, force: bool = False) -> Path | None:
+    """``omnigate seed``: this sandbox's database afresh from the deterministic catalogue (the sandbox stopped)."""
+    return seed_database(settings, "sandbox-erp", db.SCHEMA, seed_catalogue, force=force)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 
-from services.sandbox.common.kit import create_sandbox
-from services.sandbox.pos import db, routes, seed, sim, square
+from services.sandbox.common.kit import create_sandbox, seed_database
+from services.sandbox.pos import db, routes, sim, square
+from services.sandbox.pos.seed import seed as seed_catalogue
 from shared.settings import Settings, get_settings
 
 NAME = "sandbox-pos"
@@ -26,8 +29,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         description="Locations, catalog search, inventory counts and changes, orders and signed "
         "inventory.count.updated / order.fulfillment.updated webhooks, as Square's v2 API serves them.",
         schema=db.SCHEMA,
-        seed=seed.seed,
+        seed=seed_catalogue,
         error_body=square.error_body,
         signer=signer,
         settings=settings,
     )
+
+
+def seed(settings: Settings, *, force: bool = False) -> Path | None:
+    """``omnigate seed``: this sandbox's database afresh from the deterministic catalogue (the sandbox stopped)."""
+    return seed_database(settings, "sandbox-pos", db.SCHEMA, seed_catalogue, force=force)

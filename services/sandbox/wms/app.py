@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 
-from services.sandbox.common.kit import create_sandbox
-from services.sandbox.wms import db, routes, seed, sim
+from services.sandbox.common.kit import create_sandbox, seed_database
+from services.sandbox.wms import db, routes, sim
+from services.sandbox.wms.seed import seed as seed_catalogue
 from shared.settings import Settings, get_settings
 
 
@@ -18,8 +21,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         description="A typical 3PL REST API (stock, fulfillment orders, shipments, receipts, signed webhooks) over "
         "SQLite; see services/sandbox/wms/README.md.",
         schema=db.SCHEMA,
-        seed=seed.seed,
+        seed=seed_catalogue,
         error_body=lambda status: routes.error_body(status),
         signer=sim.make_signer(settings.wms_webhook_secret),
         settings=settings,
     )
+
+
+def seed(settings: Settings, *, force: bool = False) -> Path | None:
+    """``omnigate seed``: this sandbox's database afresh from the deterministic catalogue (the sandbox stopped)."""
+    return seed_database(settings, "sandbox-wms", db.SCHEMA, seed_catalogue, force=force)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.launcher import load_estate
+from estate.launcher import load_estate
 from shared.settings import from_env
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from shared import logs
-from shared.launcher import Estate, LaunchError, load_estate, serve_command
+from estate.launcher import Estate, LaunchError, load_estate, serve_command
 
 DEFAULT_DATA_DIR = ".omnigate"
 
@@ -84,26 +84,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    """Create the sandbox databases afresh from the deterministic catalogue (the estate must be stopped)."""
-    from services.sandbox.common import kit
+    """Create the sandbox databases afresh from the deterministic catalogue (the estate must be stopped): each
+    back-end of estate.toml names its own seeding entry point."""
     from shared.settings import from_env
 
     os.environ["OMNIGATE_DATA_DIR"] = str(_data_dir(args.data_dir))
     settings = from_env()
     for d in load_estate():
-        if d.layer != "backend":
+        if d.seed is None:
             continue
-        path = kit.database_path(settings, d.name)
-        if path.exists() and not args.force:
-            print(f"{d.name}: {path} exists (use --force to re-seed)")
-            continue
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        package = d.module.split(":")[0].rsplit(".", 1)[0]
-        schema = importlib.import_module(f"{package}.db").SCHEMA
-        seed = importlib.import_module(f"{package}.seed").seed
-        kit.open_database(settings, d.name, schema, seed).close()
-        print(f"{d.name}: seeded {path} ({settings.seed_skus} SKUs, {settings.seed_stores} stores, seed {settings.seed})")
+        module, _, function = d.seed.partition(":")
+        path = getattr(importlib.import_module(module), function)(settings, force=args.force)
+        if path is None:
+            print(f"{d.name}: its database exists (use --force to re-seed)")
+        else:
+            print(f"{d.name}: seeded {path} ({settings.seed_skus} SKUs, {settings.seed_stores} stores, "
+                  f"seed {settings.seed})")
     return 0
 
 

