@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from shared import scripts
 from shared.locks import Fenced, Lock
-from shared.models.common import utcnow
+from shared.clock import utcnow
 from shared.models.events import Event
 from shared.models.orders import TimelineEntry
 

@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from contextlib import suppress
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
 from shared import outage, scripts
+from shared.clock import worker_id
 from shared.background import run_rounds
 
 log = logging.getLogger("omnigate.lease")
 
 def default_owner() -> str:
-    return f"{socket.gethostname()}/{os.getpid()}/{os.urandom(3).hex()}"
+    return f"{worker_id()}/{os.urandom(3).hex()}"
 
 
 class Lease:

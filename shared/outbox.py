@@ -8,11 +8,14 @@ by event id.
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared.events import EventBus
+from shared.lease import Lease, run_under_lease
 from shared.models.events import Event
 
 _encoder = msgspec.json.Encoder()
@@ -39,3 +42,14 @@ class Outbox:
 
     async def pending(self) -> int:
         return int(await self.redis.xlen(self.key))
+
+
+async def run_relay(outbox: Outbox, lease: Lease, *, interval_s: float, stop: asyncio.Event, batch: int = 500) -> None:
+    """The one outbox relay of a deployable: one replica at a time (the lease) publishes the outbox in order,
+    batch after batch while there is a backlog and the lease is still this worker's."""
+
+    async def drain(held: Lease) -> None:
+        while await outbox.relay_once(batch) == batch and await held.renew():
+            pass
+
+    await run_under_lease(lease, drain, interval_s=interval_s, stop=stop)

@@ -1,13 +1,14 @@
 """The service factory: what every Omnigate deployable gets for free.
 
 ``create_service`` builds a Litestar app with health and readiness probes, Prometheus metrics, request-id and
-W3C trace propagation, JSON logs, problem+json for every error (the framework's own included), a Redis client
-and the outbound hop client in ``app.state``. A deployable's ``app.py`` only wires its routes and its own
+W3C trace propagation, JSON logs, problem+json for every error (the framework's own included), a Redis client,
+the outbound hop client and the stop event of every background loop in ``app.state``. A deployable's ``app.py`` only wires its routes and its own
 start-up work; this keeps eleven deployables alike where they should be alike.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -233,6 +234,8 @@ def create_service(
 
     @asynccontextmanager
     async def kernel_lifespan(app: Litestar) -> AsyncIterator[None]:
+        # The one stop event of the deployable: every background loop ends its rounds when it is set.
+        app.state.stop = asyncio.Event()
         async with AsyncExitStack() as stack:
             if uses_redis:
                 # A blocking pool: under a burst a request waits briefly for a connection instead of failing
@@ -250,6 +253,7 @@ def create_service(
             stack.push_async_callback(app.state.http.close)
             for entry in lifespan:
                 await stack.enter_async_context(entry(app))
+            stack.callback(app.state.stop.set)  # the first thing shutdown does: loops end their rounds
             yield
 
     app = Litestar(

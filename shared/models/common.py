@@ -59,10 +59,6 @@ class Page(Model, Generic[T], kw_only=True):
     next_cursor: str | None = None
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def to_utc(value: datetime) -> datetime:
     """Timestamps are UTC; a naive one from a back-end is taken as UTC rather than guessed."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

@@ -22,7 +22,7 @@ from shared import scripts
 from shared.changes import Changes, Exists, Locked
 from shared.idempotency import Idempotency, Stored, fingerprint
 from shared.locks import Fenced, Locks
-from shared.models.common import utcnow
+from shared.clock import utcnow
 from shared.models.orders import CancelRequest
 from shared.problems import ProblemError
 from shared.service import create_service

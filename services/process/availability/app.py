@@ -6,9 +6,6 @@ background rounds, each under a lease or as a consumer-group member.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +21,7 @@ from services.process.availability.reservations import Reservations
 from services.process.availability.scripts import Scripts
 from services.process.availability.stores import Locations
 from shared.background import in_background
+from shared.clock import worker_id
 from shared.events import Consumer, EventBus
 from shared.outbox import Outbox
 from shared.service import create_service
@@ -44,7 +42,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         projection = Projection(redis, keys, scripts, app.state.http, settings, locations, bus)
         # The group exists before the build reads a snapshot: nothing published from now on is missed.
         await projection.consumer.ensure_groups()
-        app.state.stop = asyncio.Event()
         app.state.keys = keys
         app.state.outbox = outbox
         app.state.locations = locations
@@ -53,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.reservations = Reservations(redis, keys, scripts, locations)
         app.state.prices = Prices(redis, keys, app.state.http)
         app.state.price_events = Consumer(
-            bus, group=f"{NAME}-prices", name=f"{socket.gethostname()}-{os.getpid()}", domains=["catalog"],
+            bus, group=f"{NAME}-prices", name=worker_id(), domains=["catalog"],
             handler=app.state.prices.apply_event, start_id="$", block_ms=500,
         )
         await app.state.price_events.ensure_groups()
@@ -61,7 +58,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
-            app.state.stop.set()
             await app.state.reconciler.close()
 
     return create_service(

@@ -18,7 +18,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
-from services.process.availability.scripts import now_ms
+from shared.clock import now_ms
 from shared.http import Upstreams
 from shared import scripts
 from shared.lease import Lease

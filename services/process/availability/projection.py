@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import socket
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +28,8 @@ from redis.asyncio import Redis
 
 from services.process.availability import sources
 from services.process.availability.keys import GROUP, Keys
-from services.process.availability.scripts import Scripts, now_ms
+from services.process.availability.scripts import Scripts
+from shared.clock import now_ms, worker_id
 from services.process.availability.stores import Locations, dc_location
 from shared.background import run_rounds
 from shared.events import Consumer, EventBus
@@ -84,7 +83,7 @@ class Projection:
         self.locations = locations
         self.bus = bus
         self.consumer = Consumer(
-            bus, group=GROUP, name=f"{socket.gethostname()}-{os.getpid()}", domains=DOMAINS, handler=self.apply,
+            bus, group=GROUP, name=worker_id(), domains=DOMAINS, handler=self.apply,
             start_id="$", block_ms=500, claim_idle_ms=10_000,
         )
 

@@ -16,7 +16,8 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
-from services.process.availability.scripts import Scripts, now_ms
+from services.process.availability.scripts import Scripts
+from shared.clock import now_ms
 from services.process.availability.stores import Locations
 from shared.lease import Lease
 from shared.models.availability import ReservationRequest, ReservationSet

@@ -13,6 +13,7 @@ from litestar import Litestar
 
 from shared.background import until_done
 from shared.lease import Lease, run_under_lease
+from shared.outbox import run_relay
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.availability.rounds")
@@ -70,11 +71,8 @@ async def expiry(app: Litestar) -> None:
 
 
 async def relay(app: Litestar) -> None:
-    async def round_(lease: Lease) -> None:
-        while await app.state.outbox.relay_once() == 200 and await lease.fence_ok():
-            pass
-
-    await _forever(app, "outbox", round_, app.state.settings.availability_relay_s, 10_000)
+    await run_relay(app.state.outbox, _lease(app, "outbox", 10_000), interval_s=app.state.settings.availability_relay_s,
+                    stop=app.state.stop)
 
 
 async def reconcile(app: Litestar) -> None:

@@ -15,7 +15,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, JSONBody, Parameter
 
 from services.process.availability.atp import sku_availability
-from services.process.availability.scripts import now_ms
+from shared.clock import now_ms
 from services.process.availability.stores import POSTAL_PATTERN, centroid, distance_km
 from shared.models.availability import (
     MAX_QUERY_SKUS,

@@ -7,8 +7,6 @@ same script), and concurrent callers on any worker or replica see it all or not 
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +15,10 @@ from redis.commands.core import AsyncScript
 
 from services.process.availability.keys import Keys
 from shared import scripts
+from shared.clock import iso_ms, now_ms
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("reserve", "transition", "apply", "snapshot")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Scripts:
@@ -40,4 +31,4 @@ class Scripts:
 
     async def call(self, name: str, keys: list[str], args: list[Any], *, now: int | None = None) -> Any:
         stamp = now_ms() if now is None else now
-        return await self._scripts[name](keys=[*self._keys, *keys], args=[self._sku_base, stamp, iso(stamp), *args])
+        return await self._scripts[name](keys=[*self._keys, *keys], args=[self._sku_base, stamp, iso_ms(stamp), *args])

@@ -7,7 +7,6 @@ after a restart), the ``fulfilment`` consumer (one group for all replicas), and 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,12 +17,13 @@ from shared.background import in_background, wait_until_set
 from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.lease import Lease, run_under_lease
-from shared.outbox import Outbox
+from shared.outbox import Outbox, run_relay
 from shared.service import create_service
 from shared.settings import Settings, get_settings
 
 from services.process.orders.backends import Backends
-from services.process.orders.recovery import RetryWorker, run_retry_worker
+from services.process.orders.deps import DEPENDENCIES, Parts, parts
+from services.process.orders.recovery import RetryWorker
 from services.process.orders.returns import Returns
 from services.process.orders.routes import ROUTES
 from services.process.orders.saga import Saga
@@ -43,30 +43,21 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
     store = Store(redis, outbox, prefix=settings.key_prefix, lock_ttl_s=settings.orders_lock_ttl_s)
     saga = Saga(store, Backends(app.state.http), settings)
     returns = Returns(saga)
-    app.state.bus = bus
-    app.state.outbox = outbox
-    app.state.store = store
-    app.state.saga = saga
-    app.state.returns = returns
-    app.state.idempotency = Idempotency(redis, prefix=settings.key_prefix, service=NAME,
-                                        ttl_s=settings.orders_idempotency_ttl_s, inflight_s=settings.orders_inflight_s)
-    app.state.facts = Facts(saga, returns)
-    app.state.sweep = Sweep(store, saga.backends, settings)
-    app.state.retry_worker = RetryWorker(saga, returns, app.state.facts)
+    facts = Facts(saga, returns)
+    app.state.orders = Parts(
+        bus=bus, outbox=outbox, store=store, saga=saga, returns=returns, facts=facts,
+        idempotency=Idempotency(redis, prefix=settings.key_prefix, service=NAME,
+                                ttl_s=settings.orders_idempotency_ttl_s, inflight_s=settings.orders_inflight_s),
+        sweep=Sweep(store, saga.backends, settings), retry_worker=RetryWorker(saga, returns, facts),
+    )
     yield
 
 
 async def relay_outbox(app: Litestar) -> None:
     """Publish lifecycle events from the outbox; one replica at a time (the lease), in order."""
     settings: Settings = app.state.settings
-    outbox: Outbox = app.state.outbox
     lease = Lease(app.state.redis, f"{NAME}-outbox", prefix=settings.key_prefix, ttl_ms=10_000)
-
-    async def drain(_: Lease) -> None:
-        while await outbox.relay_once(batch=500) and await lease.renew():
-            pass
-
-    await run_under_lease(lease, drain, interval_s=settings.orders_relay_s, stop=asyncio.Event())
+    await run_relay(parts(app.state).outbox, lease, interval_s=settings.orders_relay_s, stop=app.state.stop)
 
 
 async def sweep_documents(app: Litestar) -> None:
@@ -74,11 +65,12 @@ async def sweep_documents(app: Litestar) -> None:
     settings: Settings = app.state.settings
     if settings.orders_sweep_s <= 0:
         return
-    sweep: Sweep = app.state.sweep
+    sweep = parts(app.state).sweep
     lease = Lease(app.state.redis, f"{NAME}-sweep", prefix=settings.key_prefix,
                   ttl_ms=int(settings.orders_sweep_s * 1000))
-    await wait_until_set(stop := asyncio.Event(), settings.orders_sweep_s)  # the first round after one interval
-    await run_under_lease(lease, sweep.scheduled, interval_s=settings.orders_sweep_s, stop=stop)
+    if await wait_until_set(app.state.stop, settings.orders_sweep_s):  # the first round after one interval
+        return
+    await run_under_lease(lease, sweep.scheduled, interval_s=settings.orders_sweep_s, stop=app.state.stop)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -92,10 +84,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "`orders` and `returns` streams. Every route is scoped by the `X-Omnigate-Owner` header.",
         lifespan=[
             orders_state,
-            in_background("orders-retry-worker", run_retry_worker),
-            in_background("orders-tracker", run_tracker),
+            in_background("orders-retry-worker", lambda app: parts(app.state).retry_worker.run(app.state.stop)),
+            in_background("orders-tracker", lambda app: run_tracker(
+                parts(app.state).bus, parts(app.state).facts, app.state.settings, app.state.stop)),
             in_background("orders-outbox-relay", relay_outbox),
             in_background("orders-document-sweep", sweep_documents),
         ],
         settings=settings or get_settings(),
+        dependencies=DEPENDENCIES,
     )

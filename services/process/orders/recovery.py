@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import suppress
 
-from litestar import Litestar
-
 from shared import context, outage
+from shared.clock import now_ms, worker_id
 from shared.background import run_rounds
 from shared.locks import Lock
 
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
-from services.process.orders.store import Store, now_ms
+from services.process.orders.store import Store
 from services.process.orders.tracking import Facts
 
 log = logging.getLogger("omnigate.orders.recovery")
@@ -37,7 +35,7 @@ class RetryWorker:
         self.facts = facts
         self.store: Store = saga.store
         self.settings = saga.settings
-        self.name = f"{os.uname().nodename}/{os.getpid()}"
+        self.name = worker_id()
         self._active: set[str] = set()
         self._slots = asyncio.Semaphore(max(1, self.settings.orders_retry_concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,6 +103,3 @@ class RetryWorker:
         log.info("resuming return %s at step %s", ret.id, ret.step)
         await self.returns.resume(ret, lock)
 
-
-async def run_retry_worker(app: Litestar) -> None:
-    await app.state.retry_worker.run(asyncio.Event())

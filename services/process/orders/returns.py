@@ -24,7 +24,7 @@ import msgspec
 from shared import context
 from shared.changes import Change, now_entry
 from shared.locks import Fenced, Lock
-from shared.models.common import utcnow
+from shared.clock import now_ms, utcnow
 from shared.models.events import ReceiptReceived
 from shared.models.fulfilment import FulfilmentLine, ReceiptRequest
 from shared.models.orders import ReturnRequest
@@ -33,7 +33,7 @@ from shared.problems import ProblemError, not_found
 
 from services.process.orders.backends import SYSTEM_OF, Refused
 from services.process.orders.saga import Saga, backoff_s
-from services.process.orders.store import OrderRecord, ReturnRecord, now_ms
+from services.process.orders.store import OrderRecord, ReturnRecord
 
 log = logging.getLogger("omnigate.orders.returns")
 

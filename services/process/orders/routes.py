@@ -70,11 +70,6 @@ PICKUP_EXAMPLE = {
 }
 
 
-def _state(request: Request[Any, Any, Any]) -> tuple[Store, Saga, Returns, Idempotency]:
-    s = request.app.state
-    return s.store, s.saga, s.returns, s.idempotency
-
-
 def _owner(value: str | None) -> str:
     if not value or not _OWNER.match(value):
         raise invalid("the X-Omnigate-Owner header is required: `<web|mobile|partner|ops>:<id>`",
@@ -138,6 +133,9 @@ async def create_order(
     request: Request[Any, Any, Any],
     data: Annotated[OrderRequest, Body(examples=[Example(summary="ship to home", value=ORDER_EXAMPLE),
                                                  Example(summary="pickup in store", value=PICKUP_EXAMPLE)])],
+    store: Store,
+    saga: Saga,
+    idempotency: Idempotency,
     owner: OwnerHeader = None,
     idempotency_key: KeyHeader = None,
 ) -> Response[Order]:
@@ -146,7 +144,6 @@ async def create_order(
     naming the lines when it is rejected. A replay of the key answers the first answer, byte for byte; a replay
     after the first attempt died answers from the order it started."""
     owner = _owner(owner)
-    store, saga, _, idempotency = _state(request)
 
     async def start(order_id: str) -> Stored:
         try:
@@ -187,17 +184,15 @@ async def create_order(
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
-async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str], owner: OwnerHeader = None) -> Order:
-    store = _state(request)[0]
+async def get_order(order_id: FromPath[str], store: Store, owner: OwnerHeader = None) -> Order:
     return (await _owned_order(store, order_id, _owner(owner))).view()
 
 
 @get("/orders", tags=["orders"], summary="The caller's orders, newest first, cursor-paged")
-async def list_orders(request: Request[Any, Any, Any], owner: OwnerHeader = None, cursor_: Annotated[
+async def list_orders(store: Store, owner: OwnerHeader = None, cursor_: Annotated[
         str | None, Parameter(query="cursor", max_length=256, description="Opaque cursor from a previous page")] = None,
         limit: Limit = 20) -> Page[Order]:
     owner = _owner(owner)
-    store = _state(request)[0]
     position = cursor.decode(cursor_, CURSOR_TAG, float)
     rows = await store.owner_page(owner, position[0] if position else None, limit + 1)
     more = len(rows) > limit
@@ -208,11 +203,9 @@ async def list_orders(request: Request[Any, Any, Any], owner: OwnerHeader = None
 
 
 @get("/orders/{order_id:str}/timeline", tags=["orders"], summary="Every transition of one order")
-async def get_timeline(request: Request[Any, Any, Any], order_id: FromPath[str],
-                       owner: OwnerHeader = None) -> list[TimelineEntry]:
+async def get_timeline(order_id: FromPath[str], store: Store, owner: OwnerHeader = None) -> list[TimelineEntry]:
     """Time, source system, document id (reservation, ERP sales order, WMS order, POS task, shipment,
     receipt, credit memo) and the correlation id of the request that caused it."""
-    store = _state(request)[0]
     record = await _owned_order(store, order_id, _owner(owner))
     return await store.timeline(record.id)
 
@@ -224,13 +217,13 @@ def _cancel_answer(record: OrderRecord) -> Stored:
 @post("/orders/{order_id:str}/cancel", tags=["orders"], summary="Cancel an order (Idempotency-Key honoured)",
       status_code=200)
 async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[CancelRequest],
-                       owner: OwnerHeader = None, idempotency_key: KeyHeader = None) -> Response[Order]:
+                       store: Store, saga: Saga, idempotency: Idempotency, owner: OwnerHeader = None,
+                       idempotency_key: KeyHeader = None) -> Response[Order]:
     """Cancels the fulfilment documents and the ERP sales order by reference and releases the stock: 200 when
     done, 202 while a back-end is away (or a document's create is still in doubt; the retry worker finishes
     it). A ship order can be cancelled until it is released to the warehouse, a pickup until it is collected;
     409 after that (or once rejected, failed)."""
     owner = _owner(owner)
-    store, saga, _, idempotency = _state(request)
     await _owned_order(store, order_id, owner)
 
     async def start(_: str) -> Stored:
@@ -261,11 +254,11 @@ def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored
 @post("/orders/{order_id:str}/returns", tags=["returns"],
       summary="Return lines of a delivered or picked-up order (Idempotency-Key required)")
 async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[ReturnRequest],
-                        owner: OwnerHeader = None, idempotency_key: KeyHeader = None) -> Response[Return]:
+                        store: Store, returns: Returns, idempotency: Idempotency, owner: OwnerHeader = None,
+                        idempotency_key: KeyHeader = None) -> Response[Return]:
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
     owner = _owner(owner)
-    store, _, returns, idempotency = _state(request)
     await _owned_order(store, order_id, owner)
 
     async def start(return_id: str) -> Stored:
@@ -293,9 +286,8 @@ async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str]
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
-async def get_return(request: Request[Any, Any, Any], return_id: FromPath[str], owner: OwnerHeader = None) -> Return:
+async def get_return(return_id: FromPath[str], store: Store, owner: OwnerHeader = None) -> Return:
     owner = _owner(owner)
-    store = _state(request)[0]
     ret = await store.ret(return_id) if _REF.match(return_id) else None
     if ret is None or ret.owner != owner:
         raise not_found(f"return {return_id}")
@@ -312,7 +304,7 @@ def _operator(owner: str | None) -> str:
 @post("/reconciliations/documents", tags=["reconciliation"], status_code=202,
       summary="Compare orders with the back-ends' documents; repair or report every mismatch")
 async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[DocumentReconciliationRequest],
-                               owner: OwnerHeader = None,
+                               sweep: Sweep, idempotency: Idempotency, owner: OwnerHeader = None,
                                idempotency_key: KeyHeader = None) -> Response[DocumentReconciliation]:
     """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
     orders or POS pickups and its returns' credit memos and receipts, by reference. An orphan behind a rejected,
@@ -320,8 +312,6 @@ async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[D
     Poll ``GET /reconciliations/documents/{id}`` for the report. An ``Idempotency-Key`` is honoured: a replay
     answers the sweep its first request started."""
     operator = _operator(owner)
-    sweep: Sweep = request.app.state.sweep
-    idempotency: Idempotency = request.app.state.idempotency
 
     def answer(report: DocumentReconciliation) -> Stored:
         return Stored(202, f"/reconciliations/documents/{report.id}", MediaType.JSON, _encoder.encode(report))
@@ -338,13 +328,12 @@ async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[D
 
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
-async def get_document_sweep(request: Request[Any, Any, Any], sweep_id: FromPath[str],
-                             owner: OwnerHeader = None) -> DocumentReconciliation:
+async def get_document_sweep(sweep_id: FromPath[str], sweep: Sweep, owner: OwnerHeader = None) -> DocumentReconciliation:
     _operator(owner)
-    report = await request.app.state.sweep.get(sweep_id) if _REF.match(sweep_id) else None
+    report = await sweep.get(sweep_id) if _REF.match(sweep_id) else None
     if report is None:
         raise not_found(f"document reconciliation {sweep_id}")
-    return report  # type: ignore[no-any-return]
+    return report
 
 
 ROUTES = [create_order, get_order, list_orders, get_timeline, cancel_order, create_return, get_return,

@@ -35,7 +35,7 @@ from shared import context
 from shared.changes import Change, now_entry
 from shared.locks import Fenced, Lock
 from shared.models.availability import ReservationLineRequest, ReservationRequest
-from shared.models.common import utcnow
+from shared.clock import now_ms, utcnow
 from shared.models.events import (
     DeliveryCompleted,
     Event,
@@ -58,7 +58,7 @@ from shared.settings import Settings
 
 from services.process.orders import pricing, sourcing
 from services.process.orders.backends import AVAILABILITY, ERP, POS, SYSTEM_OF, WMS, Backends, Refused
-from services.process.orders.store import Group, OrderRecord, Store, now_ms
+from services.process.orders.store import Group, OrderRecord, Store
 
 log = logging.getLogger("omnigate.orders.saga")
 

@@ -18,7 +18,6 @@ a retry worker, the per-saga counter that proves "resumed once"). The order's lo
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from shared import scripts
+from shared.clock import now_ms
 from shared.changes import Change, Changes
 from shared.locks import Lock, Locks
 from shared.models.events import Event
@@ -134,10 +134,6 @@ _encoder = msgspec.json.Encoder()
 
 TERMINAL: frozenset[str] = frozenset({"rejected", "cancelled", "failed", "delivered", "picked_up"})
 _CLAIM = Path(__file__).with_name("claim.lua")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Store:

@@ -26,7 +26,7 @@ import msgspec
 
 from shared.lease import Lease
 from shared.locks import Lock
-from shared.models.common import utcnow
+from shared.clock import utcnow
 from shared.models.orders import DocumentMismatch, DocumentReconciliation, DocumentReconciliationRequest
 from shared.problems import ProblemError
 from shared.settings import Settings

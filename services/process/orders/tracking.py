@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import msgspec
-from litestar import Litestar
 
 from shared import context
+from shared.clock import worker_id
 from shared.events import Consumer, EventBus
 from shared.locks import Lock
 from shared.models.events import Event, ReceiptReceived
+from shared.settings import Settings
 
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
@@ -85,9 +85,8 @@ class Facts:
             await self.returns.settle_receipts(order_id, lock)
 
 
-async def run_tracker(app: Litestar) -> None:
-    bus: EventBus = app.state.bus
-    consumer = Consumer(bus, group=GROUP, name=f"{os.uname().nodename}-{os.getpid()}", domains=["fulfilment"],
-                        handler=app.state.facts.handle,
-                        claim_idle_ms=int(app.state.settings.orders_claim_idle_s * 1000))
-    await consumer.run(asyncio.Event())
+async def run_tracker(bus: EventBus, facts: Facts, settings: Settings, stop: asyncio.Event) -> None:
+    """This worker's member of the ``fulfilment`` consumer group, until ``stop``."""
+    consumer = Consumer(bus, group=GROUP, name=worker_id(), domains=["fulfilment"], handler=facts.handle,
+                        claim_idle_ms=int(settings.orders_claim_idle_s * 1000))
+    await consumer.run(stop)

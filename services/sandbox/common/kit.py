@@ -75,15 +75,13 @@ def create_sandbox(
         conn = open_database(settings, name, schema, seed)
         app.state.db = conn
         app.state.catalogue = current_catalogue(settings)
-        stop = asyncio.Event()
         task = None
         if signer is not None:
             app.state.webhooks = webhooks.WebhookSender(conn, signer)
-            task = asyncio.create_task(app.state.webhooks.run(stop))
+            task = asyncio.create_task(app.state.webhooks.run(app.state.stop))
         try:
             yield
         finally:
-            stop.set()
             if task is not None:
                 await task
             conn.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lease = Lease(app.state.redis, "erp-price-feed", prefix=settings.key_prefix,
                       ttl_ms=int(max(30.0, settings.erp_price_poll_s * 4) * 1000))
         await run_under_lease(lease, app.state.price_feed.poll, interval_s=settings.erp_price_poll_s,
-                              stop=asyncio.Event())
+                              stop=app.state.stop)
 
     return create_service(
         NAME,
