@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter
+from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
 
 from shared import context, cursor
 from shared.changes import Exists, Locked
@@ -133,9 +134,9 @@ async def create_order(
     request: Request[Any, Any, Any],
     data: Annotated[OrderRequest, Body(examples=[Example(summary="ship to home", value=ORDER_EXAMPLE),
                                                  Example(summary="pickup in store", value=PICKUP_EXAMPLE)])],
-    store: Store,
-    saga: Saga,
-    idempotency: Idempotency,
+    store: NamedDependency[Store],
+    saga: NamedDependency[Saga],
+    idempotency: NamedDependency[Idempotency],
     owner: OwnerHeader = None,
     idempotency_key: KeyHeader = None,
 ) -> Response[Order]:
@@ -184,13 +185,14 @@ async def create_order(
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
-async def get_order(order_id: FromPath[str], store: Store, owner: OwnerHeader = None) -> Order:
+async def get_order(order_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None) -> Order:
     return (await _owned_order(store, order_id, _owner(owner))).view()
 
 
 @get("/orders", tags=["orders"], summary="The caller's orders, newest first, cursor-paged")
-async def list_orders(store: Store, owner: OwnerHeader = None, cursor_: Annotated[
-        str | None, Parameter(query="cursor", max_length=256, description="Opaque cursor from a previous page")] = None,
+async def list_orders(store: NamedDependency[Store], owner: OwnerHeader = None, cursor_: Annotated[
+        str | None, QueryParameter(name="cursor", max_length=256, description="Opaque cursor from a previous page")
+        ] = None,
         limit: Limit = 20) -> Page[Order]:
     owner = _owner(owner)
     position = cursor.decode(cursor_, CURSOR_TAG, float)
@@ -203,7 +205,7 @@ async def list_orders(store: Store, owner: OwnerHeader = None, cursor_: Annotate
 
 
 @get("/orders/{order_id:str}/timeline", tags=["orders"], summary="Every transition of one order")
-async def get_timeline(order_id: FromPath[str], store: Store, owner: OwnerHeader = None) -> list[TimelineEntry]:
+async def get_timeline(order_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None) -> list[TimelineEntry]:
     """Time, source system, document id (reservation, ERP sales order, WMS order, POS task, shipment,
     receipt, credit memo) and the correlation id of the request that caused it."""
     record = await _owned_order(store, order_id, _owner(owner))
@@ -217,7 +219,7 @@ def _cancel_answer(record: OrderRecord) -> Stored:
 @post("/orders/{order_id:str}/cancel", tags=["orders"], summary="Cancel an order (Idempotency-Key honoured)",
       status_code=200)
 async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[CancelRequest],
-                       store: Store, saga: Saga, idempotency: Idempotency, owner: OwnerHeader = None,
+                       store: NamedDependency[Store], saga: NamedDependency[Saga], idempotency: NamedDependency[Idempotency], owner: OwnerHeader = None,
                        idempotency_key: KeyHeader = None) -> Response[Order]:
     """Cancels the fulfilment documents and the ERP sales order by reference and releases the stock: 200 when
     done, 202 while a back-end is away (or a document's create is still in doubt; the retry worker finishes
@@ -254,7 +256,7 @@ def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored
 @post("/orders/{order_id:str}/returns", tags=["returns"],
       summary="Return lines of a delivered or picked-up order (Idempotency-Key required)")
 async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[ReturnRequest],
-                        store: Store, returns: Returns, idempotency: Idempotency, owner: OwnerHeader = None,
+                        store: NamedDependency[Store], returns: NamedDependency[Returns], idempotency: NamedDependency[Idempotency], owner: OwnerHeader = None,
                         idempotency_key: KeyHeader = None) -> Response[Return]:
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
@@ -286,7 +288,7 @@ async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str]
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
-async def get_return(return_id: FromPath[str], store: Store, owner: OwnerHeader = None) -> Return:
+async def get_return(return_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None) -> Return:
     owner = _owner(owner)
     ret = await store.ret(return_id) if _REF.match(return_id) else None
     if ret is None or ret.owner != owner:
@@ -304,7 +306,7 @@ def _operator(owner: str | None) -> str:
 @post("/reconciliations/documents", tags=["reconciliation"], status_code=202,
       summary="Compare orders with the back-ends' documents; repair or report every mismatch")
 async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[DocumentReconciliationRequest],
-                               sweep: Sweep, idempotency: Idempotency, owner: OwnerHeader = None,
+                               sweep: NamedDependency[Sweep], idempotency: NamedDependency[Idempotency], owner: OwnerHeader = None,
                                idempotency_key: KeyHeader = None) -> Response[DocumentReconciliation]:
     """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
     orders or POS pickups and its returns' credit memos and receipts, by reference. An orphan behind a rejected,
@@ -328,7 +330,7 @@ async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[D
 
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
-async def get_document_sweep(sweep_id: FromPath[str], sweep: Sweep, owner: OwnerHeader = None) -> DocumentReconciliation:
+async def get_document_sweep(sweep_id: FromPath[str], sweep: NamedDependency[Sweep], owner: OwnerHeader = None) -> DocumentReconciliation:
     _operator(owner)
     report = await sweep.get(sweep_id) if _REF.match(sweep_id) else None
     if report is None:
