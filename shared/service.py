@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
@@ -201,6 +203,12 @@ class _RedisConnection(Connection):
             raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
 
 
+def provide_settings(state: State) -> Settings:
+    """Every handler may declare ``settings: NamedDependency[Settings]``."""
+    settings: Settings = state.settings
+    return settings
+
+
 async def redis_ready(app: Litestar) -> None:
     await app.state.redis.ping()
 
@@ -274,7 +282,7 @@ def create_service(
             path="/schema",
         ),
         request_max_body_size=settings.max_body_bytes,
-        dependencies=dependencies or {},
+        dependencies={"settings": Provide(provide_settings, sync_to_thread=False), **(dependencies or {})},
         middleware=list(middleware),
         dto=StrictBody[msgspec.Struct],
         return_dto=None,

@@ -11,13 +11,15 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
-from services.process.availability import rounds, routes
+from services.process.availability import routes
+from services.process.availability.deps import DEPENDENCIES, Parts, parts
 from services.process.availability.atp import AtpReader
 from services.process.availability.keys import NAME, Keys
 from services.process.availability.prices import Prices
 from services.process.availability.projection import Projection
 from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
+from services.process.availability.rounds import Rounds
 from services.process.availability.scripts import Scripts
 from services.process.availability.stores import Locations
 from shared.background import in_background
@@ -42,23 +44,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         projection = Projection(redis, keys, scripts, app.state.http, settings, locations, bus)
         # The group exists before the build reads a snapshot: nothing published from now on is missed.
         await projection.consumer.ensure_groups()
-        app.state.keys = keys
-        app.state.outbox = outbox
-        app.state.locations = locations
-        app.state.projection = projection
-        app.state.atp = AtpReader(redis, keys)
-        app.state.reservations = Reservations(redis, keys, scripts, locations)
-        app.state.prices = Prices(redis, keys, app.state.http)
-        app.state.price_events = Consumer(
-            bus, group=f"{NAME}-prices", name=worker_id(), domains=["catalog"],
-            handler=app.state.prices.apply_event, start_id="$", block_ms=500,
+        reservations = Reservations(redis, keys, scripts, locations)
+        prices = Prices(redis, keys, app.state.http)
+        price_events = Consumer(bus, group=f"{NAME}-prices", name=worker_id(), domains=["catalog"],
+                                handler=prices.apply_event, start_id="$", block_ms=500)
+        await price_events.ensure_groups()
+        reconciler = Reconciler(redis, keys, projection, locations)
+        app.state.availability = Parts(
+            atp=AtpReader(redis, keys), locations=locations, reservations=reservations, prices=prices,
+            reconciler=reconciler,
+            rounds=Rounds(redis, settings, app.state.stop, projection=projection, prices=prices,
+                          price_events=price_events, reservations=reservations, outbox=outbox,
+                          reconciler=reconciler),
         )
-        await app.state.price_events.ensure_groups()
-        app.state.reconciler = Reconciler(redis, keys, projection, locations)
         try:
             yield
         finally:
-            await app.state.reconciler.close()
+            await reconciler.close()
 
     return create_service(
         NAME,
@@ -69,12 +71,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "down; reconciliation against the systems of record.",
         lifespan=[
             state_lifespan,
-            in_background("availability-projection", rounds.build_and_consume),
-            in_background("availability-prices", rounds.prices),
-            in_background("availability-price-events", lambda app: app.state.price_events.run(app.state.stop)),
-            in_background("availability-expiry", rounds.expiry),
-            in_background("availability-outbox", rounds.relay),
-            in_background("availability-reconcile", rounds.reconcile),
+            in_background("availability-projection", lambda app: parts(app.state).rounds.build_and_consume()),
+            in_background("availability-prices", lambda app: parts(app.state).rounds.price_sync()),
+            in_background("availability-price-events", lambda app: parts(app.state).rounds.consume_price_events()),
+            in_background("availability-expiry", lambda app: parts(app.state).rounds.expiry()),
+            in_background("availability-outbox", lambda app: parts(app.state).rounds.relay()),
+            in_background("availability-reconcile", lambda app: parts(app.state).rounds.reconcile()),
         ],
         settings=settings,
+        dependencies=DEPENDENCIES,
     )

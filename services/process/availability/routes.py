@@ -10,13 +10,17 @@ import asyncio
 import re
 from typing import Annotated, Any
 
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, JSONBody, Parameter
 
-from services.process.availability.atp import sku_availability
+from services.process.availability.atp import AtpReader, sku_availability
+from services.process.availability.prices import Prices
+from services.process.availability.reconcile import Reconciler
+from services.process.availability.reservations import Reservations
 from shared.clock import now_ms
-from services.process.availability.stores import POSTAL_PATTERN, centroid, distance_km
+from services.process.availability.stores import POSTAL_PATTERN, Locations, centroid, distance_km
 from shared.models.availability import (
     MAX_QUERY_SKUS,
     AvailabilityQuery,
@@ -36,6 +40,7 @@ from shared.models.availability import (
 from shared.models.catalog import Price
 from shared.models.common import MAX_LINE_QTY, REF_PATTERN, SKU_PATTERN
 from shared.problems import ProblemError, invalid, not_found
+from shared.settings import Settings
 
 _SKU = re.compile(SKU_PATTERN)
 _REF = re.compile(REF_PATTERN)
@@ -73,7 +78,8 @@ RESERVATION_EXAMPLE = {
 
 @get("/availability/stores", tags=["availability"], summary="Stores near a postal code with stock for a basket")
 async def stores_near(
-    request: Request[Any, Any, Any],
+    atp: NamedDependency[AtpReader],
+    locations: NamedDependency[Locations],
     sku: Annotated[list[str], Parameter(description="SKUs of the basket (repeat the parameter)")],
     postal: Annotated[str, Parameter(max_length=12, description="Postal code to measure distance from")],
     qty: Annotated[list[int] | None, Parameter(description="One qty for every SKU, or one per SKU; default 1")] = None,
@@ -82,7 +88,6 @@ async def stores_near(
     """Every pickup store, nearest first, with what it has of each basket line and whether it has it all.
 
     The postal code is placed by the stores' own postal codes (a geocoder is a seam; see stores.py)."""
-    state = request.app.state
     if not 1 <= len(sku) <= MAX_BASKET:
         raise invalid(f"give 1 to {MAX_BASKET} sku parameters")
     skus = [_sku(s) for s in sku]
@@ -96,17 +101,17 @@ async def stores_near(
     if not POSTAL_PATTERN.match(postal):
         raise invalid("postal is a postal code (letters, digits, spaces, dashes)", errors=[{"field": "postal"}])
     basket = [BasketLine(sku=s, qty=qtys[0] if len(qtys) == 1 else qtys[i]) for i, s in enumerate(skus)]
-    locations = await state.locations.all()
-    stores = [loc for loc in locations.values() if loc.type == "store" and loc.pickup]
+    known = await locations.all()
+    stores = [loc for loc in known.values() if loc.type == "store" and loc.pickup]
     origin = centroid(postal, stores)
     if origin is None:
         raise ProblemError("unprocessable", f"postal code {postal} cannot be placed near any store",
                            errors=[{"field": "postal", "value": postal}])
     now = now_ms()
-    fields, staleness = await state.atp.read(skus, now)
+    fields, staleness = await atp.read(skus, now)
     per_sku = []
     for line, raw in zip(basket, fields):
-        found = sku_availability(line.sku, raw, locations, staleness_ms=staleness)
+        found = sku_availability(line.sku, raw, known, staleness_ms=staleness)
         if found is None:
             raise not_found(f"sku {line.sku}")
         per_sku.append({a.location: a.available for a in found.locations})
@@ -125,14 +130,14 @@ async def stores_near(
 
 @get("/availability/{sku:str}", tags=["availability"], summary="ATP of one SKU: ship-to-home and per location")
 async def get_availability(
-    request: Request[Any, Any, Any],
+    atp: NamedDependency[AtpReader],
+    locations: NamedDependency[Locations],
     sku: FromPath[str],
     explain: Annotated[bool, Parameter(description="Include every term (on hand, reserved, safety stock, in transit)")] = False,
 ) -> SkuAvailability:
-    state = request.app.state
     _sku(sku)
-    fields, staleness = await state.atp.read([sku], now_ms())
-    found = sku_availability(sku, fields[0], await state.locations.all(), staleness_ms=staleness, explain=explain)
+    fields, staleness = await atp.read([sku], now_ms())
+    found = sku_availability(sku, fields[0], await locations.all(), staleness_ms=staleness, explain=explain)
     if found is None:
         raise not_found(f"sku {sku}")
     return found
@@ -141,31 +146,33 @@ async def get_availability(
 @post("/availability/query", status_code=200, tags=["availability"],
       summary=f"ATP of up to {MAX_QUERY_SKUS} SKUs in one call")
 async def query_availability(
-    request: Request[Any, Any, Any],
     data: Annotated[AvailabilityQuery, Body(examples=[Example(summary="two SKUs, every location", value=QUERY_EXAMPLE)])],
+    atp: NamedDependency[AtpReader],
+    locations: NamedDependency[Locations],
+    prices: NamedDependency[Prices],
 ) -> AvailabilityQueryResult:
-    state = request.app.state
-    locations = await state.locations.all()
+    known = await locations.all()
     only = None
     if data.locations is not None:
-        unknown = [loc for loc in data.locations if loc not in locations]
+        unknown = [loc for loc in data.locations if loc not in known]
         if unknown:
             raise ProblemError("unprocessable", "some locations do not exist",
                                errors=[{"field": "locations", "value": loc} for loc in unknown[:20]])
         only = set(data.locations)
     skus = list(dict.fromkeys(data.skus))
+    priced: PriceQueryResult | None = None
     if data.prices:
-        (fields, staleness), prices = await asyncio.gather(state.atp.read(skus, now_ms()), state.prices.query(skus))
+        (fields, staleness), priced = await asyncio.gather(atp.read(skus, now_ms()), prices.query(skus))
     else:
-        (fields, staleness), prices = await state.atp.read(skus, now_ms()), None
+        fields, staleness = await atp.read(skus, now_ms())
     items, unknown_skus = [], []
     for sku, raw in zip(skus, fields):
-        found = sku_availability(sku, raw, locations, staleness_ms=staleness, explain=data.explain, only=only)
+        found = sku_availability(sku, raw, known, staleness_ms=staleness, explain=data.explain, only=only)
         if found is None:
             unknown_skus.append(sku)
         else:
             items.append(found)
-    return AvailabilityQueryResult(items=items, unknown=unknown_skus, prices=prices)
+    return AvailabilityQueryResult(items=items, unknown=unknown_skus, prices=priced)
 
 
 # --- reservations ---------------------------------------------------------------------------------------------
@@ -174,41 +181,41 @@ async def query_availability(
 @post("/reservations", tags=["reservations"], summary="Hold stock for every line of an order, all or nothing",
       response_description="The reservation set (201 when this call reserved, 200 for a replay)")
 async def reserve(
-    request: Request[Any, Any, Any],
+    reservations: NamedDependency[Reservations],
     data: Annotated[ReservationRequest, Body(examples=[Example(summary="hold two lines for 15 minutes",
                                                                 value=RESERVATION_EXAMPLE)])],
 ) -> Response[ReservationSet]:
     """Idempotent by (order_id, line_id). Not enough stock for any line: 409 ``insufficient-stock`` naming
     every short line, and nothing is held."""
-    reservation_set, created = await request.app.state.reservations.reserve(data)
+    reservation_set, created = await reservations.reserve(data)
     return Response(reservation_set, status_code=201 if created else 200)
 
 
 @get("/reservations/{order_id:str}", tags=["reservations"], summary="The reservation set of an order")
-async def get_reservations(request: Request[Any, Any, Any], order_id: FromPath[str]) -> ReservationSet:
-    return await request.app.state.reservations.get(_order_id(order_id))  # type: ignore[no-any-return]
+async def get_reservations(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
+    return await reservations.get(_order_id(order_id))
 
 
 @post("/reservations/{order_id:str}/extend", status_code=200, tags=["reservations"],
       summary="Push a held set's deadline to now + ttl_s")
 async def extend(
-    request: Request[Any, Any, Any],
+    reservations: NamedDependency[Reservations],
     order_id: FromPath[str],
     data: Annotated[ExtendRequest, Body(examples=[Example(summary="ten more minutes", value={"ttl_s": 600})])],
 ) -> ReservationSet:
-    return await request.app.state.reservations.transition(_order_id(order_id), "extend", data.ttl_s)  # type: ignore[no-any-return]
+    return await reservations.transition(_order_id(order_id), "extend", data.ttl_s)
 
 
 @post("/reservations/{order_id:str}/commit", status_code=200, tags=["reservations"],
       summary="held -> allocated (the order was accepted): no expiry from now on")
-async def commit(request: Request[Any, Any, Any], order_id: FromPath[str]) -> ReservationSet:
-    return await request.app.state.reservations.transition(_order_id(order_id), "commit")  # type: ignore[no-any-return]
+async def commit(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
+    return await reservations.transition(_order_id(order_id), "commit")
 
 
 @post("/reservations/{order_id:str}/release", status_code=200, tags=["reservations"],
       summary="Give the stock back (cancel or failure); idempotent")
-async def release(request: Request[Any, Any, Any], order_id: FromPath[str]) -> ReservationSet:
-    return await request.app.state.reservations.transition(_order_id(order_id), "release")  # type: ignore[no-any-return]
+async def release(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
+    return await reservations.transition(_order_id(order_id), "release")
 
 
 # --- prices ---------------------------------------------------------------------------------------------------
@@ -216,27 +223,26 @@ async def release(request: Request[Any, Any, Any], order_id: FromPath[str]) -> R
 
 @post("/prices/query", status_code=200, tags=["prices"], summary="Prices of many SKUs from the price projection")
 async def query_prices(
-    request: Request[Any, Any, Any],
+    prices: NamedDependency[Prices],
     data: Annotated[PriceQuery, Body(examples=[Example(summary="a basket's prices",
                                                         value={"skus": [SKU_EXAMPLES[0], SKU_EXAMPLES[1]]})])],
 ) -> PriceQueryResult:
     """Answers from Redis, so checkout prices keep working while the ERP is down."""
-    return await request.app.state.prices.query(data.skus)  # type: ignore[no-any-return]
+    return await prices.query(data.skus)
 
 
 @get("/prices/{sku:str}", tags=["prices"], summary="The price of one SKU from the price projection")
-async def get_price(request: Request[Any, Any, Any], sku: FromPath[str]) -> Price:
-    price = await request.app.state.prices.get(_sku(sku))
+async def get_price(sku: FromPath[str], prices: NamedDependency[Prices]) -> Price:
+    price = await prices.get(_sku(sku))
     if price is None:
         raise not_found(f"price of sku {sku}")
-    return price  # type: ignore[no-any-return]
+    return price
 
 
 @post("/prices/sync", status_code=200, tags=["prices"], summary="Sync the price projection from the ERP now",
       response_description="`done` with the count, or 202 `running` if it takes longer than the wait")
-async def sync_prices(request: Request[Any, Any, Any]) -> Response[Any]:
-    settings = request.app.state.settings
-    status = await request.app.state.prices.request_sync(wait_s=settings.http_timeout_s * 4 + 2)
+async def sync_prices(prices: NamedDependency[Prices], settings: NamedDependency[Settings]) -> Response[Any]:
+    status = await prices.request_sync(wait_s=settings.http_timeout_s * 4 + 2)
     return Response(status, status_code=200 if status.state == "done" else 202)
 
 
@@ -246,28 +252,28 @@ async def sync_prices(request: Request[Any, Any, Any]) -> Response[Any]:
 @post("/reconciliations", tags=["reconciliation"], status_code=202,
       summary="Compare the projection with WMS and POS, repair it, report the drift (in the background)")
 async def start_reconciliation(
-    request: Request[Any, Any, Any], data: JSONBody[ReconciliationRequest | None] = None
+    reconciler: NamedDependency[Reconciler], locations: NamedDependency[Locations],
+    data: JSONBody[ReconciliationRequest | None] = None,
 ) -> Response[Reconciliation]:
-    state = request.app.state
     only = data.locations if data is not None else None
     if only is not None:
-        known = await state.locations.all()
+        known = await locations.all()
         unknown = [loc for loc in only if loc not in known]
         if unknown:
             raise ProblemError("unprocessable", "some locations do not exist",
                                errors=[{"field": "locations", "value": loc} for loc in unknown[:20]])
-    report = await state.reconciler.start(only)
+    report = await reconciler.start(only)
     return Response(report, status_code=202, headers={"Location": f"/reconciliations/{report.id}"})
 
 
 @get("/reconciliations/{recon_id:str}", tags=["reconciliation"], summary="A reconciliation's state and drift")
-async def get_reconciliation(request: Request[Any, Any, Any], recon_id: FromPath[str]) -> Reconciliation:
+async def get_reconciliation(recon_id: FromPath[str], reconciler: NamedDependency[Reconciler]) -> Reconciliation:
     if not re.fullmatch(r"[0-9a-f]{32}", recon_id):
         raise not_found(f"reconciliation {recon_id[:80]}")
-    report = await request.app.state.reconciler.get(recon_id)
+    report = await reconciler.get(recon_id)
     if report is None:
         raise not_found(f"reconciliation {recon_id}")
-    return report  # type: ignore[no-any-return]
+    return report
 
 
 ROUTES = [

@@ -1,0 +1,59 @@
+"""The collaborators of process-availability, built once by app.py's lifespan and provided to handlers by type.
+
+Handlers declare what they need (``atp: NamedDependency[AtpReader]``); one ``Provide`` per collaborator reads it
+from the one typed :class:`Parts` the lifespan put in the application's state. Only this module and app.py reach
+into that state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from services.process.availability.atp import AtpReader
+from services.process.availability.prices import Prices
+from services.process.availability.reconcile import Reconciler
+from services.process.availability.reservations import Reservations
+from services.process.availability.rounds import Rounds
+from services.process.availability.stores import Locations
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    atp: AtpReader
+    locations: Locations
+    reservations: Reservations
+    prices: Prices
+    reconciler: Reconciler
+    rounds: Rounds
+
+
+def parts(state: State) -> Parts:
+    found: Parts = state.availability
+    return found
+
+
+def atp(state: State) -> AtpReader:
+    return parts(state).atp
+
+
+def locations(state: State) -> Locations:
+    return parts(state).locations
+
+
+def reservations(state: State) -> Reservations:
+    return parts(state).reservations
+
+
+def prices(state: State) -> Prices:
+    return parts(state).prices
+
+
+def reconciler(state: State) -> Reconciler:
+    return parts(state).reconciler
+
+
+DEPENDENCIES = {fn.__name__: Provide(fn, sync_to_thread=False)
+                for fn in (atp, locations, reservations, prices, reconciler)}
