@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector, VersionMismatch
 from services.system.pos.pickups import Pickups
-from services.system.pos.routes import verify_signature
+from services.system.pos.webhooks import verify_signature
 from shared.events import EventBus
 from shared.http import Upstreams
 from shared.models.fulfilment import FulfilmentLine, PickupTaskRequest

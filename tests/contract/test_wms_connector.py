@@ -18,7 +18,8 @@ from aioresponses import aioresponses
 from redis.asyncio import Redis
 
 from services.system.wms import mapping
-from services.system.wms.connector import WmsConnector, verify_signature
+from services.system.wms.connector import WmsConnector
+from services.system.wms.webhooks import verify_signature
 from shared.http import Upstreams
 from shared.locks import Locks
 from shared.models.common import Address

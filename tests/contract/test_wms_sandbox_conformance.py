@@ -16,7 +16,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services.sandbox.wms.app import create_app
-from services.system.wms.connector import verify_signature
+from services.system.wms.webhooks import verify_signature
 from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
 

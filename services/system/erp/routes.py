@@ -7,9 +7,10 @@ the ERP, and leave every vendor detail to the connector.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
 from services.system.erp.connector import OdooConnector
@@ -27,10 +28,6 @@ Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size, 1-500")]
 Cursor = Annotated[str | None, Parameter(max_length=64, description="Opaque cursor from a previous page")]
 
 
-def _erp(request: Request[Any, Any, Any]) -> OdooConnector:
-    return request.app.state.erp  # type: ignore[no-any-return]
-
-
 def _sku(value: str) -> str:
     if not _SKU.match(value):
         raise invalid("a SKU matches [A-Za-z0-9._-]{1,64}", errors=[{"field": "sku", "value": value[:80]}])
@@ -44,71 +41,71 @@ def _ref(value: str) -> str:
 
 
 @get("/items/{sku:str}", tags=["catalog"], summary="One item by SKU")
-async def get_item(request: Request[Any, Any, Any], sku: FromPath[str]) -> Item:
-    return await _erp(request).item(_sku(sku))
+async def get_item(erp: NamedDependency[OdooConnector], sku: FromPath[str]) -> Item:
+    return await erp.item(_sku(sku))
 
 
 @get("/items", tags=["catalog"], summary="Every item, cursor-paged")
-async def list_items(request: Request[Any, Any, Any], cursor: Cursor = None, limit: Limit = 100) -> Page[Item]:
-    return await _erp(request).items(cursor, limit)
+async def list_items(erp: NamedDependency[OdooConnector], cursor: Cursor = None, limit: Limit = 100) -> Page[Item]:
+    return await erp.items(cursor, limit)
 
 
 @get("/prices/{sku:str}", tags=["catalog"], summary="The ERP's sales price of one SKU")
-async def get_price(request: Request[Any, Any, Any], sku: FromPath[str]) -> Price:
-    return await _erp(request).price(_sku(sku))
+async def get_price(erp: NamedDependency[OdooConnector], sku: FromPath[str]) -> Price:
+    return await erp.price(_sku(sku))
 
 
 @get("/prices", tags=["catalog"], summary="Every price, cursor-paged (what the price projection syncs from)")
-async def list_prices(request: Request[Any, Any, Any], cursor: Cursor = None, limit: Limit = 100) -> Page[Price]:
-    return await _erp(request).prices(cursor, limit)
+async def list_prices(erp: NamedDependency[OdooConnector], cursor: Cursor = None, limit: Limit = 100) -> Page[Price]:
+    return await erp.prices(cursor, limit)
 
 
 @get("/stock", tags=["stock"], summary="ERP financial stock, per DC or for every DC, cursor-paged")
 async def list_stock(
-    request: Request[Any, Any, Any],
+    erp: NamedDependency[OdooConnector],
     location: Annotated[str | None, Parameter(max_length=64, description="`dc-<code>`")] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> Page[StockPosition]:
     if location is not None and not _LOCATION.match(location):
         raise invalid("location is `dc-<code>` or `store-<code>`", errors=[{"field": "location"}])
-    return await _erp(request).stock(location, cursor, limit)
+    return await erp.stock(location, cursor, limit)
 
 
 @get("/stock/{sku:str}", tags=["stock"], summary="ERP financial stock of one SKU in every DC")
-async def stock_for_sku(request: Request[Any, Any, Any], sku: FromPath[str]) -> list[StockPosition]:
-    return await _erp(request).stock_for(_sku(sku))
+async def stock_for_sku(erp: NamedDependency[OdooConnector], sku: FromPath[str]) -> list[StockPosition]:
+    return await erp.stock_for(_sku(sku))
 
 
 @post("/sales-orders", tags=["orders"], summary="Create the ERP sales order for our order ref (idempotent)")
-async def create_sales_order(request: Request[Any, Any, Any], data: JSONBody[SalesOrderRequest]) -> Response[SalesOrder]:
+async def create_sales_order(erp: NamedDependency[OdooConnector], data: JSONBody[SalesOrderRequest]) -> Response[SalesOrder]:
     """201 when this call created it, 200 with ``created: false`` when the ERP already had it."""
-    order = await _erp(request).create_sales_order(data)
+    order = await erp.create_sales_order(data)
     return Response(order, status_code=201 if order.created else 200)
 
 
 @get("/sales-orders/{ref:str}", tags=["orders"], summary="The ERP sales order of our order ref")
-async def get_sales_order(request: Request[Any, Any, Any], ref: FromPath[str]) -> SalesOrder:
-    return await _erp(request).sales_order(_ref(ref))
+async def get_sales_order(erp: NamedDependency[OdooConnector], ref: FromPath[str]) -> SalesOrder:
+    return await erp.sales_order(_ref(ref))
 
 
 @get("/sales-orders", tags=["orders"], summary="Every ERP sales order carrying our order ref (duplicates included)")
 async def list_sales_orders(
-    request: Request[Any, Any, Any],
+    erp: NamedDependency[OdooConnector],
     ref: Annotated[str, Parameter(max_length=64, description="Our order ref (`client_order_ref`)")],
 ) -> list[SalesOrder]:
     """Odoo does not stop two sales orders from carrying one ref; the document sweep lists them all here."""
-    return await _erp(request).sales_orders(_ref(ref))
+    return await erp.sales_orders(_ref(ref))
 
 
 @post("/sales-orders/{ref:str}/confirm", status_code=200, tags=["orders"], summary="Confirm (idempotent)")
-async def confirm_sales_order(request: Request[Any, Any, Any], ref: FromPath[str]) -> SalesOrder:
-    return await _erp(request).transition_sales_order(_ref(ref), "action_confirm")
+async def confirm_sales_order(erp: NamedDependency[OdooConnector], ref: FromPath[str]) -> SalesOrder:
+    return await erp.transition_sales_order(_ref(ref), "action_confirm")
 
 
 @post("/sales-orders/{ref:str}/cancel", status_code=200, tags=["orders"], summary="Cancel (idempotent)")
 async def cancel_sales_order(
-    request: Request[Any, Any, Any],
+    erp: NamedDependency[OdooConnector],
     ref: FromPath[str],
     erp_id: Annotated[int | None, Parameter(ge=1, le=2**53, description="Cancel only this sales order of the ref "
                                              "(a duplicate); without it, every sales order of the ref")] = None,
@@ -116,27 +113,27 @@ async def cancel_sales_order(
     """By reference: every sales order carrying the ref is cancelled, duplicates included. A create of this ref
     whose outcome is still unknown is waited out first (409 with Retry-After while it is)."""
     if erp_id is not None:
-        return await _erp(request).cancel_sales_order(_ref(ref), erp_id)
-    return await _erp(request).transition_sales_order(_ref(ref), "action_cancel")
+        return await erp.cancel_sales_order(_ref(ref), erp_id)
+    return await erp.transition_sales_order(_ref(ref), "action_cancel")
 
 
 @post("/credit-memos", tags=["returns"], summary="Create and post the ERP credit memo for our return ref")
-async def create_credit_memo(request: Request[Any, Any, Any], data: JSONBody[CreditMemoRequest]) -> Response[CreditMemo]:
-    memo = await _erp(request).create_credit_memo(data)
+async def create_credit_memo(erp: NamedDependency[OdooConnector], data: JSONBody[CreditMemoRequest]) -> Response[CreditMemo]:
+    memo = await erp.create_credit_memo(data)
     return Response(memo, status_code=201 if memo.created else 200)
 
 
 @get("/credit-memos/{ref:str}", tags=["returns"], summary="The ERP credit memo of our return ref")
-async def get_credit_memo(request: Request[Any, Any, Any], ref: FromPath[str]) -> CreditMemo:
-    return await _erp(request).credit_memo(_ref(ref))
+async def get_credit_memo(erp: NamedDependency[OdooConnector], ref: FromPath[str]) -> CreditMemo:
+    return await erp.credit_memo(_ref(ref))
 
 
 @get("/credit-memos", tags=["returns"], summary="Every ERP credit memo carrying our return ref")
 async def list_credit_memos(
-    request: Request[Any, Any, Any],
+    erp: NamedDependency[OdooConnector],
     ref: Annotated[str, Parameter(max_length=64, description="Our return ref (`account.move.ref`)")],
 ) -> list[CreditMemo]:
-    return await _erp(request).credit_memos(_ref(ref))
+    return await erp.credit_memos(_ref(ref))
 
 
 ROUTES = [

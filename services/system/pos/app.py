@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from services.system.pos import routes
+from services.system.pos.deps import DEPENDENCIES, Parts, parts
+from services.system.pos.pickups import Pickups, StoreReturns
+from services.system.pos.webhooks import square_webhook
 from services.system.pos.connector import SquareConnector
 from shared.background import in_background, until_done
 from shared.events import EventBus
@@ -23,20 +26,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def pos_lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pos = SquareConnector(app.state.http[UPSTREAM], settings, app.state.redis)
-        app.state.bus = EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME)
+        redis = app.state.redis
+        pos = SquareConnector(app.state.http[UPSTREAM], settings, redis)
+        bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
+        app.state.pos_parts = Parts(pos=pos, bus=bus, pickups=Pickups(pos, redis, bus, settings),
+                                    store_returns=StoreReturns(pos, redis, settings))
         yield
 
     async def warm_up(app: Litestar) -> None:
         # Misses are also filled on demand, so this only saves the first requests a round trip.
-        await until_done(app.state.pos.warm_up, what="pos id maps")
+        await until_done(parts(app.state).pos.warm_up, what="pos id maps")
 
     return create_service(
         NAME,
-        routes.ROUTES,
+        [*routes.ROUTES, square_webhook],
         title="System API: POS",
         description="Stores, store stock, pickup tasks and counter returns over a Square v2 POS; Square's "
         "signed webhooks become canonical inventory and fulfilment events.",
         lifespan=[pos_lifespan, in_background("pos-idmap-warm-up", warm_up)],
         settings=settings,
+        dependencies=DEPENDENCIES,
     )

@@ -34,11 +34,13 @@ from redis.asyncio import Redis
 
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector, VersionMismatch
+from services.system.pos.keys import Keys
 from shared import context
 from shared.events import EventBus
 from shared.locks import Lock, Locks
 from shared.models.common import REF_PATTERN
 from shared.models.fulfilment import FulfilmentLine, PickupTask, PickupTaskRequest
+from shared.models.returns import StoreReturn, StoreReturnRequest
 from shared.problems import ProblemError, not_found
 from shared.settings import Settings
 
@@ -94,9 +96,10 @@ class Pickups:
         self.bus = bus
         self.settings = settings
         self.locks = Locks(redis, prefix=settings.key_prefix)
+        self.keys = Keys(settings.key_prefix)
 
     def key(self, ref: str) -> str:
-        return f"{self.settings.key_prefix}omnigate.pos:pickup:{ref}"
+        return self.keys.pickup(ref)
 
     def _locked(self, ref: str) -> AbstractAsyncContextManager[Lock]:
         limit = self.settings.upstream_commit_limit_s
@@ -138,10 +141,7 @@ class Pickups:
         """Create the task's order (or find the one an earlier attempt made) and hold its units."""
         key = self.key(req.ref)
         async with self._locked(req.ref) as lock:
-            await self.redis.hsetnx(key, "digest", digest)
-            stored = await self.redis.hget(key, "digest")
-            if stored is not None and stored.decode() != digest:
-                raise ProblemError("conflict", "this ref was already used for a different request")
+            await claim(self.redis, key, digest)
             first = bool(await self.redis.hsetnx(key, "claimed_at", _now()))
             await self.redis.hsetnx(key, "location_id", location_id)
             record = await self.record(req.ref)
@@ -253,3 +253,33 @@ class Pickups:
         await lock.write(self.pos.change_inventory(mapping.unhold_changes(ref, order, occurred_at)))
         await self.redis.hset(key, "hold", RELEASED)
         log.info("pickup %s: hold given back at %s", ref, order.location_id)
+
+
+class StoreReturns:
+    """Counter returns, once per ref: a Square return order and the restock that puts the units back on the
+    shelf, both replayed by Square for their idempotency keys, so a repeat (or a retry after a lost answer) is
+    the same document."""
+
+    def __init__(self, pos: SquareConnector, redis: Redis, settings: Settings) -> None:
+        self.pos = pos
+        self.redis = redis
+        self.keys = Keys(settings.key_prefix)
+
+    async def create(self, data: StoreReturnRequest, digest: str, location_id: str,
+                     variation_ids: list[str]) -> tuple[StoreReturn, bool]:
+        key = self.keys.store_return(data.ref)
+        await claim(self.redis, key, digest)
+        await self.redis.hsetnx(key, "occurred_at", _now())
+        occurred_at = (await self.redis.hget(key, "occurred_at") or b"").decode()
+        order = await self.pos.create_order(mapping.return_order(data, location_id, variation_ids))
+        await self.pos.change_inventory(mapping.restock_changes(data, location_id, variation_ids, occurred_at))
+        created = bool(await self.redis.hsetnx(key, "order_id", order.id))
+        return mapping.store_return(data, order, created), created
+
+
+async def claim(redis: Redis, key: str, digest: str) -> None:
+    """Remember which request a ref stands for; the same ref with another request is a conflict."""
+    await redis.hsetnx(key, "digest", digest)
+    stored = await redis.hget(key, "digest")
+    if stored is not None and stored.decode() != digest:
+        raise ProblemError("conflict", "this ref was already used for a different request")

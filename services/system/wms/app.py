@@ -7,8 +7,12 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from services.system.wms.connector import WmsConnector
+from services.system.wms.deps import DEPENDENCIES, Parts
 from services.system.wms.routes import ROUTES
+from services.system.wms.webhooks import wms_webhook
 from shared.events import EventBus
+from shared.locks import Locks
 from shared.service import create_service
 from shared.settings import Settings, get_settings
 
@@ -16,18 +20,24 @@ NAME = "system-wms"
 
 
 @asynccontextmanager
-async def event_bus(app: Litestar) -> AsyncIterator[None]:
-    app.state.bus = EventBus(app.state.redis, prefix=app.state.settings.key_prefix, service=NAME)
+async def wms_parts(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    # One connector per worker: its per-ref locks sit in the state Redis, so workers and replicas share them.
+    connector = WmsConnector(app.state.http["wms"], settings.wms_api_key,
+                             Locks(app.state.redis, prefix=settings.key_prefix), settings.upstream_commit_limit_s,
+                             settings.http_timeout_s / 3)
+    app.state.wms = Parts(wms=connector, bus=EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME))
     yield
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     return create_service(
         NAME,
-        ROUTES,
+        [*ROUTES, wms_webhook],
         title="Omnigate system API: WMS",
         description="DC stock, fulfilment orders, shipments and return receipts in the canonical model, over a "
         "3PL WMS; WMS webhooks become events on the `fulfilment` and `inventory` streams.",
-        lifespan=[event_bus],
+        lifespan=[wms_parts],
         settings=settings or get_settings(),
+        dependencies=DEPENDENCIES,
     )

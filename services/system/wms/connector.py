@@ -14,9 +14,6 @@ passed: a cancel by reference then finds whatever the create did.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 from contextlib import AbstractAsyncContextManager
 
 import msgspec
@@ -30,41 +27,7 @@ from shared.models.inventory import StockPosition
 from shared.problems import ProblemError, invalid, not_found
 
 API = "/api/v1"
-SIGNATURE_HEADER = "x-wms-signature"
-SIGNATURE_TOLERANCE_S = 300
 _envelope_decoder = msgspec.json.Decoder(mapping.WmsErrorEnvelope)
-
-
-# --- webhook signatures ------------------------------------------------------------------------------------------
-
-
-def verify_signature(secret: str, header: str | None, body: bytes, *, now: float | None = None,
-                     tolerance_s: int = SIGNATURE_TOLERANCE_S) -> None:
-    """Check ``t=<unix>,v1=<hex>`` (several ``v1`` allowed, as during a secret rotation) in constant time.
-
-    The timestamp is inside the signed string, so a captured notification cannot be replayed after
-    ``tolerance_s``; a missing secret refuses everything rather than accepting unsigned bodies.
-    """
-    if not secret:
-        raise ProblemError("invalid-signature", "no WMS webhook secret is configured")
-    if not header or len(header) > 1000:
-        raise ProblemError("invalid-signature", "missing X-WMS-Signature header")
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
-            timestamp = int(value)
-        elif key == "v1" and value:
-            candidates.append(value)
-    if timestamp is None or not candidates:
-        raise ProblemError("invalid-signature", "X-WMS-Signature must carry t=<unix> and v1=<hex>")
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_s:
-        raise ProblemError("invalid-signature", f"signature timestamp is more than {tolerance_s}s from now")
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates):
-        raise ProblemError("invalid-signature", "X-WMS-Signature does not match the body")
 
 
 # --- calls -------------------------------------------------------------------------------------------------------------
