@@ -216,10 +216,11 @@ def test_receipt_create_and_lookup(client: TestClient[Any]) -> None:
 
 def _outbox(client: TestClient[Any], event_id: str) -> tuple[bytes, dict[str, str]]:
     """The recorded body, and the headers the sandbox signs it with when it sends it."""
-    row = client.app.state.db.execute("SELECT url, body FROM _webhooks WHERE id = ?", (event_id,)).fetchone()
+    sandbox = client.app.state.sandbox
+    row = sandbox.db.execute("SELECT url, body FROM _webhooks WHERE id = ?", (event_id,)).fetchone()
     assert row is not None, f"webhook {event_id} was not recorded"
     body = bytes(row["body"])
-    return body, client.app.state.webhooks.signer(row["url"], body)
+    return body, sandbox.sender().signer(row["url"], body)
 
 
 def test_webhooks_have_documented_shapes_and_verifiable_signatures(client: TestClient[Any]) -> None:

@@ -21,10 +21,11 @@ import asyncio
 import random
 import sqlite3
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Request, delete, get, put
+from litestar import delete, get, put
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from msgspec import Meta
@@ -200,13 +201,9 @@ async def _answer(send: Send, status: int, body: bytes, media_type: str) -> None
     await send({"type": "http.response.body", "body": body})
 
 
-def _conn(request: Request[Any, Any, Any]) -> sqlite3.Connection:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
 @put("/_faults", tags=["sandbox"], summary="Stage a fault on a route prefix ('/' = every route)", status_code=200)
-async def put_fault(request: Request[Any, Any, Any], data: JSONBody[FaultSpec]) -> FaultSpec:
-    _conn(request).execute(
+async def put_fault(conn: NamedDependency[sqlite3.Connection], data: JSONBody[FaultSpec]) -> FaultSpec:
+    conn.execute(
         "INSERT INTO _faults(route, method, latency_ms, error_rate, outage, reset, after, times, exact) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(route, method) DO UPDATE SET latency_ms=excluded.latency_ms, "
         "error_rate=excluded.error_rate, outage=excluded.outage, reset=excluded.reset, after=excluded.after, "
@@ -218,8 +215,8 @@ async def put_fault(request: Request[Any, Any, Any], data: JSONBody[FaultSpec]) 
 
 
 @get("/_faults", tags=["sandbox"], summary="Faults in force")
-async def list_faults(request: Request[Any, Any, Any]) -> list[FaultSpec]:
-    rows = _conn(request).execute(
+async def list_faults(conn: NamedDependency[sqlite3.Connection]) -> list[FaultSpec]:
+    rows = conn.execute(
         "SELECT route, method, latency_ms, error_rate, outage, reset, after, times, exact FROM _faults "
         "ORDER BY route, method")
     return [FaultSpec(route=r[0], method=r[1], latency_ms=r[2], error_rate=r[3], outage=bool(r[4]), reset=bool(r[5]),
@@ -227,20 +224,20 @@ async def list_faults(request: Request[Any, Any, Any]) -> list[FaultSpec]:
 
 
 @delete("/_faults", tags=["sandbox"], summary="Clear every fault", status_code=204)
-async def clear_faults(request: Request[Any, Any, Any]) -> None:
-    _conn(request).execute("DELETE FROM _faults")
+async def clear_faults(conn: NamedDependency[sqlite3.Connection]) -> None:
+    conn.execute("DELETE FROM _faults")
 
 
 @get("/_stats", tags=["sandbox"], summary="Requests that reached the back-end, per method and path")
-async def stats(request: Request[Any, Any, Any]) -> Stats:
-    rows = _conn(request).execute("SELECT route, count FROM _hits ORDER BY route").fetchall()
+async def stats(conn: NamedDependency[sqlite3.Connection]) -> Stats:
+    rows = conn.execute("SELECT route, count FROM _hits ORDER BY route").fetchall()
     routes = {r[0]: r[1] for r in rows}
     return Stats(total=sum(routes.values()), routes=routes)
 
 
 @delete("/_stats", tags=["sandbox"], summary="Reset the hit counters", status_code=204)
-async def reset_stats(request: Request[Any, Any, Any]) -> None:
-    _conn(request).execute("DELETE FROM _hits")
+async def reset_stats(conn: NamedDependency[sqlite3.Connection]) -> None:
+    conn.execute("DELETE FROM _hits")
 
 
 ROUTES = [put_fault, list_faults, clear_faults, stats, reset_stats]

@@ -14,11 +14,11 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 import msgspec
-from litestar import Request, get, post
+from litestar import get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from shared.background import wait_until_set
@@ -109,13 +109,9 @@ class WebhookSender:
             await self._session.close()
 
 
-def _sender(request: Request[Any, Any, Any]) -> WebhookSender:
-    return request.app.state.webhooks  # type: ignore[no-any-return]
-
-
 @get("/_webhooks", tags=["sandbox"], summary="Recent outgoing webhook notifications")
-async def list_webhooks(request: Request[Any, Any, Any]) -> list[WebhookDelivery]:
-    rows = _sender(request).conn.execute(
+async def list_webhooks(webhook_sender: NamedDependency[WebhookSender]) -> list[WebhookDelivery]:
+    rows = webhook_sender.conn.execute(
         "SELECT id, url, attempts, delivered_at, last_status FROM _webhooks ORDER BY created_at DESC LIMIT 200"
     )
     return [WebhookDelivery(r[0], r[1], r[2], r[3] is not None, r[4]) for r in rows]
@@ -127,8 +123,9 @@ async def list_webhooks(request: Request[Any, Any, Any]) -> list[WebhookDelivery
     summary="Send a notification again, body byte for byte",
     status_code=200,
 )
-async def redeliver(request: Request[Any, Any, Any], notification_id: FromPath[str]) -> dict[str, int | None]:
-    return {"status": await _sender(request).redeliver(notification_id)}
+async def redeliver(notification_id: FromPath[str],
+                    webhook_sender: NamedDependency[WebhookSender]) -> dict[str, int | None]:
+    return {"status": await webhook_sender.redeliver(notification_id)}
 
 
 ROUTES = [list_webhooks, redeliver]

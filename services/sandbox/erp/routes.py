@@ -15,8 +15,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from services.sandbox.common.deps import Sandbox
 from services.sandbox.erp import orm
 from services.sandbox.erp.orm import OdooError
 from shared.settings import Settings
@@ -110,9 +112,10 @@ def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dic
 
 @post("/json/2/{model:str}/{method:str}", status_code=200, tags=["odoo"],
       summary="Call a model method (Odoo external JSON-2 API)")
-async def json2(request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str]) -> Response[bytes]:
+async def json2(request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str],
+                sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
     """Authenticate with the bearer API key, then call ``model.method(**body)`` and answer its return value."""
-    settings: Settings = request.app.state.settings
+    settings = sandbox.settings
     if not _authorised(request, settings):
         return error_response(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey",
                               {"WWW-Authenticate": "bearer"})
@@ -127,7 +130,7 @@ async def json2(request: Request[Any, Any, Any], model: FromPath[str], method: F
     if not isinstance(kwargs, dict):
         return error_response(400, "werkzeug.exceptions.BadRequest", "the body must be a json object")
     try:
-        result = dispatch(request.app.state.db, model, method, kwargs)
+        result = dispatch(sandbox.db, model, method, kwargs)
     except OdooError as exc:
         return error_response(exc.status, exc.name, exc.message)
     return Response(content=msgspec.json.encode(result), status_code=200, media_type=JSON)

@@ -6,10 +6,12 @@ driver; the price sync of the process layer must then notice it (``write_date`` 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import sqlite3
+from typing import Annotated
 
 import msgspec
-from litestar import Request, post
+from litestar import post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
@@ -31,8 +33,7 @@ class PriceChanged(msgspec.Struct, kw_only=True):
 
 
 @post("/_sim/price", status_code=200, tags=["sandbox"], summary="Change a product's sales price in the ERP")
-async def sim_price(request: Request[Any, Any, Any], data: JSONBody[PriceChange]) -> PriceChanged:
-    conn = request.app.state.db
+async def sim_price(data: JSONBody[PriceChange], conn: NamedDependency[sqlite3.Connection]) -> PriceChanged:
     now = odoo_now()
     list_price = data.price_cents / 100
     row = conn.execute(

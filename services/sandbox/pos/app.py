@@ -6,7 +6,7 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from services.sandbox.common.kit import create_sandbox, seed_database
+from services.sandbox.common.app import create_sandbox, seed_database
 from services.sandbox.pos import db, routes, sim, square
 from services.sandbox.pos.seed import seed as seed_catalogue
 from shared.settings import Settings, get_settings

@@ -14,10 +14,10 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
+from services.sandbox.common.deps import Sandbox
 from services.sandbox.pos import square
 
 _encoder = msgspec.json.Encoder()
@@ -153,25 +153,25 @@ def count_of(conn: sqlite3.Connection, catalog_object_id: str, location_id: str)
     )
 
 
-def merchant_id(state: Any) -> str:
-    return square.object_id("MERCHANT", str(state.catalogue.seed))[:13]
+def merchant_id(sandbox: Sandbox) -> str:
+    return square.object_id("MERCHANT", str(sandbox.catalogue.seed))[:13]
 
 
-def notify(state: Any, event_type: str, data: square.EventData) -> str:
+def notify(sandbox: Sandbox, event_type: str, data: square.EventData) -> str:
     """Queue one signed webhook notification; returns its ``event_id`` (= the kit's notification id)."""
     event_id = str(uuid.uuid4())
     event = square.WebhookEvent(
-        merchant_id=merchant_id(state), type=event_type, event_id=event_id, created_at=square.now_ts(), data=data
+        merchant_id=merchant_id(sandbox), type=event_type, event_id=event_id, created_at=square.now_ts(), data=data
     )
-    state.webhooks.enqueue(event_id, state.settings.pos_webhook_url, _encoder.encode(event))
+    sandbox.sender().enqueue(event_id, sandbox.settings.pos_webhook_url, _encoder.encode(event))
     return event_id
 
 
-def notify_counts(state: Any, counts: Sequence[square.InventoryCount]) -> str | None:
+def notify_counts(sandbox: Sandbox, counts: Sequence[square.InventoryCount]) -> str | None:
     if not counts:
         return None
     data = square.EventData(
         type="inventory_counts", id=str(uuid.uuid4()),
         object=square.InventoryCountsObject(inventory_counts=list(counts)),
     )
-    return notify(state, "inventory.count.updated", data)
+    return notify(sandbox, "inventory.count.updated", data)

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from services.sandbox.common.deps import Sandbox
 from services.sandbox.pos import ledger, square
 
 _decoder = msgspec.json.Decoder(square.Order)
@@ -274,7 +275,7 @@ def completed_now(before: square.Order, after: square.Order) -> bool:
     return before.state != "COMPLETED" and after.state == "COMPLETED"
 
 
-def notify_fulfillment(state: Any, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:
+def notify_fulfillment(sandbox: Sandbox, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:
     assert order.id is not None and order.created_at and order.updated_at and order.state and order.version
     data = square.EventData(
         type="order_fulfillment_updated", id=order.id,
@@ -283,4 +284,4 @@ def notify_fulfillment(state: Any, order: square.Order, updates: list[square.Ful
             created_at=order.created_at, updated_at=order.updated_at, fulfillment_update=updates,
         )),
     )
-    return ledger.notify(state, "order.fulfillment.updated", data)
+    return ledger.notify(sandbox, "order.fulfillment.updated", data)

@@ -20,9 +20,11 @@ from litestar import Request, Response, Router, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from services.sandbox.common.db import Transaction
+from services.sandbox.common.deps import Sandbox, settings_of
 from services.sandbox.pos import ledger, orders, square
 
 T = TypeVar("T")
@@ -55,7 +57,7 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
 
 def bearer_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Square answers 401 AUTHENTICATION_ERROR for a missing or wrong access token."""
-    token = connection.app.state.settings.pos_access_token
+    token = settings_of(connection).pos_access_token
     header = connection.headers.get("authorization", "")
     scheme, _sep, presented = header.partition(" ")
     if not token or scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.encode()):
@@ -152,10 +154,9 @@ def location_of(row: Any, merchant_id: str) -> square.Location:
 
 
 @get("/locations", summary="ListLocations")
-async def list_locations(request: Request[Any, Any, Any]) -> Response[bytes]:
-    state = request.app.state
-    rows = state.db.execute("SELECT * FROM locations ORDER BY name, id").fetchall()
-    merchant = ledger.merchant_id(state)
+async def list_locations(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+    rows = sandbox.db.execute("SELECT * FROM locations ORDER BY name, id").fetchall()
+    merchant = ledger.merchant_id(sandbox)
     return _json(square.ListLocationsResponse([location_of(r, merchant) for r in rows]))
 
 
@@ -174,7 +175,7 @@ def catalog_object(row: Any) -> square.CatalogObject:
 
 
 @post("/catalog/search", summary="SearchCatalogObjects (ITEM_VARIATION, exact_query on sku or name)", status_code=200)
-async def search_catalog(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def search_catalog(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
     req = decode(await request.body(), square.SearchCatalogObjectsRequest)
     limit = _limit(req.limit, 100, 1000)
     clauses, args = ["1 = 1"], []
@@ -192,7 +193,7 @@ async def search_catalog(request: Request[Any, Any, Any]) -> Response[bytes]:
         (after_id,) = _decode_cursor(req.cursor, 1)
         clauses.append("id > ?")
         args.append(after_id)
-    rows = request.app.state.db.execute(
+    rows = sandbox.db.execute(
         f"SELECT * FROM variations WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", (*args, limit + 1)
     ).fetchall()
     more = len(rows) > limit
@@ -208,7 +209,7 @@ async def search_catalog(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @post("/inventory/counts/batch-retrieve", summary="BatchRetrieveInventoryCounts", status_code=200)
-async def batch_retrieve_counts(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def batch_retrieve_counts(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
     req = decode(await request.body(), square.BatchRetrieveInventoryCountsRequest)
     limit = _limit(req.limit, 1000, 1000)
     clauses, args = ["1 = 1"], []
@@ -228,7 +229,7 @@ async def batch_retrieve_counts(request: Request[Any, Any, Any]) -> Response[byt
         cat_id, loc_id = _decode_cursor(req.cursor, 2)
         clauses.append("(catalog_object_id, location_id) > (?, ?)")
         args.extend([cat_id, loc_id])
-    rows = request.app.state.db.execute(
+    rows = sandbox.db.execute(
         f"SELECT * FROM counts WHERE {' AND '.join(clauses)} ORDER BY catalog_object_id, location_id LIMIT ?",
         (*args, limit + 1),
     ).fetchall()
@@ -245,15 +246,14 @@ async def batch_retrieve_counts(request: Request[Any, Any, Any]) -> Response[byt
 
 
 @post("/inventory/changes/batch-create", summary="BatchChangeInventory (PHYSICAL_COUNT, ADJUSTMENT)", status_code=200)
-async def batch_change_inventory(request: Request[Any, Any, Any]) -> Response[bytes]:
-    state = request.app.state
+async def batch_change_inventory(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
     req = decode(await request.body(), square.BatchChangeInventoryRequest)
     _check_idempotency_key(req.idempotency_key)
     changes = req.changes or []
     if len(changes) > 100:
         raise square.bad_request("at most 100 changes per request", code="INVALID_VALUE", field="changes")
     digest = _request_hash(req)
-    conn = state.db
+    conn = sandbox.db
     with Transaction(conn):
         previous = replay(conn, "inventory/changes/batch-create", req.idempotency_key, digest)
         if previous is not None:
@@ -262,7 +262,7 @@ async def batch_change_inventory(request: Request[Any, Any, Any]) -> Response[by
         counts = ledger.apply(conn, moves)
         body = _encoder.encode(square.InventoryCountsResponse(errors=[], counts=counts))
         remember(conn, "inventory/changes/batch-create", req.idempotency_key, digest, body)
-    ledger.notify_counts(state, counts)
+    ledger.notify_counts(sandbox, counts)
     return Response(content=body, media_type="application/json")
 
 
@@ -270,8 +270,8 @@ async def batch_change_inventory(request: Request[Any, Any, Any]) -> Response[by
 
 
 @post("/orders", summary="CreateOrder (line items, PICKUP fulfillments, returns)", status_code=200)
-async def create_order(request: Request[Any, Any, Any]) -> Response[bytes]:
-    conn = request.app.state.db
+async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+    conn = sandbox.db
     req = decode(await request.body(), square.CreateOrderRequest)
     if req.idempotency_key is not None:
         _check_idempotency_key(req.idempotency_key)
@@ -290,8 +290,8 @@ async def create_order(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/orders/{order_id:str}", summary="RetrieveOrder")
-async def retrieve_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> Response[bytes]:
-    order = orders.load(request.app.state.db, order_id)
+async def retrieve_order(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]) -> Response[bytes]:
+    order = orders.load(sandbox.db, order_id)
     if order is None:
         raise square.not_found(f"Order `{order_id}` not found", field="order_id")
     return _json(square.OrderResponse(order))
@@ -301,12 +301,11 @@ UPDATE_ENDPOINT = "orders/update"
 
 
 @put("/orders/{order_id:str}", summary="UpdateOrder (fulfillment state changes by uid)", status_code=200)
-async def update_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> Response[bytes]:
+async def update_order(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]) -> Response[bytes]:
     """A sparse update under Square's rules (see orders.py). A repeated ``idempotency_key`` changes nothing
     and answers the order as it is now (Square: "The latest order version is returned"), whatever the body;
     a key first used for another order is refused."""
-    state = request.app.state
-    conn = state.db
+    conn = sandbox.db
     req = decode(await request.body(), square.UpdateOrderRequest)
     if req.idempotency_key is not None:
         _check_idempotency_key(req.idempotency_key)
@@ -333,8 +332,8 @@ async def update_order(request: Request[Any, Any, Any], order_id: FromPath[str])
         if req.idempotency_key is not None:
             remember(conn, UPDATE_ENDPOINT, req.idempotency_key, _request_hash(req), order_id.encode())
     if updates:
-        orders.notify_fulfillment(state, updated, updates)
-    ledger.notify_counts(state, counts)
+        orders.notify_fulfillment(sandbox, updated, updates)
+    ledger.notify_counts(sandbox, counts)
     return _json(square.OrderResponse(updated))
 
 
@@ -389,7 +388,7 @@ def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] |
 
 @post("/orders/search", summary="SearchOrders (state and created/updated time filters, sort, cursor)",
       status_code=200)
-async def search_orders(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def search_orders(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
     """Orders of up to 10 locations, a page at a time. As Square documents: time ranges are inclusive, an
     absent end is the time of the cursor's first request, and a cursor belongs to the query it came from."""
     req = decode(await request.body(), square.SearchOrdersRequest)
@@ -419,7 +418,7 @@ async def search_orders(request: Request[Any, Any, Any]) -> Response[bytes]:
     if after is not None:
         clauses.append(f"({column}, id) {'>' if direction == 'ASC' else '<'} (?, ?)")
         args.extend(after)
-    rows = request.app.state.db.execute(
+    rows = sandbox.db.execute(
         f"SELECT id, {column} AS at, body FROM orders WHERE {' AND '.join(clauses)} "
         f"ORDER BY {column} {direction}, id {direction} LIMIT ?", (*args, limit + 1),
     ).fetchall()

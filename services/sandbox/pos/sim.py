@@ -15,10 +15,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
+from services.sandbox.common.deps import Sandbox
 from services.sandbox.pos import ledger, orders, square
 from shared.problems import ProblemError, not_found
 
@@ -70,7 +72,7 @@ def _insufficient(short: list[dict[str, Any]]) -> ProblemError:
 
 @post("/_sim/sale", tags=["sandbox"], summary="A shopper buys at the till: order + IN_STOCK->SOLD + webhook",
       status_code=200)
-async def sim_sale(request: Request[Any, Any, Any], data: JSONBody[StockMove]) -> SimResult:
+async def sim_sale(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]) -> SimResult:
     """A sale at the till, refused (409) beyond the store's IN_STOCK count.
 
     This models a seller who has turned "sold out at zero stock" on in Square (the Dashboard's setting that
@@ -78,8 +80,7 @@ async def sim_sale(request: Request[Any, Any, Any], data: JSONBody[StockMove]) -
     Without that setting Square would let the till sell anyway and take IN_STOCK below zero; its API never
     refuses a sale for want of stock. Units held for pickups are not IN_STOCK, so they cannot be sold here.
     """
-    state = request.app.state
-    conn = state.db
+    conn = sandbox.db
     with Transaction(conn):
         location_id = _location(conn, data.store)
         variation_id = _variation(conn, data.sku)
@@ -94,7 +95,7 @@ async def sim_sale(request: Request[Any, Any, Any], data: JSONBody[StockMove]) -
         order = msgspec.structs.replace(order, state="COMPLETED", closed_at=order.created_at)
         orders.save(conn, order)
         counts = ledger.apply(conn, orders.sold_moves(order))
-    event_id = ledger.notify_counts(state, counts)
+    event_id = ledger.notify_counts(sandbox, counts)
     return SimResult(action="sale", location_id=location_id, order_id=order.id, catalog_object_id=variation_id,
                      on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
                      event_ids=[event_id] if event_id else [])
@@ -102,16 +103,15 @@ async def sim_sale(request: Request[Any, Any, Any], data: JSONBody[StockMove]) -
 
 @post("/_sim/return", tags=["sandbox"], summary="A shopper brings an item back to the shelf: stock + webhook",
       status_code=200)
-async def sim_return(request: Request[Any, Any, Any], data: JSONBody[StockMove]) -> SimResult:
-    state = request.app.state
-    conn = state.db
+async def sim_return(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]) -> SimResult:
+    conn = sandbox.db
     with Transaction(conn):
         location_id = _location(conn, data.store)
         variation_id = _variation(conn, data.sku)
         move = ledger.Move("ADJUSTMENT", variation_id, location_id, data.qty, "UNLINKED_RETURN", "IN_STOCK",
                            square.now_ts(), None)
         counts = ledger.apply(conn, [move])
-    event_id = ledger.notify_counts(state, counts)
+    event_id = ledger.notify_counts(sandbox, counts)
     return SimResult(action="return", location_id=location_id, catalog_object_id=variation_id,
                      on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
                      event_ids=[event_id] if event_id else [])
@@ -128,9 +128,8 @@ def _pickup_order(conn: Any, order_id: str) -> square.Order:
 
 @post("/_sim/pickup-ready", tags=["sandbox"], summary="Staff have picked the order: fulfillment PREPARED + webhook",
       status_code=200)
-async def sim_pickup_ready(request: Request[Any, Any, Any], data: JSONBody[OrderRef]) -> SimResult:
-    state = request.app.state
-    conn = state.db
+async def sim_pickup_ready(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]) -> SimResult:
+    conn = sandbox.db
     with Transaction(conn):
         order = _pickup_order(conn, data.order_id)
         if order.state != "OPEN":
@@ -139,18 +138,17 @@ async def sim_pickup_ready(request: Request[Any, Any, Any], data: JSONBody[Order
         if not updates:
             raise ProblemError("conflict", f"order {data.order_id} has no fulfillment to prepare")
         orders.save(conn, order)
-    event_id = orders.notify_fulfillment(state, order, updates)
+    event_id = orders.notify_fulfillment(sandbox, order, updates)
     return SimResult(action="pickup-ready", location_id=order.location_id, order_id=order.id,
                      fulfillment_state="PREPARED", event_ids=[event_id])
 
 
 @post("/_sim/picked-up", tags=["sandbox"], summary="The customer collected: COMPLETED, stock sold + webhooks",
       status_code=200)
-async def sim_picked_up(request: Request[Any, Any, Any], data: JSONBody[OrderRef]) -> SimResult:
+async def sim_picked_up(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]) -> SimResult:
     """The customer takes the order's units from the shelf: those set aside for this very order (held off
     the till) count as there, with whatever IN_STOCK the store has besides."""
-    state = request.app.state
-    conn = state.db
+    conn = sandbox.db
     with Transaction(conn):
         order = _pickup_order(conn, data.order_id)
         if order.state != "OPEN":
@@ -164,8 +162,8 @@ async def sim_picked_up(request: Request[Any, Any, Any], data: JSONBody[OrderRef
         order = completed
         orders.save(conn, order)
         counts = ledger.apply(conn, orders.sold_moves(order))
-    event_ids = [orders.notify_fulfillment(state, order, updates)]
-    count_event = ledger.notify_counts(state, counts)
+    event_ids = [orders.notify_fulfillment(sandbox, order, updates)]
+    count_event = ledger.notify_counts(sandbox, counts)
     if count_event:
         event_ids.append(count_event)
     return SimResult(action="picked-up", location_id=order.location_id, order_id=order.id,

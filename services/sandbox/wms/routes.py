@@ -17,10 +17,12 @@ from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
+from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
+from services.sandbox.common.deps import settings_of
 from services.sandbox.wms import db
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -78,7 +80,7 @@ def _on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[by
 
 
 def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    expected: str = connection.app.state.settings.wms_api_key
+    expected = settings_of(connection).wms_api_key
     given = connection.headers.get("x-api-key", "")
     # No key configured means nobody gets in: an open WMS would hide a missing secret.
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -130,10 +132,6 @@ async def decode_body(request: Request[Any, Any, Any], type_: type[Any]) -> Any:
         raise WmsError(400, "invalid_request", str(exc)) from None
 
 
-def _conn(request: Request[Any, Any, Any]) -> sqlite3.Connection:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
 def _json(content: Any, status: int = 200) -> Response[bytes]:
     return Response(content=_encoder.encode(content), status_code=status, media_type="application/json")
 
@@ -155,8 +153,8 @@ def check_sku(sku: str) -> None:
 
 
 @get("/warehouses", summary="List warehouses")
-async def list_warehouses(request: Request[Any, Any, Any]) -> Response[bytes]:
-    rows = _conn(request).execute("SELECT * FROM warehouses ORDER BY code").fetchall()
+async def list_warehouses(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]) -> Response[bytes]:
+    rows = conn.execute("SELECT * FROM warehouses ORDER BY code").fetchall()
     items = [
         {
             "code": r["code"],
@@ -171,12 +169,11 @@ async def list_warehouses(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/stock", summary="Stock snapshot, paged")
 async def list_stock(
-    request: Request[Any, Any, Any],
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection],
     warehouse: Annotated[str | None, Parameter(pattern=r"^[A-Z0-9]{2,10}$")] = None,
     page_token: Annotated[str | None, Parameter(max_length=200)] = None,
     page_size: Annotated[int, Parameter(ge=1, le=MAX_STOCK_PAGE)] = 100,
 ) -> Response[bytes]:
-    conn = _conn(request)
     if warehouse is not None and not db.warehouse_exists(conn, warehouse):
         raise WmsError(404, "not_found", f"Warehouse {warehouse} does not exist", {"warehouse": warehouse})
     after = None
@@ -189,9 +186,8 @@ async def list_stock(
 
 
 @get("/stock/{sku:str}", summary="Stock of one SKU in every warehouse")
-async def get_stock(request: Request[Any, Any, Any], sku: FromPath[str]) -> Response[bytes]:
+async def get_stock(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], sku: FromPath[str]) -> Response[bytes]:
     check_sku(sku)
-    conn = _conn(request)
     if db.unknown_skus(conn, [sku]):
         raise WmsError(404, "not_found", f"SKU {sku} is not known to the WMS", {"sku": sku})
     rows = conn.execute("SELECT * FROM stock WHERE sku = ? ORDER BY warehouse", (sku,)).fetchall()
@@ -202,9 +198,8 @@ async def get_stock(request: Request[Any, Any, Any], sku: FromPath[str]) -> Resp
 
 
 @post("/fulfillment-orders", summary="Create a fulfillment order")
-async def create_order(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def create_order(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]) -> Response[bytes]:
     body: FulfillmentOrderCreate = await decode_body(request, FulfillmentOrderCreate)
-    conn = _conn(request)
     check_catalogue(conn, body.warehouse, [line.sku for line in body.lines])
     existing = db.find_order(conn, reference=body.order_reference)
     if existing is not None:
@@ -242,12 +237,11 @@ async def create_order(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/fulfillment-orders", summary="List fulfillment orders, optionally by order_reference")
 async def list_orders(
-    request: Request[Any, Any, Any],
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection],
     order_reference: Annotated[str | None, Parameter(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] = None,
     page_token: Annotated[str | None, Parameter(max_length=200)] = None,
     page_size: Annotated[int, Parameter(ge=1, le=MAX_ORDER_PAGE)] = 50,
 ) -> Response[bytes]:
-    conn = _conn(request)
     clauses, params = [], []  # type: ignore[var-annotated]
     if order_reference is not None:
         clauses.append("order_reference = ?")
@@ -272,8 +266,7 @@ def _order_or_404(conn: sqlite3.Connection, order_id: str) -> sqlite3.Row:
 
 
 @get("/fulfillment-orders/{order_id:str}", summary="Get a fulfillment order")
-async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> Response[bytes]:
-    conn = _conn(request)
+async def get_order(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], order_id: FromPath[str]) -> Response[bytes]:
     return _json(db.order_json(conn, _order_or_404(conn, order_id)))
 
 
@@ -281,8 +274,7 @@ CANCELLABLE = ("received", "picking", "packed")
 
 
 @post("/fulfillment-orders/{order_id:str}/cancel", summary="Cancel a fulfillment order before it ships")
-async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> Response[bytes]:
-    conn = _conn(request)
+async def cancel_order(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], order_id: FromPath[str]) -> Response[bytes]:
     row = _order_or_404(conn, order_id)
     if row["status"] not in (*CANCELLABLE, "cancelled"):
         raise WmsError(
@@ -311,8 +303,7 @@ async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str])
 
 
 @get("/shipments/{shipment_id:str}", summary="Get a shipment")
-async def get_shipment(request: Request[Any, Any, Any], shipment_id: FromPath[str]) -> Response[bytes]:
-    conn = _conn(request)
+async def get_shipment(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], shipment_id: FromPath[str]) -> Response[bytes]:
     row = conn.execute("SELECT * FROM shipments WHERE id = ?", (shipment_id,)).fetchone()
     if row is None:
         raise WmsError(404, "not_found", f"Shipment {shipment_id} does not exist", {"id": shipment_id})
@@ -320,9 +311,8 @@ async def get_shipment(request: Request[Any, Any, Any], shipment_id: FromPath[st
 
 
 @post("/receipts", summary="Announce an expected (return) receipt")
-async def create_receipt(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def create_receipt(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]) -> Response[bytes]:
     body: ReceiptCreate = await decode_body(request, ReceiptCreate)
-    conn = _conn(request)
     check_catalogue(conn, body.warehouse, [line.sku for line in body.lines])
     existing = db.find_receipt(conn, reference=body.reference)
     if existing is not None:
@@ -342,17 +332,15 @@ async def create_receipt(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/receipts", summary="Find receipts by reference")
 async def list_receipts(
-    request: Request[Any, Any, Any],
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection],
     reference: Annotated[str, Parameter(pattern=r"^[A-Za-z0-9._:-]{1,64}$")],
 ) -> Response[bytes]:
-    conn = _conn(request)
     row = db.find_receipt(conn, reference=reference)
     return _json({"items": [db.receipt_json(conn, row)] if row is not None else [], "next_page_token": None})
 
 
 @get("/receipts/{receipt_id:str}", summary="Get a receipt")
-async def get_receipt(request: Request[Any, Any, Any], receipt_id: FromPath[str]) -> Response[bytes]:
-    conn = _conn(request)
+async def get_receipt(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], receipt_id: FromPath[str]) -> Response[bytes]:
     row = db.find_receipt(conn, receipt_id=receipt_id)
     if row is None:
         raise WmsError(404, "not_found", f"Receipt {receipt_id} does not exist", {"id": receipt_id})

@@ -19,9 +19,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
+from litestar.di import NamedDependency
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
+from services.sandbox.common.deps import Sandbox
 from services.sandbox.wms import db
 from services.sandbox.wms.routes import CANCELLABLE, Reference, Sku, WarehouseCode
 from shared.problems import ProblemError, invalid, not_found
@@ -44,10 +46,10 @@ def make_signer(secret: str) -> Callable[[str, bytes], dict[str, str]]:
     return signer
 
 
-def emit(request: Request[Any, Any, Any], type_: str, data: dict[str, Any]) -> str:
+def emit(sandbox: Sandbox, type_: str, data: dict[str, Any]) -> str:
     event_id = db.new_id("evt")
     body = _encoder.encode({"id": event_id, "type": type_, "created_at": db.now(), "data": data})
-    request.app.state.webhooks.enqueue(event_id, request.app.state.settings.wms_webhook_url, body)
+    sandbox.sender().enqueue(event_id, sandbox.settings.wms_webhook_url, body)
     return event_id
 
 
@@ -101,9 +103,9 @@ def _order(conn: sqlite3.Connection, reference: str) -> sqlite3.Row:
 
 
 @post("/_sim/ship", tags=["sandbox"], summary="Dispatch a fulfillment order (shipment.dispatched webhook)", status_code=200)
-async def sim_ship(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: ShipInput = await _decode(request, ShipInput)
-    conn: sqlite3.Connection = request.app.state.db
+    conn = sandbox.db
     order = _order(conn, data.order_reference)
     if order["status"] not in CANCELLABLE:
         raise ProblemError("conflict", f"fulfillment order {data.order_reference} is {order['status']}")
@@ -146,15 +148,15 @@ async def sim_ship(request: Request[Any, Any, Any]) -> dict[str, Any]:
             "UPDATE fulfillment_orders SET status = 'shipped', updated_at = ? WHERE id = ?", (stamp, order["id"])
         )
     shipment = db.shipment_json(conn, conn.execute("SELECT * FROM shipments WHERE id = ?", (shipment_id,)).fetchone())
-    event_id = emit(request, "shipment.dispatched", shipment)
+    event_id = emit(sandbox, "shipment.dispatched", shipment)
     return {"order_id": order["id"], "order_reference": data.order_reference, "shipment": shipment,
             "webhooks": [event_id]}
 
 
 @post("/_sim/deliver", tags=["sandbox"], summary="Deliver a shipped order (shipment.delivered webhook)", status_code=200)
-async def sim_deliver(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: DeliverInput = await _decode(request, DeliverInput)
-    conn: sqlite3.Connection = request.app.state.db
+    conn = sandbox.db
     order = _order(conn, data.order_reference)
     if order["status"] != "shipped":
         raise ProblemError("conflict", f"fulfillment order {data.order_reference} is {order['status']}, not shipped")
@@ -171,15 +173,15 @@ async def sim_deliver(request: Request[Any, Any, Any]) -> dict[str, Any]:
         db.shipment_json(conn, row)
         for row in conn.execute("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", (order["id"],)).fetchall()
     ]
-    event_ids = [emit(request, "shipment.delivered", shipment) for shipment in shipments]
+    event_ids = [emit(sandbox, "shipment.delivered", shipment) for shipment in shipments]
     return {"order_id": order["id"], "order_reference": data.order_reference, "shipments": shipments,
             "webhooks": event_ids}
 
 
 @post("/_sim/receive", tags=["sandbox"], summary="Receive a return or a supplier delivery (receipt.received)", status_code=200)
-async def sim_receive(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: ReceiveInput = await _decode(request, ReceiveInput)
-    conn: sqlite3.Connection = request.app.state.db
+    conn = sandbox.db
     supplier = (data.warehouse, data.sku, data.qty)
     stamp = db.now()
     if data.reference is not None and supplier == (None, None, None):
@@ -246,14 +248,14 @@ async def sim_receive(request: Request[Any, Any, Any]) -> dict[str, Any]:
     row = db.find_receipt(conn, receipt_id=receipt_id)
     assert row is not None
     receipt_data = db.receipt_json(conn, row)
-    event_id = emit(request, "receipt.received", receipt_data)
+    event_id = emit(sandbox, "receipt.received", receipt_data)
     return {"receipt": receipt_data, "webhooks": [event_id]}
 
 
 @post("/_sim/count", tags=["sandbox"], summary="Cycle count: set absolute on-hand (stock.counted webhook)", status_code=200)
-async def sim_count(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def sim_count(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: CountInput = await _decode(request, CountInput)
-    conn: sqlite3.Connection = request.app.state.db
+    conn = sandbox.db
     if not db.warehouse_exists(conn, data.warehouse):
         raise not_found(f"warehouse {data.warehouse}")
     if db.unknown_skus(conn, [data.sku]):
@@ -269,7 +271,7 @@ async def sim_count(request: Request[Any, Any, Any]) -> dict[str, Any]:
         conn.execute("SELECT * FROM stock WHERE warehouse = ? AND sku = ?", (data.warehouse, data.sku)).fetchone()
     )
     event_id = emit(
-        request, "stock.counted",
+        sandbox, "stock.counted",
         {"warehouse": data.warehouse, "counted_at": stamp, "counts": [{"sku": data.sku, "on_hand": data.on_hand}]},
     )
     return {"stock": stock, "webhooks": [event_id]}

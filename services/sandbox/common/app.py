@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.types import ControllerRouterHandler
 
 from services.sandbox.common import catalogue, db, faults, webhooks
+from services.sandbox.common.deps import DEPENDENCIES, Sandbox, sandbox
 from shared.service import create_service
 from shared.settings import Settings, get_settings
 
@@ -73,12 +74,10 @@ def create_sandbox(
     @asynccontextmanager
     async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:
         conn = open_database(settings, name, schema, seed)
-        app.state.db = conn
-        app.state.catalogue = current_catalogue(settings)
-        task = None
-        if signer is not None:
-            app.state.webhooks = webhooks.WebhookSender(conn, signer)
-            task = asyncio.create_task(app.state.webhooks.run(app.state.stop))
+        sender = webhooks.WebhookSender(conn, signer) if signer is not None else None
+        app.state.sandbox = Sandbox(db=conn, catalogue=current_catalogue(settings), webhooks=sender,
+                                    settings=settings)
+        task = asyncio.create_task(sender.run(app.state.stop)) if sender is not None else None
         try:
             yield
         finally:
@@ -87,7 +86,7 @@ def create_sandbox(
             conn.close()
 
     async def database_ready(app: Litestar) -> None:
-        app.state.db.execute("SELECT 1").fetchone()
+        sandbox(app.state).db.execute("SELECT 1").fetchone()
 
     handlers = [*route_handlers, *faults.ROUTES, *(webhooks.ROUTES if signer else [])]
     return create_service(
@@ -99,6 +98,7 @@ def create_sandbox(
         lifespan=[sandbox_lifespan],
         readiness_checks=[database_ready],
         settings=settings,
-        wrappers=[lambda app, inner: faults.FaultInjector(inner, lambda: app.state.db, error_body,
+        dependencies=DEPENDENCIES,
+        wrappers=[lambda app, inner: faults.FaultInjector(inner, lambda: sandbox(app.state).db, error_body,
                                                           settings.upstream_commit_limit_s)],
     )
