@@ -45,7 +45,7 @@ class RetryWorker:
 
     async def round(self) -> int:
         """Claim and start every due saga this worker can take now; returns how many it claimed."""
-        await self.store.redis.hset(self.store.workers_key, self.name, now_ms())
+        await self.store.redis.hset(self.store.keys.workers, self.name, now_ms())
         started = 0
         for due in await self.store.due_members(BATCH):
             if due in self._active:

@@ -70,19 +70,19 @@ class Returns:
                    document_id: str | None = None, detail: str | None = None) -> None:
         entry = now_entry(state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id,
                           detail=detail or f"return {ret.id}")
-        change.transition(ret, state, timeline=self.store.timeline_key(ret.order_id), entry=entry, domain="returns",
+        change.transition(ret, state, timeline=self.store.keys.timeline(ret.order_id), entry=entry, domain="returns",
                           source="returns", event_type=f"return.{state}", payload={
                               "return_id": ret.id, "order_id": ret.order_id, "owner": ret.owner, "state": state,
                               "location": ret.location, "received": ret.received})
 
     def note(self, change: Change, ret: ReturnRecord, system: str, detail: str, *,
              document_id: str | None = None) -> None:
-        change.append(self.store.timeline_key(ret.order_id), now_entry(
+        change.append(self.store.keys.timeline(ret.order_id), now_entry(
             ret.state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id, detail=detail))
 
     async def save(self, ret: ReturnRecord, lock: Lock, change: Change) -> None:
         ret.updated_at = utcnow()
-        change.put(self.store.return_key(ret.id), ret)
+        change.put(self.store.keys.ret(ret.id), ret)
         if ret.step in PARKED:
             change.not_due(member(ret.order_id, ret.id))
         await self.store.apply(lock, change)
@@ -123,10 +123,10 @@ class Returns:
             order.returned[line_id] = order.returned.get(line_id, 0) + qty
         order.returns.append(ret.id)
         order.updated_at = now
-        change = self.store.change().put(self.store.order_key(order.id), order)
+        change = self.store.change().put(self.store.keys.order(order.id), order)
         change.due(member(order.id, ret.id), now_ms() + self.store.lock_ttl_ms)
         self.transition(change, ret, "return_requested", "orders", detail=data.reason)
-        change.put(self.store.return_key(ret.id), ret, create=True)  # a return id is created once
+        change.put(self.store.keys.ret(ret.id), ret, create=True)  # a return id is created once
         await self.store.apply(lock, change)
         return await self.drive(ret, lock)
 
@@ -225,7 +225,7 @@ class Returns:
             if event.type != "receipt.received":
                 continue
             fact = msgspec.convert(event.payload, ReceiptReceived, strict=False)
-            change = self.store.change().hdel(self.store.facts_key(order_id), event.id)
+            change = self.store.change().hdel(self.store.keys.facts(order_id), event.id)
             ret = await self.store.ret(fact.receipt_ref)
             if ret is None or ret.step not in ("announce", "await_receipt"):
                 await self.store.apply(lock, change)  # not a return of ours, or already received: done with it
@@ -286,7 +286,7 @@ class Returns:
         if order is not None:
             for line_id, line in zip(ret.line_ids, ret.lines):
                 order.returned[line_id] = max(0, order.returned.get(line_id, 0) - line.qty)
-            change.put(self.store.order_key(order.id), order)
+            change.put(self.store.keys.order(order.id), order)
         ret.step = "done"
         ret.waiting = f"{system} refused: {exc.detail}"
         self.transition(change, ret, "rejected", system, detail=ret.waiting)

@@ -117,7 +117,7 @@ class Saga:
                    document_id: str | None = None, detail: str | None = None) -> None:
         entry = now_entry(state, system, document_id=document_id, correlation_id=record.correlation_id,
                           detail=detail)
-        change.transition(record, state, timeline=self.store.timeline_key(record.id), entry=entry, domain="orders",
+        change.transition(record, state, timeline=self.store.keys.timeline(record.id), entry=entry, domain="orders",
                           source="orders", event_type=f"order.{state}", payload={
                               "order_id": record.id, "owner": record.owner, "state": state, "total": record.total,
                               "currency": record.currency, "reason": record.reason})
@@ -125,16 +125,16 @@ class Saga:
     def note(self, change: Change, record: OrderRecord, system: str, detail: str, *,
              document_id: str | None = None) -> None:
         """A timeline entry that is not a transition (a document found, a fact that changes nothing yet)."""
-        change.append(self.store.timeline_key(record.id), now_entry(
+        change.append(self.store.keys.timeline(record.id), now_entry(
             record.state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail))
 
     async def save(self, record: OrderRecord, lock: Lock, change: Change, *, acquire: bool = False,
                    create: bool = False) -> None:
         record.updated_at = utcnow()
-        change.put(self.store.order_key(record.id), record, create=create)
+        change.put(self.store.keys.order(record.id), record, create=create)
         if record.step == "done":
             # The driver's last write: out of the due set, and the lock goes with it unless facts are parked.
-            change.not_due(member(record.id)).unlock_unless(self.store.facts_key(record.id))
+            change.not_due(member(record.id)).unlock_unless(self.store.keys.facts(record.id))
         await self.store.apply(lock, change, acquire=acquire)
 
     # --- placing an order -------------------------------------------------------------------------------------
@@ -171,8 +171,8 @@ class Saga:
             currency=request.currency, subtotal=0, tax=0, total=0, payment_reference=request.payment_reference,
             created_at=now, updated_at=now, correlation_id=context.request_id_var.get(),
         )
-        change = self.store.change().zadd(self.store.owner_key(owner), now.timestamp(), order_id)
-        change.zadd(self.store.created_key, now.timestamp(), order_id)
+        change = self.store.change().zadd(self.store.keys.owner(owner), now.timestamp(), order_id)
+        change.zadd(self.store.keys.created, now.timestamp(), order_id)
         return await self._price_and_drive(record, request, lock, change, create=True)
 
     async def place_again(self, record: OrderRecord, lock: Lock) -> OrderRecord:
@@ -499,7 +499,7 @@ class Saga:
         for event in parked:
             outcome = self._apply_fact(change, record, event)
             if outcome in ("applied", "reported"):
-                change.hdel(self.store.facts_key(record.id), event.id)
+                change.hdel(self.store.keys.facts(record.id), event.id)
                 applied = True
         if applied:
             await self.save(record, lock, change)

@@ -6,13 +6,7 @@ owner's index and the lifecycle events on the outbox, written at once or not at 
 once: the first write of an id refuses to replace a record that exists (``Exists``), so a repeated request
 can never re-place an order.
 
-Keys (under ``<prefix>omnigate.orders:``): ``order:<id>`` (JSON record), ``timeline:<id>`` (list),
-``owner:<owner>`` (sorted set of order ids by creation time), ``created`` (every order id by creation time,
-for the document sweep), ``sweep:<id>`` (a sweep's report), ``return:<id>``, ``facts:<order id>`` (hash:
-back-end facts parked until the saga can apply them, by event id), ``due`` (sorted set by next-attempt time,
-members ``o:<order id>`` / ``r:<order id>:<return id>``), ``claims`` (hash: how often each saga was claimed by
-a retry worker, the per-saga counter that proves "resumed once"). The order's lock is the kernel lock
-``order:<id>``.
+The keys are in keys.py; the order's lock is the kernel lock ``order:<id>``.
 """
 
 from __future__ import annotations
@@ -33,6 +27,8 @@ from shared.models.events import Event
 from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderState, TimelineEntry
 from shared.models.returns import Return, ReturnLine, ReturnState
 from shared.outbox import Outbox
+
+from services.process.orders.keys import Keys
 
 # --- records ------------------------------------------------------------------------------------------------
 
@@ -140,78 +136,54 @@ class Store:
     def __init__(self, redis: Redis, outbox: Outbox, *, prefix: str, lock_ttl_s: float) -> None:
         self.redis = redis
         self.outbox = outbox
-        self.base = f"{prefix}omnigate.orders:"
-        self.due_key = self.base + "due"
-        self.claims_key = self.base + "claims"
-        self.workers_key = self.base + "workers"
-        self.created_key = self.base + "created"
+        self.keys = Keys(prefix)
         self.lock_ttl_s = lock_ttl_s
         self.lock_ttl_ms = int(lock_ttl_s * 1000)
         self.locks = Locks(redis, prefix=prefix)
         self.changes = Changes(redis)
         self._claim = scripts.load(redis, _CLAIM)
 
-    # --- keys -------------------------------------------------------------------------------------------------
-
-    def order_key(self, order_id: str) -> str:
-        return f"{self.base}order:{order_id}"
-
-    def return_key(self, return_id: str) -> str:
-        return f"{self.base}return:{return_id}"
-
-    def timeline_key(self, order_id: str) -> str:
-        return f"{self.base}timeline:{order_id}"
-
-    def owner_key(self, owner: str) -> str:
-        return f"{self.base}owner:{owner}"
-
-    def facts_key(self, order_id: str) -> str:
-        return f"{self.base}facts:{order_id}"
-
-    def sweep_key(self, sweep_id: str) -> str:
-        return f"{self.base}sweep:{sweep_id}"
-
     # --- reads ------------------------------------------------------------------------------------------------
 
     async def order(self, order_id: str) -> OrderRecord | None:
-        raw = await self.redis.get(self.order_key(order_id))
+        raw = await self.redis.get(self.keys.order(order_id))
         return _order_decoder.decode(raw) if raw is not None else None
 
     async def orders(self, order_ids: list[str]) -> list[OrderRecord]:
         if not order_ids:
             return []
-        raws = await self.redis.mget([self.order_key(i) for i in order_ids])
+        raws = await self.redis.mget([self.keys.order(i) for i in order_ids])
         return [_order_decoder.decode(raw) for raw in raws if raw is not None]
 
     async def ret(self, return_id: str) -> ReturnRecord | None:
-        raw = await self.redis.get(self.return_key(return_id))
+        raw = await self.redis.get(self.keys.ret(return_id))
         return _return_decoder.decode(raw) if raw is not None else None
 
     async def timeline(self, order_id: str) -> list[TimelineEntry]:
-        return [_timeline_decoder.decode(raw) for raw in await self.redis.lrange(self.timeline_key(order_id), 0, -1)]
+        return [_timeline_decoder.decode(raw) for raw in await self.redis.lrange(self.keys.timeline(order_id), 0, -1)]
 
     async def owner_page(self, owner: str, before: float | None, limit: int) -> list[tuple[str, float]]:
         """The owner's order ids, newest first, strictly older than ``before`` (the cursor)."""
         top = f"({before!r}" if before is not None else "+inf"
-        rows = await self.redis.zrevrangebyscore(self.owner_key(owner), top, "-inf", start=0, num=limit,
+        rows = await self.redis.zrevrangebyscore(self.keys.owner(owner), top, "-inf", start=0, num=limit,
                                                  withscores=True)
         return [(member.decode(), score) for member, score in rows]
 
     async def created_since(self, since_s: float, offset: int, limit: int) -> list[str]:
         """Ids of orders created since ``since_s`` (epoch seconds), oldest first, a page at a time (orders are
         only ever added at the end, so an offset is a stable position)."""
-        rows = await self.redis.zrangebyscore(self.created_key, since_s, "+inf", start=offset, num=limit)
+        rows = await self.redis.zrangebyscore(self.keys.created, since_s, "+inf", start=offset, num=limit)
         return [r.decode() for r in rows]
 
     async def parked(self, order_id: str) -> list[Event]:
         """Facts parked against the order, oldest first."""
-        raws = await self.redis.hvals(self.facts_key(order_id))
+        raws = await self.redis.hvals(self.keys.facts(order_id))
         return sorted((_event_decoder.decode(raw) for raw in raws), key=lambda e: (e.occurred_at, e.id))
 
     # --- writes -----------------------------------------------------------------------------------------------
 
     def change(self) -> Change:
-        return Change(outbox=self.outbox.key, due=self.due_key)
+        return Change(outbox=self.outbox.key, due=self.keys.due)
 
     async def apply(self, lock: Lock, change: Change, *, acquire: bool = False) -> None:
         await self.changes.apply(lock, change, acquire=acquire)
@@ -220,8 +192,8 @@ class Store:
         """Keep a back-end fact against its order until the saga can apply it (idempotent by event id), and
         make the order due now, so whoever holds it next applies it."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(self.facts_key(order_id), event.id, _encoder.encode(event))
-            pipe.zadd(self.due_key, {f"o:{order_id}": now_ms()}, nx=True)
+            pipe.hsetnx(self.keys.facts(order_id), event.id, _encoder.encode(event))
+            pipe.zadd(self.keys.due, {f"o:{order_id}": now_ms()}, nx=True)
             await pipe.execute()
 
     # --- the per-order lock --------------------------------------------------------------------------------
@@ -231,14 +203,14 @@ class Store:
 
     async def claim(self, member: str, lock: Lock, next_ms: int) -> bool:
         """A retry worker claims a due saga: only if it is still due and its lock is free (see recovery.py)."""
-        claimed = await self._claim(keys=[lock.key, self.due_key, self.claims_key],
+        claimed = await self._claim(keys=[lock.key, self.keys.due, self.keys.claims],
                                     args=[lock.value, lock.ttl_ms, now_ms(), member, next_ms])
         if claimed:
             lock.adopt()
         return bool(claimed)
 
     async def due_members(self, limit: int) -> list[str]:
-        return [m.decode() for m in await self.redis.zrangebyscore(self.due_key, "-inf", now_ms(), start=0, num=limit)]
+        return [m.decode() for m in await self.redis.zrangebyscore(self.keys.due, "-inf", now_ms(), start=0, num=limit)]
 
 
 def new_order_id() -> str:

@@ -57,11 +57,11 @@ class Sweep:
         self._tasks: set[asyncio.Task[DocumentReconciliation]] = set()
 
     async def get(self, sweep_id: str) -> DocumentReconciliation | None:
-        raw = await self.store.redis.get(self.store.sweep_key(sweep_id))
+        raw = await self.store.redis.get(self.store.keys.sweep(sweep_id))
         return _decoder.decode(raw) if raw is not None else None
 
     async def _save(self, report: DocumentReconciliation) -> None:
-        await self.store.redis.set(self.store.sweep_key(report.id), _encoder.encode(report), ex=KEEP_S)
+        await self.store.redis.set(self.store.keys.sweep(report.id), _encoder.encode(report), ex=KEEP_S)
 
     async def start(self, request: DocumentReconciliationRequest, sweep_id: str) -> DocumentReconciliation:
         """Record a running sweep and run it in the background of this worker."""
