@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.datastructures import State
-from litestar.di import Provide
+
+from shared.deps import provide
 
 from services.process.availability.atp import AtpReader
 from services.process.availability.prices import Prices
@@ -35,25 +36,4 @@ def parts(state: State) -> Parts:
     return found
 
 
-def atp(state: State) -> AtpReader:
-    return parts(state).atp
-
-
-def locations(state: State) -> Locations:
-    return parts(state).locations
-
-
-def reservations(state: State) -> Reservations:
-    return parts(state).reservations
-
-
-def prices(state: State) -> Prices:
-    return parts(state).prices
-
-
-def reconciler(state: State) -> Reconciler:
-    return parts(state).reconciler
-
-
-DEPENDENCIES = {fn.__name__: Provide(fn, sync_to_thread=False)
-                for fn in (atp, locations, reservations, prices, reconciler)}
+DEPENDENCIES = provide("availability", Parts)

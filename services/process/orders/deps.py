@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.datastructures import State
-from litestar.di import Provide
 
+from shared.deps import provide
 from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.outbox import Outbox
@@ -41,24 +41,4 @@ def parts(state: State) -> Parts:
     return found
 
 
-def store(state: State) -> Store:
-    return parts(state).store
-
-
-def saga(state: State) -> Saga:
-    return parts(state).saga
-
-
-def returns(state: State) -> Returns:
-    return parts(state).returns
-
-
-def idempotency(state: State) -> Idempotency:
-    return parts(state).idempotency
-
-
-def sweep(state: State) -> Sweep:
-    return parts(state).sweep
-
-
-DEPENDENCIES = {fn.__name__: Provide(fn, sync_to_thread=False) for fn in (store, saga, returns, idempotency, sweep)}
+DEPENDENCIES = provide("orders", Parts)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.datastructures import State
-from litestar.di import Provide
+
+from shared.deps import provide
 
 from services.system.erp.connector import OdooConnector
 from services.system.erp.price_feed import PriceFeed
@@ -22,8 +23,4 @@ def parts(state: State) -> Parts:
     return found
 
 
-def erp(state: State) -> OdooConnector:
-    return parts(state).erp
-
-
-DEPENDENCIES = {"erp": Provide(erp, sync_to_thread=False)}
+DEPENDENCIES = provide("erp_parts", Parts)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.datastructures import State
-from litestar.di import Provide
 
 from services.system.pos.connector import SquareConnector
 from services.system.pos.pickups import Pickups, StoreReturns
+from shared.deps import provide
 from shared.events import EventBus
 
 
@@ -25,20 +25,4 @@ def parts(state: State) -> Parts:
     return found
 
 
-def pos(state: State) -> SquareConnector:
-    return parts(state).pos
-
-
-def pickups(state: State) -> Pickups:
-    return parts(state).pickups
-
-
-def store_returns(state: State) -> StoreReturns:
-    return parts(state).store_returns
-
-
-def bus(state: State) -> EventBus:
-    return parts(state).bus
-
-
-DEPENDENCIES = {fn.__name__: Provide(fn, sync_to_thread=False) for fn in (pos, pickups, store_returns, bus)}
+DEPENDENCIES = provide("pos_parts", Parts)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.datastructures import State
-from litestar.di import Provide
 
 from services.system.wms.connector import WmsConnector
+from shared.deps import provide
 from shared.events import EventBus
 
 
@@ -22,12 +22,4 @@ def parts(state: State) -> Parts:
     return found
 
 
-def wms(state: State) -> WmsConnector:
-    return parts(state).wms
-
-
-def bus(state: State) -> EventBus:
-    return parts(state).bus
-
-
-DEPENDENCIES = {fn.__name__: Provide(fn, sync_to_thread=False) for fn in (wms, bus)}
+DEPENDENCIES = provide("wms", Parts)
