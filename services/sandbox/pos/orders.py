@@ -93,16 +93,16 @@ def build(conn: sqlite3.Connection, requested: square.Order) -> square.Order:
     returned_total = 0
     for i, ret in enumerate(requested.returns or []):
         items: list[square.OrderReturnLineItem] = []
-        for j, item in enumerate(ret.return_line_items or []):
+        for j, returned in enumerate(ret.return_line_items or []):
             field = f"order.returns[{i}].return_line_items[{j}]"
-            qty = square.parse_quantity(item.quantity, f"{field}.quantity")
+            qty = square.parse_quantity(returned.quantity, f"{field}.quantity")
             if qty <= 0:
                 raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
-            name, price = _price(conn, item.catalog_object_id, item.name, item.base_price_money, field)
+            name, price = _price(conn, returned.catalog_object_id, returned.name, returned.base_price_money, field)
             returned_total += price * qty
             items.append(square.OrderReturnLineItem(
-                uid=item.uid or square.uid(), source_line_item_uid=item.source_line_item_uid, name=name,
-                quantity=str(qty), catalog_object_id=item.catalog_object_id, base_price_money=_money(price),
+                uid=returned.uid or square.uid(), source_line_item_uid=returned.source_line_item_uid, name=name,
+                quantity=str(qty), catalog_object_id=returned.catalog_object_id, base_price_money=_money(price),
                 gross_return_money=_money(price * qty), total_money=_money(price * qty),
             ))
         returns.append(square.OrderReturn(uid=ret.uid or square.uid(), source_order_id=ret.source_order_id,
