@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from shared import logs
 from estate.launcher import Estate, LaunchError, load_estate, serve_command
+from shared import logs
 
 DEFAULT_DATA_DIR = ".omnigate"
 
@@ -98,8 +98,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
         if path is None:
             print(f"{d.name}: its database exists (use --force to re-seed)")
         else:
-            print(f"{d.name}: seeded {path} ({settings.seed_skus} SKUs, {settings.seed_stores} stores, "
-                  f"seed {settings.seed})")
+            print(
+                f"{d.name}: seeded {path} ({settings.seed_skus} SKUs, {settings.seed_stores} stores, "
+                f"seed {settings.seed})"
+            )
     return 0
 
 

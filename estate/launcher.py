@@ -241,10 +241,28 @@ class Estate:
         port = free_port()
         if server:
             self._redis_server = subprocess.Popen(
-                [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(redis_dir),
-                 "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-                 "--logfile", str(self.data_dir / "logs" / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                [
+                    server,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(redis_dir),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    str(self.data_dir / "logs" / "redis.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
             self.redis_url, self.redis_source = f"redis://127.0.0.1:{port}/0", "redis-server"
         else:
@@ -324,15 +342,23 @@ def serve_command(
 ) -> list[str]:
     logging_args = ["--log-config", str(log_config)] if log_config else []
     return [
-        sys.executable, "-m", "granian",
-        "--interface", "asgi",
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
         "--factory",
-        "--host", host,
-        "--port", str(port),
-        "--workers", str(workers),
-        "--loop", "uvloop",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
         "--no-access-log",
-        "--workers-kill-timeout", "10",
+        "--workers-kill-timeout",
+        "10",
         *logging_args,
         d.module,
     ]

@@ -72,8 +72,9 @@ async def _logged(name: str, work: Awaitable[object]) -> None:
         log.exception("background task %s failed", name)  # a bug: the traceback lands in the log scan
 
 
-async def run_rounds(name: str, work: Callable[[], Awaitable[object]], *, interval_s: float,
-                     stop: asyncio.Event) -> None:
+async def run_rounds(
+    name: str, work: Callable[[], Awaitable[object]], *, interval_s: float, stop: asyncio.Event
+) -> None:
     """The one loop of recurring background work: ``work()`` every ``interval_s`` until ``stop`` is set.
 
     A round that meets an upstream away (a problem error) is logged and the next round tries again; the state

@@ -33,7 +33,9 @@ class StrictBody(MsgspecDTO[T]):  # type: ignore[type-var]
     ) -> Reference | Schema:
         # Document the declared Struct itself (constraints included), not the DTO's transfer model.
         return schema_creator.for_field_definition(  # type: ignore[no-any-return]
-            FieldDefinition.from_annotation(field_definition.annotation, kwarg_definition=field_definition.kwarg_definition)
+            FieldDefinition.from_annotation(
+                field_definition.annotation, kwarg_definition=field_definition.kwarg_definition
+            )
         )
 
     def decode_bytes(self, value: bytes) -> Any:

@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from shared import scripts
-from shared.locks import Fenced, Lock
 from shared.clock import utcnow
+from shared.locks import Fenced, Lock
 from shared.models.events import Event
 from shared.models.orders import TimelineEntry
 
@@ -99,17 +99,36 @@ class Change:
     def not_due(self, member: str) -> Change:
         return self.zrem(self.due_key, member)
 
-    def transition(self, record: Record, state: str, *, timeline: str, entry: TimelineEntry, domain: str,
-                   source: str, event_type: str, payload: dict[str, object]) -> Change:
+    def transition(
+        self,
+        record: Record,
+        state: str,
+        *,
+        timeline: str,
+        entry: TimelineEntry,
+        domain: str,
+        source: str,
+        event_type: str,
+        payload: dict[str, object],
+    ) -> Change:
         """``record`` enters ``state``: its transition count, the timeline entry and the lifecycle event.
         The caller puts the record itself (it may change more than its state in the same change)."""
         record.state = state
         record.seq += 1
         record.updated_at = entry.at
         self.append(timeline, entry)
-        return self.event(domain, Event(
-            id=f"{source}:{record.id}:{record.seq}:{state}", type=event_type, occurred_at=entry.at, source=source,
-            correlation_id=record.correlation_id, key=record.id, payload=payload))
+        return self.event(
+            domain,
+            Event(
+                id=f"{source}:{record.id}:{record.seq}:{state}",
+                type=event_type,
+                occurred_at=entry.at,
+                source=source,
+                correlation_id=record.correlation_id,
+                key=record.id,
+                payload=payload,
+            ),
+        )
 
     def unlock_unless(self, key: str) -> Change:
         """Release the lock in the same script as this last write of the holder's turn, unless ``key`` exists
@@ -128,8 +147,9 @@ class Changes:
         """Write ``change`` fenced by ``lock`` (or taking it, ``acquire``); raises :class:`Fenced`,
         :class:`Locked` or :class:`Exists`, in which case nothing was written."""
         try:
-            outcome = await self._script(keys=[lock.key, *change.keys],
-                                         args=[lock.value, lock.ttl_ms, "1" if acquire else "0", *change.args])
+            outcome = await self._script(
+                keys=[lock.key, *change.keys], args=[lock.value, lock.ttl_ms, "1" if acquire else "0", *change.args]
+            )
         except ResponseError as exc:
             text = str(exc)
             if "FENCED" in text:
@@ -146,7 +166,14 @@ class Changes:
             lock.held = False  # released by the change itself
 
 
-def now_entry(state: str, system: str, *, document_id: str | None = None, correlation_id: str | None = None,
-              detail: str | None = None) -> TimelineEntry:
-    return TimelineEntry(at=utcnow(), state=state, system=system, document_id=document_id,
-                         correlation_id=correlation_id, detail=detail)
+def now_entry(
+    state: str,
+    system: str,
+    *,
+    document_id: str | None = None,
+    correlation_id: str | None = None,
+    detail: str | None = None,
+) -> TimelineEntry:
+    return TimelineEntry(
+        at=utcnow(), state=state, system=system, document_id=document_id, correlation_id=correlation_id, detail=detail
+    )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def now_ms() -> int:
@@ -24,7 +24,7 @@ def now_ms() -> int:
 
 def iso_ms(ms: int) -> str:
     """Epoch milliseconds as RFC 3339 UTC with milliseconds and ``Z``."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def worker_id() -> str:

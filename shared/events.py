@@ -31,6 +31,7 @@ Handler = Callable[[Event], Awaitable[None]]
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
 
+
 class EventBus:
     def __init__(
         self,
@@ -87,7 +88,9 @@ class EventBus:
             stream = fields[b"stream"].decode()
             minid = max(0, int(time.time() * 1000) - self.retention_ms)
             await self.redis.xadd(
-                stream, {b"id": fields[b"id"], b"type": fields[b"type"], b"data": fields[b"data"]}, minid=minid,
+                stream,
+                {b"id": fields[b"id"], b"type": fields[b"type"], b"data": fields[b"data"]},
+                minid=minid,
                 approximate=True,
             )
             await self.redis.xdel(self.dead_stream, entry_id)
@@ -204,9 +207,14 @@ class Consumer:
         deliveries = pending[0]["times_delivered"] if pending else self.max_deliveries
         log.warning(
             "handler of %s failed on %s (delivery %s of %s): %r",
-            self.group, fields.get(b"id", b"?").decode(), deliveries, self.max_deliveries, exc,
-            exc_info=not isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError, ProblemError,
-                                          *outage.REDIS_DOWN)),
+            self.group,
+            fields.get(b"id", b"?").decode(),
+            deliveries,
+            self.max_deliveries,
+            exc,
+            exc_info=not isinstance(
+                exc, (msgspec.DecodeError, msgspec.ValidationError, ProblemError, *outage.REDIS_DOWN)
+            ),
         )
         metrics.EVENTS.labels(self.bus.service, stream, "failed").inc()
         if deliveries < self.max_deliveries:

@@ -41,8 +41,9 @@ class UpstreamResponse(msgspec.Struct, frozen=True):
         try:
             return msgspec.json.decode(self.body, type=type)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ProblemError("upstream-error", f"{self.upstream}: unexpected response body: {exc}",
-                               upstream=self.upstream or None) from exc
+            raise ProblemError(
+                "upstream-error", f"{self.upstream}: unexpected response body: {exc}", upstream=self.upstream or None
+            ) from exc
 
     @property
     def ok(self) -> bool:
@@ -52,8 +53,7 @@ class UpstreamResponse(msgspec.Struct, frozen=True):
 class _Transient(Exception):
     """A failure that counts against the breaker and may be retried on an idempotent call."""
 
-    def __init__(self, slug: str, detail: str, response: UpstreamResponse | None = None, *,
-                 sent: bool = True) -> None:
+    def __init__(self, slug: str, detail: str, response: UpstreamResponse | None = None, *, sent: bool = True) -> None:
         super().__init__(detail)
         self.slug = slug
         self.detail = detail
@@ -132,8 +132,9 @@ class Upstream:
                         sent_before[0] = sent_before[0] or exc.sent
                         raise
         except _Transient as exc:
-            raise ProblemError(exc.slug, f"{self.name}: {exc.detail}", upstream=self.name,
-                               in_doubt=exc.sent or sent_before[0]) from exc
+            raise ProblemError(
+                exc.slug, f"{self.name}: {exc.detail}", upstream=self.name, in_doubt=exc.sent or sent_before[0]
+            ) from exc
         except pybreaker.CircuitBreakerError as exc:
             metrics.UPSTREAM_REQUESTS.labels(self._pool.service, self.name, "breaker_open").inc()
             retry_after = max(1, int(self.breaker.reset_timeout))
@@ -166,13 +167,14 @@ class Upstream:
                     ) as resp:
                         payload = await resp.read()
                         response = UpstreamResponse(resp.status, resp.headers, payload, self.name)
-                except asyncio.TimeoutError as exc:
+                except TimeoutError as exc:
                     outcome = "timeout"
                     raise _Transient("upstream-timeout", f"no answer within {timeout.total}s") from exc
                 except aiohttp.ClientConnectorError as exc:
                     outcome = "unreachable"
-                    raise _Transient("upstream-unavailable", f"cannot be reached ({type(exc).__name__})",
-                                     sent=False) from exc
+                    raise _Transient(
+                        "upstream-unavailable", f"cannot be reached ({type(exc).__name__})", sent=False
+                    ) from exc
                 except aiohttp.ClientError as exc:
                     # Reset or cut off after the request went out: it may have been acted on.
                     outcome = "reset"

@@ -72,8 +72,9 @@ def parse_key(values: Sequence[str], *, required: bool) -> str | None:
     """The key named by the ``Idempotency-Key`` header lines ``values``; 400 problem if malformed."""
     if not values:
         if required:
-            raise invalid(f"the {HEADER} header is required on this request",
-                          errors=[{"field": HEADER, "detail": "missing"}])
+            raise invalid(
+                f"the {HEADER} header is required on this request", errors=[{"field": HEADER, "detail": "missing"}]
+            )
         return None
     if len(values) > 1:
         raise invalid(f"send one {HEADER} header, not {len(values)}", errors=[{"field": HEADER}])
@@ -83,7 +84,7 @@ def parse_key(values: Sequence[str], *, required: bool) -> str | None:
         item.parse(raw.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         if not _BARE.match(raw) or len(raw) > MAX_KEY:
-            raise _bad(raw, "a Structured Field String such as \"8e03978e-40d5-43e8\"") from None
+            raise _bad(raw, 'a Structured Field String such as "8e03978e-40d5-43e8"') from None
         return raw
     if item.params:
         raise _bad(raw, "a String without parameters")
@@ -128,8 +129,17 @@ class Idempotency:
     def record_key(self, owner: str, key: str) -> str:
         return f"{self.base}{owner}:{key}"
 
-    async def respond(self, request: Request[Any, Any, Any], *, owner: str, data: Any, new_id: str,
-                      start: Start, resume: Resume, required: bool = True) -> Response[bytes]:
+    async def respond(
+        self,
+        request: Request[Any, Any, Any],
+        *,
+        owner: str,
+        data: Any,
+        new_id: str,
+        start: Start,
+        resume: Resume,
+        required: bool = True,
+    ) -> Response[bytes]:
         """Run a mutating command at most once per key: ``start(resource_id)`` does it, ``resume(resource_id)``
         answers from a resource an earlier attempt started (or None if it never got that far)."""
         key = parse_key(request.headers.getall(HEADER, []), required=required)
@@ -139,21 +149,33 @@ class Idempotency:
         record = self.record_key(owner, key)
         holder = os.urandom(8).hex()
         now = int(time.time() * 1000)
-        reply = await self._begin(keys=[record], args=[fingerprint(request.method, route, owner, data), new_id, now,
-                                                       now + self.inflight_ms, self.ttl_ms, holder])
+        reply = await self._begin(
+            keys=[record],
+            args=[
+                fingerprint(request.method, route, owner, data),
+                new_id,
+                now,
+                now + self.inflight_ms,
+                self.ttl_ms,
+                holder,
+            ],
+        )
         outcome, resource_id = reply[0].decode(), reply[1].decode()
         if outcome == "mismatch":
-            raise ProblemError("idempotency-key-reused",
-                               f"this {HEADER} was first used with a different request")
+            raise ProblemError("idempotency-key-reused", f"this {HEADER} was first used with a different request")
         if outcome == "done":
             status, location, media, body = reply[2:6]
             return Stored(int(status), location.decode(), media.decode(), body).response()
         if outcome == "inflight":
             retry_after = max(1, math.ceil((int(reply[2]) - now) / 1000))
-            raise ProblemError("request-in-flight", f"the first request with this {HEADER} is still being "
-                               "processed; retry after it completes", retry_after=retry_after)
-        return (await self._run(record, holder, resource_id, start, resume if outcome == "takeover" else None)
-                ).response()
+            raise ProblemError(
+                "request-in-flight",
+                f"the first request with this {HEADER} is still being processed; retry after it completes",
+                retry_after=retry_after,
+            )
+        return (
+            await self._run(record, holder, resource_id, start, resume if outcome == "takeover" else None)
+        ).response()
 
     async def _run(self, record: str, holder: str, resource_id: str, start: Start, resume: Resume | None) -> Stored:
         done = asyncio.Event()
@@ -172,8 +194,10 @@ class Idempotency:
             # Not an answer to keep: the next request with this key resumes the resource at once.
             await self._lapse(keys=[record], args=[holder])
         else:
-            await self._complete(keys=[record], args=[holder, stored.status, stored.location, stored.media_type,
-                                                      stored.body, self.ttl_ms])
+            await self._complete(
+                keys=[record],
+                args=[holder, stored.status, stored.location, stored.media_type, stored.body, self.ttl_ms],
+            )
         return stored
 
     async def _keep_alive(self, record: str, holder: str, done: asyncio.Event) -> None:

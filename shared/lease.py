@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from contextlib import suppress
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 from redis.asyncio import Redis
 
 from shared import outage, scripts
-from shared.clock import worker_id
 from shared.background import run_rounds
+from shared.clock import worker_id
 
 log = logging.getLogger("omnigate.lease")
+
 
 def default_owner() -> str:
     return f"{worker_id()}/{os.urandom(3).hex()}"

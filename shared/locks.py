@@ -38,6 +38,7 @@ from shared.problems import ProblemError
 log = logging.getLogger("omnigate.locks")
 T = TypeVar("T")
 
+
 class Fenced(Exception):
     """This holder lost its lock (it stalled past the TTL, or the lock was taken over): its write was refused."""
 
@@ -79,9 +80,12 @@ class Lock:
             if asyncio.get_running_loop().time() >= deadline:
                 remaining_ms = await self.redis.pttl(self.key)
                 retry_after = max(1, math.ceil(remaining_ms / 1000)) if remaining_ms and remaining_ms > 0 else 1
-                raise ProblemError("conflict", f"{self.key.rsplit('omnigate.lock:', 1)[-1]} is busy with another "
-                                   "request, or waits until an earlier request's outcome is known; retry shortly",
-                                   retry_after=retry_after)
+                raise ProblemError(
+                    "conflict",
+                    f"{self.key.rsplit('omnigate.lock:', 1)[-1]} is busy with another "
+                    "request, or waits until an earlier request's outcome is known; retry shortly",
+                    retry_after=retry_after,
+                )
             await asyncio.sleep(pause)
             pause = min(0.2, pause * 1.5)
 
@@ -170,8 +174,9 @@ class Locks:
         return Lock(self.redis, self.key(name), ttl_ms=int(ttl_s * 1000))
 
     @asynccontextmanager
-    async def locked(self, name: str, *, ttl_s: float, wait_s: float = 0.0,
-                     settle_s: float | None = None) -> AsyncIterator[Lock]:
+    async def locked(
+        self, name: str, *, ttl_s: float, wait_s: float = 0.0, settle_s: float | None = None
+    ) -> AsyncIterator[Lock]:
         """Hold the lock ``name`` while the body runs (renewed), then release it; a body whose back-end write
         (:meth:`Lock.write`) ended in doubt leaves it held for ``settle_s`` (default: its TTL) instead."""
         lock = self.lock(name, ttl_s=ttl_s)

@@ -16,12 +16,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
-HTTP_REQUESTS = Counter(
-    "omnigate_http_requests_total", "Requests served", ["service", "method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("omnigate_http_requests_total", "Requests served", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "omnigate_http_request_duration_seconds",
     "Time to serve a request",

@@ -31,6 +31,8 @@ def cancelled() -> bool:
     loop that simply went on would never stop - and whoever awaits its cancellation would wait forever."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
 RETRY_AFTER_S = 2
 
 
@@ -45,8 +47,9 @@ class Outage:
         if self.since is None:
             self.since = now
             self._warned_at = now
-            log.warning("%s unavailable (%s: %s); requests answer 503 until it is back", self.what,
-                        type(exc).__name__, exc)
+            log.warning(
+                "%s unavailable (%s: %s); requests answer 503 until it is back", self.what, type(exc).__name__, exc
+            )
         elif now - self._warned_at >= REMIND_S:
             self._warned_at = now
             log.warning("%s still unavailable after %.0fs (%s)", self.what, now - self.since, type(exc).__name__)

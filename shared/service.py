@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
-from shared.problems import MEDIA_TYPE, STATUS_SLUGS, ProblemError, type_uri, CATALOGUE, Problem
+from shared.problems import CATALOGUE, MEDIA_TYPE, STATUS_SLUGS, Problem, ProblemError, type_uri
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("omnigate.service")
@@ -91,8 +91,9 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
 def _on_redis_down(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """The state Redis is away: a dependency down is a 503 with Retry-After, one warning per outage."""
     outage.REDIS.down(exc)
-    problem = ProblemError("service-unavailable", "the state store (Redis) is unavailable; retry shortly",
-                           retry_after=outage.RETRY_AFTER_S)
+    problem = ProblemError(
+        "service-unavailable", "the state store (Redis) is unavailable; retry shortly", retry_after=outage.RETRY_AFTER_S
+    )
     return _on_problem(request, problem)
 
 

@@ -12,8 +12,8 @@ from typing import TypeVar
 import httpx
 import redis
 
-from services.sandbox.common.catalogue import generate
 from estate.launcher import Estate, _Process, free_port
+from services.sandbox.common.catalogue import generate
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -30,17 +30,25 @@ TEST_SETTINGS = {
     "OMNIGATE_RETRY_BACKOFF_S": "0.01",
     "OMNIGATE_LOG_LEVEL": "INFO",
     "OMNIGATE_ERP_PRICE_POLL_S": "0.5",
-    "OMNIGATE_ORDERS_LOCK_TTL_S": "3", "OMNIGATE_ORDERS_RETRY_BASE_S": "0.3", "OMNIGATE_ORDERS_RETRY_MAX_S": "2",
-    "OMNIGATE_ORDERS_RETRY_POLL_S": "0.2", "OMNIGATE_ORDERS_INFLIGHT_S": "10",
+    "OMNIGATE_ORDERS_LOCK_TTL_S": "3",
+    "OMNIGATE_ORDERS_RETRY_BASE_S": "0.3",
+    "OMNIGATE_ORDERS_RETRY_MAX_S": "2",
+    "OMNIGATE_ORDERS_RETRY_POLL_S": "0.2",
+    "OMNIGATE_ORDERS_INFLIGHT_S": "10",
     # Sandboxes drop requests they could not start within this; callers wait this out after a lost answer.
     "OMNIGATE_UPSTREAM_COMMIT_LIMIT_S": "5",
     # Facts re-claimed after 1 s (five redeliveries fit in a test), partial returns close after 10 s.
-    "OMNIGATE_ORDERS_CLAIM_IDLE_S": "1", "OMNIGATE_ORDERS_RETURN_CLOSE_DAYS": str(10 / 86_400),
+    "OMNIGATE_ORDERS_CLAIM_IDLE_S": "1",
+    "OMNIGATE_ORDERS_RETURN_CLOSE_DAYS": str(10 / 86_400),
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.
 TEST_WORKERS = {
-    "system-erp": 2, "system-wms": 2, "system-pos": 2, "process-availability": 2, "process-orders": 2,
+    "system-erp": 2,
+    "system-wms": 2,
+    "system-pos": 2,
+    "process-availability": 2,
+    "process-orders": 2,
 }
 # Catalogue positions below this are the read-only favourites of the system-API tests.
 FIRST_FRESH_SKU = 40
@@ -55,8 +63,9 @@ class ControlledEstate(Estate):
         as two replicas coming up at once would. Returns the replica's URL and pid; it stops with the estate."""
         process = self._processes[name]
         self._terminate(process, 0.0, hard=True)
-        replica = _Process(process.deployable, free_port(), process.workers,
-                           self.data_dir / "logs" / f"{name}-replica.log")
+        replica = _Process(
+            process.deployable, free_port(), process.workers, self.data_dir / "logs" / f"{name}-replica.log"
+        )
         replica_name = f"{name}#replica"
         self._processes[replica_name] = replica
         self._spawn(process)
@@ -145,8 +154,12 @@ class TestEstate:
                 answered.add(response.headers["x-served-by"])
             return len(answered) == self.workers(name)
 
-        self.wait_for(every_worker_answers, timeout=self.settings.breaker_reset_s * 5 + 10, interval=0.05,
-                      what=f"every {name} worker answers {path}")
+        self.wait_for(
+            every_worker_answers,
+            timeout=self.settings.breaker_reset_s * 5 + 10,
+            interval=0.05,
+            what=f"every {name} worker answers {path}",
+        )
 
     def tracebacks(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -168,8 +181,9 @@ def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate,
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=prefix)
     # For development only: OMNIGATE_ESTATE_ONLY=a,b starts a subset (CI always starts everything).
     only = [n for n in os.environ.get("OMNIGATE_ESTATE_ONLY", "").split(",") if n] or None
-    estate = ControlledEstate(data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS,
-                             only=only)
+    estate = ControlledEstate(
+        data_dir=data_dir, free_ports=True, env=env, redis_url=redis_url, workers=TEST_WORKERS, only=only
+    )
     estate.start(timeout=90)
     return estate, prefix
 

@@ -7,7 +7,7 @@ minor units with an ISO 4217 code.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
@@ -61,4 +61,4 @@ class Page(Model, Generic[T], kw_only=True):
 
 def to_utc(value: datetime) -> datetime:
     """Timestamps are UTC; a naive one from a back-end is taken as UTC rather than guessed."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -10,7 +10,13 @@ from msgspec import Meta
 from shared.models.common import MAX_LINES, Currency, LocationId, MinorUnits, Model, Qty, Ref, Sku
 
 ReturnState = Literal[
-    "return_requested", "partially_received", "return_received", "refunded", "restocked", "closed", "rejected",
+    "return_requested",
+    "partially_received",
+    "return_received",
+    "refunded",
+    "restocked",
+    "closed",
+    "rejected",
 ]
 
 

@@ -26,8 +26,12 @@ import msgspec
 from estate.launcher import Estate
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
 
-ENV = {"OMNIGATE_SEED_SKUS": "1000", "OMNIGATE_SEED_STORES": "6", "OMNIGATE_LOG_LEVEL": "WARNING",
-       "OMNIGATE_KEY_PREFIX": "bench-avail:"}
+ENV = {
+    "OMNIGATE_SEED_SKUS": "1000",
+    "OMNIGATE_SEED_STORES": "6",
+    "OMNIGATE_LOG_LEVEL": "WARNING",
+    "OMNIGATE_KEY_PREFIX": "bench-avail:",
+}
 ONLY = ["sandbox-erp", "sandbox-wms", "sandbox-pos", "system-erp", "system-wms", "system-pos", "process-availability"]
 WORKERS = {"system-pos": 2, "process-availability": 2}
 SINGLE_RATE = 200.0
@@ -62,7 +66,10 @@ def _clean(estate: Estate) -> None:
 
 def _reads(estate: Estate, seconds: int) -> dict[str, Any]:
     base = estate.url("process-availability")
-    skus = [i["sku"] for i in httpx.get(estate.url("system-erp") + "/items", params={"limit": 500}, timeout=30).json()["items"]]
+    skus = [
+        i["sku"]
+        for i in httpx.get(estate.url("system-erp") + "/items", params={"limit": 500}, timeout=30).json()["items"]
+    ]
     deadline = time.monotonic() + 60
     while httpx.get(f"{base}/availability/{skus[0]}", timeout=10).status_code != 200:
         if time.monotonic() > deadline:
@@ -85,8 +92,9 @@ def _reads(estate: Estate, seconds: int) -> dict[str, Any]:
 
     baseline_fixed = asyncio.run(fixed_rate(f"{base}/healthz", rate=SINGLE_RATE, seconds=seconds))
     single_fixed = asyncio.run(fixed_rate(single_url, rate=SINGLE_RATE, seconds=seconds))
-    bulk_fixed = asyncio.run(fixed_rate(bulk_url, rate=BULK_RATE, seconds=seconds, method="POST", body=bulk_body,
-                                        headers=headers))
+    bulk_fixed = asyncio.run(
+        fixed_rate(bulk_url, rate=BULK_RATE, seconds=seconds, method="POST", body=bulk_body, headers=headers)
+    )
     return {
         "summary": {
             "single_max_rps": round(single.rps, 1),
@@ -105,7 +113,11 @@ def _reads(estate: Estate, seconds: int) -> dict[str, Any]:
             "errors": single.non_2xx + bulk.non_2xx + single_fixed.errors + bulk_fixed.errors + baseline_fixed.errors,
         },
         "saturation": {"single": asdict(single), "bulk100": asdict(bulk)},
-        "fixed_rate": {"healthz": asdict(baseline_fixed), "single": asdict(single_fixed), "bulk100": asdict(bulk_fixed)},
+        "fixed_rate": {
+            "healthz": asdict(baseline_fixed),
+            "single": asdict(single_fixed),
+            "bulk100": asdict(bulk_fixed),
+        },
     }
 
 
@@ -113,8 +125,12 @@ def _pairs(estate: Estate, wanted: int) -> list[tuple[str, str]]:
     """Distinct (store, sku) pairs with stock, so every sale's new figure is unambiguous."""
     pairs: list[tuple[str, str]] = []
     stores = httpx.get(estate.url("system-pos") + "/stores", timeout=30).json()
-    pages = {s["id"]: httpx.get(estate.url("system-pos") + "/stock", params={"location": s["id"], "limit": 1000},
-                                timeout=30).json()["items"] for s in stores}
+    pages = {
+        s["id"]: httpx.get(
+            estate.url("system-pos") + "/stock", params={"location": s["id"], "limit": 1000}, timeout=30
+        ).json()["items"]
+        for s in stores
+    }
     for i in range(1000):
         for store, items in pages.items():
             if i < len(items) and items[i]["on_hand"] >= 1:

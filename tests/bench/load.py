@@ -74,8 +74,15 @@ def ensure_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def saturate(url: str, *, seconds: int, connections: int, method: str = "GET", body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> Saturation:
+def saturate(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Saturation:
     wrk = ensure_wrk()
     if wrk is None:
         return asyncio.run(_saturate_python(url, seconds, connections, method, body, headers or {}))
@@ -85,7 +92,9 @@ def saturate(url: str, *, seconds: int, connections: int, method: str = "GET", b
     try:
         out = subprocess.run(
             [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", fh.name, url],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     finally:
         os.unlink(fh.name)
@@ -108,8 +117,9 @@ def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-async def _saturate_python(url: str, seconds: int, connections: int, method: str, body: bytes | None,
-                           headers: dict[str, str]) -> Saturation:
+async def _saturate_python(
+    url: str, seconds: int, connections: int, method: str, body: bytes | None, headers: dict[str, str]
+) -> Saturation:
     done = 0
     bad = 0
     deadline = time.monotonic() + seconds
@@ -140,8 +150,15 @@ class FixedRate:
     max_ms: float
 
 
-async def fixed_rate(url: str, *, rate: float, seconds: float, method: str = "GET", body: bytes | None = None,
-                     headers: dict[str, str] | None = None) -> FixedRate:
+async def fixed_rate(
+    url: str,
+    *,
+    rate: float,
+    seconds: float,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> FixedRate:
     latencies: list[float] = []
     errors = 0
     interval = 1.0 / rate

@@ -26,7 +26,9 @@ from estate.launcher import Estate
 from tests.bench.load import cpu_seconds
 
 ENV = {
-    "OMNIGATE_SEED_SKUS": "300", "OMNIGATE_SEED_STORES": "6", "OMNIGATE_LOG_LEVEL": "WARNING",
+    "OMNIGATE_SEED_SKUS": "300",
+    "OMNIGATE_SEED_STORES": "6",
+    "OMNIGATE_LOG_LEVEL": "WARNING",
     "OMNIGATE_KEY_PREFIX": "bench-orders:",
 }
 WORKERS = {"system-erp": 2, "system-wms": 2, "system-pos": 2, "process-availability": 2, "process-orders": 2}
@@ -62,14 +64,20 @@ def _stock(estate: Estate) -> list[str]:
     items = httpx.get(estate.url("system-erp") + "/items", params={"limit": SKUS}, timeout=30).json()["items"]
     skus = [i["sku"] for i in items]
     for sku in skus:
-        httpx.post(estate.url("sandbox-wms") + "/_sim/count",
-                   json={"warehouse": "TLB", "sku": sku, "on_hand": STOCK_PER_SKU}, timeout=30).raise_for_status()
+        httpx.post(
+            estate.url("sandbox-wms") + "/_sim/count",
+            json={"warehouse": "TLB", "sku": sku, "on_hand": STOCK_PER_SKU},
+            timeout=30,
+        ).raise_for_status()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        answer = httpx.post(estate.url("process-availability") + "/availability/query", json={"skus": skus},
-                            timeout=30).json()
-        if all(any(a["location"] == "dc-tlb" and a["available"] >= STOCK_PER_SKU - 100 for a in item["locations"])
-               for item in answer["items"]):
+        answer = httpx.post(
+            estate.url("process-availability") + "/availability/query", json={"skus": skus}, timeout=30
+        ).json()
+        if all(
+            any(a["location"] == "dc-tlb" and a["available"] >= STOCK_PER_SKU - 100 for a in item["locations"])
+            for item in answer["items"]
+        ):
             return skus
         time.sleep(0.5)
     raise RuntimeError("stock for the benchmark did not reach the availability projection")
@@ -101,10 +109,13 @@ async def _measure(estate: Estate, skus: list[str], seconds: int) -> dict[str, A
         i = 0
         while time.monotonic() < deadline:
             i += 1
-            body = {"customer": {"id": f"b-{n}", "name": "Bench Customer"},
-                    "fulfilment": {"mode": "ship", "ship_to": ADDRESS},
-                    "lines": [{"line_id": "1", "sku": skus[(n * 7 + i) % len(skus)], "qty": 1}],
-                    "currency": "EUR", "payment_reference": f"psp-{n}-{i}"}
+            body = {
+                "customer": {"id": f"b-{n}", "name": "Bench Customer"},
+                "fulfilment": {"mode": "ship", "ship_to": ADDRESS},
+                "lines": [{"line_id": "1", "sku": skus[(n * 7 + i) % len(skus)], "qty": 1}],
+                "currency": "EUR",
+                "payment_reference": f"psp-{n}-{i}",
+            }
             headers = {"X-Omnigate-Owner": f"web:bench-{n}", "Idempotency-Key": uuid.uuid4().hex}
             started = time.perf_counter()
             try:

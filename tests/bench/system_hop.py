@@ -17,13 +17,17 @@ from typing import Any
 import httpx
 import msgspec
 
+from estate.launcher import Estate
 from services.system.erp.connector import ALL_RECORDS
 from services.system.erp.mapping import PRODUCT_FIELDS
-from estate.launcher import Estate
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
 
-ENV = {"OMNIGATE_SEED_SKUS": "1000", "OMNIGATE_SEED_STORES": "4", "OMNIGATE_LOG_LEVEL": "WARNING",
-       "OMNIGATE_KEY_PREFIX": "bench-hop:"}
+ENV = {
+    "OMNIGATE_SEED_SKUS": "1000",
+    "OMNIGATE_SEED_STORES": "4",
+    "OMNIGATE_LOG_LEVEL": "WARNING",
+    "OMNIGATE_KEY_PREFIX": "bench-hop:",
+}
 FIXED_RATE = 200.0
 
 
@@ -46,8 +50,13 @@ def _measure(estate: Estate, seconds: int) -> dict[str, Any]:
     direct_url = estate.url("sandbox-erp") + "/json/2/product.product/search_read"
     # The same Odoo call system-erp makes for GET /items/{sku}.
     direct_body = msgspec.json.encode(
-        {"domain": [["default_code", "=", sku]], "fields": PRODUCT_FIELDS, "order": "id asc", "limit": 1,
-         "context": ALL_RECORDS}
+        {
+            "domain": [["default_code", "=", sku]],
+            "fields": PRODUCT_FIELDS,
+            "order": "id asc",
+            "limit": 1,
+            "context": ALL_RECORDS,
+        }
     )
     direct_headers = {"Authorization": f"bearer {settings.erp_api_key}", "Content-Type": "application/json"}
     assert httpx.post(direct_url, content=direct_body, headers=direct_headers).status_code == 200
@@ -61,7 +70,9 @@ def _measure(estate: Estate, seconds: int) -> dict[str, Any]:
     system_pid, sandbox_pid = estate.pid("system-erp"), estate.pid("sandbox-erp")
 
     cpu0_sb = cpu_seconds(sandbox_pid)
-    direct = saturate(direct_url, seconds=seconds, connections=16, method="POST", body=direct_body, headers=direct_headers)
+    direct = saturate(
+        direct_url, seconds=seconds, connections=16, method="POST", body=direct_body, headers=direct_headers
+    )
     direct_sandbox_cpu_us = (cpu_seconds(sandbox_pid) - cpu0_sb) / max(direct.requests, 1) * 1e6
 
     cpu0_sys, cpu0_sb = cpu_seconds(system_pid), cpu_seconds(sandbox_pid)
@@ -70,7 +81,9 @@ def _measure(estate: Estate, seconds: int) -> dict[str, Any]:
     hop_sandbox_cpu_us = (cpu_seconds(sandbox_pid) - cpu0_sb) / max(hop.requests, 1) * 1e6
 
     direct_fixed = asyncio.run(
-        fixed_rate(direct_url, rate=FIXED_RATE, seconds=seconds, method="POST", body=direct_body, headers=direct_headers)
+        fixed_rate(
+            direct_url, rate=FIXED_RATE, seconds=seconds, method="POST", body=direct_body, headers=direct_headers
+        )
     )
     hop_fixed = asyncio.run(fixed_rate(hop_url, rate=FIXED_RATE, seconds=seconds))
 

@@ -19,8 +19,12 @@ from redis.asyncio import Redis
 
 from estate.launcher import Estate
 
-ENV = {"OMNIGATE_SEED_SKUS": "500", "OMNIGATE_SEED_STORES": "6", "OMNIGATE_LOG_LEVEL": "WARNING",
-       "OMNIGATE_KEY_PREFIX": "bench-lag:"}
+ENV = {
+    "OMNIGATE_SEED_SKUS": "500",
+    "OMNIGATE_SEED_STORES": "6",
+    "OMNIGATE_LOG_LEVEL": "WARNING",
+    "OMNIGATE_KEY_PREFIX": "bench-lag:",
+}
 RATE = 20.0
 
 
@@ -47,8 +51,9 @@ def _stocked_pairs(estate: Estate, wanted: int) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     stores = httpx.get(estate.url("system-pos") + "/stores", timeout=30).json()
     for store in stores:
-        page = httpx.get(estate.url("system-pos") + "/stock", params={"location": store["id"], "limit": 500},
-                         timeout=30).json()
+        page = httpx.get(
+            estate.url("system-pos") + "/stock", params={"location": store["id"], "limit": 500}, timeout=30
+        ).json()
         for position in page["items"]:
             pairs.extend([(store["id"], position["sku"])] * position["on_hand"])
             if len(pairs) >= wanted:
@@ -100,7 +105,7 @@ async def _measure(estate: Estate, sales: int) -> dict[str, Any]:
         await asyncio.gather(*tasks)
     try:
         await asyncio.wait_for(done.wait(), timeout=30)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         done.set()
     await reading
     await redis.aclose()

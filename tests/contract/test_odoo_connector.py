@@ -121,8 +121,12 @@ async def test_documented_401_becomes_a_502_problem_naming_erp(
 ) -> None:
     error = fixture("json2-error-401-invalid-apikey.error.json")
     with aioresponses() as mock:
-        mock.post(url("product.product", "search_read"), status=401, payload=error["body"],
-                  headers={"WWW-Authenticate": "bearer"})
+        mock.post(
+            url("product.product", "search_read"),
+            status=401,
+            payload=error["body"],
+            headers={"WWW-Authenticate": "bearer"},
+        )
         with pytest.raises(ProblemError) as raised:
             await connector.item(SKU)
         assert len(sent(mock, "product.product", "search_read")) == 1  # a 4xx is not retried
@@ -198,8 +202,13 @@ async def test_new_sales_order_is_searched_then_created_with_odoo_commands(conne
     create_request = fixture("json2-sale.order-create.synthetic.request.json")
     create_response = fixture("json2-sale.order-create.synthetic.response.json")
     orders = fixture("json2-sale.order-search_read.synthetic.response.json")
-    request = SalesOrderRequest(ref="ord-123", customer_id="cust-deco", customer_name="Deco Addict", currency="EUR",
-                                lines=[SalesOrderLine(sku=SKU, qty=3, unit_price=1995)])
+    request = SalesOrderRequest(
+        ref="ord-123",
+        customer_id="cust-deco",
+        customer_name="Deco Addict",
+        currency="EUR",
+        lines=[SalesOrderLine(sku=SKU, qty=3, unit_price=1995)],
+    )
     with aioresponses() as mock:
         mock.post(url("sale.order", "search_read"), status=200, payload=[])
         mock.post(url("product.product", "search_read"), status=200, payload=products["body"])
@@ -222,8 +231,13 @@ async def test_existing_sales_order_is_returned_without_create(connector: OdooCo
     orders = fixture("json2-sale.order-search_read.synthetic.response.json")
     lines = fixture("json2-sale.order.line-search_read.synthetic.response.json")
     products = fixture("json2-product.product-search_read.synthetic.response.json")
-    request = SalesOrderRequest(ref="ord-123", customer_id="cust-deco", customer_name="Deco Addict", currency="EUR",
-                                lines=[SalesOrderLine(sku=SKU, qty=3, unit_price=1995)])
+    request = SalesOrderRequest(
+        ref="ord-123",
+        customer_id="cust-deco",
+        customer_name="Deco Addict",
+        currency="EUR",
+        lines=[SalesOrderLine(sku=SKU, qty=3, unit_price=1995)],
+    )
     with aioresponses() as mock:
         mock.post(url("sale.order", "search_read"), status=200, payload=orders["body"])
         mock.post(url("sale.order.line", "search_read"), status=200, payload=lines["body"])
@@ -236,8 +250,13 @@ async def test_existing_sales_order_is_returned_without_create(connector: OdooCo
 
 
 async def test_sales_order_with_unknown_sku_is_422_naming_the_line(connector: OdooConnector) -> None:
-    request = SalesOrderRequest(ref="ord-124", customer_id="c", customer_name="C", currency="EUR",
-                                lines=[SalesOrderLine(sku="NOPE-1", qty=1, unit_price=100)])
+    request = SalesOrderRequest(
+        ref="ord-124",
+        customer_id="c",
+        customer_name="C",
+        currency="EUR",
+        lines=[SalesOrderLine(sku="NOPE-1", qty=1, unit_price=100)],
+    )
     with aioresponses() as mock:
         mock.post(url("sale.order", "search_read"), status=200, payload=[])
         mock.post(url("product.product", "search_read"), status=200, payload=[])
@@ -250,8 +269,9 @@ async def test_sales_order_with_unknown_sku_is_422_naming_the_line(connector: Od
 
 async def test_odoo_500_is_a_502_and_a_body_of_the_wrong_shape_too(connector: OdooConnector) -> None:
     with aioresponses() as mock:
-        mock.post(url("product.product", "search_read"), status=500, payload={"name": "builtins.ValueError"},
-                  repeat=True)
+        mock.post(
+            url("product.product", "search_read"), status=500, payload={"name": "builtins.ValueError"}, repeat=True
+        )
         with pytest.raises(ProblemError) as raised:
             await connector.item(SKU)
         assert len(sent(mock, "product.product", "search_read")) == connector.settings.retry_attempts

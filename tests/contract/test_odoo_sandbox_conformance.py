@@ -61,11 +61,20 @@ def assert_same_shape(actual: dict[str, Any], documented: dict[str, Any]) -> Non
 
 
 def test_documented_search_read_answers_the_documented_shape(client: TestClient[Any]) -> None:
-    created = call(client, "res.partner", "create",
-                   {"vals_list": [{"name": "Deco Addict", "is_company": True}, {"name": "Deco Person"}]})
+    created = call(
+        client,
+        "res.partner",
+        "create",
+        {"vals_list": [{"name": "Deco Addict", "is_company": True}, {"name": "Deco Person"}]},
+    )
     assert created.status_code == 200
-    answer = call(client, "res.partner", "search_read", DOCUMENTED_REQUEST["body"], headers={
-        **HEADERS, "Content-Type": DOCUMENTED_REQUEST["headers"]["Content-Type"]})
+    answer = call(
+        client,
+        "res.partner",
+        "search_read",
+        DOCUMENTED_REQUEST["body"],
+        headers={**HEADERS, "Content-Type": DOCUMENTED_REQUEST["headers"]["Content-Type"]},
+    )
     documented = fixture("json2-res.partner-search_read.response.json")
     assert answer.status_code == documented["status"]
     assert answer.headers["content-type"].startswith("application/json")
@@ -99,8 +108,9 @@ def test_missing_or_invalid_key_is_the_documented_401(client: TestClient[Any], a
 
 def test_bearer_scheme_is_case_insensitive(client: TestClient[Any]) -> None:
     key = HEADERS["Authorization"].split(" ", 1)[1]
-    answer = call(client, "res.partner", "search_read", {"fields": ["name"]},
-                  headers={"Authorization": f"BEARER {key}"})
+    answer = call(
+        client, "res.partner", "search_read", {"fields": ["name"]}, headers={"Authorization": f"BEARER {key}"}
+    )
     assert answer.status_code == 200
 
 
@@ -134,8 +144,9 @@ def test_product_search_read_has_the_synthetic_fixtures_shape(client: TestClient
 
 
 def test_stock_quant_and_warehouse_have_the_synthetic_fixtures_shape(client: TestClient[Any]) -> None:
-    quants = call(client, "stock.quant", "search_read",
-                  {"domain": [["product_id", "=", 1]], "fields": mapping.QUANT_FIELDS}).json()
+    quants = call(
+        client, "stock.quant", "search_read", {"domain": [["product_id", "=", 1]], "fields": mapping.QUANT_FIELDS}
+    ).json()
     assert len(quants) == 2  # one per DC
     assert_same_shape(quants[0], fixture("json2-stock.quant-search_read.synthetic.response.json")["body"][0])
     warehouses = call(client, "stock.warehouse", "search_read", {"fields": ["code", "name"]}).json()
@@ -152,12 +163,20 @@ def test_sale_order_create_and_reads_have_the_synthetic_fixtures_shape(client: T
     ids = created.json()
     assert len(ids) == 1 and isinstance(ids[0], int)
     ref = request["vals_list"][0]["client_order_ref"]
-    (order,) = call(client, "sale.order", "search_read",
-                    {"domain": [["client_order_ref", "=", ref]], "fields": mapping.SALE_ORDER_FIELDS}).json()
+    (order,) = call(
+        client,
+        "sale.order",
+        "search_read",
+        {"domain": [["client_order_ref", "=", ref]], "fields": mapping.SALE_ORDER_FIELDS},
+    ).json()
     assert_same_shape(order, fixture("json2-sale.order-search_read.synthetic.response.json")["body"][0])
     assert order["state"] == "draft" and order["amount_total"] == 59.85 and order["name"] == f"S{ids[0]:05d}"
-    (line,) = call(client, "sale.order.line", "search_read",
-                   {"domain": [["order_id", "=", ids[0]]], "fields": mapping.SALE_LINE_FIELDS}).json()
+    (line,) = call(
+        client,
+        "sale.order.line",
+        "search_read",
+        {"domain": [["order_id", "=", ids[0]]], "fields": mapping.SALE_LINE_FIELDS},
+    ).json()
     assert_same_shape(line, fixture("json2-sale.order.line-search_read.synthetic.response.json")["body"][0])
     assert call(client, "sale.order", "action_confirm", {"ids": ids}).json() is True
     again = call(client, "sale.order", "action_confirm", {"ids": ids})
@@ -176,8 +195,12 @@ def test_sim_price_changes_the_list_price_and_write_date(client: TestClient[Any]
     sku = "OG-1000-BLK-XS-000000"
     answer = client.post("/_sim/price", json={"sku": sku, "price_cents": 1995})
     assert answer.status_code == 200
-    (product,) = call(client, "product.product", "search_read",
-                      {"domain": [["default_code", "=", sku]], "fields": ["list_price", "write_date"]}).json()
+    (product,) = call(
+        client,
+        "product.product",
+        "search_read",
+        {"domain": [["default_code", "=", sku]], "fields": ["list_price", "write_date"]},
+    ).json()
     assert product["list_price"] == 19.95 and mapping.to_minor(product["list_price"]) == 1995
     assert client.post("/_sim/price", json={"sku": "NOPE", "price_cents": 1}).status_code == 404
     assert client.post("/_sim/price", json={"sku": sku, "price_cents": -1}).status_code == 400

@@ -12,7 +12,7 @@ import copy
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +72,9 @@ def test_fixtures_are_verbatim_copies() -> None:
 
 @pytest.fixture
 async def pos(redis_url: str, key_prefix: str) -> AsyncIterator[SquareConnector]:
-    settings = Settings(urls={"pos": BASE}, retry_attempts=1, breaker_fail_max=100, key_prefix=key_prefix,
-                        pos_access_token=TOKEN)
+    settings = Settings(
+        urls={"pos": BASE}, retry_attempts=1, breaker_fail_max=100, key_prefix=key_prefix, pos_access_token=TOKEN
+    )
     upstreams = Upstreams(settings, service="test-pos-contract")
     redis = Redis.from_url(redis_url)
     try:
@@ -90,7 +91,7 @@ async def test_list_locations_maps_to_stores(pos: SquareConnector) -> None:
     with aioresponses() as m:
         m.get(url("/v2/locations"), payload=body("locations-list.response.json"))
         locations = await pos.refresh_locations()
-        (_, headers), = sent(m, "GET", "/v2/locations")
+        ((_, headers),) = sent(m, "GET", "/v2/locations")
     assert headers["Authorization"] == f"Bearer {TOKEN}" and headers["Square-Version"]
     stores = [mapping.location(loc) for loc in locations]
     assert [s.id for s in stores] == ["store-18yc4jdh91e1h", "store-3z4v4whqk64x9"]
@@ -105,17 +106,20 @@ async def test_list_locations_maps_to_stores(pos: SquareConnector) -> None:
 async def test_batch_retrieve_counts(pos: SquareConnector) -> None:
     documented = body("inventory-batch-retrieve-counts.request.json")
     with aioresponses() as m:
-        m.post(url("/v2/inventory/counts/batch-retrieve"), payload=body("inventory-batch-retrieve-counts.response.json"))
-        page = await pos.retrieve_counts(catalog_object_ids=documented["catalog_object_ids"],
-                                         location_ids=documented["location_ids"])
-        (request, _), = sent(m, "POST", "/v2/inventory/counts/batch-retrieve")
+        m.post(
+            url("/v2/inventory/counts/batch-retrieve"), payload=body("inventory-batch-retrieve-counts.response.json")
+        )
+        page = await pos.retrieve_counts(
+            catalog_object_ids=documented["catalog_object_ids"], location_ids=documented["location_ids"]
+        )
+        ((request, _),) = sent(m, "POST", "/v2/inventory/counts/batch-retrieve")
     assert set(request) <= set(documented) | {"cursor", "limit"}
     assert request["catalog_object_ids"] == documented["catalog_object_ids"]
     (count,) = page.counts
     assert page.cursor is None and mapping.is_stock(count)
     position = mapping.stock_position("SKU-1", mapping.store_id(count.location_id), count)
     assert position.on_hand == 79 and position.location == "store-59tnp9sa8vgda"
-    assert position.as_of == datetime(2016, 11, 16, 22, 28, 1, 223000, tzinfo=timezone.utc)
+    assert position.as_of == datetime(2016, 11, 16, 22, 28, 1, 223000, tzinfo=UTC)
 
 
 async def test_batch_change_inventory(pos: SquareConnector) -> None:
@@ -125,14 +129,22 @@ async def test_batch_change_inventory(pos: SquareConnector) -> None:
         counts = await pos.change_inventory(documented)
     (count,) = counts
     assert (count.catalog_object_id, count.location_id, mapping.on_hand(count)) == (
-        "W62UWFY35CWMYGVWK6TWJDNI", "C6W5YS5QM06F5", 53)
+        "W62UWFY35CWMYGVWK6TWJDNI",
+        "C6W5YS5QM06F5",
+        53,
+    )
 
 
 async def test_restock_request_has_the_documented_adjustment_shape() -> None:
     """Our ADJUSTMENT carries exactly fields of Square's documented InventoryAdjustment."""
     documented = body("inventory-retrieve-adjustment.response.json")["adjustment"]
-    req = StoreReturnRequest(ref="r-1", store="store-c6w5ys5qm06f5", order_ref="o-1", currency="EUR",
-                             lines=[ReturnLine(sku="A", qty=2, unit_price=100)])
+    req = StoreReturnRequest(
+        ref="r-1",
+        store="store-c6w5ys5qm06f5",
+        order_ref="o-1",
+        currency="EUR",
+        lines=[ReturnLine(sku="A", qty=2, unit_price=100)],
+    )
     change = mapping.restock_changes(req, "C6W5YS5QM06F5", ["W62UWFY35CWMYGVWK6TWJDNI"], "2025-01-01T00:00:00.000Z")
     (entry,) = change["changes"]  # type: ignore[index]
     assert set(entry["adjustment"]) <= set(documented)
@@ -147,7 +159,7 @@ async def test_catalog_search_reads_variations_and_skips_what_is_not_one(pos: Sq
     with aioresponses() as m:
         m.post(url("/v2/catalog/search"), payload=body("catalog-search-by-sku.synthetic.response.json"))
         assert await pos.variation_id("OG-1000-BLK-XS-000000") == "5GSZPX6EU7MM75S57OONG3V5"
-        (request, _), = sent(m, "POST", "/v2/catalog/search")
+        ((request, _),) = sent(m, "POST", "/v2/catalog/search")
     assert request["object_types"] == ["ITEM_VARIATION"]
     assert request["query"] == {"exact_query": {"attribute_name": "sku", "attribute_value": "OG-1000-BLK-XS-000000"}}
     # Now mapped in Redis both ways: no further call needed.
@@ -156,15 +168,16 @@ async def test_catalog_search_reads_variations_and_skips_what_is_not_one(pos: Sq
 
 async def test_create_order_for_a_pickup(pos: SquareConnector) -> None:
     documented = body("orders-create.request.json")
-    req = PickupTaskRequest(ref="my-order-001", store="store-057p5vyj4a5x1", customer_name="Ada",
-                            lines=[FulfilmentLine(sku="A", qty=2)])
+    req = PickupTaskRequest(
+        ref="my-order-001", store="store-057p5vyj4a5x1", customer_name="Ada", lines=[FulfilmentLine(sku="A", qty=2)]
+    )
     request_body = mapping.pickup_order(req, "057P5VYJ4A5X1", ["BEMYCSMIJL46OCDV4KYIKXIB"])
     assert set(request_body) == set(documented)
     assert set(request_body["order"]) - set(documented["order"]) == {"fulfillments"}  # type: ignore[arg-type]
     with aioresponses() as m:
         m.post(url("/v2/orders"), payload=body("orders-create.response.json"))
         order = await pos.create_order(request_body)
-        (request, _), = sent(m, "POST", "/v2/orders")
+        ((request, _),) = sent(m, "POST", "/v2/orders")
     assert request["idempotency_key"] == "my-order-001" and request["order"]["reference_id"] == "my-order-001"
     assert order.id == "CAISENgvlJ6jLWAzERDzjyHVybY" and order.reference_id == "my-order-001"
     assert [li.quantity for li in order.line_items] == ["1", "2"]
@@ -187,8 +200,16 @@ async def test_square_error_envelope_becomes_a_502_naming_the_pos(pos: SquareCon
 
 
 async def test_reused_idempotency_key_is_a_conflict(pos: SquareConnector) -> None:
-    errors = {"errors": [{"category": "INVALID_REQUEST_ERROR", "code": "IDEMPOTENCY_KEY_REUSED",
-                          "detail": "reused", "field": "idempotency_key"}]}
+    errors = {
+        "errors": [
+            {
+                "category": "INVALID_REQUEST_ERROR",
+                "code": "IDEMPOTENCY_KEY_REUSED",
+                "detail": "reused",
+                "field": "idempotency_key",
+            }
+        ]
+    }
     with aioresponses() as m:
         m.post(url("/v2/orders"), status=400, payload=errors)
         with pytest.raises(ProblemError) as caught:
@@ -230,15 +251,16 @@ async def test_missing_order_and_server_errors(pos: SquareConnector) -> None:
 # --- webhooks ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["webhook-signature-test-notification.webhook.json",
-                                  "webhook-signature-escaped-chars.webhook.json"])
+@pytest.mark.parametrize(
+    "name", ["webhook-signature-test-notification.webhook.json", "webhook-signature-escaped-chars.webhook.json"]
+)
 def test_square_worked_signature_examples_verify(name: str) -> None:
     f = fixture(name)
     raw = f["body"].encode()
     header = f["headers"]["x-square-hmacsha256-signature"]
     assert verify_signature(f["signature_key"], f["notification_url"], raw, header)
     for i in (0, len(raw) // 2, len(raw) - 1):
-        flipped = raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1:]
+        flipped = raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1 :]
         assert not verify_signature(f["signature_key"], f["notification_url"], flipped, header)
     assert not verify_signature(f["signature_key"], f["notification_url"] + "/", raw, header)
     assert not verify_signature("other-key", f["notification_url"], raw, header)
@@ -255,7 +277,7 @@ def test_inventory_count_updated_becomes_one_counted_event() -> None:
     assert ev.id == "pos:df5f3813-a913-45a1-94e9-fdc3f7d5e3b6:FGQ5JJWT2PYTHF35CKZ2DSKP:YYQR03DGCTXA4"
     assert ev.type == "inventory.counted" and ev.source == "pos" and ev.key == "SKU-9@store-yyqr03dgctxa4"
     assert ev.payload["on_hand"] == 10 and ev.payload["location"] == "store-yyqr03dgctxa4"
-    assert ev.occurred_at == datetime(2019, 10, 29, 18, 38, 45, 102960, tzinfo=timezone.utc)
+    assert ev.occurred_at == datetime(2019, 10, 29, 18, 38, 45, 102960, tzinfo=UTC)
     # Same notification again: same id, which the bus dedupes.
     assert mapping.counted_event(event.event_id, "SKU-9", "store-yyqr03dgctxa4", count, None).id == ev.id
 
@@ -266,16 +288,24 @@ def test_order_fulfillment_updated_becomes_pickup_ready() -> None:
     data = msgspec.json.decode(event.data, type=mapping.SqFulfillmentData)
     (update,) = data.object.order_fulfillment_updated.fulfillment_update
     assert event.created_at is not None
-    ev = mapping.pickup_event(event.event_id, update, "my-order-001", "store-057p5vyj4a5x1",
-                              [FulfilmentLine(sku="A", qty=1)], event.created_at, None)
+    ev = mapping.pickup_event(
+        event.event_id,
+        update,
+        "my-order-001",
+        "store-057p5vyj4a5x1",
+        [FulfilmentLine(sku="A", qty=1)],
+        event.created_at,
+        None,
+    )
     assert ev.type == "pickup.ready" and ev.key == "my-order-001"
     assert ev.id == "pos:b3adf364-4937-436e-a833-49c72b4baee8:bYDtYxMd7jWTxaoDLOJA4b:PREPARED"
     assert ev.payload == {"task_ref": "my-order-001", "store": "store-057p5vyj4a5x1", "lines": [{"sku": "A", "qty": 1}]}
 
 
 def test_negative_and_fractional_square_quantities() -> None:
-    count = mapping.SqCount(catalog_object_id="A", location_id="L", quantity="-3",
-                            calculated_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    count = mapping.SqCount(
+        catalog_object_id="A", location_id="L", quantity="-3", calculated_at=datetime(2025, 1, 1, tzinfo=UTC)
+    )
     assert mapping.on_hand(count) == 0
     assert mapping.quantity("4.00000") == 4
     with pytest.raises(ValueError):
@@ -285,8 +315,13 @@ def test_negative_and_fractional_square_quantities() -> None:
 # --- pickup holds, UpdateOrder, SearchOrders ---------------------------------------------------------------------
 
 
-def _order(state: str = "PROPOSED", version: int = 1, location_id: str = "057P5VYJ4A5X1",
-           catalog_object_id: str = "BEMYCSMIJL46OCDV4KYIKXIB", reference_id: str = "o-2025-000123") -> dict[str, Any]:
+def _order(
+    state: str = "PROPOSED",
+    version: int = 1,
+    location_id: str = "057P5VYJ4A5X1",
+    catalog_object_id: str = "BEMYCSMIJL46OCDV4KYIKXIB",
+    reference_id: str = "o-2025-000123",
+) -> dict[str, Any]:
     """The order of orders-update.synthetic.response.json, in the given fulfillment state."""
     order = copy.deepcopy(body("orders-update.synthetic.response.json")["order"])
     order["fulfillments"][0]["state"] = state
@@ -316,12 +351,23 @@ def test_hold_and_unhold_are_documented_adjustments() -> None:
 
 def test_pickup_held_event_carries_the_counts_square_answered() -> None:
     (count,) = msgspec.convert(body("inventory-batch-create-changes.response.json"), mapping.SqCounts).counts
-    ev = mapping.held_event("o-1", "store-c6w5ys5qm06f5", [FulfilmentLine(sku="SKU-9", qty=1)],
-                            [("SKU-9", count)], count.calculated_at, "req-1")
+    ev = mapping.held_event(
+        "o-1",
+        "store-c6w5ys5qm06f5",
+        [FulfilmentLine(sku="SKU-9", qty=1)],
+        [("SKU-9", count)],
+        count.calculated_at,
+        "req-1",
+    )
     assert ev.id == "pos:hold:o-1" and ev.type == "pickup.held" and ev.key == "o-1" and ev.source == "pos"
-    assert ev.payload == {"task_ref": "o-1", "store": "store-c6w5ys5qm06f5", "lines": [{"sku": "SKU-9", "qty": 1}],
-                          "counts": [{"sku": "SKU-9", "location": "store-c6w5ys5qm06f5", "on_hand": 53,
-                                      "as_of": "2016-11-16T22:28:01.223000Z"}]}
+    assert ev.payload == {
+        "task_ref": "o-1",
+        "store": "store-c6w5ys5qm06f5",
+        "lines": [{"sku": "SKU-9", "qty": 1}],
+        "counts": [
+            {"sku": "SKU-9", "location": "store-c6w5ys5qm06f5", "on_hand": 53, "as_of": "2016-11-16T22:28:01.223000Z"}
+        ],
+    }
 
 
 async def test_update_order_cancels_the_pickup_fulfillment(pos: SquareConnector) -> None:
@@ -334,7 +380,7 @@ async def test_update_order_cancels_the_pickup_fulfillment(pos: SquareConnector)
     with aioresponses() as m:
         m.put(url(f"/v2/orders/{order.id}"), payload=body("orders-update.synthetic.response.json"))
         updated = await pos.update_order(order.id, request_body)
-        (sent_body, headers), = sent(m, "PUT", f"/v2/orders/{order.id}")
+        ((sent_body, headers),) = sent(m, "PUT", f"/v2/orders/{order.id}")
     assert sent_body == documented and headers["Square-Version"]
     assert updated.version == 2 and [f.state for f in updated.fulfillments] == ["CANCELED"]
     assert mapping.pickup_status(updated) == "canceled"
@@ -356,7 +402,7 @@ async def test_search_orders_finds_a_reference_across_pages(pos: SquareConnector
     first["orders"][0]["reference_id"] = "someone-else"
     last = copy.deepcopy(page)
     del last["cursor"]
-    since = datetime(2025, 8, 20, 9, 59, tzinfo=timezone.utc)
+    since = datetime(2025, 8, 20, 9, 59, tzinfo=UTC)
     with aioresponses() as m:
         m.post(url("/v2/orders/search"), payload=first)
         m.post(url("/v2/orders/search"), payload=last)
@@ -382,8 +428,14 @@ LOCATION, VARIATION = "C6W5YS5QM06F5", "W62UWFY35CWMYGVWK6TWJDNI"  # the documen
 
 @pytest.fixture
 async def pickups(redis_url: str, key_prefix: str) -> AsyncIterator[Pickups]:
-    settings = Settings(urls={"pos": BASE}, retry_attempts=1, breaker_fail_max=100, key_prefix=key_prefix,
-                        pos_access_token=TOKEN, upstream_commit_limit_s=2.5)
+    settings = Settings(
+        urls={"pos": BASE},
+        retry_attempts=1,
+        breaker_fail_max=100,
+        key_prefix=key_prefix,
+        pos_access_token=TOKEN,
+        upstream_commit_limit_s=2.5,
+    )
     upstreams = Upstreams(settings, service="test-pos-contract")
     redis = Redis.from_url(redis_url)
     try:
@@ -403,8 +455,9 @@ async def test_a_hold_in_doubt_keeps_the_lock_then_a_cancel_resolves_it(pickups:
     """The hold's answer is lost: a cancel must wait the commit limit out, then make the hold definite (same
     request again) before giving it back, so the till ends where it started and projections hear of it once."""
     ref = "o-2025-000123"
-    request = PickupTaskRequest(ref=ref, store=mapping.store_id(LOCATION), customer_name="Ada",
-                                lines=[FulfilmentLine(sku="SKU-9", qty=1)])
+    request = PickupTaskRequest(
+        ref=ref, store=mapping.store_id(LOCATION), customer_name="Ada", lines=[FulfilmentLine(sku="SKU-9", qty=1)]
+    )
     proposed = _order(location_id=LOCATION, catalog_object_id=VARIATION)
     counts = body("inventory-batch-create-changes.response.json")
     with aioresponses() as m:
@@ -442,11 +495,12 @@ async def test_a_hold_in_doubt_keeps_the_lock_then_a_cancel_resolves_it(pickups:
 
 async def test_a_cancel_finds_a_lost_create_by_search_and_a_collected_task_is_a_conflict(pickups: Pickups) -> None:
     ref = "o-2025-000123"
-    request = PickupTaskRequest(ref=ref, store=mapping.store_id(LOCATION), customer_name="Ada",
-                                lines=[FulfilmentLine(sku="SKU-9", qty=1)])
+    request = PickupTaskRequest(
+        ref=ref, store=mapping.store_id(LOCATION), customer_name="Ada", lines=[FulfilmentLine(sku="SKU-9", qty=1)]
+    )
     proposed = _order(location_id=LOCATION, catalog_object_id=VARIATION)
     with aioresponses() as m:
-        m.post(url("/v2/orders"), exception=asyncio.TimeoutError())
+        m.post(url("/v2/orders"), exception=TimeoutError())
         with pytest.raises(ProblemError) as caught:
             await pickups.create(request, "digest-1", LOCATION, [VARIATION])
         assert caught.value.in_doubt
@@ -456,7 +510,7 @@ async def test_a_cancel_finds_a_lost_create_by_search_and_a_collected_task_is_a_
         m.post(url("/v2/orders/search"), payload={"orders": [completed]})
         with pytest.raises(ProblemError) as conflict:
             await pickups.cancel(ref)
-        (search, _), = sent(m, "POST", "/v2/orders/search")
+        ((search, _),) = sent(m, "POST", "/v2/orders/search")
     assert conflict.value.status == 409 and not _changes(m)
     record = await pickups.record(ref)
     assert record is not None and record.order_id == proposed["id"] and record.claimed_at
@@ -468,8 +522,12 @@ async def test_a_cancel_that_finds_nothing_refuses_a_later_create(pickups: Picku
     with pytest.raises(ProblemError) as missing:
         await pickups.cancel("never-created")
     assert missing.value.status == 404
-    request = PickupTaskRequest(ref="never-created", store=mapping.store_id(LOCATION), customer_name="Ada",
-                                lines=[FulfilmentLine(sku="SKU-9", qty=1)])
+    request = PickupTaskRequest(
+        ref="never-created",
+        store=mapping.store_id(LOCATION),
+        customer_name="Ada",
+        lines=[FulfilmentLine(sku="SKU-9", qty=1)],
+    )
     with aioresponses() as m, pytest.raises(ProblemError) as refused:
         await pickups.create(request, "digest-1", LOCATION, [VARIATION])
     assert refused.value.status == 409 and not m.requests

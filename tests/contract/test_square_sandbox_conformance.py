@@ -19,8 +19,8 @@ import pytest
 from litestar.testing import TestClient
 
 from services.sandbox.common.catalogue import generate
-from services.sandbox.pos.app import create_app
 from services.sandbox.pos import square
+from services.sandbox.pos.app import create_app
 from services.sandbox.pos.square import object_id
 from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
@@ -40,8 +40,14 @@ _, body = fixture_loaders("square")
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=str(tmp_path_factory.mktemp("sandbox-pos")), seed_skus=50, seed_stores=3,
-                    pos_access_token=TOKEN, pos_webhook_signature_key=SIGNATURE_KEY, pos_webhook_url=WEBHOOK_URL)
+    return Settings(
+        data_dir=str(tmp_path_factory.mktemp("sandbox-pos")),
+        seed_skus=50,
+        seed_stores=3,
+        pos_access_token=TOKEN,
+        pos_webhook_signature_key=SIGNATURE_KEY,
+        pos_webhook_url=WEBHOOK_URL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +62,13 @@ def ids(settings: Settings) -> dict[str, Any]:
     cat = generate(settings.seed, settings.seed_skus, settings.seed_stores, settings.seed_dcs)
     store = cat.stores[0]
     stocked = [p for p in cat.products if (cat.store_stock(store, p) or 0) >= 5]
-    return {"location": store.square_id, "product": stocked[0], "variation": object_id("ITEM_VARIATION", stocked[0].sku),
-            "other": object_id("ITEM_VARIATION", stocked[1].sku), "catalogue": cat}
+    return {
+        "location": store.square_id,
+        "product": stocked[0],
+        "variation": object_id("ITEM_VARIATION", stocked[0].sku),
+        "other": object_id("ITEM_VARIATION", stocked[1].sku),
+        "catalogue": cat,
+    }
 
 
 def assert_same_shape(ours: Any, documented: Any, path: str = "$", *, extra: frozenset[str] = frozenset()) -> None:
@@ -113,8 +124,11 @@ def test_list_locations(client: TestClient[Any], ids: dict[str, Any]) -> None:
 
 def test_catalog_search_by_sku(client: TestClient[Any], ids: dict[str, Any]) -> None:
     product = ids["product"]
-    request = {"object_types": ["ITEM_VARIATION"],
-               "query": {"exact_query": {"attribute_name": "sku", "attribute_value": product.sku}}, "limit": 100}
+    request = {
+        "object_types": ["ITEM_VARIATION"],
+        "query": {"exact_query": {"attribute_name": "sku", "attribute_value": product.sku}},
+        "limit": 100,
+    }
     response = client.post("/v2/catalog/search", json=request, headers=AUTH)
     assert response.status_code == 200
     answer = response.json()
@@ -184,8 +198,9 @@ def test_batch_retrieve_counts_pages(client: TestClient[Any]) -> None:
     assert bad.status_code == 400 and bad.json()["errors"][0]["category"] == "INVALID_REQUEST_ERROR"
 
 
-def test_batch_change_inventory_is_idempotent_and_signals(client: TestClient[Any], ids: dict[str, Any],
-                                                          settings: Settings) -> None:
+def test_batch_change_inventory_is_idempotent_and_signals(
+    client: TestClient[Any], ids: dict[str, Any], settings: Settings
+) -> None:
     request = copy.deepcopy(body("inventory-batch-create-changes.request.json"))
     change = request["changes"][0]["physical_count"]
     change["catalog_object_id"] = ids["other"]
@@ -204,8 +219,11 @@ def test_batch_change_inventory_is_idempotent_and_signals(client: TestClient[Any
     assert clash.status_code == 400 and clash.json()["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
     # One signed inventory.count.updated notification, shaped like the documented event, not two.
     db = sqlite3.connect(Path(settings.data_dir) / "sandbox" / "sandbox-pos.sqlite3")
-    rows = [r for r in db.execute("SELECT id, url, body FROM _webhooks")
-            if ids["other"].encode() in r[2] and b'"53"' in r[2]]
+    rows = [
+        r
+        for r in db.execute("SELECT id, url, body FROM _webhooks")
+        if ids["other"].encode() in r[2] and b'"53"' in r[2]
+    ]
     db.close()
     assert len(rows) == 1
     event_id, url, raw = rows[0]
@@ -216,8 +234,9 @@ def test_batch_change_inventory_is_idempotent_and_signals(client: TestClient[Any
     assert event["data"]["object"]["inventory_counts"][0]["quantity"] == "53"
 
 
-@pytest.mark.parametrize("name", ["webhook-signature-test-notification.webhook.json",
-                                  "webhook-signature-escaped-chars.webhook.json"])
+@pytest.mark.parametrize(
+    "name", ["webhook-signature-test-notification.webhook.json", "webhook-signature-escaped-chars.webhook.json"]
+)
 def test_sandbox_signs_as_square_does(name: str) -> None:
     """The sandbox's signer reproduces both of Square's worked signature examples byte for byte."""
     f = json.loads((FIXTURES / name).read_text())
@@ -228,12 +247,19 @@ def test_sandbox_signs_as_square_does(name: str) -> None:
 def test_batch_change_inventory_adjustment(client: TestClient[Any], ids: dict[str, Any]) -> None:
     documented = body("inventory-retrieve-adjustment.response.json")["adjustment"]
     adjustment = {k: documented[k] for k in ("from_state", "to_state", "quantity", "reference_id")}
-    adjustment.update(catalog_object_id=ids["variation"], location_id=ids["location"],
-                      occurred_at="2016-11-16T23:44:22.837Z")
-    before = client.post("/v2/inventory/counts/batch-retrieve", headers=AUTH,
-                         json={"catalog_object_ids": [ids["variation"]], "location_ids": [ids["location"]]}).json()
-    response = client.post("/v2/inventory/changes/batch-create", headers=AUTH, json={
-        "idempotency_key": "adjust-1", "changes": [{"type": "ADJUSTMENT", "adjustment": adjustment}]})
+    adjustment.update(
+        catalog_object_id=ids["variation"], location_id=ids["location"], occurred_at="2016-11-16T23:44:22.837Z"
+    )
+    before = client.post(
+        "/v2/inventory/counts/batch-retrieve",
+        headers=AUTH,
+        json={"catalog_object_ids": [ids["variation"]], "location_ids": [ids["location"]]},
+    ).json()
+    response = client.post(
+        "/v2/inventory/changes/batch-create",
+        headers=AUTH,
+        json={"idempotency_key": "adjust-1", "changes": [{"type": "ADJUSTMENT", "adjustment": adjustment}]},
+    )
     assert response.status_code == 200
     (count,) = response.json()["counts"]
     assert int(count["quantity"]) == int(before["counts"][0]["quantity"]) - 7
@@ -260,13 +286,20 @@ def test_create_order_documented_request(client: TestClient[Any], ids: dict[str,
     assert fetched.status_code == 200 and fetched.json() == response.json()
 
 
-def test_pickup_order_and_its_fulfillment_webhook(client: TestClient[Any], ids: dict[str, Any],
-                                                  settings: Settings) -> None:
-    request = {"idempotency_key": "pickup-1", "order": {
-        "location_id": ids["location"], "reference_id": "pickup-1",
-        "line_items": [{"catalog_object_id": ids["variation"], "quantity": "1"}],
-        "fulfillments": [{"type": "PICKUP", "state": "PROPOSED",
-                          "pickup_details": {"recipient": {"display_name": "Ada"}}}]}}
+def test_pickup_order_and_its_fulfillment_webhook(
+    client: TestClient[Any], ids: dict[str, Any], settings: Settings
+) -> None:
+    request = {
+        "idempotency_key": "pickup-1",
+        "order": {
+            "location_id": ids["location"],
+            "reference_id": "pickup-1",
+            "line_items": [{"catalog_object_id": ids["variation"], "quantity": "1"}],
+            "fulfillments": [
+                {"type": "PICKUP", "state": "PROPOSED", "pickup_details": {"recipient": {"display_name": "Ada"}}}
+            ],
+        },
+    }
     order = client.post("/v2/orders", json=request, headers=AUTH).json()["order"]
     assert order["fulfillments"][0]["state"] == "PROPOSED" and order["fulfillments"][0]["uid"]
     ready = client.post("/_sim/pickup-ready", json={"order_id": order["id"]})
@@ -279,8 +312,9 @@ def test_pickup_order_and_its_fulfillment_webhook(client: TestClient[Any], ids: 
     assert_same_shape(event, body("webhook-order-fulfillment-updated.synthetic.webhook.json"))
     update = event["data"]["object"]["order_fulfillment_updated"]
     assert update["order_id"] == order["id"]
-    assert update["fulfillment_update"] == [{"fulfillment_uid": order["fulfillments"][0]["uid"],
-                                             "old_state": "PROPOSED", "new_state": "PREPARED"}]
+    assert update["fulfillment_update"] == [
+        {"fulfillment_uid": order["fulfillments"][0]["uid"], "old_state": "PROPOSED", "new_state": "PREPARED"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -290,8 +324,11 @@ def test_pickup_order_and_its_fulfillment_webhook(client: TestClient[Any], ids: 
         ("/v2/orders", {"order": {"location_id": "NOPE"}}, "NOT_FOUND"),
         ("/v2/orders", {"order": {"location_id": None}}, "INVALID_VALUE"),
         ("/v2/inventory/changes/batch-create", {"changes": []}, "MISSING_REQUIRED_PARAMETER"),
-        ("/v2/inventory/changes/batch-create", {"idempotency_key": "k", "changes": [{"type": "TRANSFER"}]},
-         "INVALID_ENUM_VALUE"),
+        (
+            "/v2/inventory/changes/batch-create",
+            {"idempotency_key": "k", "changes": [{"type": "TRANSFER"}]},
+            "INVALID_ENUM_VALUE",
+        ),
         ("/v2/inventory/counts/batch-retrieve", {"limit": 5000}, "INVALID_VALUE"),
         ("/v2/inventory/counts/batch-retrieve", {"updated_after": "yesterday"}, "INVALID_TIME"),
     ],
@@ -319,10 +356,17 @@ def test_injected_failure_uses_square_envelope(client: TestClient[Any]) -> None:
 
 
 def _pickup(client: TestClient[Any], location: str, variation: str, ref: str, qty: int = 1) -> dict[str, Any]:
-    request = {"idempotency_key": f"create-{ref}", "order": {
-        "location_id": location, "reference_id": ref,
-        "line_items": [{"catalog_object_id": variation, "quantity": str(qty)}],
-        "fulfillments": [{"type": "PICKUP", "state": "PROPOSED", "pickup_details": {"recipient": {"display_name": "Ada"}}}]}}
+    request = {
+        "idempotency_key": f"create-{ref}",
+        "order": {
+            "location_id": location,
+            "reference_id": ref,
+            "line_items": [{"catalog_object_id": variation, "quantity": str(qty)}],
+            "fulfillments": [
+                {"type": "PICKUP", "state": "PROPOSED", "pickup_details": {"recipient": {"display_name": "Ada"}}}
+            ],
+        },
+    }
     response = client.post("/v2/orders", json=request, headers=AUTH)
     assert response.status_code == 200, response.text
     return response.json()["order"]  # type: ignore[no-any-return]
@@ -344,8 +388,9 @@ def _square_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return error  # type: ignore[no-any-return]
 
 
-def test_update_order_cancels_a_pickup_fulfillment(client: TestClient[Any], ids: dict[str, Any],
-                                                    settings: Settings) -> None:
+def test_update_order_cancels_a_pickup_fulfillment(
+    client: TestClient[Any], ids: dict[str, Any], settings: Settings
+) -> None:
     order = _pickup(client, ids["location"], ids["variation"], "upd-1")
     request = copy.deepcopy(body("orders-update.synthetic.request.json"))
     request["order"].update(location_id=ids["location"], version=order["version"])
@@ -361,10 +406,12 @@ def test_update_order_cancels_a_pickup_fulfillment(client: TestClient[Any], ids:
     (hook,) = _webhooks_for(settings, order["id"])
     assert_same_shape(hook, body("webhook-order-fulfillment-updated.synthetic.webhook.json"))
     assert hook["data"]["object"]["order_fulfillment_updated"]["fulfillment_update"] == [
-        {"fulfillment_uid": fulfillment["uid"], "old_state": "PROPOSED", "new_state": "CANCELED"}]
+        {"fulfillment_uid": fulfillment["uid"], "old_state": "PROPOSED", "new_state": "CANCELED"}
+    ]
     # The same key again changes nothing and answers the order as it is, whatever the body says.
-    replay = client.put(f"/v2/orders/{order['id']}", json={**request, "order": {**request["order"], "version": 1}},
-                        headers=AUTH)
+    replay = client.put(
+        f"/v2/orders/{order['id']}", json={**request, "order": {**request["order"], "version": 1}}, headers=AUTH
+    )
     assert replay.status_code == 200 and replay.json() == response.json()
     assert len(_webhooks_for(settings, order["id"])) == 1
     # A cancelled fulfillment stays cancelled; a stale version is Square's VERSION_MISMATCH.
@@ -374,8 +421,7 @@ def test_update_order_cancels_a_pickup_fulfillment(client: TestClient[Any], ids:
     prepared["order"]["fulfillments"][0]["state"] = "PREPARED"
     _square_error(client.put(f"/v2/orders/{order['id']}", json=prepared, headers=AUTH), 400, "BAD_REQUEST")
     prepared["order"].update(version=1)
-    error = _square_error(client.put(f"/v2/orders/{order['id']}", json=prepared, headers=AUTH), 400,
-                          "VERSION_MISMATCH")
+    error = _square_error(client.put(f"/v2/orders/{order['id']}", json=prepared, headers=AUTH), 400, "VERSION_MISMATCH")
     assert error["field"] == "order.version" and error["category"] == "INVALID_REQUEST_ERROR"
     assert_same_shape(error, body("error-version-mismatch.synthetic.error.json")["errors"][0])
     other = _pickup(client, ids["location"], ids["variation"], "upd-2")
@@ -395,11 +441,14 @@ def test_update_order_cancels_a_pickup_fulfillment(client: TestClient[Any], ids:
         ({"order": {"version": 1}, "idempotency_key": ""}, 400, "INVALID_VALUE"),
     ],
 )
-def test_bad_updates_get_square_errors(client: TestClient[Any], ids: dict[str, Any], change: dict[str, Any],
-                                       status: int, code: str) -> None:
+def test_bad_updates_get_square_errors(
+    client: TestClient[Any], ids: dict[str, Any], change: dict[str, Any], status: int, code: str
+) -> None:
     order = _pickup(client, ids["location"], ids["variation"], f"bad-{code}-{len(json.dumps(change))}")
     text = json.dumps(change).replace('"UID"', json.dumps(order["fulfillments"][0]["uid"]))
-    response = client.put(f"/v2/orders/{order['id']}", content=text, headers={**AUTH, "content-type": "application/json"})
+    response = client.put(
+        f"/v2/orders/{order['id']}", content=text, headers={**AUTH, "content-type": "application/json"}
+    )
     _square_error(response, status, code)
     assert client.get(f"/v2/orders/{order['id']}", headers=AUTH).json()["order"]["version"] == 1
     _square_error(client.put("/v2/orders/NOPE", json={"order": {"version": 1}}, headers=AUTH), 404, "NOT_FOUND")
@@ -450,10 +499,23 @@ def test_search_orders_pages_oldest_first(client: TestClient[Any], ids: dict[str
         ({}, "MISSING_REQUIRED_PARAMETER"),
         ({"location_ids": [f"L{n}" for n in range(11)]}, "INVALID_VALUE"),
         ({"location_ids": ["L"], "limit": 0}, "INVALID_VALUE"),
-        ({"location_ids": ["L"], "query": {"filter": {"date_time_filter": {"created_at": {"start_at": "x"}}},
-                                           "sort": {"sort_field": "CREATED_AT"}}}, "INVALID_TIME"),
-        ({"location_ids": ["L"], "query": {"filter": {"date_time_filter": {"created_at": {}}},
-                                           "sort": {"sort_field": "UPDATED_AT"}}}, "BAD_REQUEST"),
+        (
+            {
+                "location_ids": ["L"],
+                "query": {
+                    "filter": {"date_time_filter": {"created_at": {"start_at": "x"}}},
+                    "sort": {"sort_field": "CREATED_AT"},
+                },
+            },
+            "INVALID_TIME",
+        ),
+        (
+            {
+                "location_ids": ["L"],
+                "query": {"filter": {"date_time_filter": {"created_at": {}}}, "sort": {"sort_field": "UPDATED_AT"}},
+            },
+            "BAD_REQUEST",
+        ),
         ({"location_ids": ["L"], "query": {"sort": {"sort_field": "CLOSED_AT"}}}, "INVALID_VALUE"),
         ({"location_ids": ["L"], "query": {"sort": {"sort_field": "NAME"}}}, "INVALID_ENUM_VALUE"),
         ({"location_ids": ["L"], "query": {"filter": {"state_filter": {"states": ["GONE"]}}}}, "INVALID_ENUM_VALUE"),
@@ -475,8 +537,11 @@ def test_picked_up_counts_the_units_held_for_that_order(client: TestClient[Any],
 
     def change(key: str, kind: str, **fields: Any) -> None:
         entry = {"catalog_object_id": variation, "location_id": location, "occurred_at": square.now_ts(), **fields}
-        response = client.post("/v2/inventory/changes/batch-create", headers=AUTH, json={
-            "idempotency_key": key, "changes": [{"type": kind, kind.lower(): entry}]})
+        response = client.post(
+            "/v2/inventory/changes/batch-create",
+            headers=AUTH,
+            json={"idempotency_key": key, "changes": [{"type": kind, kind.lower(): entry}]},
+        )
         assert response.status_code == 200, response.text
 
     change("held-count", "PHYSICAL_COUNT", quantity="1", state="IN_STOCK")
@@ -490,13 +555,24 @@ def test_picked_up_counts_the_units_held_for_that_order(client: TestClient[Any],
     assert collected.status_code == 200, collected.text
     assert collected.json()["on_hand"] == {variation: -1}  # the completion's decrement; the integrator gives back
     change("held-unhold", "ADJUSTMENT", quantity="1", from_state="NONE", to_state="IN_STOCK", reference_id="held-1")
-    counts = client.post("/v2/inventory/counts/batch-retrieve", headers=AUTH,
-                         json={"catalog_object_ids": [variation], "location_ids": [location]}).json()["counts"]
+    counts = client.post(
+        "/v2/inventory/counts/batch-retrieve",
+        headers=AUTH,
+        json={"catalog_object_ids": [variation], "location_ids": [location]},
+    ).json()["counts"]
     assert counts[0]["quantity"] == "0"
     # A cancelled fulfillment cannot be collected.
     cancelled = _pickup(client, location, variation, "held-3")
     uid = cancelled["fulfillments"][0]["uid"]
-    assert client.put(f"/v2/orders/{cancelled['id']}", headers=AUTH, json={
-        "idempotency_key": "held-3-cancel",
-        "order": {"version": 1, "fulfillments": [{"uid": uid, "state": "CANCELED"}]}}).status_code == 200
+    assert (
+        client.put(
+            f"/v2/orders/{cancelled['id']}",
+            headers=AUTH,
+            json={
+                "idempotency_key": "held-3-cancel",
+                "order": {"version": 1, "fulfillments": [{"uid": uid, "state": "CANCELED"}]},
+            },
+        ).status_code
+        == 200
+    )
     assert client.post("/_sim/picked-up", json={"order_id": cancelled["id"]}).status_code == 409

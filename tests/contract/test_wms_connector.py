@@ -72,8 +72,14 @@ def order_request() -> FulfilmentOrderRequest:
     return FulfilmentOrderRequest(
         ref="ORD-100",
         location="dc-tlb",
-        ship_to=Address(name="Ann de Vries", line1="Oudegracht 1", city="Utrecht", postal_code="3511 AB",
-                        country="NL", phone="+31301234567"),
+        ship_to=Address(
+            name="Ann de Vries",
+            line1="Oudegracht 1",
+            city="Utrecht",
+            postal_code="3511 AB",
+            country="NL",
+            phone="+31301234567",
+        ),
         lines=[FulfilmentLine(sku="OG-1000-BLK-XS-000000", qty=2)],
     )
 
@@ -114,8 +120,11 @@ async def test_stock_for_sku_gives_one_position_per_dc(wms: WmsConnector, mocked
 
 
 async def test_unknown_sku_stock_is_404(wms: WmsConnector, mocked: Any) -> None:
-    mocked.get(url("/api/v1/stock/NOPE"), status=404,
-               payload={"error": {"code": "not_found", "message": "SKU NOPE is not known to the WMS"}})
+    mocked.get(
+        url("/api/v1/stock/NOPE"),
+        status=404,
+        payload={"error": {"code": "not_found", "message": "SKU NOPE is not known to the WMS"}},
+    )
     with pytest.raises(ProblemError) as info:
         await wms.stock_for_sku("NOPE")
     assert info.value.status == 404
@@ -132,8 +141,11 @@ async def test_create_sends_documented_body_and_maps_201(wms: WmsConnector, mock
 
 async def test_duplicate_reference_409_replays_the_existing_order(wms: WmsConnector, mocked: Any) -> None:
     mocked.post(url("/api/v1/fulfillment-orders"), status=409, payload=body("fulfillment-order-duplicate.error.json"))
-    mocked.get(url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8"), status=200,
-               payload=body("fulfillment-order-create.response.json"))
+    mocked.get(
+        url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8"),
+        status=200,
+        payload=body("fulfillment-order-create.response.json"),
+    )
     order = await wms.create_fulfilment_order(order_request())
     assert order.created is False and order.wms_id == "fo_c92606ea9684d8f8" and order.ref == "ORD-100"
     assert len(sent(mocked, "GET", "/api/v1/fulfillment-orders/fo_c92606ea9684d8f8")) == 1
@@ -141,8 +153,11 @@ async def test_duplicate_reference_409_replays_the_existing_order(wms: WmsConnec
 
 async def test_duplicate_reference_with_other_content_is_a_conflict(wms: WmsConnector, mocked: Any) -> None:
     mocked.post(url("/api/v1/fulfillment-orders"), status=409, payload=body("fulfillment-order-duplicate.error.json"))
-    mocked.get(url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8"), status=200,
-               payload=body("fulfillment-order-create.response.json"))
+    mocked.get(
+        url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8"),
+        status=200,
+        payload=body("fulfillment-order-create.response.json"),
+    )
     other = order_request()
     other.lines = [FulfilmentLine(sku="OG-1000-BLK-XS-000000", qty=3)]
     with pytest.raises(ProblemError) as info:
@@ -189,8 +204,11 @@ async def test_get_by_unknown_ref_is_404(wms: WmsConnector, mocked: Any) -> None
 
 async def test_cancel_after_shipping_is_a_conflict(wms: WmsConnector, mocked: Any) -> None:
     mocked.get(url("/api/v1/fulfillment-orders"), status=200, payload=body("fulfillment-order-list.response.json"))
-    mocked.post(url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8/cancel"), status=409,
-                payload=body("fulfillment-order-not-cancellable.error.json"))
+    mocked.post(
+        url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8/cancel"),
+        status=409,
+        payload=body("fulfillment-order-not-cancellable.error.json"),
+    )
     with pytest.raises(ProblemError) as info:
         await wms.cancel_fulfilment_order("ORD-100")
     assert info.value.status == 409 and "can no longer be cancelled" in (info.value.detail or "")
@@ -206,8 +224,9 @@ async def test_shipment_maps_to_canonical(wms: WmsConnector, mocked: Any) -> Non
 
 async def test_receipt_create_sends_documented_body(wms: WmsConnector, mocked: Any) -> None:
     mocked.post(url("/api/v1/receipts"), status=201, payload=body("receipt-create.response.json"))
-    req = ReceiptRequest(ref="RMA-100", location="dc-tlb", lines=[FulfilmentLine(sku="OG-1000-BLK-XS-000000", qty=1)],
-                         reason="too small")
+    req = ReceiptRequest(
+        ref="RMA-100", location="dc-tlb", lines=[FulfilmentLine(sku="OG-1000-BLK-XS-000000", qty=1)], reason="too small"
+    )
     receipt = await wms.create_receipt(req)
     assert receipt.created and receipt.status == "expected" and receipt.wms_id == "rcv_dd80b54b15000c66"
     (call,) = sent(mocked, "POST", "/api/v1/receipts")
@@ -215,28 +234,44 @@ async def test_receipt_create_sends_documented_body(wms: WmsConnector, mocked: A
 
 
 async def test_receipt_duplicate_replays(wms: WmsConnector, mocked: Any) -> None:
-    mocked.post(url("/api/v1/receipts"), status=409, payload={"error": {
-        "code": "duplicate_receipt_reference", "message": "exists", "details": {"id": "rcv_dd80b54b15000c66"}}})
-    mocked.get(url("/api/v1/receipts"), status=200,
-               payload={"items": [body("receipt-create.response.json")], "next_page_token": None})
+    mocked.post(
+        url("/api/v1/receipts"),
+        status=409,
+        payload={
+            "error": {
+                "code": "duplicate_receipt_reference",
+                "message": "exists",
+                "details": {"id": "rcv_dd80b54b15000c66"},
+            }
+        },
+    )
+    mocked.get(
+        url("/api/v1/receipts"),
+        status=200,
+        payload={"items": [body("receipt-create.response.json")], "next_page_token": None},
+    )
     req = ReceiptRequest(ref="RMA-100", location="dc-tlb", lines=[FulfilmentLine(sku="OG-1000-BLK-XS-000000", qty=1)])
     receipt = await wms.create_receipt(req)
     assert receipt.created is False and receipt.wms_id == "rcv_dd80b54b15000c66"
 
 
-async def test_create_is_retried_after_a_5xx_and_the_retry_replays(mocked: Any, aredis: Redis,
-                                                                   key_prefix: str) -> None:
+async def test_create_is_retried_after_a_5xx_and_the_retry_replays(mocked: Any, aredis: Redis, key_prefix: str) -> None:
     """The WMS enforces order_reference, so the connector may retry the POST: the retry meets the 409."""
     settings = Settings(urls={"wms": BASE}, retry_attempts=2, retry_backoff_s=0.001, breaker_fail_max=100)
     upstreams = Upstreams(settings, service="test-wms-contract-retry")
     try:
         wms = connector(upstreams, aredis, key_prefix)
-        mocked.post(url("/api/v1/fulfillment-orders"), status=500, payload={"error": {"code": "internal_error",
-                                                                                      "message": "x"}})
-        mocked.post(url("/api/v1/fulfillment-orders"), status=409,
-                    payload=body("fulfillment-order-duplicate.error.json"))
-        mocked.get(url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8"), status=200,
-                   payload=body("fulfillment-order-create.response.json"))
+        mocked.post(
+            url("/api/v1/fulfillment-orders"), status=500, payload={"error": {"code": "internal_error", "message": "x"}}
+        )
+        mocked.post(
+            url("/api/v1/fulfillment-orders"), status=409, payload=body("fulfillment-order-duplicate.error.json")
+        )
+        mocked.get(
+            url("/api/v1/fulfillment-orders/fo_c92606ea9684d8f8"),
+            status=200,
+            payload=body("fulfillment-order-create.response.json"),
+        )
         order = await wms.create_fulfilment_order(order_request())
         assert order.created is False and order.wms_id == "fo_c92606ea9684d8f8"
         assert len(sent(mocked, "POST", "/api/v1/fulfillment-orders")) == 2
@@ -256,8 +291,11 @@ def test_signature_worked_example_verifies() -> None:
     raw = doc["raw_body"].encode()
     header = doc["headers"]["X-WMS-Signature"]
     verify_signature(doc["secret"], header, raw, now=doc["timestamp"] + 10)
-    for bad_secret, bad_body, now in [("other", raw, doc["timestamp"]), (doc["secret"], raw + b" ", doc["timestamp"]),
-                                      (doc["secret"], raw, doc["timestamp"] + 301)]:
+    for bad_secret, bad_body, now in [
+        ("other", raw, doc["timestamp"]),
+        (doc["secret"], raw + b" ", doc["timestamp"]),
+        (doc["secret"], raw, doc["timestamp"] + 301),
+    ]:
         with pytest.raises(ProblemError) as info:
             verify_signature(bad_secret, header, bad_body, now=now)
         assert info.value.slug == "invalid-signature" and info.value.status == 401
@@ -299,8 +337,12 @@ def test_receipt_received_becomes_receipt_event_with_received_quantities() -> No
 def test_stock_counted_becomes_absolute_counts_per_line() -> None:
     events = mapping.events_for(envelope("webhook-stock-counted.webhook.json"))
     assert [(d, e.type, e.id, e.key) for d, e in events] == [
-        ("inventory", "inventory.counted", "wms:evt_b5ed68f886065120:OG-1000-BLK-XS-000000",
-         "OG-1000-BLK-XS-000000@dc-zwl")
+        (
+            "inventory",
+            "inventory.counted",
+            "wms:evt_b5ed68f886065120:OG-1000-BLK-XS-000000",
+            "OG-1000-BLK-XS-000000@dc-zwl",
+        )
     ]
     assert events[0][1].payload["on_hand"] == 12 and events[0][1].payload["location"] == "dc-zwl"
 
@@ -315,9 +357,15 @@ def test_delivered_without_delivered_at_is_refused() -> None:
 
 def test_unknown_webhook_type_yields_nothing_and_unknown_fields_are_refused() -> None:
     doc = body("webhook-stock-counted.webhook.json")
-    assert mapping.events_for(msgspec.json.decode(msgspec.json.encode({**doc, "type": "inventory.moved"}),
-                                                  type=mapping.WebhookEnvelope)) == []
+    assert (
+        mapping.events_for(
+            msgspec.json.decode(msgspec.json.encode({**doc, "type": "inventory.moved"}), type=mapping.WebhookEnvelope)
+        )
+        == []
+    )
     with pytest.raises(msgspec.ValidationError):
-        mapping.events_for(msgspec.json.decode(
-            msgspec.json.encode({**doc, "data": {**doc["data"], "surprise": 1}}), type=mapping.WebhookEnvelope))
-
+        mapping.events_for(
+            msgspec.json.decode(
+                msgspec.json.encode({**doc, "data": {**doc["data"], "surprise": 1}}), type=mapping.WebhookEnvelope
+            )
+        )

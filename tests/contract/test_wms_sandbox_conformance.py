@@ -63,8 +63,12 @@ def _compare(doc: Any, act: Any, where: str) -> None:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
     settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("wms-conformance")), seed_skus=60, seed_stores=2, seed_dcs=2,
-        wms_api_key=API_KEY, wms_webhook_secret=SECRET,
+        data_dir=str(tmp_path_factory.mktemp("wms-conformance")),
+        seed_skus=60,
+        seed_stores=2,
+        seed_dcs=2,
+        wms_api_key=API_KEY,
+        wms_webhook_secret=SECRET,
         # Nothing listens there: notifications stay in the outbox, where the test reads them.
         wms_webhook_url="http://127.0.0.1:9/webhooks/wms",
     )
@@ -95,8 +99,9 @@ def test_stock_listing_pages_with_tokens(client: TestClient[Any]) -> None:
     token = first["next_page_token"]
     pages = 1
     while token:
-        page = client.get("/api/v1/stock", params={"warehouse": "TLB", "page_size": 25, "page_token": token},
-                          headers=H).json()
+        page = client.get(
+            "/api/v1/stock", params={"warehouse": "TLB", "page_size": 25, "page_token": token}, headers=H
+        ).json()
         assert not seen & {i["sku"] for i in page["items"]}, "pages overlap"
         seen |= {i["sku"] for i in page["items"]}
         token = page["next_page_token"]
@@ -104,8 +109,9 @@ def test_stock_listing_pages_with_tokens(client: TestClient[Any]) -> None:
     assert len(seen) == 60 and pages == 4
 
 
-@pytest.mark.parametrize("params", [{"page_size": 1001}, {"page_size": 0}, {"page_token": "garbage!"},
-                                    {"warehouse": "tlb"}])
+@pytest.mark.parametrize(
+    "params", [{"page_size": 1001}, {"page_size": 0}, {"page_token": "garbage!"}, {"warehouse": "tlb"}]
+)
 def test_stock_listing_bad_queries_are_400_envelopes(client: TestClient[Any], params: dict[str, Any]) -> None:
     r = client.get("/api/v1/stock", params=params, headers=H)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
@@ -142,8 +148,7 @@ def test_order_lifecycle_matches_the_documentation(client: TestClient[Any]) -> N
 
     shipped = client.post("/_sim/ship", json={"order_reference": request["order_reference"]})
     assert shipped.status_code == 200
-    listed = client.get("/api/v1/fulfillment-orders", params={"order_reference": request["order_reference"]},
-                        headers=H)
+    listed = client.get("/api/v1/fulfillment-orders", params={"order_reference": request["order_reference"]}, headers=H)
     same_shape(body("fulfillment-order-list.response.json"), listed.json())
     assert listed.json()["items"][0]["status"] == "shipped"
     after_ship = client.get(f"/api/v1/stock/{sku}", headers=H).json()["items"][0]
@@ -172,8 +177,11 @@ def test_cancel_before_shipping_releases_allocation_and_repeats(client: TestClie
 
 
 def test_backorder_is_accepted_and_reported(client: TestClient[Any]) -> None:
-    request = {**body("fulfillment-order-create.request.json"), "order_reference": "ORD-BACK-1",
-               "lines": [{"sku": body("fulfillment-order-create.request.json")["lines"][0]["sku"], "quantity": 10000}]}
+    request = {
+        **body("fulfillment-order-create.request.json"),
+        "order_reference": "ORD-BACK-1",
+        "lines": [{"sku": body("fulfillment-order-create.request.json")["lines"][0]["sku"], "quantity": 10000}],
+    }
     r = client.post("/api/v1/fulfillment-orders", json=request, headers=H)
     assert r.status_code == 201 and r.json()["lines"][0]["backordered"] > 0
     assert client.post("/_sim/ship", json={"order_reference": "ORD-BACK-1"}).status_code == 409
@@ -232,10 +240,14 @@ def test_webhooks_have_documented_shapes_and_verifiable_signatures(client: TestC
     cases = [
         (client.post("/_sim/ship", json={"order_reference": "ORD-HOOK-1"}), "webhook-shipment-dispatched.webhook.json"),
         (client.post("/_sim/receive", json={"reference": "RMA-HOOK-1"}), "webhook-receipt-received.webhook.json"),
-        (client.post("/_sim/receive", json={"warehouse": "ZWL", "sku": sku, "qty": 5}),
-         "webhook-receipt-received.webhook.json"),
-        (client.post("/_sim/count", json={"warehouse": "ZWL", "sku": sku, "on_hand": 12}),
-         "webhook-stock-counted.webhook.json"),
+        (
+            client.post("/_sim/receive", json={"warehouse": "ZWL", "sku": sku, "qty": 5}),
+            "webhook-receipt-received.webhook.json",
+        ),
+        (
+            client.post("/_sim/count", json={"warehouse": "ZWL", "sku": sku, "on_hand": 12}),
+            "webhook-stock-counted.webhook.json",
+        ),
     ]
     for response, fixture_name in cases:
         assert response.status_code == 200, response.text

@@ -16,7 +16,11 @@ def seed(data_dir: Path, *args: str) -> str:
     env.update(OMNIGATE_SEED_SKUS="120", OMNIGATE_SEED_STORES="3")
     result = subprocess.run(
         [sys.executable, "-m", "estate.cli", "seed", "--data-dir", str(data_dir), *args],
-        env=env, capture_output=True, text=True, check=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return result.stdout
 

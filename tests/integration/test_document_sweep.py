@@ -52,8 +52,12 @@ def sweep(estate: TestEstate, order_ids: list[str]) -> dict[str, Any]:
 
 
 def odoo(estate: TestEstate, model: str, method: str, body: dict[str, Any]) -> Any:
-    answer = httpx.post(estate.url("sandbox-erp") + f"/json/2/{model}/{method}", json=body, timeout=10,
-                        headers={"Authorization": f"bearer {estate.settings.erp_api_key}"})
+    answer = httpx.post(
+        estate.url("sandbox-erp") + f"/json/2/{model}/{method}",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"bearer {estate.settings.erp_api_key}"},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -62,9 +66,20 @@ def extra_sales_order(estate: TestEstate, ref: str) -> int:
     """A sales order for our ref that no one asked for: what a lost create that committed late leaves."""
     partner = odoo(estate, "res.partner", "search", {"domain": [], "limit": 1})[0]
     product = odoo(estate, "product.product", "search", {"domain": [], "limit": 1})[0]
-    (order_id,) = odoo(estate, "sale.order", "create", {"vals_list": [{
-        "client_order_ref": ref, "partner_id": partner,
-        "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 1}]]}]})
+    (order_id,) = odoo(
+        estate,
+        "sale.order",
+        "create",
+        {
+            "vals_list": [
+                {
+                    "client_order_ref": ref,
+                    "partner_id": partner,
+                    "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 1}]],
+                }
+            ]
+        },
+    )
     return int(order_id)
 
 
@@ -77,14 +92,22 @@ def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(est
     order_id = response.json()["id"]
     assert cancel(estate, order_id).status_code in (200, 202)
     clear_faults(estate)
-    estate.wait_for(lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3,
-                    what="the order cancelled")
+    estate.wait_for(
+        lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3, what="the order cancelled"
+    )
     assert wms_status(estate, order_id) is None
     # Behind the cancelled order, documents appear that a lost create committed after the compensation.
-    warehouse_order = httpx.post(estate.url("sandbox-wms") + "/api/v1/fulfillment-orders", timeout=10, json={
-        "order_reference": order_id, "warehouse": "TLB", "lines": [{"sku": sku, "quantity": 1}],
-        "ship_to": {"name": "A", "address1": "B", "city": "C", "postal_code": "1", "country_code": "NL"}},
-        headers={"X-Api-Key": estate.settings.wms_api_key})
+    warehouse_order = httpx.post(
+        estate.url("sandbox-wms") + "/api/v1/fulfillment-orders",
+        timeout=10,
+        json={
+            "order_reference": order_id,
+            "warehouse": "TLB",
+            "lines": [{"sku": sku, "quantity": 1}],
+            "ship_to": {"name": "A", "address1": "B", "city": "C", "postal_code": "1", "country_code": "NL"},
+        },
+        headers={"X-Api-Key": estate.settings.wms_api_key},
+    )
     assert warehouse_order.status_code == 201, warehouse_order.text
     extra_sales_order(estate, order_id)
     report = sweep(estate, [order_id])
@@ -106,8 +129,9 @@ def test_the_sweep_cancels_a_duplicate_sales_order_and_keeps_the_confirmed_one(e
     extra_sales_order(estate, order_id)
     report = sweep(estate, [order_id])
     assert [(m["system"], m["kind"], m["repaired"]) for m in report["mismatches"]] == [("erp", "duplicate", True)]
-    states = sql(estate, "sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ? ORDER BY id",
-                 (order_id,))
+    states = sql(
+        estate, "sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ? ORDER BY id", (order_id,)
+    )
     assert states == [("sale",), ("cancel",)]
 
 
@@ -115,9 +139,22 @@ def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstat
     (sku,) = skus(estate)
     set_dc_stock(estate, sku, tlb=4)
     order_id = place(estate, order_body(sku)).json()["id"]
-    done = subprocess.run([sys.executable, "-m", "estate.cli", "reconcile", "documents", "--url",
-                           estate.url("process-orders"), "--order", order_id], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "estate.cli",
+            "reconcile",
+            "documents",
+            "--url",
+            estate.url("process-orders"),
+            "--order",
+            order_id,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["state"] == "done" and report["orders_checked"] == 1 and report["mismatches"] == []

@@ -29,16 +29,29 @@ import httpx
 import pytest
 import redis
 
-from services.sandbox.common.catalogue import generate
 from estate.launcher import Estate, free_port, redis_answers
+from services.sandbox.common.catalogue import generate
 from tests.estate import TEST_SETTINGS, TEST_WORKERS, ControlledEstate
 
 pytestmark = pytest.mark.estate
 
-ADDRESS = {"name": "Anna de Vries", "line1": "Keizersgracht 1", "city": "Amsterdam", "postal_code": "1015 CJ",
-           "country": "NL"}
-ONLY = ["sandbox-erp", "sandbox-wms", "sandbox-pos", "system-erp", "system-wms", "system-pos",
-        "process-availability", "process-orders"]
+ADDRESS = {
+    "name": "Anna de Vries",
+    "line1": "Keizersgracht 1",
+    "city": "Amsterdam",
+    "postal_code": "1015 CJ",
+    "country": "NL",
+}
+ONLY = [
+    "sandbox-erp",
+    "sandbox-wms",
+    "sandbox-pos",
+    "system-erp",
+    "system-wms",
+    "system-pos",
+    "process-availability",
+    "process-orders",
+]
 ORDERS = 120
 ARRIVALS_S = 6.0
 STOCK = 25  # per SKU at dc-tlb: four SKUs, so 100 units for 120 orders: some are refused
@@ -59,9 +72,26 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 15
         while not redis_answers(self.url):
             assert time.monotonic() < deadline, "the private redis-server did not start"
@@ -83,8 +113,14 @@ def durable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Controll
     store = PrivateRedis(tmp_path_factory.mktemp("durable-redis"))
     store.start()
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX="durable:")
-    estate = ControlledEstate(data_dir=tmp_path_factory.mktemp("durable-estate"), free_ports=True, env=env,
-                    redis_url=store.url, workers=TEST_WORKERS, only=ONLY)
+    estate = ControlledEstate(
+        data_dir=tmp_path_factory.mktemp("durable-estate"),
+        free_ports=True,
+        env=env,
+        redis_url=store.url,
+        workers=TEST_WORKERS,
+        only=ONLY,
+    )
     estate.start(timeout=90)
     try:
         yield estate, store
@@ -92,8 +128,9 @@ def durable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Controll
         estate.stop()
         store.stop()
         found = {name: estate.log_path(name).read_text(errors="replace") for name in estate.names}
-        tracebacks = {name: text[text.index("Traceback"):][:3000] for name, text in found.items()
-                      if "Traceback" in text}
+        tracebacks = {
+            name: text[text.index("Traceback") :][:3000] for name, text in found.items() if "Traceback" in text
+        }
         assert not tracebacks, f"tracebacks in process logs: {tracebacks}"
 
 
@@ -108,12 +145,14 @@ def sql(estate: Estate, name: str, query: str, args: tuple[Any, ...] = ()) -> li
 def stock_up(estate: Estate, skus: list[str]) -> None:
     for sku in skus:
         for warehouse, qty in (("TLB", STOCK), ("ZWL", 0)):
-            httpx.post(estate.url("sandbox-wms") + "/_sim/count", json={"warehouse": warehouse, "sku": sku,
-                                                                        "on_hand": qty}, timeout=10).raise_for_status()
+            httpx.post(
+                estate.url("sandbox-wms") + "/_sim/count",
+                json={"warehouse": warehouse, "sku": sku, "on_hand": qty},
+                timeout=10,
+            ).raise_for_status()
 
     def projected() -> bool:
-        answer = httpx.post(estate.url("process-availability") + "/availability/query", json={"skus": skus},
-                            timeout=10)
+        answer = httpx.post(estate.url("process-availability") + "/availability/query", json={"skus": skus}, timeout=10)
         if answer.status_code != 200:
             return False
         atp = {i["sku"]: {a["location"]: a["available"] for a in i["locations"]} for i in answer.json()["items"]}
@@ -160,12 +199,24 @@ def burst(estate: Estate, skus: list[str], disaster: Any) -> list[dict[str, Any]
     outcomes: list[dict[str, Any]] = [{} for _ in range(ORDERS)]
 
     async def everyone() -> None:
-        await asyncio.gather(*(
-            client(url, {"customer": {"id": f"c-{n}", "name": "Burst Shopper"},
-                         "fulfilment": {"mode": "ship", "ship_to": ADDRESS},
-                         "lines": [{"line_id": "1", "sku": skus[n % len(skus)], "qty": 1}], "currency": "EUR",
-                         "payment_reference": f"psp-{n}"}, f"web:c-{n}", outcomes[n], n * ARRIVALS_S / ORDERS)
-            for n in range(ORDERS)))
+        await asyncio.gather(
+            *(
+                client(
+                    url,
+                    {
+                        "customer": {"id": f"c-{n}", "name": "Burst Shopper"},
+                        "fulfilment": {"mode": "ship", "ship_to": ADDRESS},
+                        "lines": [{"line_id": "1", "sku": skus[n % len(skus)], "qty": 1}],
+                        "currency": "EUR",
+                        "payment_reference": f"psp-{n}",
+                    },
+                    f"web:c-{n}",
+                    outcomes[n],
+                    n * ARRIVALS_S / ORDERS,
+                )
+                for n in range(ORDERS)
+            )
+        )
 
     runner = threading.Thread(target=lambda: asyncio.run(everyone()))
     runner.start()
@@ -180,8 +231,9 @@ def burst(estate: Estate, skus: list[str], disaster: Any) -> list[dict[str, Any]
 
 
 def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str, Any]]) -> None:
-    assert all(o.get("answer") in ("accepted", "rejected") for o in outcomes), Counter(o.get("answer") for o in
-                                                                                      outcomes)
+    assert all(o.get("answer") in ("accepted", "rejected") for o in outcomes), Counter(
+        o.get("answer") for o in outcomes
+    )
     retried = Counter(r for o in outcomes for r in o["retried"])
     print(f"answers {Counter(o['answer'] for o in outcomes)}; retries {dict(retried)}")
     assert retried, "the disaster struck mid-burst: some shoppers had to replay their key"
@@ -200,32 +252,58 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
         assert time.monotonic() < deadline, f"accepted orders not all released: {states()}"
         time.sleep(0.5)
     ops = {"X-Omnigate-Owner": "ops:test"}
-    report = httpx.post(estate.url("process-orders") + "/reconciliations/documents",
-                        json={"order_ids": accepted + rejected}, headers=ops, timeout=10).json()
+    report = httpx.post(
+        estate.url("process-orders") + "/reconciliations/documents",
+        json={"order_ids": accepted + rejected},
+        headers=ops,
+        timeout=10,
+    ).json()
     while report["state"] == "running":
         time.sleep(0.3)
-        report = httpx.get(estate.url("process-orders") + f"/reconciliations/documents/{report['id']}",
-                           headers=ops, timeout=10).json()
+        report = httpx.get(
+            estate.url("process-orders") + f"/reconciliations/documents/{report['id']}", headers=ops, timeout=10
+        ).json()
     assert report["state"] == "done" and report["error"] is None, report
     assert [m for m in report["mismatches"] if not m["repaired"]] == [], report["mismatches"]
     marks = ",".join("?" * len(accepted + rejected))
-    sales = Counter(r[0] for r in sql(estate, "sandbox-erp", f"SELECT client_order_ref FROM sale_order WHERE "
-                                      f"client_order_ref IN ({marks}) AND state != 'cancel'", tuple(accepted + rejected)))
+    sales = Counter(
+        r[0]
+        for r in sql(
+            estate,
+            "sandbox-erp",
+            f"SELECT client_order_ref FROM sale_order WHERE client_order_ref IN ({marks}) AND state != 'cancel'",
+            tuple(accepted + rejected),
+        )
+    )
     assert sales == {i: 1 for i in accepted}, "one live ERP sales order per accepted order, none for the rejected"
-    fulfil = Counter(r[0] for r in sql(estate, "sandbox-wms", f"SELECT order_reference FROM fulfillment_orders WHERE "
-                                       f"order_reference IN ({marks}) AND status != 'cancelled'",
-                                       tuple(accepted + rejected)))
+    fulfil = Counter(
+        r[0]
+        for r in sql(
+            estate,
+            "sandbox-wms",
+            f"SELECT order_reference FROM fulfillment_orders WHERE "
+            f"order_reference IN ({marks}) AND status != 'cancelled'",
+            tuple(accepted + rejected),
+        )
+    )
     assert fulfil == {i: 1 for i in accepted}, "one live fulfilment order per accepted order, none for the rejected"
     # ATP = on hand at the WMS - allocations of the accepted orders (none shipped) - safety stock (0).
     allocated: Counter[str] = Counter()
     for raw in state.mget([f"durable:omnigate.orders:order:{i}" for i in accepted]):
         for line in json.loads(raw)["lines"]:
             allocated[(line["sku"], line["location"])] += line["qty"]
-    on_hand = {(f"dc-{w.lower()}", s): q for w, s, q in sql(
-        estate, "sandbox-wms", f"SELECT warehouse, sku, on_hand FROM stock WHERE sku IN ({','.join('?' * len(skus))})",
-        tuple(skus))}
-    answer = httpx.post(estate.url("process-availability") + "/availability/query", json={"skus": skus},
-                        timeout=10).json()
+    on_hand = {
+        (f"dc-{w.lower()}", s): q
+        for w, s, q in sql(
+            estate,
+            "sandbox-wms",
+            f"SELECT warehouse, sku, on_hand FROM stock WHERE sku IN ({','.join('?' * len(skus))})",
+            tuple(skus),
+        )
+    }
+    answer = httpx.post(
+        estate.url("process-availability") + "/availability/query", json={"skus": skus}, timeout=10
+    ).json()
     for item in answer["items"]:
         for position in item["locations"]:
             if position["location"].startswith("dc-"):
@@ -237,11 +315,11 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
 def fresh_skus(estate: Estate, offset: int) -> list[str]:
     s = estate.settings
     products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
-    return [p.sku for p in products[offset:offset + 4]]
+    return [p.sku for p in products[offset : offset + 4]]
 
 
 def test_redis_killed_mid_burst_loses_no_accepted_order_and_acts_on_none_twice(
-    durable: tuple[Estate, PrivateRedis]
+    durable: tuple[Estate, PrivateRedis],
 ) -> None:
     estate, store = durable
     skus = fresh_skus(estate, 200)
@@ -256,7 +334,7 @@ def test_redis_killed_mid_burst_loses_no_accepted_order_and_acts_on_none_twice(
 
 
 def test_process_orders_killed_mid_burst_loses_no_accepted_order_and_acts_on_none_twice(
-    durable: tuple[ControlledEstate, PrivateRedis]
+    durable: tuple[ControlledEstate, PrivateRedis],
 ) -> None:
     estate, _ = durable
     skus = fresh_skus(estate, 210)

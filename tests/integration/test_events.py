@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 from redis.asyncio import Redis
@@ -24,7 +24,7 @@ def event(event_id: str, sku: str = "SKU-1") -> Event:
     return Event(
         id=event_id,
         type="inventory.counted",
-        occurred_at=datetime.now(timezone.utc),
+        occurred_at=datetime.now(UTC),
         source="pos",
         key=f"{sku}@store-a",
         payload={"sku": sku, "location": "store-a", "on_hand": 3},
@@ -89,7 +89,14 @@ async def test_failing_handler_is_retried_then_dead_lettered_then_replayed(bus: 
             raise RuntimeError("downstream broken")
 
     consumer = Consumer(
-        bus, group="g3", name="c1", domains=["inventory"], handler=handler, block_ms=20, claim_idle_ms=1, max_deliveries=5
+        bus,
+        group="g3",
+        name="c1",
+        domains=["inventory"],
+        handler=handler,
+        block_ms=20,
+        claim_idle_ms=1,
+        max_deliveries=5,
     )
     await consumer.ensure_groups()
     await bus.publish("inventory", event("pos:poison"))

@@ -72,8 +72,9 @@ def _partners(estate: TestEstate, ref: str) -> int:
 @pytest.fixture
 def erp_sandbox(estate: TestEstate) -> Iterator[httpx.Client]:
     key = estate.settings.erp_api_key
-    with httpx.Client(base_url=estate.url("sandbox-erp"), timeout=30,
-                      headers={"Authorization": f"bearer {key}"}) as client:
+    with httpx.Client(
+        base_url=estate.url("sandbox-erp"), timeout=30, headers={"Authorization": f"bearer {key}"}
+    ) as client:
         yield client
         client.delete("/_faults")
 
@@ -82,11 +83,14 @@ def _create_partner(client: httpx.Client, ref: str) -> httpx.Response:
     return client.post("/json/2/res.partner/create", json={"vals_list": [{"name": "Fault Test", "ref": ref}]})
 
 
-@pytest.mark.parametrize("fault", [
-    {"error_rate": 1.0},
-    {"reset": True},
-    {"latency_ms": 800},
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"error_rate": 1.0},
+        {"reset": True},
+        {"latency_ms": 800},
+    ],
+)
 def test_a_fault_after_commit_loses_the_answer_but_not_the_document(
     estate: TestEstate, erp_sandbox: httpx.Client, fault: dict[str, object]
 ) -> None:
@@ -111,9 +115,7 @@ def test_a_fault_after_commit_loses_the_answer_but_not_the_document(
     assert _create_partner(erp_sandbox, ref + "-2").status_code == 200
 
 
-def test_a_delay_before_past_the_commit_limit_drops_the_request(
-    estate: TestEstate, erp_sandbox: httpx.Client
-) -> None:
+def test_a_delay_before_past_the_commit_limit_drops_the_request(estate: TestEstate, erp_sandbox: httpx.Client) -> None:
     ref = f"fault-dropped-{time.monotonic_ns()}"
     limit_ms = int(estate.settings.upstream_commit_limit_s * 1000)
     spec = {"route": "/json/2/res.partner/create", "latency_ms": limit_ms + 1000, "times": 1}
@@ -124,6 +126,12 @@ def test_a_delay_before_past_the_commit_limit_drops_the_request(
 
 
 def test_fault_specs_are_validated(erp_sandbox: httpx.Client) -> None:
-    for bad in ({"when": "after", "outage": True}, {"reset": True}, {"times": 0}, {"method": "BREW"},
-                {"when": "later"}, {"latency_ms": -1}):
+    for bad in (
+        {"when": "after", "outage": True},
+        {"reset": True},
+        {"times": 0},
+        {"method": "BREW"},
+        {"when": "later"},
+        {"latency_ms": -1},
+    ):
         assert_problem(erp_sandbox.put("/_faults", json=bad), 400)

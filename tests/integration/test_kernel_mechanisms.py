@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import pytest
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from litestar import Litestar, Request, post
 from litestar.params import JSONBody
 from litestar.testing import TestClient
@@ -20,9 +19,9 @@ from redis.asyncio import Redis
 
 from shared import scripts
 from shared.changes import Changes, Exists, Locked
+from shared.clock import utcnow
 from shared.idempotency import Idempotency, Stored, fingerprint
 from shared.locks import Fenced, Locks
-from shared.clock import utcnow
 from shared.models.orders import CancelRequest
 from shared.problems import ProblemError
 from shared.service import create_service
@@ -95,8 +94,16 @@ async def test_a_state_change_is_fenced_created_once_and_its_events_name_the_tra
 
     def enter(state: str) -> Change:
         change = Change(outbox=outbox, due=due)
-        change.transition(doc, state, timeline=timeline, entry=now_entry(state, "test"), domain="docs",
-                          source="docs", event_type=f"doc.{state}", payload={"state": state})
+        change.transition(
+            doc,
+            state,
+            timeline=timeline,
+            entry=now_entry(state, "test"),
+            domain="docs",
+            source="docs",
+            event_type=f"doc.{state}",
+            payload={"state": state},
+        )
         return change.put(key, doc, create=doc.seq == 1)
 
     lock = locks.lock("doc:d1", ttl_s=5)
@@ -114,8 +121,9 @@ async def test_a_state_change_is_fenced_created_once_and_its_events_name_the_tra
     await lock.release()
     fresh = locks.lock("doc:d1", ttl_s=5)
     with pytest.raises(Exists):  # no write replaces an existing record
-        await changes.apply(fresh, Change(outbox=outbox, due=due).put(key, Doc(id="d1", state="new"), create=True),
-                            acquire=True)
+        await changes.apply(
+            fresh, Change(outbox=outbox, due=due).put(key, Doc(id="d1", state="new"), create=True), acquire=True
+        )
     assert not await aredis.exists(fresh.key), "a refused change takes no lock"
     assert msgspec.json.decode(await aredis.get(key))["seq"] == 3
 
@@ -136,20 +144,29 @@ def test_a_key_whose_first_attempt_died_resumes_what_it_started(redis_url: str, 
         async def start(thing_id: str) -> Stored:
             started.append(thing_id)
             await redis.set(f"{key_prefix}thing:{thing_id}", b"made")
-            return Stored(answers["status"], f"/things/{thing_id}", "application/json",
-                          msgspec.json.encode({"id": thing_id}))
+            return Stored(
+                answers["status"], f"/things/{thing_id}", "application/json", msgspec.json.encode({"id": thing_id})
+            )
 
         async def resume(thing_id: str) -> Stored | None:
             if await redis.get(f"{key_prefix}thing:{thing_id}") is None:
                 return None
-            return Stored(201, f"/things/{thing_id}", "application/json", msgspec.json.encode({"id": thing_id,
-                                                                                                "resumed": True}))
+            return Stored(
+                201, f"/things/{thing_id}", "application/json", msgspec.json.encode({"id": thing_id, "resumed": True})
+            )
 
-        return await request.app.state.idem.respond(request, owner="web:c-1", data=data, new_id=f"t{len(started)}",
-                                                    start=start, resume=resume)
+        return await request.app.state.idem.respond(
+            request, owner="web:c-1", data=data, new_id=f"t{len(started)}", start=start, resume=resume
+        )
 
-    app = create_service("idem-test", [create], title="t", description="d", lifespan=[idempotency],
-                         settings=from_env({"REDIS_URL": redis_url}))
+    app = create_service(
+        "idem-test",
+        [create],
+        title="t",
+        description="d",
+        lifespan=[idempotency],
+        settings=from_env({"REDIS_URL": redis_url}),
+    )
     sync = SyncRedis.from_url(redis_url)
     with TestClient(app) as client:
         first = client.post("/things", json={"reason": "x"}, headers={"Idempotency-Key": '"k-0"'})

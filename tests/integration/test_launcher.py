@@ -38,7 +38,10 @@ def test_up_starts_everything_with_private_redis_and_ctrl_c_leaves_nothing(tmp_p
     env.update(SMALL, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     proc = subprocess.Popen(
         [sys.executable, "-m", "estate.cli", "up", "--data-dir", str(data_dir), "--free-ports"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     assert proc.stdout is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 from redis.asyncio import Redis
@@ -37,12 +37,14 @@ async def test_run_under_lease_runs_work_in_one_of_many_contenders(aredis: Redis
     def work_of(name: str):  # type: ignore[no-untyped-def]
         async def work(lease: Lease) -> None:
             rounds[name] += 1
+
         return work
 
     tasks = [
         asyncio.create_task(
-            run_under_lease(Lease(aredis, "relay", prefix=key_prefix, ttl_ms=5000, owner=n), work_of(n),
-                            interval_s=0.01, stop=stop)
+            run_under_lease(
+                Lease(aredis, "relay", prefix=key_prefix, ttl_ms=5000, owner=n), work_of(n), interval_s=0.01, stop=stop
+            )
         )
         for n in rounds
     ]
@@ -53,8 +55,14 @@ async def test_run_under_lease_runs_work_in_one_of_many_contenders(aredis: Redis
 
 
 def event(i: int) -> Event:
-    return Event(id=f"orders:o{i}:accepted", type="order.accepted", occurred_at=datetime.now(timezone.utc),
-                 source="process-orders", key=f"o{i}", payload={"order_id": f"o{i}"})
+    return Event(
+        id=f"orders:o{i}:accepted",
+        type="order.accepted",
+        occurred_at=datetime.now(UTC),
+        source="process-orders",
+        key=f"o{i}",
+        payload={"order_id": f"o{i}"},
+    )
 
 
 async def test_outbox_entries_exist_only_with_their_state_and_relay_once(aredis: Redis, key_prefix: str) -> None:

@@ -57,8 +57,12 @@ def slow_past_timeout_ms(estate: TestEstate) -> int:
 
 def cancel(estate: TestEstate, order_id: str, owner: str = "web:c-1", key: str | None = None) -> httpx.Response:
     headers = {"X-Omnigate-Owner": owner, "Idempotency-Key": key or uuid.uuid4().hex}
-    return httpx.post(estate.url("process-orders") + f"/orders/{order_id}/cancel", json={"reason": "test"},
-                      headers=headers, timeout=30)
+    return httpx.post(
+        estate.url("process-orders") + f"/orders/{order_id}/cancel",
+        json={"reason": "test"},
+        headers=headers,
+        timeout=30,
+    )
 
 
 def deliver(estate: TestEstate, order_id: str) -> None:
@@ -70,8 +74,9 @@ def deliver(estate: TestEstate, order_id: str) -> None:
 
 def request_return(estate: TestEstate, order_id: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:
     headers = {**OWNER, "Idempotency-Key": key or uuid.uuid4().hex}
-    return httpx.post(estate.url("process-orders") + f"/orders/{order_id}/returns", json=body, headers=headers,
-                      timeout=30)
+    return httpx.post(
+        estate.url("process-orders") + f"/orders/{order_id}/returns", json=body, headers=headers, timeout=30
+    )
 
 
 def get_return(estate: TestEstate, return_id: str) -> dict[str, Any]:
@@ -81,8 +86,12 @@ def get_return(estate: TestEstate, return_id: str) -> dict[str, Any]:
 
 
 def credit_memos(estate: TestEstate, ref: str) -> list[tuple[str, float]]:
-    return [(r[0], r[1]) for r in sql(estate, "sandbox-erp",
-                                      "SELECT state, amount_total FROM account_move WHERE ref = ? ORDER BY id", (ref,))]
+    return [
+        (r[0], r[1])
+        for r in sql(
+            estate, "sandbox-erp", "SELECT state, amount_total FROM account_move WHERE ref = ? ORDER BY id", (ref,)
+        )
+    ]
 
 
 def pos_orders(estate: TestEstate, ref: str) -> list[dict[str, Any]]:
@@ -97,8 +106,9 @@ def wms_status(estate: TestEstate, ref: str) -> str | None:
 
 def stocked_store(estate: TestEstate, sku: str, min_qty: int) -> str:
     stock = atp(estate, sku)
-    stores = sorted((loc for loc in stock if loc.startswith("store-") and stock[loc] >= min_qty),
-                    key=lambda loc: -stock[loc])
+    stores = sorted(
+        (loc for loc in stock if loc.startswith("store-") and stock[loc] >= min_qty), key=lambda loc: -stock[loc]
+    )
     assert stores, f"no store holds {min_qty} of {sku}: {stock}"
     return stores[0]
 
@@ -113,8 +123,12 @@ def test_a_slow_erp_sales_order_create_makes_one_sales_order(estate: TestEstate)
     response = place(estate, order_body(sku))
     assert response.status_code in (201, 202), response.text
     order_id = response.json()["id"]
-    estate.wait_for(lambda: record(estate, order_id)["state"] == "released", timeout=40, interval=0.3,
-                    what="the order released once the ERP's slow create is known")
+    estate.wait_for(
+        lambda: record(estate, order_id)["state"] == "released",
+        timeout=40,
+        interval=0.3,
+        what="the order released once the ERP's slow create is known",
+    )
     time.sleep(slow_past_timeout_ms(estate) / 1000)  # any create still under way commits by now
     assert erp_orders(estate, [order_id]) == {order_id: 1}
     assert erp_states(estate, [order_id]) == {order_id: "sale"}
@@ -130,8 +144,12 @@ def test_a_slow_credit_memo_create_makes_one_credit_memo(estate: TestEstate) -> 
     assert response.status_code in (201, 202), response.text
     ret = response.json()
     httpx.post(estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret["id"]}).raise_for_status()
-    estate.wait_for(lambda: get_return(estate, ret["id"])["state"] == "refunded", timeout=40, interval=0.3,
-                    what="the return refunded once the ERP's slow create is known")
+    estate.wait_for(
+        lambda: get_return(estate, ret["id"])["state"] == "refunded",
+        timeout=40,
+        interval=0.3,
+        what="the return refunded once the ERP's slow create is known",
+    )
     time.sleep(slow_past_timeout_ms(estate) / 1000)  # any create still under way commits by now
     assert [state for state, _ in credit_memos(estate, ret["id"])] == ["posted"]
 
@@ -139,18 +157,29 @@ def test_a_slow_credit_memo_create_makes_one_credit_memo(estate: TestEstate) -> 
 def test_a_cancel_after_a_slow_wms_create_leaves_no_live_fulfilment_order(estate: TestEstate) -> None:
     (sku,) = skus(estate)
     set_dc_stock(estate, sku, tlb=4)
-    fault(estate, "sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True,
-          latency_ms=slow_past_timeout_ms(estate))
+    fault(
+        estate,
+        "sandbox-wms",
+        route="/api/v1/fulfillment-orders",
+        method="POST",
+        exact=True,
+        latency_ms=slow_past_timeout_ms(estate),
+    )
     response = place(estate, order_body(sku, 2))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
     assert cancel(estate, order_id).status_code in (200, 202)
-    estate.wait_for(lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3,
-                    what="the order cancelled")
+    estate.wait_for(
+        lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3, what="the order cancelled"
+    )
     # The WMS committed the create after our hop gave up: the compensation must cancel it too.
     time.sleep(slow_past_timeout_ms(estate) / 1000)
-    estate.wait_for(lambda: wms_status(estate, order_id) in (None, "cancelled"), timeout=30, interval=0.3,
-                    what="no live fulfilment order behind the cancelled order")
+    estate.wait_for(
+        lambda: wms_status(estate, order_id) in (None, "cancelled"),
+        timeout=30,
+        interval=0.3,
+        what="no live fulfilment order behind the cancelled order",
+    )
     assert wms_status(estate, order_id) == "cancelled"
     assert atp(estate, sku)["dc-tlb"] == 4
 
@@ -158,20 +187,28 @@ def test_a_cancel_after_a_slow_wms_create_leaves_no_live_fulfilment_order(estate
 def test_a_cancel_after_a_slow_pos_pickup_create_cancels_the_pickup(estate: TestEstate) -> None:
     (sku,) = skus(estate)
     store = stocked_store(estate, sku, 1)
-    fault(estate, "sandbox-pos", route="/v2/orders", method="POST", exact=True,
-          latency_ms=slow_past_timeout_ms(estate))
+    fault(estate, "sandbox-pos", route="/v2/orders", method="POST", exact=True, latency_ms=slow_past_timeout_ms(estate))
     response = place(estate, order_body(sku, 1, mode="pickup", store=store))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
     assert cancel(estate, order_id).status_code in (200, 202)
-    estate.wait_for(lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3,
-                    what="the order cancelled")
+    estate.wait_for(
+        lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3, what="the order cancelled"
+    )
     time.sleep(slow_past_timeout_ms(estate) / 1000)
-    estate.wait_for(lambda: len(pos_orders(estate, order_id)) == 1, timeout=30, interval=0.3,
-                    what="the POS order the slow create made")
+    estate.wait_for(
+        lambda: len(pos_orders(estate, order_id)) == 1,
+        timeout=30,
+        interval=0.3,
+        what="the POS order the slow create made",
+    )
     states = [f["state"] for f in pos_orders(estate, order_id)[0]["fulfillments"]]
-    estate.wait_for(lambda: [f["state"] for f in pos_orders(estate, order_id)[0]["fulfillments"]] == ["CANCELED"],
-                    timeout=30, interval=0.3, what=f"the pickup's fulfilment CANCELED (is {states})")
+    estate.wait_for(
+        lambda: [f["state"] for f in pos_orders(estate, order_id)[0]["fulfillments"]] == ["CANCELED"],
+        timeout=30,
+        interval=0.3,
+        what=f"the pickup's fulfilment CANCELED (is {states})",
+    )
 
 
 # --- 2. a repeated request never acts twice, nor re-places an existing order --------------------------------
@@ -182,13 +219,24 @@ def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestE
     count = 6
     set_dc_stock(estate, sku, tlb=count)  # exactly what the orders take: a re-placed order finds no stock
     started: dict[str, tuple[str, str]] = {}
-    ids, thread = pause_orders_at(estate, sku, sandbox="sandbox-wms", route="/api/v1/fulfillment-orders",
-                                  step="release", count=count, started=started)
+    ids, thread = pause_orders_at(
+        estate,
+        sku,
+        sandbox="sandbox-wms",
+        route="/api/v1/fulfillment-orders",
+        step="release",
+        count=count,
+        started=started,
+    )
     estate.restart("process-orders", kill=True)
     thread.join(30)
     clear_faults(estate)
-    estate.wait_for(lambda: all(record(estate, i)["state"] == "released" for i in ids), timeout=30, interval=0.2,
-                    what="every order released after the restart")
+    estate.wait_for(
+        lambda: all(record(estate, i)["state"] == "released" for i in ids),
+        timeout=30,
+        interval=0.2,
+        what="every order released after the restart",
+    )
     time.sleep(float(estate.settings.orders_inflight_s) + 0.5)  # the dead first attempts' in-flight leases lapse
     for order_id in ids:
         owner, key = started[order_id]
@@ -225,11 +273,12 @@ def test_idempotency_keys_are_structured_field_strings(estate: TestEstate) -> No
     quoted = httpx.post(url, json=order_body(sku), headers={**OWNER, "Idempotency-Key": f'"{key}"'}, timeout=30)
     bare = httpx.post(url, json=order_body(sku), headers={**OWNER, "Idempotency-Key": key}, timeout=30)
     assert quoted.status_code == 201, quoted.text
-    assert (bare.status_code, bare.content) == (201, quoted.content), "\"k\" and k name the same key"
+    assert (bare.status_code, bare.content) == (201, quoted.content), '"k" and k name the same key'
     for bad in ('"a", "b"', "1", "?1", ":aGVsbG8=:", '"unterminated', ""):
         assert_problem(httpx.post(url, json=order_body(sku), headers={**OWNER, "Idempotency-Key": bad}), 400)
-    two_lines = httpx.Headers([("X-Omnigate-Owner", "web:c-1"), ("Idempotency-Key", '"a1"'),
-                               ("Idempotency-Key", '"a2"')])
+    two_lines = httpx.Headers(
+        [("X-Omnigate-Owner", "web:c-1"), ("Idempotency-Key", '"a1"'), ("Idempotency-Key", '"a2"')]
+    )
     assert_problem(httpx.post(url, json=order_body(sku), headers=two_lines), 400)
 
 
@@ -240,14 +289,20 @@ def test_the_fingerprint_is_the_request_not_its_bytes(estate: TestEstate) -> Non
     key = uuid.uuid4().hex
     body = order_body(sku)
     body["customer"]["name"] = unicodedata.normalize("NFC", "José Núñez")
-    first = httpx.post(url, content=json.dumps(body).encode(), headers={**OWNER, "Idempotency-Key": key,
-                                                                        "Content-Type": "application/json"})
+    first = httpx.post(
+        url,
+        content=json.dumps(body).encode(),
+        headers={**OWNER, "Idempotency-Key": key, "Content-Type": "application/json"},
+    )
     assert first.status_code == 201, first.text
     same = dict(reversed(list(body.items())))  # other key order
     same["customer"] = {"name": unicodedata.normalize("NFD", "José Núñez"), "id": "c-1"}
     same["fulfilment"] = {**body["fulfilment"], "allow_partial": False}  # a default, spelled out
-    again = httpx.post(url, content=json.dumps(same, indent=2).encode(),
-                       headers={**OWNER, "Idempotency-Key": key, "Content-Type": "application/json"})
+    again = httpx.post(
+        url,
+        content=json.dumps(same, indent=2).encode(),
+        headers={**OWNER, "Idempotency-Key": key, "Content-Type": "application/json"},
+    )
     assert (again.status_code, again.content) == (201, first.content)
 
 
@@ -263,17 +318,28 @@ def test_entering_pending_backend_twice_is_two_events(estate: TestEstate) -> Non
     order_id = response.json()["id"]
     fault(estate, "sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
     assert httpx.delete(estate.url("sandbox-erp") + "/_faults").status_code == 204
-    estate.wait_for(lambda: [e["state"] for e in timeline(estate, order_id)].count("pending_backend") >= 2,
-                    timeout=40, interval=0.3, what="pending_backend entered a second time (WMS down)")
+    estate.wait_for(
+        lambda: [e["state"] for e in timeline(estate, order_id)].count("pending_backend") >= 2,
+        timeout=40,
+        interval=0.3,
+        what="pending_backend entered a second time (WMS down)",
+    )
     clear_faults(estate)
     wait_state(estate, order_id, "released", timeout=40)
 
     def pending_events() -> list[str]:
-        return [f[b"id"].decode() for _, f in estate.redis.xrange(estate.stream("orders"))
-                if json.loads(f[b"data"])["key"] == order_id and f[b"type"] == b"order.pending_backend"]
+        return [
+            f[b"id"].decode()
+            for _, f in estate.redis.xrange(estate.stream("orders"))
+            if json.loads(f[b"data"])["key"] == order_id and f[b"type"] == b"order.pending_backend"
+        ]
 
-    estate.wait_for(lambda: len(pending_events()) >= 2, timeout=10, interval=0.2,
-                    what=f"two order.pending_backend events on the stream (have {pending_events()})")
+    estate.wait_for(
+        lambda: len(pending_events()) >= 2,
+        timeout=10,
+        interval=0.2,
+        what=f"two order.pending_backend events on the stream (have {pending_events()})",
+    )
     assert len(set(pending_events())) == 2
 
 
@@ -282,8 +348,15 @@ def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_
     set_dc_stock(estate, sku, tlb=5)
     # The WMS takes the order, but every answer to the create is lost for a while: the order waits in
     # pending_backend while the warehouse ships and delivers it.
-    fault(estate, "sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, when="after",
-          error_rate=1.0)
+    fault(
+        estate,
+        "sandbox-wms",
+        route="/api/v1/fulfillment-orders",
+        method="POST",
+        exact=True,
+        when="after",
+        error_rate=1.0,
+    )
     response = place(estate, order_body(sku, 1))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
@@ -313,8 +386,9 @@ def test_a_partial_receipt_refunds_what_arrived(estate: TestEstate) -> None:
     response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 2}], "location": "dc-tlb"})
     assert response.status_code == 201, response.text
     ret = response.json()["id"]
-    received = httpx.post(estate.url("sandbox-wms") + "/_sim/receive",
-                          json={"reference": ret, "lines": [{"sku": sku, "qty": 1}]})
+    received = httpx.post(
+        estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret, "lines": [{"sku": sku, "qty": 1}]}
+    )
     assert received.status_code == 200, received.text
     estate.wait_for(lambda: len(credit_memos(estate, ret)) == 1, timeout=20, what="a credit memo")
     time.sleep(1)
@@ -322,8 +396,9 @@ def test_a_partial_receipt_refunds_what_arrived(estate: TestEstate) -> None:
     assert get_return(estate, ret)["state"] == "partially_received"
     assert get_return(estate, ret)["received"] == {sku: 1}
     # The other unit never comes: the return closes short after the configured time, and says so.
-    estate.wait_for(lambda: get_return(estate, ret)["state"] == "closed", timeout=30, interval=0.5,
-                    what="the partial return closed")
+    estate.wait_for(
+        lambda: get_return(estate, ret)["state"] == "closed", timeout=30, interval=0.5, what="the partial return closed"
+    )
     closing = [e for e in timeline(estate, order["id"]) if e["state"] == "closed"]
     assert len(closing) == 1 and "1 of 2" in closing[0]["detail"]
     assert len(credit_memos(estate, ret)) == 1
@@ -339,8 +414,9 @@ def test_a_receipt_of_more_than_was_returned_refunds_no_more_and_is_reported(est
     response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
     assert response.status_code == 201, response.text
     ret = response.json()["id"]
-    received = httpx.post(estate.url("sandbox-wms") + "/_sim/receive",
-                          json={"reference": ret, "lines": [{"sku": sku, "qty": 3}]})
+    received = httpx.post(
+        estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret, "lines": [{"sku": sku, "qty": 3}]}
+    )
     assert received.status_code == 200, received.text
     estate.wait_for(lambda: get_return(estate, ret)["state"] == "refunded", timeout=20, what="refunded")
     assert credit_memos(estate, ret) == [("posted", unit / 100)], "no more than the one unit returned"
@@ -361,8 +437,12 @@ def test_customers_are_keyed_by_id_never_by_name(estate: TestEstate) -> None:
     set_dc_stock(estate, sku, tlb=10)
     run = uuid.uuid4().hex[:8]
     a, b, c = f"c-jj-{run}-a", f"c-jj-{run}-b", f"c-jose-{run}"
-    for customer, name in ((a, "Jan Jansen"), (b, "Jan Jansen"), (c, unicodedata.normalize("NFC", "José")),
-                           (c, unicodedata.normalize("NFD", "José"))):
+    for customer, name in (
+        (a, "Jan Jansen"),
+        (b, "Jan Jansen"),
+        (c, unicodedata.normalize("NFC", "José")),
+        (c, unicodedata.normalize("NFD", "José")),
+    ):
         body = order_body(sku)
         body["customer"] = {"id": customer, "name": name}
         assert place(estate, body, owner=f"web:{customer}").status_code == 201
@@ -374,19 +454,40 @@ def test_customers_are_keyed_by_id_never_by_name(estate: TestEstate) -> None:
 
 
 def pos_in_stock(estate: TestEstate, sku: str, store: str) -> int:
-    rows = sql(estate, "sandbox-pos", "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
-               "WHERE v.sku = ? AND c.location_id = ?", (sku, store[len("store-"):].upper()))
+    rows = sql(
+        estate,
+        "sandbox-pos",
+        "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
+        "WHERE v.sku = ? AND c.location_id = ?",
+        (sku, store[len("store-") :].upper()),
+    )
     return int(rows[0][0]) if rows else 0
 
 
 def set_store_stock(estate: TestEstate, sku: str, store: str, qty: int) -> None:
     s = estate.settings
     variation = sql(estate, "sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0][0]
-    body = {"idempotency_key": uuid.uuid4().hex, "changes": [{"type": "PHYSICAL_COUNT", "physical_count": {
-        "catalog_object_id": variation, "location_id": store[len("store-"):].upper(), "quantity": str(qty),
-        "state": "IN_STOCK", "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}}]}
-    answer = httpx.post(estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create", json=body,
-                        headers={"Authorization": f"Bearer {s.pos_access_token}"}, timeout=10)
+    body = {
+        "idempotency_key": uuid.uuid4().hex,
+        "changes": [
+            {
+                "type": "PHYSICAL_COUNT",
+                "physical_count": {
+                    "catalog_object_id": variation,
+                    "location_id": store[len("store-") :].upper(),
+                    "quantity": str(qty),
+                    "state": "IN_STOCK",
+                    "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                },
+            }
+        ],
+    }
+    answer = httpx.post(
+        estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
+        json=body,
+        headers={"Authorization": f"Bearer {s.pos_access_token}"},
+        timeout=10,
+    )
     assert answer.status_code == 200, answer.text
     estate.wait_for(lambda: atp(estate, sku).get(store) == qty, timeout=10, what=f"ATP {qty} at {store}")
 
@@ -400,11 +501,16 @@ def test_pickups_take_their_units_off_the_till(estate: TestEstate) -> None:
         response = place(estate, order_body(sku, 1, mode="pickup", store=store), owner=f"web:pick-{n}")
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
-    estate.wait_for(lambda: pos_in_stock(estate, sku, store) == 3, timeout=10,
-                    what=f"the POS sells only 3 at the till (IN_STOCK is {pos_in_stock(estate, sku, store)})")
+    estate.wait_for(
+        lambda: pos_in_stock(estate, sku, store) == 3,
+        timeout=10,
+        what=f"the POS sells only 3 at the till (IN_STOCK is {pos_in_stock(estate, sku, store)})",
+    )
     estate.wait_for(lambda: atp(estate, sku)[store] == 3, timeout=10, what="store ATP counts the 9 once")
-    sales = [httpx.post(estate.url("sandbox-pos") + "/_sim/sale", json={"store": store, "sku": sku, "qty": 1})
-             for _ in range(12)]
+    sales = [
+        httpx.post(estate.url("sandbox-pos") + "/_sim/sale", json={"store": store, "sku": sku, "qty": 1})
+        for _ in range(12)
+    ]
     assert [s.status_code for s in sales] == [200] * 3 + [409] * 9
     response = cancel(estate, ids[0], owner="web:pick-0")
     assert response.status_code in (200, 202), response.text

@@ -20,18 +20,25 @@ def price_events(estate: TestEstate, sku: str) -> list[dict[str, object]]:
 def test_an_erp_price_change_reaches_the_projection_as_one_event(estate: TestEstate) -> None:
     (sku,) = estate.fresh_skus()
     availability = estate.url("process-availability")
-    before = estate.wait_for(lambda: (r := httpx.get(f"{availability}/prices/{sku}")).status_code == 200 and r.json(),
-                             timeout=30, what="the price projection answers")
+    before = estate.wait_for(
+        lambda: (r := httpx.get(f"{availability}/prices/{sku}")).status_code == 200 and r.json(),
+        timeout=30,
+        what="the price projection answers",
+    )
     new_price = before["amount"] + 1000
     # The feed starts from the newest change it finds, so let it take its cursor before the change.
-    estate.wait_for(lambda: estate.redis.exists(f"{estate.prefix}omnigate.erp:price-feed-cursor"), timeout=10,
-                    what="the price feed has a cursor")
+    estate.wait_for(
+        lambda: estate.redis.exists(f"{estate.prefix}omnigate.erp:price-feed-cursor"),
+        timeout=10,
+        what="the price feed has a cursor",
+    )
     changed = httpx.post(estate.url("sandbox-erp") + "/_sim/price", json={"sku": sku, "price_cents": new_price})
     assert changed.status_code == 200, changed.text
     # Scheduled syncs are minutes apart in tests and none is requested here: only the event can bring it.
     after = estate.wait_for(
         lambda: (r := httpx.get(f"{availability}/prices/{sku}").json())["amount"] == new_price and r,
-        timeout=10, what="the new price in the projection",
+        timeout=10,
+        what="the new price in the projection",
     )
     assert after["as_of"] > before["as_of"]
     events = estate.wait_for(lambda: price_events(estate, sku), timeout=5, what="the price.changed event")

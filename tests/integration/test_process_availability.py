@@ -12,8 +12,8 @@ import httpx
 import msgspec
 import pytest
 
-from tests.estate import assert_problem
 from services.sandbox.common.catalogue import generate
+from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
 
@@ -32,8 +32,11 @@ def _key(estate: Any, *parts: str) -> str:
 @pytest.fixture(scope="module")
 def av(estate: Any) -> httpx.Client:
     with _client(estate) as client:
-        estate.wait_for(lambda: client.post("/availability/query", json={"skus": ["X"]}).status_code == 200,
-                        timeout=60, what="the stock projection is built")
+        estate.wait_for(
+            lambda: client.post("/availability/query", json={"skus": ["X"]}).status_code == 200,
+            timeout=60,
+            what="the stock projection is built",
+        )
         estate.wait_for(lambda: client.get("/prices/X").status_code == 404, timeout=60, what="prices synced")
         yield client
 
@@ -50,8 +53,11 @@ def _loc(body: dict[str, Any], location: str) -> dict[str, Any]:
 
 def _count_at_dc(estate: Any, av: httpx.Client, sku: str, on_hand: int, dc: str = "dc-tlb") -> None:
     """Set the WMS on-hand with a cycle count and wait until the projection shows it (reservations aside)."""
-    response = httpx.post(estate.url("sandbox-wms") + "/_sim/count",
-                          json={"warehouse": dc[3:].upper(), "sku": sku, "on_hand": on_hand}, timeout=10)
+    response = httpx.post(
+        estate.url("sandbox-wms") + "/_sim/count",
+        json={"warehouse": dc[3:].upper(), "sku": sku, "on_hand": on_hand},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
 
     def shown() -> bool:
@@ -62,12 +68,20 @@ def _count_at_dc(estate: Any, av: httpx.Client, sku: str, on_hand: int, dc: str 
     estate.wait_for(shown, timeout=5, what=f"projection shows the count of {sku} at {dc}")
 
 
-def _reserve(client: httpx.Client, order_id: str, lines: list[tuple[str, str, int]], ttl_s: int = 900,
-             owner: str = OWNER) -> httpx.Response:
-    return client.post("/reservations", json={
-        "order_id": order_id, "owner": owner, "ttl_s": ttl_s,
-        "lines": [{"line_id": str(i + 1), "sku": s, "location": loc, "qty": q} for i, (s, loc, q) in enumerate(lines)],
-    })
+def _reserve(
+    client: httpx.Client, order_id: str, lines: list[tuple[str, str, int]], ttl_s: int = 900, owner: str = OWNER
+) -> httpx.Response:
+    return client.post(
+        "/reservations",
+        json={
+            "order_id": order_id,
+            "owner": owner,
+            "ttl_s": ttl_s,
+            "lines": [
+                {"line_id": str(i + 1), "sku": s, "location": loc, "qty": q} for i, (s, loc, q) in enumerate(lines)
+            ],
+        },
+    )
 
 
 def _events(estate: Any, domain: str) -> list[dict[str, Any]]:
@@ -77,7 +91,9 @@ def _events(estate: Any, domain: str) -> list[dict[str, Any]]:
 # --- prices ---------------------------------------------------------------------------------------------------
 
 
-def test_prices_answer_from_the_projection_while_the_erp_is_down(estate: Any, av: httpx.Client, skus: list[str]) -> None:
+def test_prices_answer_from_the_projection_while_the_erp_is_down(
+    estate: Any, av: httpx.Client, skus: list[str]
+) -> None:
     sku = skus[0]
     with _client(estate, "system-erp") as erp:
         truth = erp.get(f"/prices/{sku}").json()
@@ -144,16 +160,21 @@ def test_atp_terms_ship_and_explain(estate: Any, av: httpx.Client, skus: list[st
 def test_stores_near_a_postal_code_nearest_first(estate: Any, av: httpx.Client, skus: list[str]) -> None:
     stores = httpx.get(estate.url("system-pos") + "/stores").json()
     target = stores[1]
-    response = av.get("/availability/stores", params=[("sku", skus[3]), ("sku", skus[4]), ("qty", "1"),
-                                                       ("postal", target["postal_code"]), ("limit", "3")])
+    response = av.get(
+        "/availability/stores",
+        params=[("sku", skus[3]), ("sku", skus[4]), ("qty", "1"), ("postal", target["postal_code"]), ("limit", "3")],
+    )
     assert response.status_code == 200, response.text
     answers = response.json()
     assert len(answers) == 3 and answers[0]["store"]["id"] == target["id"] and answers[0]["distance_km"] == 0
     assert [a["distance_km"] for a in answers] == sorted(a["distance_km"] for a in answers)
     for answer in answers:
-        atp = {s: _loc(av.get(f"/availability/{s}").json(), answer["store"]["id"])["available"]
-               if any(e["location"] == answer["store"]["id"] for e in av.get(f"/availability/{s}").json()["locations"])
-               else 0 for s in (skus[3], skus[4])}
+        atp = {
+            s: _loc(av.get(f"/availability/{s}").json(), answer["store"]["id"])["available"]
+            if any(e["location"] == answer["store"]["id"] for e in av.get(f"/availability/{s}").json()["locations"])
+            else 0
+            for s in (skus[3], skus[4])
+        }
         assert {line["sku"]: line["available"] for line in answer["lines"]} == atp
         assert answer["complete"] == all(v >= 1 for v in atp.values())
 
@@ -169,14 +190,24 @@ def test_a_pos_sale_changes_atp_within_the_deadline(estate: Any, av: httpx.Clien
     started = time.monotonic()
     sale = httpx.post(estate.url("sandbox-pos") + "/_sim/sale", json={"store": store, "sku": sku, "qty": 2})
     assert sale.status_code == 200, sale.text
-    estate.wait_for(lambda: _loc(av.get(f"/availability/{sku}").json(), store)["available"] == before - 2,
-                    timeout=5, interval=0.02, what="the sale shows in ATP")
+    estate.wait_for(
+        lambda: _loc(av.get(f"/availability/{sku}").json(), store)["available"] == before - 2,
+        timeout=5,
+        interval=0.02,
+        what="the sale shows in ATP",
+    )
     assert time.monotonic() - started < 5
-    estate.wait_for(lambda: [
-        e for e in _events(estate, "availability")
-        if e["type"] == "availability.changed" and e["key"] == sku
-        and any(loc["location"] == store and loc["available"] == before - 2 for loc in e["payload"]["locations"])
-    ], timeout=2, what="availability.changed published for the sale")
+    estate.wait_for(
+        lambda: [
+            e
+            for e in _events(estate, "availability")
+            if e["type"] == "availability.changed"
+            and e["key"] == sku
+            and any(loc["location"] == store and loc["available"] == before - 2 for loc in e["payload"]["locations"])
+        ],
+        timeout=2,
+        what="availability.changed published for the sale",
+    )
 
 
 # --- reservations ---------------------------------------------------------------------------------------------
@@ -196,7 +227,9 @@ def test_no_oversell_200_concurrent_reservations_for_50_units(estate: Any, av: h
         responses = list(pool.map(one, range(200)))
     created = [r for r in responses if r.status_code == 201]
     refused = [r for r in responses if r.status_code == 409]
-    assert len(created) == 50 and len(refused) == 150, [r.status_code for r in responses if r.status_code not in (201, 409)]
+    assert len(created) == 50 and len(refused) == 150, [
+        r.status_code for r in responses if r.status_code not in (201, 409)
+    ]
     for response in refused:
         problem = assert_problem(response, 409, "insufficient-stock")
         assert problem["errors"][0]["sku"] == sku and problem["errors"][0]["location"] == "dc-tlb"
@@ -247,8 +280,12 @@ def test_reserve_with_allocate_holds_and_commits_in_one_update(estate: Any, av: 
     sku_a, sku_b = skus[15], skus[16]
     before = _loc(av.get(f"/availability/{sku_a}").json(), "dc-zwl")["available"]
     order = f"alloc-{uuid.uuid4().hex[:8]}"
-    body = {"order_id": order, "owner": OWNER, "allocate": True,
-            "lines": [{"line_id": "1", "sku": sku_a, "location": "dc-zwl", "qty": 2}]}
+    body = {
+        "order_id": order,
+        "owner": OWNER,
+        "allocate": True,
+        "lines": [{"line_id": "1", "sku": sku_a, "location": "dc-zwl", "qty": 2}],
+    }
     created = av.post("/reservations", json=body)
     assert created.status_code == 201, created.text
     assert created.json()["state"] == "allocated" and created.json()["expires_at"] is None
@@ -261,14 +298,26 @@ def test_reserve_with_allocate_holds_and_commits_in_one_update(estate: Any, av: 
     held = f"alloc-held-{uuid.uuid4().hex[:8]}"
     assert _reserve(av, held, [(sku_b, "dc-zwl", 1)]).status_code == 201
     assert estate.redis.zscore(_key(estate, "res-expiry"), held) is not None
-    promoted = av.post("/reservations", json={
-        "order_id": held, "owner": OWNER, "allocate": True,
-        "lines": [{"line_id": "1", "sku": sku_b, "location": "dc-zwl", "qty": 1}]})
+    promoted = av.post(
+        "/reservations",
+        json={
+            "order_id": held,
+            "owner": OWNER,
+            "allocate": True,
+            "lines": [{"line_id": "1", "sku": sku_b, "location": "dc-zwl", "qty": 1}],
+        },
+    )
     assert promoted.status_code == 200 and promoted.json()["state"] == "allocated"
     assert estate.redis.zscore(_key(estate, "res-expiry"), held) is None
     # All or nothing still: a short line allocates nothing.
-    short = av.post("/reservations", json={**body, "order_id": f"{order}-x", "lines": [
-        {"line_id": "1", "sku": sku_a, "location": "dc-zwl", "qty": 10_000}]})
+    short = av.post(
+        "/reservations",
+        json={
+            **body,
+            "order_id": f"{order}-x",
+            "lines": [{"line_id": "1", "sku": sku_a, "location": "dc-zwl", "qty": 10_000}],
+        },
+    )
     assert_problem(short, 409, "insufficient-stock")
     # A released set is gone for an allocating replay, as for a commit.
     assert av.post(f"/reservations/{order}/release").status_code == 200
@@ -284,19 +333,35 @@ def test_held_reservation_expires_back_to_atp_with_an_event(estate: Any, av: htt
     assert _reserve(av, order, [(sku, "dc-zwl", 3)], ttl_s=10).status_code == 201
     assert _loc(av.get(f"/availability/{sku}").json(), "dc-zwl")["available"] == before - 3
     # The sweeper (not a caller) brings it back: watch ATP only.
-    estate.wait_for(lambda: _loc(av.get(f"/availability/{sku}").json(), "dc-zwl")["available"] == before,
-                    timeout=15, interval=0.2, what="the expired reservation is back in ATP")
-    expired = estate.wait_for(lambda: [e for e in _events(estate, "availability")
-                                       if e["type"] == "reservation.expired" and e["key"] == order],
-                              timeout=2, what="reservation.expired relayed")
+    estate.wait_for(
+        lambda: _loc(av.get(f"/availability/{sku}").json(), "dc-zwl")["available"] == before,
+        timeout=15,
+        interval=0.2,
+        what="the expired reservation is back in ATP",
+    )
+    expired = estate.wait_for(
+        lambda: [
+            e for e in _events(estate, "availability") if e["type"] == "reservation.expired" and e["key"] == order
+        ],
+        timeout=2,
+        what="reservation.expired relayed",
+    )
     assert len(expired) == 1 and expired[0]["payload"]["lines"] == [
-        {"line_id": "1", "sku": sku, "location": "dc-zwl", "qty": 3}]
+        {"line_id": "1", "sku": sku, "location": "dc-zwl", "qty": 3}
+    ]
     assert av.get(f"/reservations/{order}").json()["state"] == "expired"
     assert_problem(av.post(f"/reservations/{order}/extend", json={"ttl_s": 30}), 410, "reservation-expired")
     assert_problem(av.post(f"/reservations/{order}/commit"), 410, "reservation-expired")
     assert_problem(_reserve(av, order, [(sku, "dc-zwl", 3), (sku, "dc-tlb", 1)]), 410, "reservation-expired")
-    allocating_replay = av.post("/reservations", json={"order_id": order, "owner": OWNER, "allocate": True, "lines": [
-        {"line_id": "1", "sku": sku, "location": "dc-zwl", "qty": 3}]})
+    allocating_replay = av.post(
+        "/reservations",
+        json={
+            "order_id": order,
+            "owner": OWNER,
+            "allocate": True,
+            "lines": [{"line_id": "1", "sku": sku, "location": "dc-zwl", "qty": 3}],
+        },
+    )
     assert_problem(allocating_replay, 410, "reservation-expired")
 
 
@@ -310,10 +375,22 @@ def test_shipment_lowers_on_hand_and_consumes_the_reservation_together(
     assert av.post(f"/reservations/{order}/commit").status_code == 200
     assert _loc(av.get(f"/availability/{sku}").json(), "dc-tlb")["available"] == 26
     time.sleep(1.1)  # the WMS stamps whole seconds: dispatch in a later second than the count
-    fo = httpx.post(estate.url("system-wms") + "/fulfilment-orders", json={
-        "ref": order, "location": "dc-tlb", "lines": [{"sku": sku, "qty": 4}],
-        "ship_to": {"name": "Ann", "line1": "Oudegracht 1", "city": "Utrecht", "postal_code": "3511 AB", "country": "NL"},
-    }, timeout=10)
+    fo = httpx.post(
+        estate.url("system-wms") + "/fulfilment-orders",
+        json={
+            "ref": order,
+            "location": "dc-tlb",
+            "lines": [{"sku": sku, "qty": 4}],
+            "ship_to": {
+                "name": "Ann",
+                "line1": "Oudegracht 1",
+                "city": "Utrecht",
+                "postal_code": "3511 AB",
+                "country": "NL",
+            },
+        },
+        timeout=10,
+    )
     assert fo.status_code == 201, fo.text
     shipped = httpx.post(estate.url("sandbox-wms") + "/_sim/ship", json={"order_reference": order}, timeout=10)
     assert shipped.status_code == 200, shipped.text
@@ -322,8 +399,10 @@ def test_shipment_lowers_on_hand_and_consumes_the_reservation_together(
         return av.get(f"/reservations/{order}").json()["state"] == "consumed"
 
     estate.wait_for(consumed, timeout=5, what="the shipment consumed the reservation")
-    terms = {t["name"]: t["value"] for t in _loc(av.get(f"/availability/{sku}", params={"explain": "true"}).json(),
-                                                  "dc-tlb")["explain"]}
+    terms = {
+        t["name"]: t["value"]
+        for t in _loc(av.get(f"/availability/{sku}", params={"explain": "true"}).json(), "dc-tlb")["explain"]
+    }
     assert terms["on_hand"] == 26 and terms["reserved"] == 0
     assert _loc(av.get(f"/availability/{sku}").json(), "dc-tlb")["available"] == 26
     # A redelivered webhook changes nothing (applied once by event id).
@@ -338,8 +417,11 @@ def test_shipment_lowers_on_hand_and_consumes_the_reservation_together(
 
 def _pos_in_stock(estate: Any, sku: str, location_id: str) -> int:
     with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
-                          "WHERE v.sku = ? AND c.location_id = ?", (sku, location_id)).fetchall()
+        rows = db.execute(
+            "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
+            "WHERE v.sku = ? AND c.location_id = ?",
+            (sku, location_id),
+        ).fetchall()
     return int(rows[0][0]) if rows else 0
 
 
@@ -349,14 +431,29 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
     (sku,) = estate.fresh_skus(1)
     pos = httpx.Client(base_url=estate.url("system-pos"), timeout=15)
     store = pos.get("/stores").json()[4]["id"]
-    location_id = store[len("store-"):].upper()
+    location_id = store[len("store-") :].upper()
     with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
         (variation,) = db.execute("SELECT id FROM variations WHERE sku = ?", (sku,)).fetchone()
-    count = httpx.post(estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create", timeout=10,
-                       headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"},
-                       json={"idempotency_key": uuid.uuid4().hex, "changes": [{"type": "PHYSICAL_COUNT", "physical_count": {
-                           "catalog_object_id": variation, "location_id": location_id, "quantity": "12",
-                           "state": "IN_STOCK", "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}}]})
+    count = httpx.post(
+        estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
+        timeout=10,
+        headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"},
+        json={
+            "idempotency_key": uuid.uuid4().hex,
+            "changes": [
+                {
+                    "type": "PHYSICAL_COUNT",
+                    "physical_count": {
+                        "catalog_object_id": variation,
+                        "location_id": location_id,
+                        "quantity": "12",
+                        "state": "IN_STOCK",
+                        "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                    },
+                }
+            ],
+        },
+    )
     assert count.status_code == 200, count.text
 
     def terms() -> dict[str, int]:
@@ -370,12 +467,24 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
     run = uuid.uuid4().hex[:8]
     refs = [f"pk{run}n{n}" for n in range(9)]  # no `-<n>` suffix: not a split ref
     for ref in refs:
-        assert av.post("/reservations", json={"order_id": ref, "owner": OWNER, "allocate": True, "lines": [
-            {"line_id": "1", "sku": sku, "location": store, "qty": 1}]}).status_code == 201
+        assert (
+            av.post(
+                "/reservations",
+                json={
+                    "order_id": ref,
+                    "owner": OWNER,
+                    "allocate": True,
+                    "lines": [{"line_id": "1", "sku": sku, "location": store, "qty": 1}],
+                },
+            ).status_code
+            == 201
+        )
     assert terms() == {"on_hand": 12, "reserved": 9, "safety_stock": 0, "in_transit": 0, "available": 3}
     for ref in refs:
-        task = pos.post("/pickup-tasks", json={"ref": ref, "store": store, "customer_name": "Ada",
-                                               "lines": [{"sku": sku, "qty": 1}]})
+        task = pos.post(
+            "/pickup-tasks",
+            json={"ref": ref, "store": store, "customer_name": "Ada", "lines": [{"sku": sku, "qty": 1}]},
+        )
         assert task.status_code == 201, task.text
     assert _pos_in_stock(estate, sku, location_id) == 3
 
@@ -387,20 +496,28 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
     assert terms() == {"on_hand": 3, "reserved": 0, "safety_stock": 0, "in_transit": 0, "available": 3}
     # Each hold was one update: one availability.changed caused by each pickup.held (relayed from the outbox).
     wanted = {f"availability:pos:hold:{ref}:{sku}" for ref in refs}
-    estate.wait_for(lambda: wanted <= {e["id"] for e in _events(estate, "availability")}, timeout=5,
-                    what="an availability.changed caused by each pickup.held")
+    estate.wait_for(
+        lambda: wanted <= {e["id"] for e in _events(estate, "availability")},
+        timeout=5,
+        what="an availability.changed caused by each pickup.held",
+    )
     time.sleep(0.5)  # the inventory.count.updated webhooks of the same changes (same as_of) change nothing
     assert terms()["available"] == 3
     # Collected: Square's completion takes 1, the hold comes back; pickup.completed moves no on-hand.
     order_id = pos.get(f"/pickup-tasks/{refs[1]}").json()["pos_id"]
-    assert httpx.post(estate.url("sandbox-pos") + "/_sim/picked-up", json={"order_id": order_id},
-                      timeout=10).status_code == 200
-    estate.wait_for(lambda: [e for e in _events(estate, "fulfilment")
-                             if e["type"] == "pickup.completed" and e["key"] == refs[1]], timeout=5,
-                    what="pickup.completed")
+    assert (
+        httpx.post(estate.url("sandbox-pos") + "/_sim/picked-up", json={"order_id": order_id}, timeout=10).status_code
+        == 200
+    )
+    estate.wait_for(
+        lambda: [e for e in _events(estate, "fulfilment") if e["type"] == "pickup.completed" and e["key"] == refs[1]],
+        timeout=5,
+        what="pickup.completed",
+    )
     estate.wait_for(lambda: _pos_in_stock(estate, sku, location_id) == 3, timeout=10, what="the hold given back")
-    estate.wait_for(lambda: terms()["on_hand"] == 3 and terms()["available"] == 3, timeout=10,
-                    what="ATP 3 after the collection")
+    estate.wait_for(
+        lambda: terms()["on_hand"] == 3 and terms()["available"] == 3, timeout=10, what="ATP 3 after the collection"
+    )
     # Cancelled: the unit comes back to the till and to ATP.
     assert pos.post(f"/pickup-tasks/{refs[0]}/cancel").json()["status"] == "canceled"
     assert _pos_in_stock(estate, sku, location_id) == 4
@@ -423,24 +540,34 @@ def test_reconciliation_reports_exactly_the_drift_and_repairs_the_projection(
         db.execute("UPDATE stock SET on_hand = on_hand + 7 WHERE warehouse = 'TLB' AND sku = ?", (sku_wms,))
     started = av.post("/reconciliations", json={"locations": ["dc-tlb"]})
     assert started.status_code == 202 and started.headers["location"] == f"/reconciliations/{started.json()['id']}"
-    report = estate.wait_for(lambda: (r := av.get(started.headers["location"]).json())["state"] != "running" and r,
-                             timeout=20, what="the reconciliation finishes")
+    report = estate.wait_for(
+        lambda: (r := av.get(started.headers["location"]).json())["state"] != "running" and r,
+        timeout=20,
+        what="the reconciliation finishes",
+    )
     assert report["state"] == "done", report
     drift = sorted((d["sku"], d["location"], d["projected"], d["actual"], d["source"]) for d in report["drift"])
-    assert drift == sorted([
-        (sku_redis, "dc-tlb", truth_redis + 500, truth_redis, "wms"),
-        (sku_wms, "dc-tlb", projected_wms, projected_wms + 7, "wms"),
-    ])
+    assert drift == sorted(
+        [
+            (sku_redis, "dc-tlb", truth_redis + 500, truth_redis, "wms"),
+            (sku_wms, "dc-tlb", projected_wms, projected_wms + 7, "wms"),
+        ]
+    )
     assert report["repaired"] == 2
     assert int(estate.redis.hget(_key(estate, "sku", sku_redis), "dc-tlb|oh")) == truth_redis
     assert int(estate.redis.hget(_key(estate, "sku", sku_wms), "dc-tlb|oh")) == projected_wms + 7
     # ERP financial stock is reported apart and never used to repair.
-    assert any(d["sku"] == sku_wms and d["source"] == "erp" and d["projected"] == projected_wms + 7
-               for d in report["erp_drift"])
+    assert any(
+        d["sku"] == sku_wms and d["source"] == "erp" and d["projected"] == projected_wms + 7
+        for d in report["erp_drift"]
+    )
     # A second run finds nothing left.
     again = av.post("/reconciliations", json={"locations": ["dc-tlb"]})
-    second = estate.wait_for(lambda: (r := av.get(again.headers["location"]).json())["state"] != "running" and r,
-                             timeout=20, what="the second reconciliation finishes")
+    second = estate.wait_for(
+        lambda: (r := av.get(again.headers["location"]).json())["state"] != "running" and r,
+        timeout=20,
+        what="the second reconciliation finishes",
+    )
     assert second["drift"] == []
 
 
@@ -449,7 +576,11 @@ def test_reconciliation_reports_exactly_the_drift_and_repairs_the_projection(
 
 @pytest.mark.parametrize("qty", [0, -1, 10_001, 10**12, "1", 1.5, None])
 def test_reservation_quantities_are_refused(av: httpx.Client, skus: list[str], qty: Any) -> None:
-    body = {"order_id": "bad-qty", "owner": OWNER, "lines": [{"line_id": "1", "sku": skus[0], "location": "dc-tlb", "qty": qty}]}
+    body = {
+        "order_id": "bad-qty",
+        "owner": OWNER,
+        "lines": [{"line_id": "1", "sku": skus[0], "location": "dc-tlb", "qty": qty}],
+    }
     assert_problem(av.post("/reservations", json=body), 400)
 
 

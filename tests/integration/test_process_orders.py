@@ -22,8 +22,13 @@ from tests.estate import TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
 
-ADDRESS = {"name": "Anna de Vries", "line1": "Keizersgracht 1", "city": "Amsterdam", "postal_code": "1015 CJ",
-           "country": "NL"}
+ADDRESS = {
+    "name": "Anna de Vries",
+    "line1": "Keizersgracht 1",
+    "city": "Amsterdam",
+    "postal_code": "1015 CJ",
+    "country": "NL",
+}
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -42,11 +47,17 @@ def atp(estate: TestEstate, sku: str) -> dict[str, int]:
 def set_dc_stock(estate: TestEstate, sku: str, tlb: int, zwl: int = 0) -> None:
     """Count the SKU at both DCs and wait until the projection shows exactly that ATP."""
     for warehouse, qty in (("TLB", tlb), ("ZWL", zwl)):
-        response = httpx.post(estate.url("sandbox-wms") + "/_sim/count",
-                              json={"warehouse": warehouse, "sku": sku, "on_hand": qty}, timeout=10)
+        response = httpx.post(
+            estate.url("sandbox-wms") + "/_sim/count",
+            json={"warehouse": warehouse, "sku": sku, "on_hand": qty},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
-    estate.wait_for(lambda: (lambda a: a.get("dc-tlb") == tlb and a.get("dc-zwl") == zwl)(atp(estate, sku)),
-                    timeout=10, what=f"ATP of {sku} = {tlb}/{zwl}")
+    estate.wait_for(
+        lambda: (lambda a: a.get("dc-tlb") == tlb and a.get("dc-zwl") == zwl)(atp(estate, sku)),
+        timeout=10,
+        what=f"ATP of {sku} = {tlb}/{zwl}",
+    )
 
 
 def order_body(sku: str, qty: int = 1, *, mode: str = "ship", store: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -55,8 +66,13 @@ def order_body(sku: str, qty: int = 1, *, mode: str = "ship", store: str | None 
         fulfilment["ship_to"] = ADDRESS
     else:
         fulfilment["store"] = store
-    body = {"customer": {"id": "c-1", "name": "Anna de Vries"}, "fulfilment": fulfilment,
-            "lines": [{"line_id": "1", "sku": sku, "qty": qty}], "currency": "EUR", "payment_reference": "psp_1"}
+    body = {
+        "customer": {"id": "c-1", "name": "Anna de Vries"},
+        "fulfilment": fulfilment,
+        "lines": [{"line_id": "1", "sku": sku, "qty": qty}],
+        "currency": "EUR",
+        "payment_reference": "psp_1",
+    }
     body.update(extra)
     return body
 
@@ -75,22 +91,25 @@ def place(estate: TestEstate, body: dict[str, Any], owner: str = "web:c-1", key:
 
 
 def get_order(estate: TestEstate, order_id: str, owner: str = "web:c-1") -> dict[str, Any]:
-    response = httpx.get(estate.url("process-orders") + f"/orders/{order_id}", headers={"X-Omnigate-Owner": owner},
-                         timeout=10)
+    response = httpx.get(
+        estate.url("process-orders") + f"/orders/{order_id}", headers={"X-Omnigate-Owner": owner}, timeout=10
+    )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 def timeline(estate: TestEstate, order_id: str, owner: str = "web:c-1") -> list[dict[str, Any]]:
-    response = httpx.get(estate.url("process-orders") + f"/orders/{order_id}/timeline",
-                         headers={"X-Omnigate-Owner": owner}, timeout=10)
+    response = httpx.get(
+        estate.url("process-orders") + f"/orders/{order_id}/timeline", headers={"X-Omnigate-Owner": owner}, timeout=10
+    )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 def wait_state(estate: TestEstate, order_id: str, state: str, timeout: float = 15, owner: str = "web:c-1") -> None:
-    estate.wait_for(lambda: get_order(estate, order_id, owner)["state"] == state, timeout=timeout,
-                    what=f"order {order_id} {state}")
+    estate.wait_for(
+        lambda: get_order(estate, order_id, owner)["state"] == state, timeout=timeout, what=f"order {order_id} {state}"
+    )
 
 
 async def _burst(url: str, requests: list[tuple[dict[str, Any], dict[str, str]]]) -> list[httpx.Response]:
@@ -112,22 +131,34 @@ def sql(estate: TestEstate, name: str, query: str, args: tuple[Any, ...] = ()) -
 
 def erp_orders(estate: TestEstate, refs: list[str]) -> Counter[str]:
     marks = ",".join("?" * len(refs))
-    rows = sql(estate, "sandbox-erp", f"SELECT client_order_ref FROM sale_order WHERE client_order_ref IN ({marks})",
-               tuple(refs))
+    rows = sql(
+        estate,
+        "sandbox-erp",
+        f"SELECT client_order_ref FROM sale_order WHERE client_order_ref IN ({marks})",
+        tuple(refs),
+    )
     return Counter(r[0] for r in rows)
 
 
 def erp_states(estate: TestEstate, refs: list[str]) -> dict[str, str]:
     marks = ",".join("?" * len(refs))
-    rows = sql(estate, "sandbox-erp",
-               f"SELECT client_order_ref, state FROM sale_order WHERE client_order_ref IN ({marks})", tuple(refs))
+    rows = sql(
+        estate,
+        "sandbox-erp",
+        f"SELECT client_order_ref, state FROM sale_order WHERE client_order_ref IN ({marks})",
+        tuple(refs),
+    )
     return dict(rows)
 
 
 def wms_orders(estate: TestEstate, refs: list[str]) -> Counter[str]:
     marks = ",".join("?" * len(refs))
-    rows = sql(estate, "sandbox-wms", f"SELECT order_reference FROM fulfillment_orders WHERE order_reference IN ({marks})",
-               tuple(refs))
+    rows = sql(
+        estate,
+        "sandbox-wms",
+        f"SELECT order_reference FROM fulfillment_orders WHERE order_reference IN ({marks})",
+        tuple(refs),
+    )
     return Counter(r[0] for r in rows)
 
 
@@ -167,7 +198,12 @@ def test_ship_order_is_released_with_prices_tax_and_a_timeline(estate: TestEstat
     assert atp(estate, sku)["dc-zwl"] == 6
     entries = timeline(estate, order["id"])
     assert [e["state"] for e in entries if e["detail"] != "sales order created"] == [
-        "received", "reserved", "accepted", "confirmed", "released"]
+        "received",
+        "reserved",
+        "accepted",
+        "confirmed",
+        "released",
+    ]
     systems = {e["state"]: e["system"] for e in entries}
     assert systems["confirmed"] == "erp" and systems["released"] == "wms"
     assert all(e["correlation_id"] == response.headers["x-request-id"] for e in entries)
@@ -180,8 +216,14 @@ def test_ship_order_is_released_with_prices_tax_and_a_timeline(estate: TestEstat
     # Another owner does not see it.
     other = httpx.get(estate.url("process-orders") + f"/orders/{order['id']}", headers={"X-Omnigate-Owner": "web:c-2"})
     assert_problem(other, 404, "not-found")
-    assert_problem(httpx.get(estate.url("process-orders") + f"/orders/{order['id']}/timeline",
-                             headers={"X-Omnigate-Owner": "partner:p-9"}), 404, "not-found")
+    assert_problem(
+        httpx.get(
+            estate.url("process-orders") + f"/orders/{order['id']}/timeline",
+            headers={"X-Omnigate-Owner": "partner:p-9"},
+        ),
+        404,
+        "not-found",
+    )
 
 
 def test_split_only_when_partial_shipment_is_allowed(estate: TestEstate) -> None:
@@ -197,8 +239,10 @@ def test_split_only_when_partial_shipment_is_allowed(estate: TestEstate) -> None
     assert response.status_code == 201, response.text
     order = response.json()
     assert {ln["line_id"]: ln["location"] for ln in order["lines"]} == {"1": "dc-tlb", "2": "dc-zwl"}
-    assert wms_orders(estate, [f"{order['id']}-1", f"{order['id']}-2"]) == {f"{order['id']}-1": 1,
-                                                                            f"{order['id']}-2": 1}
+    assert wms_orders(estate, [f"{order['id']}-1", f"{order['id']}-2"]) == {
+        f"{order['id']}-1": 1,
+        f"{order['id']}-2": 1,
+    }
     assert erp_orders(estate, [order["id"]]) == {order["id"]: 1}
 
 
@@ -209,8 +253,9 @@ def test_list_is_the_owners_newest_first_with_a_cursor(estate: TestEstate) -> No
     ids = [place(estate, order_body(sku), owner=owner).json()["id"] for _ in range(3)]
     url = estate.url("process-orders") + "/orders"
     first = httpx.get(url, params={"limit": 2}, headers={"X-Omnigate-Owner": owner}).json()
-    second = httpx.get(url, params={"limit": 2, "cursor": first["next_cursor"]},
-                       headers={"X-Omnigate-Owner": owner}).json()
+    second = httpx.get(
+        url, params={"limit": 2, "cursor": first["next_cursor"]}, headers={"X-Omnigate-Owner": owner}
+    ).json()
     assert [o["id"] for o in first["items"] + second["items"]] == ids[::-1]
     assert second["next_cursor"] is None
     assert httpx.get(url, headers={"X-Omnigate-Owner": "mobile:nobody-here"}).json()["items"] == []
@@ -241,10 +286,12 @@ def test_bad_input_is_a_problem_never_a_500(estate: TestEstate) -> None:
     twice["lines"].append({"line_id": "1", "sku": sku, "qty": 1})
     assert_problem(place(estate, twice), 400)
     assert_problem(httpx.post(url, content=b"{not json", headers=headers()), 400)
-    assert_problem(httpx.get(estate.url("process-orders") + "/orders/nope!", headers={"X-Omnigate-Owner": "web:c-1"}),
-                   404)
-    assert_problem(httpx.get(estate.url("process-orders") + "/returns/r0", headers={"X-Omnigate-Owner": "web:c-1"}),
-                   404)
+    assert_problem(
+        httpx.get(estate.url("process-orders") + "/orders/nope!", headers={"X-Omnigate-Owner": "web:c-1"}), 404
+    )
+    assert_problem(
+        httpx.get(estate.url("process-orders") + "/returns/r0", headers={"X-Omnigate-Owner": "web:c-1"}), 404
+    )
 
 
 # --- idempotency -------------------------------------------------------------------------------------------------
@@ -266,7 +313,10 @@ def test_idempotency_one_order_for_twenty_concurrent_posts_and_identical_replays
     order_id = created[0].json()["id"]
     replay = place(estate, body, key=key)
     assert (replay.status_code, replay.content, replay.headers["location"]) == (
-        201, created[0].content, created[0].headers["location"])
+        201,
+        created[0].content,
+        created[0].headers["location"],
+    )
     assert erp_orders(estate, [order_id]) == {order_id: 1}
     assert wms_orders(estate, [order_id]) == {order_id: 1}
     assert atp(estate, sku)["dc-tlb"] == 18
@@ -307,9 +357,13 @@ def test_no_oversell_200_concurrent_orders_for_50_units(estate: TestEstate) -> N
     assert all(a.json()["state"] == "released" for a in answers if a.status_code == 201)
     assert atp(estate, sku)["dc-tlb"] == 0
     marks = ",".join("?" * len(ids))
-    lines = sql(estate, "sandbox-wms",
-                "SELECT sum(l.quantity), count(*) FROM fulfillment_order_lines l JOIN fulfillment_orders o "
-                f"ON o.id = l.order_id WHERE o.order_reference IN ({marks}) AND l.sku = ?", (*ids, sku))
+    lines = sql(
+        estate,
+        "sandbox-wms",
+        "SELECT sum(l.quantity), count(*) FROM fulfillment_order_lines l JOIN fulfillment_orders o "
+        f"ON o.id = l.order_id WHERE o.order_reference IN ({marks}) AND l.sku = ?",
+        (*ids, sku),
+    )
     assert lines == [(50, 50)]
     assert sum(erp_orders(estate, ids).values()) == 50
 
@@ -330,8 +384,12 @@ def test_erp_outage_accepts_what_stock_covers_and_finishes_after(estate: TestEst
     ids = [o["id"] for o in accepted]
     assert atp(estate, sku)["dc-tlb"] == 0
     clear_faults(estate)
-    estate.wait_for(lambda: all(record(estate, i)["state"] == "released" for i in ids), timeout=40,
-                    interval=0.3, what="all 60 released after the ERP is back")
+    estate.wait_for(
+        lambda: all(record(estate, i)["state"] == "released" for i in ids),
+        timeout=40,
+        interval=0.3,
+        what="all 60 released after the ERP is back",
+    )
     assert erp_orders(estate, ids) == {i: 1 for i in ids}
     assert set(erp_states(estate, ids).values()) == {"sale"}
     assert wms_orders(estate, ids) == {i: 1 for i in ids}
@@ -348,7 +406,13 @@ def idempotency_record(estate: TestEstate, owner: str, key: str) -> str:
 
 
 def pause_orders_at(
-    estate: TestEstate, sku: str, *, sandbox: str, route: str, step: str, count: int,
+    estate: TestEstate,
+    sku: str,
+    *,
+    sandbox: str,
+    route: str,
+    step: str,
+    count: int,
     started: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[list[str], threading.Thread]:
     """Place ``count`` orders while the sandbox answers ``route`` slowly (below the hop timeout), and return
@@ -362,8 +426,10 @@ def pause_orders_at(
 
     async def fire() -> None:
         async with httpx.AsyncClient(timeout=30) as client:
-            await asyncio.gather(*(client.post(url, json=order_body(sku), headers=headers(o, k))
-                                   for o, k in zip(owners, keys)), return_exceptions=True)
+            await asyncio.gather(
+                *(client.post(url, json=order_body(sku), headers=headers(o, k)) for o, k in zip(owners, keys)),
+                return_exceptions=True,
+            )
 
     thread = threading.Thread(target=lambda: asyncio.run(fire()))
     thread.start()
@@ -385,11 +451,14 @@ def pause_orders_at(
     return estate.wait_for(paused, timeout=20, interval=0.02, what=f"every order paused at {step}"), thread
 
 
-@pytest.mark.parametrize(("sandbox", "route", "step"), [
-    ("sandbox-erp", "/json/2/sale.order/create", "erp_order"),
-    ("sandbox-erp", "/json/2/sale.order/action_confirm", "erp_confirm"),
-    ("sandbox-wms", "/api/v1/fulfillment-orders", "release"),
-])
+@pytest.mark.parametrize(
+    ("sandbox", "route", "step"),
+    [
+        ("sandbox-erp", "/json/2/sale.order/create", "erp_order"),
+        ("sandbox-erp", "/json/2/sale.order/action_confirm", "erp_confirm"),
+        ("sandbox-wms", "/api/v1/fulfillment-orders", "release"),
+    ],
+)
 def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
     estate: TestEstate, sandbox: str, route: str, step: str
 ) -> None:
@@ -399,8 +468,12 @@ def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
     estate.restart("process-orders", kill=True)
     thread.join(30)
     clear_faults(estate)
-    estate.wait_for(lambda: all(record(estate, i)["state"] == "released" for i in ids), timeout=30, interval=0.2,
-                    what="every order released after the restart")
+    estate.wait_for(
+        lambda: all(record(estate, i)["state"] == "released" for i in ids),
+        timeout=30,
+        interval=0.2,
+        what="every order released after the restart",
+    )
     assert erp_orders(estate, ids) == {i: 1 for i in ids}
     assert set(erp_states(estate, ids).values()) == {"sale"}
     assert wms_orders(estate, ids) == {i: 1 for i in ids}
@@ -427,8 +500,9 @@ def test_events_advance_ship_and_pickup_orders(estate: TestEstate) -> None:
     ship = place(estate, order_body(sku, 1)).json()
     assert httpx.post(estate.url("sandbox-wms") + "/_sim/ship", json={"order_reference": ship["id"]}).status_code == 200
     wait_state(estate, ship["id"], "shipped")
-    assert httpx.post(estate.url("sandbox-wms") + "/_sim/deliver",
-                      json={"order_reference": ship["id"]}).status_code == 200
+    assert (
+        httpx.post(estate.url("sandbox-wms") + "/_sim/deliver", json={"order_reference": ship["id"]}).status_code == 200
+    )
     wait_state(estate, ship["id"], "delivered")
     store, available = pickup_store(estate, sku)
     assert available >= 1
@@ -443,12 +517,16 @@ def test_events_advance_ship_and_pickup_orders(estate: TestEstate) -> None:
     wait_state(estate, pickup["id"], "ready_for_pickup")
     assert httpx.post(estate.url("sandbox-pos") + "/_sim/picked-up", json={"order_id": pos_order}).status_code == 200
     wait_state(estate, pickup["id"], "picked_up")
-    wanted = [f"order.{s}" for s in ("received", "reserved", "accepted", "confirmed", "released", "shipped",
-                                     "delivered")]
+    wanted = [
+        f"order.{s}" for s in ("received", "reserved", "accepted", "confirmed", "released", "shipped", "delivered")
+    ]
 
     def relayed() -> list[str]:
-        mine = [json.loads(f[b"data"]) for _, f in estate.redis.xrange(estate.stream("orders"))
-                if json.loads(f[b"data"])["key"] == ship["id"]]
+        mine = [
+            json.loads(f[b"data"])
+            for _, f in estate.redis.xrange(estate.stream("orders"))
+            if json.loads(f[b"data"])["key"] == ship["id"]
+        ]
         # Each transition is its own event, named by the order's transition count: orders:<id>:<seq>:<state>.
         assert all(e["id"] == f"orders:{ship['id']}:{n}:{e['type'][6:]}" for n, e in enumerate(mine, start=1))
         return [e["type"] for e in mine]
@@ -464,30 +542,52 @@ def test_cancel_before_release_compensates_and_after_release_is_409(estate: Test
     assert response.status_code == 202, response.text
     order = response.json()
     assert order["state"] == "pending_backend" and atp(estate, sku)["dc-tlb"] == 4
-    cancel = httpx.post(estate.url("process-orders") + f"/orders/{order['id']}/cancel", json={"reason": "changed mind"},
-                        headers={"X-Omnigate-Owner": "web:c-1"}, timeout=30)
+    cancel = httpx.post(
+        estate.url("process-orders") + f"/orders/{order['id']}/cancel",
+        json={"reason": "changed mind"},
+        headers={"X-Omnigate-Owner": "web:c-1"},
+        timeout=30,
+    )
     # The WMS answered the create with a 5xx: a fulfilment order may exist. The cancel is accepted (202) and
     # finishes once the WMS can be asked (the system API waits out the create's outcome first).
     assert cancel.status_code == 202, cancel.text
-    again = httpx.post(estate.url("process-orders") + f"/orders/{order['id']}/cancel", json={},
-                       headers={"X-Omnigate-Owner": "web:c-1"}, timeout=30)
+    again = httpx.post(
+        estate.url("process-orders") + f"/orders/{order['id']}/cancel",
+        json={},
+        headers={"X-Omnigate-Owner": "web:c-1"},
+        timeout=30,
+    )
     assert again.status_code in (200, 202), again.text
     clear_faults(estate)
     wait_state(estate, order["id"], "cancelled", timeout=30)
     assert erp_states(estate, [order["id"]]) == {order["id"]: "cancel"}
     assert wms_orders(estate, [order["id"]]) == {}, "the outage kept the create from the WMS"
     assert atp(estate, sku)["dc-tlb"] == 6
-    done = httpx.post(estate.url("process-orders") + f"/orders/{order['id']}/cancel", json={},
-                      headers={"X-Omnigate-Owner": "web:c-1"}, timeout=30)
+    done = httpx.post(
+        estate.url("process-orders") + f"/orders/{order['id']}/cancel",
+        json={},
+        headers={"X-Omnigate-Owner": "web:c-1"},
+        timeout=30,
+    )
     assert done.status_code == 200 and done.json()["state"] == "cancelled"
     estate.wait_until_every_worker_answers("system-wms", f"/stock/{sku}")
     released = place(estate, order_body(sku, 1))
     assert released.status_code == 201, released.text
-    late = httpx.post(estate.url("process-orders") + f"/orders/{released.json()['id']}/cancel", json={},
-                      headers={"X-Omnigate-Owner": "web:c-1"}, timeout=30)
+    late = httpx.post(
+        estate.url("process-orders") + f"/orders/{released.json()['id']}/cancel",
+        json={},
+        headers={"X-Omnigate-Owner": "web:c-1"},
+        timeout=30,
+    )
     assert_problem(late, 409, "conflict")
-    assert_problem(httpx.post(estate.url("process-orders") + f"/orders/{released.json()['id']}/cancel", json={},
-                              headers={"X-Omnigate-Owner": "web:other"}), 404)
+    assert_problem(
+        httpx.post(
+            estate.url("process-orders") + f"/orders/{released.json()['id']}/cancel",
+            json={},
+            headers={"X-Omnigate-Owner": "web:other"},
+        ),
+        404,
+    )
 
 
 # --- returns ---------------------------------------------------------------------------------------------------
@@ -504,20 +604,29 @@ def test_returns_at_a_dc_and_at_a_store_end_refunded_with_stock_back(estate: Tes
     httpx.post(estate.url("sandbox-wms") + "/_sim/ship", json={"order_reference": order["id"]}).raise_for_status()
     httpx.post(estate.url("sandbox-wms") + "/_sim/deliver", json={"order_reference": order["id"]}).raise_for_status()
     wait_state(estate, order["id"], "delivered")
-    assert_problem(httpx.post(url, json={"lines": [{"line_id": "1", "qty": 3}], "location": "dc-tlb"}, headers=keyed(owner)),
-                   422)
-    assert_problem(httpx.post(url, json={"lines": [{"line_id": "9", "qty": 1}], "location": "dc-tlb"}, headers=keyed(owner)),
-                   422)
+    assert_problem(
+        httpx.post(url, json={"lines": [{"line_id": "1", "qty": 3}], "location": "dc-tlb"}, headers=keyed(owner)), 422
+    )
+    assert_problem(
+        httpx.post(url, json={"lines": [{"line_id": "9", "qty": 1}], "location": "dc-tlb"}, headers=keyed(owner)), 422
+    )
     before = atp(estate, sku)["dc-tlb"]
-    response = httpx.post(url, json={"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb",
-                                     "reason": "too small"}, headers=keyed(owner), timeout=30)
+    response = httpx.post(
+        url,
+        json={"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb", "reason": "too small"},
+        headers=keyed(owner),
+        timeout=30,
+    )
     assert response.status_code == 201, response.text
     ret = response.json()
     assert ret["state"] == "return_requested" and response.headers["location"] == f"/returns/{ret['id']}"
     httpx.post(estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret["id"]}).raise_for_status()
     get_return = estate.url("process-orders") + f"/returns/{ret['id']}"
-    estate.wait_for(lambda: httpx.get(get_return, headers=owner).json()["state"] == "refunded", timeout=15,
-                    what="DC return refunded")
+    estate.wait_for(
+        lambda: httpx.get(get_return, headers=owner).json()["state"] == "refunded",
+        timeout=15,
+        what="DC return refunded",
+    )
     estate.wait_for(lambda: atp(estate, sku)["dc-tlb"] == before + 1, timeout=10, what="returned unit back in ATP")
     memos = sql(estate, "sandbox-erp", "SELECT state, move_type FROM account_move WHERE ref = ?", (ret["id"],))
     assert memos == [("posted", "out_refund")]
@@ -527,16 +636,27 @@ def test_returns_at_a_dc_and_at_a_store_end_refunded_with_stock_back(estate: Tes
     # The second unit, at a store counter: refunded at once, stock back at the store.
     store, _ = pickup_store(estate, sku)
     store_before = atp(estate, sku)[store]
-    response = httpx.post(url, json={"lines": [{"line_id": "1", "qty": 1}], "location": store}, headers=keyed(owner),
-                          timeout=30)
+    response = httpx.post(
+        url, json={"lines": [{"line_id": "1", "qty": 1}], "location": store}, headers=keyed(owner), timeout=30
+    )
     assert response.status_code == 201, response.text
     assert response.json()["state"] == "refunded"
     estate.wait_for(lambda: atp(estate, sku)[store] == store_before + 1, timeout=10, what="store return in ATP")
     store_ret = response.json()["id"]
     assert sql(estate, "sandbox-erp", "SELECT count(*) FROM account_move WHERE ref = ?", (store_ret,)) == [(1,)]
     # Everything is back now: nothing more to return.
-    assert_problem(httpx.post(url, json={"lines": [{"line_id": "1", "qty": 1}], "location": store}, headers=keyed(owner)), 422)
-    estate.wait_for(lambda: "return.refunded" in
-                    {json.loads(f[b"data"])["type"] for _, f in estate.redis.xrange(estate.stream("returns"))
-                     if json.loads(f[b"data"])["key"] == ret["id"]},
-                    timeout=10, what="return events relayed to the returns stream")
+    assert_problem(
+        httpx.post(url, json={"lines": [{"line_id": "1", "qty": 1}], "location": store}, headers=keyed(owner)), 422
+    )
+    estate.wait_for(
+        lambda: (
+            "return.refunded"
+            in {
+                json.loads(f[b"data"])["type"]
+                for _, f in estate.redis.xrange(estate.stream("returns"))
+                if json.loads(f[b"data"])["key"] == ret["id"]
+            }
+        ),
+        timeout=10,
+        what="return events relayed to the returns stream",
+    )

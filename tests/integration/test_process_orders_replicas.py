@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.bench.load import process_tree
@@ -24,15 +23,20 @@ pytestmark = pytest.mark.estate
 def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate) -> None:
     (sku,) = skus(estate)
     set_dc_stock(estate, sku, tlb=30)
-    ids, thread = pause_orders_at(estate, sku, sandbox="sandbox-erp", route="/json/2/sale.order/create",
-                                  step="erp_order", count=10)
+    ids, thread = pause_orders_at(
+        estate, sku, sandbox="sandbox-erp", route="/json/2/sale.order/create", step="erp_order", count=10
+    )
     workers_key = f"{estate.prefix}omnigate.orders:workers"
     estate.redis.delete(workers_key)
     _, replica_pid = estate.kill_and_start_with_replica("process-orders")
     thread.join(30)
     clear_faults(estate)
-    estate.wait_for(lambda: all(record(estate, i)["state"] == "released" for i in ids), timeout=40, interval=0.2,
-                    what="every order released after two instances came up")
+    estate.wait_for(
+        lambda: all(record(estate, i)["state"] == "released" for i in ids),
+        timeout=40,
+        interval=0.2,
+        what="every order released after two instances came up",
+    )
     assert erp_orders(estate, ids) == {i: 1 for i in ids}
     assert wms_orders(estate, ids) == {i: 1 for i in ids}
     claims = estate.redis.hgetall(f"{estate.prefix}omnigate.orders:claims")

@@ -71,7 +71,10 @@ def ref(kind: str) -> str:
 def order_body(catalogue: Catalogue, order_ref: str, **changes: Any) -> dict[str, Any]:
     product = catalogue.products[3]
     body: dict[str, Any] = {
-        "ref": order_ref, "customer_id": "cust-it-1", "customer_name": "Integration Test", "currency": "EUR",
+        "ref": order_ref,
+        "customer_id": "cust-it-1",
+        "customer_name": "Integration Test",
+        "currency": "EUR",
         "lines": [{"sku": product.sku, "qty": 2, "unit_price": product.price_cents}],
     }
     body.update(changes)
@@ -222,8 +225,15 @@ def test_credit_memo_is_posted_once(estate: Any, erp: httpx.Client, catalogue: C
     order_ref, memo_ref = ref("so"), ref("rma")
     product = catalogue.products[3]
     erp.post("/sales-orders", json=order_body(catalogue, order_ref))
-    body = {"ref": memo_ref, "order_ref": order_ref, "customer_id": "cust-it-1", "customer_name": "Integration Test", "currency": "EUR",
-            "lines": [{"sku": product.sku, "qty": 1, "unit_price": product.price_cents}], "reason": "too small"}
+    body = {
+        "ref": memo_ref,
+        "order_ref": order_ref,
+        "customer_id": "cust-it-1",
+        "customer_name": "Integration Test",
+        "currency": "EUR",
+        "lines": [{"sku": product.sku, "qty": 1, "unit_price": product.price_cents}],
+        "reason": "too small",
+    }
     first = erp.post("/credit-memos", json=body)
     assert first.status_code == 201, first.text
     assert first.json()["state"] == "posted" and first.json()["amount_total"] == product.price_cents
@@ -275,10 +285,29 @@ def test_unparseable_and_oversized_bodies_are_problems(erp: httpx.Client, estate
     problem(erp.post("/sales-orders", content=b"[]", headers={"Content-Type": "application/json"}), 400)
     big = b'{"ref": "x", "customer": "' + b"a" * (estate.settings.max_body_bytes + 10) + b'"}'
     # Its own connection: the server answers 413 without reading the body and closes the connection.
-    problem(httpx.post(str(erp.base_url).rstrip("/") + "/sales-orders", content=big,
-                       headers={"Content-Type": "application/json"}, timeout=10), 413)
-    problem(erp.post("/credit-memos", json={"ref": "r", "order_ref": "o", "customer_id": "c", "customer_name": "C", "currency": "EUR",
-                                            "lines": [_line(qty=0)]}), 400)
+    problem(
+        httpx.post(
+            str(erp.base_url).rstrip("/") + "/sales-orders",
+            content=big,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        ),
+        413,
+    )
+    problem(
+        erp.post(
+            "/credit-memos",
+            json={
+                "ref": "r",
+                "order_ref": "o",
+                "customer_id": "c",
+                "customer_name": "C",
+                "currency": "EUR",
+                "lines": [_line(qty=0)],
+            },
+        ),
+        400,
+    )
 
 
 # --- breaker Done-means ------------------------------------------------------------------------------------

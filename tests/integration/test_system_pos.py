@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
@@ -47,8 +48,14 @@ def _stocked(estate: Any, store: str, min_qty: int = 3) -> tuple[str, int]:
 def _entries(estate: Any, domain: str) -> list[dict[str, Any]]:
     out = []
     for entry_id, fields in estate.redis.xrange(estate.stream(domain)):
-        out.append({"entry": entry_id, "id": fields[b"id"].decode(), "type": fields[b"type"].decode(),
-                    "event": msgspec.json.decode(fields[b"data"])})
+        out.append(
+            {
+                "entry": entry_id,
+                "id": fields[b"id"].decode(),
+                "type": fields[b"type"].decode(),
+                "event": msgspec.json.decode(fields[b"data"]),
+            }
+        )
     return out
 
 
@@ -132,17 +139,28 @@ def test_pickup_ready_and_completed_reach_the_fulfilment_stream(estate: Any) -> 
     sku, _ = _stocked(estate, store)
     ref = f"pk-{uuid.uuid4().hex[:12]}"
     with _client(estate, "system-pos") as c:
-        task = c.post("/pickup-tasks", json={"ref": ref, "store": store, "customer_name": "Grace Hopper",
-                                             "lines": [{"sku": sku, "qty": 2}]}).json()
+        task = c.post(
+            "/pickup-tasks",
+            json={"ref": ref, "store": store, "customer_name": "Grace Hopper", "lines": [{"sku": sku, "qty": 2}]},
+        ).json()
     with _client(estate, "sandbox-pos") as sb:
         assert sb.post("/_sim/pickup-ready", json={"order_id": task["pos_id"]}).status_code == 200
-        estate.wait_for(lambda: [e for e in _entries(estate, "fulfilment")
-                                 if e["type"] == "pickup.ready" and e["event"]["key"] == ref], 5, what="pickup.ready")
+        estate.wait_for(
+            lambda: [
+                e for e in _entries(estate, "fulfilment") if e["type"] == "pickup.ready" and e["event"]["key"] == ref
+            ],
+            5,
+            what="pickup.ready",
+        )
         done = sb.post("/_sim/picked-up", json={"order_id": task["pos_id"]})
         assert done.status_code == 200, done.text
-    completed = estate.wait_for(lambda: [e for e in _entries(estate, "fulfilment")
-                                         if e["type"] == "pickup.completed" and e["event"]["key"] == ref], 5,
-                                what="pickup.completed")
+    completed = estate.wait_for(
+        lambda: [
+            e for e in _entries(estate, "fulfilment") if e["type"] == "pickup.completed" and e["event"]["key"] == ref
+        ],
+        5,
+        what="pickup.completed",
+    )
     assert completed[0]["event"]["payload"] == {"task_ref": ref, "store": store, "lines": [{"sku": sku, "qty": 2}]}
     with _client(estate, "system-pos") as c:
         assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "completed"
@@ -152,8 +170,13 @@ def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
     store = _stores(estate)[3]["id"]
     sku, before = _stocked(estate, store, min_qty=0)
     ref = f"rt-{uuid.uuid4().hex[:12]}"
-    request = {"ref": ref, "store": store, "order_ref": "ord-1", "currency": "EUR",
-               "lines": [{"sku": sku, "qty": 2, "unit_price": 1995}]}
+    request = {
+        "ref": ref,
+        "store": store,
+        "order_ref": "ord-1",
+        "currency": "EUR",
+        "lines": [{"sku": sku, "qty": 2, "unit_price": 1995}],
+    }
     with _client(estate, "system-pos") as c:
         first = c.post("/returns", json=request)
         second = c.post("/returns", json=request)
@@ -185,20 +208,60 @@ def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
         ("POST", "/pickup-tasks/" + "a" * 65 + "/cancel", None, 400),
         ("POST", "/pickup-tasks/never-made-either/cancel", None, 404),
         ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a", "lines": [], "extra": 1}, 400),
-        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
-                                   "lines": [{"sku": "A", "qty": -1}]}, 400),
-        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
-                                   "lines": [{"sku": "A", "qty": 10_000_000}]}, 400),
-        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-x", "customer_name": "a",
-                                   "lines": [{"sku": "A", "qty": "2"}]}, 400),
-        ("POST", "/pickup-tasks", {"ref": "x y", "store": "store-x", "customer_name": "a",
-                                   "lines": [{"sku": "A", "qty": 1}]}, 400),
-        ("POST", "/pickup-tasks", {"ref": "x", "store": "store-nosuchstore", "customer_name": "a",
-                                   "lines": [{"sku": "A", "qty": 1}]}, 404),
-        ("POST", "/returns", {"ref": "r", "store": "store-x", "order_ref": "o", "currency": "eur",
-                              "lines": [{"sku": "A", "qty": 1, "unit_price": 1}]}, 400),
-        ("POST", "/returns", {"ref": "r", "store": "store-x", "order_ref": "o", "currency": "EUR",
-                              "lines": [{"sku": "A", "qty": 1, "unit_price": -5}]}, 400),
+        (
+            "POST",
+            "/pickup-tasks",
+            {"ref": "x", "store": "store-x", "customer_name": "a", "lines": [{"sku": "A", "qty": -1}]},
+            400,
+        ),
+        (
+            "POST",
+            "/pickup-tasks",
+            {"ref": "x", "store": "store-x", "customer_name": "a", "lines": [{"sku": "A", "qty": 10_000_000}]},
+            400,
+        ),
+        (
+            "POST",
+            "/pickup-tasks",
+            {"ref": "x", "store": "store-x", "customer_name": "a", "lines": [{"sku": "A", "qty": "2"}]},
+            400,
+        ),
+        (
+            "POST",
+            "/pickup-tasks",
+            {"ref": "x y", "store": "store-x", "customer_name": "a", "lines": [{"sku": "A", "qty": 1}]},
+            400,
+        ),
+        (
+            "POST",
+            "/pickup-tasks",
+            {"ref": "x", "store": "store-nosuchstore", "customer_name": "a", "lines": [{"sku": "A", "qty": 1}]},
+            404,
+        ),
+        (
+            "POST",
+            "/returns",
+            {
+                "ref": "r",
+                "store": "store-x",
+                "order_ref": "o",
+                "currency": "eur",
+                "lines": [{"sku": "A", "qty": 1, "unit_price": 1}],
+            },
+            400,
+        ),
+        (
+            "POST",
+            "/returns",
+            {
+                "ref": "r",
+                "store": "store-x",
+                "order_ref": "o",
+                "currency": "EUR",
+                "lines": [{"sku": "A", "qty": 1, "unit_price": -5}],
+            },
+            400,
+        ),
     ],
 )
 def test_bad_input_is_a_problem(estate: Any, method: str, path: str, body: Any, status: int) -> None:
@@ -210,23 +273,43 @@ def test_bad_input_is_a_problem(estate: Any, method: str, path: str, body: Any, 
 def test_unknown_sku_in_a_pickup_is_unprocessable(estate: Any) -> None:
     store = _stores(estate)[0]["id"]
     with _client(estate, "system-pos") as c:
-        response = c.post("/pickup-tasks", json={"ref": f"pk-{uuid.uuid4().hex[:8]}", "store": store,
-                                                 "customer_name": "a", "lines": [{"sku": "NO-SUCH-SKU", "qty": 1}]})
+        response = c.post(
+            "/pickup-tasks",
+            json={
+                "ref": f"pk-{uuid.uuid4().hex[:8]}",
+                "store": store,
+                "customer_name": "a",
+                "lines": [{"sku": "NO-SUCH-SKU", "qty": 1}],
+            },
+        )
     _problem(response, 422)
 
 
 def test_oversized_and_malformed_bodies(estate: Any) -> None:
     with _client(estate, "system-pos") as c:
         # Its own connection: the server answers 413 without reading the body and closes the connection.
-        _problem(httpx.post(str(c.base_url).rstrip("/") + "/pickup-tasks", content=b"x" * 2_000_000,
-                            headers={"content-type": "application/json"}, timeout=10), 413)
+        _problem(
+            httpx.post(
+                str(c.base_url).rstrip("/") + "/pickup-tasks",
+                content=b"x" * 2_000_000,
+                headers={"content-type": "application/json"},
+                timeout=10,
+            ),
+            413,
+        )
         _problem(c.post("/pickup-tasks", content=b"{not json", headers={"content-type": "application/json"}), 400)
 
 
 def test_webhook_signatures_are_checked(estate: Any) -> None:
-    body = msgspec.json.encode({"merchant_id": "M", "type": "webhooks.test_notification",
-                                "event_id": str(uuid.uuid4()), "created_at": "2025-01-01T00:00:00Z",
-                                "data": {"type": "webhooks", "id": "x"}})
+    body = msgspec.json.encode(
+        {
+            "merchant_id": "M",
+            "type": "webhooks.test_notification",
+            "event_id": str(uuid.uuid4()),
+            "created_at": "2025-01-01T00:00:00Z",
+            "data": {"type": "webhooks", "id": "x"},
+        }
+    )
     good = _sign(estate, body)
     flipped = body.replace(b"webhooks.test", b"webhooks.tesT")
     with _client(estate, "system-pos") as c:
@@ -236,12 +319,20 @@ def test_webhook_signatures_are_checked(estate: Any) -> None:
         ok = c.post("/webhooks/pos", content=body, headers={"x-square-hmacsha256-signature": good})
         assert ok.status_code == 200 and ok.json()["status"] == "ignored"
         garbage = b"[1, 2"
-        _problem(c.post("/webhooks/pos", content=garbage,
-                        headers={"x-square-hmacsha256-signature": _sign(estate, garbage)}), 400)
-        wrong = msgspec.json.encode({"type": "inventory.count.updated", "event_id": "e",
-                                     "data": {"object": {"inventory_counts": [{"quantity": 3}]}}})
-        _problem(c.post("/webhooks/pos", content=wrong,
-                        headers={"x-square-hmacsha256-signature": _sign(estate, wrong)}), 400)
+        _problem(
+            c.post("/webhooks/pos", content=garbage, headers={"x-square-hmacsha256-signature": _sign(estate, garbage)}),
+            400,
+        )
+        wrong = msgspec.json.encode(
+            {
+                "type": "inventory.count.updated",
+                "event_id": "e",
+                "data": {"object": {"inventory_counts": [{"quantity": 3}]}},
+            }
+        )
+        _problem(
+            c.post("/webhooks/pos", content=wrong, headers={"x-square-hmacsha256-signature": _sign(estate, wrong)}), 400
+        )
 
 
 # --- done means ----------------------------------------------------------------------------------------------
@@ -278,8 +369,16 @@ def test_a_store_sale_is_one_counted_event_even_when_redelivered(estate: Any) ->
         assert again.is_success and again.json()["status"] == 200, again.text
     time.sleep(0.3)
     assert len(mine()) == 1
-    assert len([e for e in _entries(estate, "inventory") if e["event"]["key"] == f"{sku}@{store}"
-                and e["id"].startswith(f"pos:{event_id}:")]) == 1
+    assert (
+        len(
+            [
+                e
+                for e in _entries(estate, "inventory")
+                if e["event"]["key"] == f"{sku}@{store}" and e["id"].startswith(f"pos:{event_id}:")
+            ]
+        )
+        == 1
+    )
 
 
 def test_a_sale_beyond_stock_is_refused(estate: Any) -> None:
@@ -300,40 +399,68 @@ def _sql(estate: Any, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
 
 
 def _location_id(store: str) -> str:
-    return store[len("store-"):].upper()
+    return store[len("store-") :].upper()
 
 
 def _in_stock(estate: Any, sku: str, store: str) -> int:
-    rows = _sql(estate, "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
-                "WHERE v.sku = ? AND c.location_id = ?", (sku, _location_id(store)))
+    rows = _sql(
+        estate,
+        "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
+        "WHERE v.sku = ? AND c.location_id = ?",
+        (sku, _location_id(store)),
+    )
     return int(rows[0][0]) if rows else 0
 
 
 def _adjustments(estate: Any, ref: str, from_state: str, to_state: str) -> int:
-    (count,) = _sql(estate, "SELECT count(*) FROM changes WHERE type = 'ADJUSTMENT' AND reference_id = ? "
-                    "AND from_state = ? AND to_state = ?", (ref, from_state, to_state))[0]
+    (count,) = _sql(
+        estate,
+        "SELECT count(*) FROM changes WHERE type = 'ADJUSTMENT' AND reference_id = ? "
+        "AND from_state = ? AND to_state = ?",
+        (ref, from_state, to_state),
+    )[0]
     return int(count)
 
 
 def _pos_orders(estate: Any, ref: str) -> list[dict[str, Any]]:
-    return [msgspec.json.decode(row[0]) for row in _sql(estate, "SELECT body FROM orders WHERE reference_id = ?", (ref,))]
+    return [
+        msgspec.json.decode(row[0]) for row in _sql(estate, "SELECT body FROM orders WHERE reference_id = ?", (ref,))
+    ]
 
 
 def _set_in_stock(estate: Any, sku: str, store: str, qty: int) -> None:
     """A physical count at the store, through Square's own API (as a stock take would)."""
     (variation,) = _sql(estate, "SELECT id FROM variations WHERE sku = ?", (sku,))[0]
-    body = {"idempotency_key": uuid.uuid4().hex, "changes": [{"type": "PHYSICAL_COUNT", "physical_count": {
-        "catalog_object_id": variation, "location_id": _location_id(store), "quantity": str(qty), "state": "IN_STOCK",
-        "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}}]}
-    answer = httpx.post(estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create", json=body, timeout=10,
-                        headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"})
+    body = {
+        "idempotency_key": uuid.uuid4().hex,
+        "changes": [
+            {
+                "type": "PHYSICAL_COUNT",
+                "physical_count": {
+                    "catalog_object_id": variation,
+                    "location_id": _location_id(store),
+                    "quantity": str(qty),
+                    "state": "IN_STOCK",
+                    "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                },
+            }
+        ],
+    }
+    answer = httpx.post(
+        estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"},
+    )
     assert answer.status_code == 200, answer.text
     assert _in_stock(estate, sku, store) == qty
 
 
 def _pickup(c: httpx.Client, ref: str, store: str, sku: str, qty: int = 1) -> httpx.Response:
-    return c.post("/pickup-tasks", json={"ref": ref, "store": store, "customer_name": "Ada Lovelace",
-                                         "lines": [{"sku": sku, "qty": qty}]})
+    return c.post(
+        "/pickup-tasks",
+        json={"ref": ref, "store": store, "customer_name": "Ada Lovelace", "lines": [{"sku": sku, "qty": qty}]},
+    )
 
 
 def test_pickups_take_their_units_off_the_till_and_a_cancel_gives_one_back(estate: Any) -> None:
@@ -398,9 +525,13 @@ def test_a_collected_pickup_gives_its_hold_back_once_and_cannot_be_cancelled(est
     # Square's completion took 2 out of IN_STOCK; system-pos gives the hold back on the webhook.
     estate.wait_for(lambda: _adjustments(estate, ref, "NONE", "IN_STOCK") == 1, 10, what="the hold given back")
     assert _in_stock(estate, sku, store) == 0
-    estate.wait_for(lambda: [e for e in _entries(estate, "fulfilment")
-                             if e["type"] == "pickup.completed" and e["event"]["key"] == ref], 5,
-                    what="pickup.completed")
+    estate.wait_for(
+        lambda: [
+            e for e in _entries(estate, "fulfilment") if e["type"] == "pickup.completed" and e["event"]["key"] == ref
+        ],
+        5,
+        what="pickup.completed",
+    )
     with _client(estate, "system-pos") as c:
         _problem(c.post(f"/pickup-tasks/{ref}/cancel"), 409)
         assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "completed"
@@ -416,8 +547,13 @@ def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any) -> No
     attempts = estate.settings.retry_attempts
     with _client(estate, "sandbox-pos") as sb:
         # Square creates the order, then every answer (the hop's retries too) is lost.
-        assert sb.put("/_faults", json={"route": "/v2/orders", "method": "POST", "when": "after", "error_rate": 1.0,
-                                        "times": attempts}).status_code == 200
+        assert (
+            sb.put(
+                "/_faults",
+                json={"route": "/v2/orders", "method": "POST", "when": "after", "error_rate": 1.0, "times": attempts},
+            ).status_code
+            == 200
+        )
         try:
             with _client(estate, "system-pos") as c:
                 failed = _pickup(c, ref, store, sku)
@@ -428,7 +564,10 @@ def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any) -> No
                 assert int(busy.headers["retry-after"]) >= 1
                 cancelled = estate.wait_for(
                     lambda: (r := c.post(f"/pickup-tasks/{ref}/cancel")).status_code == 200 and r,
-                    timeout=estate.settings.upstream_commit_limit_s + 10, interval=0.5, what="the cancel goes through")
+                    timeout=estate.settings.upstream_commit_limit_s + 10,
+                    interval=0.5,
+                    what="the cancel goes through",
+                )
                 assert cancelled.json()["status"] == "canceled"
                 assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "canceled"
         finally:

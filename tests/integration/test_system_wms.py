@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.estate import TestEstate
-from tests.estate import assert_problem
+from tests.estate import TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
 
@@ -46,8 +45,13 @@ def order_body(order_ref: str, sku: str, qty: int = 1, **extra: Any) -> dict[str
     return {
         "ref": order_ref,
         "location": "dc-tlb",
-        "ship_to": {"name": "Ann de Vries", "line1": "Oudegracht 1", "city": "Utrecht", "postal_code": "3511 AB",
-                    "country": "NL"},
+        "ship_to": {
+            "name": "Ann de Vries",
+            "line1": "Oudegracht 1",
+            "city": "Utrecht",
+            "postal_code": "3511 AB",
+            "country": "NL",
+        },
         "lines": [{"sku": sku, "qty": qty}],
         **extra,
     }
@@ -70,8 +74,6 @@ def signed(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, 
     t = int(time.time()) if timestamp is None else timestamp
     mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return {"X-WMS-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
-
-
 
 
 # --- stock -------------------------------------------------------------------------------------------------------
@@ -184,7 +186,11 @@ def test_return_receipt_flow(estate: TestEstate, wms: httpx.Client, sandbox: htt
     first = wms.post("/receipts", json=body)
     again = wms.post("/receipts", json=body)
     assert (first.status_code, first.json()["status"], again.status_code, again.json()["created"]) == (
-        201, "expected", 200, False)
+        201,
+        "expected",
+        200,
+        False,
+    )
     before = next(p for p in wms.get(f"/stock/{sku}").json() if p["location"] == "dc-tlb")["on_hand"]
     received = sandbox.post("/_sim/receive", json={"reference": receipt_ref})
     assert received.status_code == 200, received.text
@@ -210,9 +216,18 @@ def test_cycle_count_publishes_an_absolute_count(estate: TestEstate, sandbox: ht
 
 def test_webhook_signature_is_enforced(estate: TestEstate, wms: httpx.Client) -> None:
     secret = estate.settings.wms_webhook_secret
-    body = json.dumps({"id": "evt_sigtest", "type": "stock.counted", "created_at": "2026-03-02T12:30:00Z",
-                       "data": {"warehouse": "TLB", "counted_at": "2026-03-02T12:30:00Z",
-                                "counts": [{"sku": "OG-SIG-1", "on_hand": 1}]}}).encode()
+    body = json.dumps(
+        {
+            "id": "evt_sigtest",
+            "type": "stock.counted",
+            "created_at": "2026-03-02T12:30:00Z",
+            "data": {
+                "warehouse": "TLB",
+                "counted_at": "2026-03-02T12:30:00Z",
+                "counts": [{"sku": "OG-SIG-1", "on_hand": 1}],
+            },
+        }
+    ).encode()
     cases = [
         {"Content-Type": "application/json"},
         signed("not-the-secret", body),
@@ -229,15 +244,31 @@ def test_webhook_signature_is_enforced(estate: TestEstate, wms: httpx.Client) ->
 
 def test_signed_but_unknown_type_is_ignored_and_malformed_is_400(estate: TestEstate, wms: httpx.Client) -> None:
     secret = estate.settings.wms_webhook_secret
-    unknown = json.dumps({"id": "evt_unknown1", "type": "pallet.moved", "created_at": "2026-03-02T12:30:00Z",
-                          "data": {"anything": 1}}).encode()
+    unknown = json.dumps(
+        {"id": "evt_unknown1", "type": "pallet.moved", "created_at": "2026-03-02T12:30:00Z", "data": {"anything": 1}}
+    ).encode()
     r = wms.post("/webhooks/wms", content=unknown, headers=signed(secret, unknown))
     assert r.status_code == 200 and r.json()["ignored"] is True
-    for bad in [b"not json", b'{"id": "evt_x"}',
-                json.dumps({"id": "evt_bad1", "type": "stock.counted", "created_at": "2026-03-02T12:30:00Z",
-                            "data": {"warehouse": "TLB", "counted_at": "x", "counts": []}}).encode(),
-                json.dumps({"id": "evt_bad2", "type": "shipment.dispatched", "created_at": "2026-03-02T12:30:00Z",
-                            "data": {"id": "shp_1"}}).encode()]:
+    for bad in [
+        b"not json",
+        b'{"id": "evt_x"}',
+        json.dumps(
+            {
+                "id": "evt_bad1",
+                "type": "stock.counted",
+                "created_at": "2026-03-02T12:30:00Z",
+                "data": {"warehouse": "TLB", "counted_at": "x", "counts": []},
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "id": "evt_bad2",
+                "type": "shipment.dispatched",
+                "created_at": "2026-03-02T12:30:00Z",
+                "data": {"id": "shp_1"},
+            }
+        ).encode(),
+    ]:
         assert_problem(wms.post("/webhooks/wms", content=bad, headers=signed(secret, bad)), 400, "invalid-request")
 
 
@@ -269,18 +300,29 @@ def test_bad_fulfilment_orders_are_problems(wms: httpx.Client, sku: str, mutate:
 
 
 def test_bad_bodies_and_queries_are_problems(wms: httpx.Client, sku: str) -> None:
-    assert_problem(wms.post("/fulfilment-orders", content=b"{not json", headers={"Content-Type": "application/json"}),
-                   400)
+    assert_problem(
+        wms.post("/fulfilment-orders", content=b"{not json", headers={"Content-Type": "application/json"}), 400
+    )
     assert_problem(wms.post("/fulfilment-orders", content=b"[]"), 400)
     huge = json.dumps(order_body(ref("ORD-HUGE"), sku, note="x" * 1_100_000)).encode()
     # Its own connection: the server answers 413 without reading the body and closes the connection.
-    oversized = httpx.post(str(wms.base_url).rstrip("/") + "/fulfilment-orders", content=huge,
-                           headers={"Content-Type": "application/json"}, timeout=10)
+    oversized = httpx.post(
+        str(wms.base_url).rstrip("/") + "/fulfilment-orders",
+        content=huge,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert_problem(oversized, 413)
-    assert_problem(wms.post("/receipts", json={"ref": "R-1", "location": "dc-tlb", "lines": [{"sku": sku, "qty": 0}]}),
-                   400)
-    for params in ({"limit": 0}, {"limit": 5000}, {"location": "tlb"}, {"cursor": "not a cursor!"},
-                   {"cursor": "Zm9vYmFy", "location": "dc-tlb"}):
+    assert_problem(
+        wms.post("/receipts", json={"ref": "R-1", "location": "dc-tlb", "lines": [{"sku": sku, "qty": 0}]}), 400
+    )
+    for params in (
+        {"limit": 0},
+        {"limit": 5000},
+        {"location": "tlb"},
+        {"cursor": "not a cursor!"},
+        {"cursor": "Zm9vYmFy", "location": "dc-tlb"},
+    ):
         assert_problem(wms.get("/stock", params=params), 400)
     assert_problem(wms.get("/stock", params={"location": "dc-xyz"}), 404)
     assert_problem(wms.get("/stock/bad%20sku"), 400)

@@ -50,23 +50,39 @@ def _faults_cleared(estate: TestEstate) -> Any:
 
 def lose_answers(estate: TestEstate, sandbox: str, route: str, outcome: str) -> None:
     """The create commits, then its answer is lost, for every attempt the hop makes of it."""
-    fault(estate, sandbox, route=route, method="POST", exact=True, when="after",
-          times=estate.settings.retry_attempts, **OUTCOMES[outcome](estate))
+    fault(
+        estate,
+        sandbox,
+        route=route,
+        method="POST",
+        exact=True,
+        when="after",
+        times=estate.settings.retry_attempts,
+        **OUTCOMES[outcome](estate),
+    )
 
 
 def released(estate: TestEstate, response: httpx.Response) -> str:
     assert response.status_code in (201, 202), response.text
     order_id: str = response.json()["id"]
-    estate.wait_for(lambda: record(estate, order_id)["state"] == "released", timeout=40, interval=0.3,
-                    what=f"order {order_id} released")
+    estate.wait_for(
+        lambda: record(estate, order_id)["state"] == "released",
+        timeout=40,
+        interval=0.3,
+        what=f"order {order_id} released",
+    )
     return order_id
 
 
 def refunded(estate: TestEstate, response: httpx.Response) -> str:
     assert response.status_code in (201, 202), response.text
     return_id: str = response.json()["id"]
-    estate.wait_for(lambda: get_return(estate, return_id)["state"] == "refunded", timeout=40, interval=0.3,
-                    what=f"return {return_id} refunded")
+    estate.wait_for(
+        lambda: get_return(estate, return_id)["state"] == "refunded",
+        timeout=40,
+        interval=0.3,
+        what=f"return {return_id} refunded",
+    )
     return return_id
 
 
@@ -80,7 +96,8 @@ def erp_sales_order(estate: TestEstate, outcome: str) -> None:
     lose_answers(estate, "sandbox-erp", "/json/2/sale.order/create", outcome)
     order_id = released(estate, place(estate, order_body(sku)))
     assert sql(estate, "sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ?", (order_id,)) == [
-        ("sale",)]
+        ("sale",)
+    ]
 
 
 def erp_partner(estate: TestEstate, outcome: str) -> None:
@@ -106,8 +123,9 @@ def erp_credit_memo(estate: TestEstate, outcome: str) -> None:
     order = delivered_order(estate)
     store = stocked_store(estate, order["lines"][0]["sku"], 0)
     lose_answers(estate, "sandbox-erp", "/json/2/account.move/create", outcome)
-    return_id = refunded(estate, request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}],
-                                                                      "location": store}))
+    return_id = refunded(
+        estate, request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": store})
+    )
     assert [state for state, _ in credit_memos(estate, return_id)] == ["posted"]
 
 
@@ -116,8 +134,9 @@ def wms_fulfilment_order(estate: TestEstate, outcome: str) -> None:
     set_dc_stock(estate, sku, tlb=3)
     lose_answers(estate, "sandbox-wms", "/api/v1/fulfillment-orders", outcome)
     order_id = released(estate, place(estate, order_body(sku)))
-    assert sql(estate, "sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?",
-               (order_id,)) == [("received",)]
+    assert sql(
+        estate, "sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?", (order_id,)
+    ) == [("received",)]
 
 
 def wms_receipt(estate: TestEstate, outcome: str) -> None:
@@ -126,12 +145,20 @@ def wms_receipt(estate: TestEstate, outcome: str) -> None:
     response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
     assert response.status_code in (201, 202), response.text
     return_id = response.json()["id"]
-    estate.wait_for(lambda: count(estate, "sandbox-wms", "SELECT count(*) FROM receipts WHERE reference = ?",
-                                  return_id) == 1, timeout=30, what="the receipt at the WMS")
+    estate.wait_for(
+        lambda: count(estate, "sandbox-wms", "SELECT count(*) FROM receipts WHERE reference = ?", return_id) == 1,
+        timeout=30,
+        what="the receipt at the WMS",
+    )
     clear_faults(estate)
-    estate.wait_for(lambda: httpx.post(estate.url("sandbox-wms") + "/_sim/receive",
-                                       json={"reference": return_id}).status_code == 200,
-                    timeout=30, interval=0.3, what="the receipt received")
+    estate.wait_for(
+        lambda: (
+            httpx.post(estate.url("sandbox-wms") + "/_sim/receive", json={"reference": return_id}).status_code == 200
+        ),
+        timeout=30,
+        interval=0.3,
+        what="the receipt received",
+    )
     refunded(estate, response)
     assert count(estate, "sandbox-wms", "SELECT count(*) FROM receipts WHERE reference = ?", return_id) == 1
 
@@ -148,18 +175,27 @@ def pos_return(estate: TestEstate, outcome: str) -> None:
     order = delivered_order(estate)
     store = stocked_store(estate, order["lines"][0]["sku"], 0)
     lose_answers(estate, "sandbox-pos", "/v2/orders", outcome)
-    return_id = refunded(estate, request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}],
-                                                                      "location": store}))
+    return_id = refunded(
+        estate, request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": store})
+    )
     assert count(estate, "sandbox-pos", "SELECT count(*) FROM orders WHERE reference_id = ?", return_id) == 1
-    restocks = sql(estate, "sandbox-pos", "SELECT quantity FROM changes WHERE reference_id = ? AND to_state = "
-                   "'IN_STOCK'", (return_id,))
+    restocks = sql(
+        estate,
+        "sandbox-pos",
+        "SELECT quantity FROM changes WHERE reference_id = ? AND to_state = 'IN_STOCK'",
+        (return_id,),
+    )
     assert restocks == [(1,)], "the unit went back on the shelf once"
 
 
 KINDS: dict[str, Callable[[TestEstate, str], None]] = {
-    "erp-sales-order": erp_sales_order, "erp-credit-memo": erp_credit_memo, "erp-partner": erp_partner,
-    "wms-fulfilment-order": wms_fulfilment_order, "wms-receipt": wms_receipt,
-    "pos-pickup": pos_pickup, "pos-return": pos_return,
+    "erp-sales-order": erp_sales_order,
+    "erp-credit-memo": erp_credit_memo,
+    "erp-partner": erp_partner,
+    "wms-fulfilment-order": wms_fulfilment_order,
+    "wms-receipt": wms_receipt,
+    "pos-pickup": pos_pickup,
+    "pos-return": pos_return,
 }
 
 

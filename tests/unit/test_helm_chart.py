@@ -27,13 +27,20 @@ ESTATE = {d.name: d for d in load_estate()}
 PRODUCTION = yaml.safe_load((CHART / "ci" / "production-values.yaml").read_text())
 SECRET_ENV = {"OMNIGATE_" + name.upper() for name in SECRET_NAMES}
 
-EXTERNAL_REDIS = {"redis": {"bundled": {"enabled": False}, "cache": {"enabled": False},
-                            "external": {"url": "rediss://redis.internal.example:6380/0"}}}
+EXTERNAL_REDIS = {
+    "redis": {
+        "bundled": {"enabled": False},
+        "cache": {"enabled": False},
+        "external": {"url": "rediss://redis.internal.example:6380/0"},
+    }
+}
 REAL_BACKENDS = {
     "deployables": {f"sandbox-{role}": {"enabled": False} for role in BACKEND_ROLES},
-    "backends": {"erp": {"url": "https://erp.example.com/"},
-                 "wms": {"url": "https://wms.example.com:8443/api"},
-                 "pos": {"url": "https://connect.squareup.com"}},
+    "backends": {
+        "erp": {"url": "https://erp.example.com/"},
+        "wms": {"url": "https://wms.example.com:8443/api"},
+        "pos": {"url": "https://connect.squareup.com"},
+    },
 }
 
 
@@ -109,8 +116,11 @@ def test_values_name_exactly_the_deployables_of_estate_toml(chart: helm.Chart) -
         assert sorted(v["calls"]) == sorted(d.calls), f"{name}: calls differ from estate.toml"
 
 
-@pytest.mark.parametrize("values", [{}, PRODUCTION, EXTERNAL_REDIS, REAL_BACKENDS], ids=["default", "production",
-                                                                                       "external-redis", "real-backends"])
+@pytest.mark.parametrize(
+    "values",
+    [{}, PRODUCTION, EXTERNAL_REDIS, REAL_BACKENDS],
+    ids=["default", "production", "external-redis", "real-backends"],
+)
 def test_chart_lints_clean(values: dict[str, Any]) -> None:
     report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}.0", namespace=NAMESPACE)
     problems = [m for m in report["messages"] if m["severity"] >= 2]
@@ -130,8 +140,9 @@ def test_default_render_has_a_deployment_and_service_per_enabled_deployable(char
     for name in enabled:
         svc = of_kind(docs, "Service")[name]
         assert svc["metadata"]["name"] == f"{RELEASE}-{name}"
-        assert svc["spec"]["ports"] == [{"name": "http", "port": ESTATE[name].port, "targetPort": "http",
-                                         "protocol": "TCP"}]
+        assert svc["spec"]["ports"] == [
+            {"name": "http", "port": ESTATE[name].port, "targetPort": "http", "protocol": "TCP"}
+        ]
         assert svc["spec"]["selector"]["app.kubernetes.io/component"] == name
 
 
@@ -144,8 +155,17 @@ def test_container_command_probes_security_and_metrics(chart: helm.Chart) -> Non
         workers = 2 if name == "system-erp" else d.workers
         c = container(deployment)
         assert c["image"] == "ghcr.io/omnigate/omnigate:" + chart.metadata["appVersion"]
-        assert c["command"] == ["omnigate", "serve", name, "--host", "0.0.0.0", "--port", str(d.port),
-                                "--workers", str(workers)]
+        assert c["command"] == [
+            "omnigate",
+            "serve",
+            name,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(d.port),
+            "--workers",
+            str(workers),
+        ]
         assert c["ports"] == [{"name": "http", "containerPort": d.port, "protocol": "TCP"}]
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
@@ -156,8 +176,11 @@ def test_container_command_probes_security_and_metrics(chart: helm.Chart) -> Non
         assert sc["capabilities"]["drop"] == ["ALL"]
         pod = deployment["spec"]["template"]
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-        assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/port": str(d.port),
-                                                  "prometheus.io/path": "/metrics"}
+        assert pod["metadata"]["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(d.port),
+            "prometheus.io/path": "/metrics",
+        }
         # Every path the process writes to is a mounted volume (the root filesystem is read-only).
         env = plain_env(deployment)
         mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
@@ -187,7 +210,8 @@ def test_environment_is_what_shared_settings_expects(chart: helm.Chart) -> None:
         assert env["OMNIGATE_WMS_WEBHOOK_URL"] == service_url("system-wms") + "/webhooks/wms"
         assert env["REDIS_URL"] == f"redis://:<redis_password>@{RELEASE}-redis.{NAMESPACE}.svc.cluster.local:6379/0"
         assert env["CACHE_REDIS_URL"] == (
-            f"redis://:<redis_password>@{RELEASE}-redis-cache.{NAMESPACE}.svc.cluster.local:6379/0")
+            f"redis://:<redis_password>@{RELEASE}-redis-cache.{NAMESPACE}.svc.cluster.local:6379/0"
+        )
         settings = from_env(env)  # the chart's environment decodes into the same settings the launcher gives
         assert settings.service == name
         assert settings.url_for("erp") == service_url("sandbox-erp")
@@ -199,13 +223,21 @@ def test_environment_is_what_shared_settings_expects(chart: helm.Chart) -> None:
 # --- Kubernetes schemas ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", [{}, PRODUCTION, EXTERNAL_REDIS, REAL_BACKENDS,
-                                    {"secrets": {"existingSecret": "mine"}, "networkPolicy": {"enabled": False}},
-                                    {"deployables": {f"sandbox-{r}": {"persistence": {"enabled": False}}
-                                                     for r in BACKEND_ROLES},
-                                     "redis": {"bundled": {"auth": False, "maxmemory": "2gb"}}}],
-                         ids=["default", "production", "external-redis", "real-backends", "existing-secret",
-                              "ephemeral-sandboxes"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        PRODUCTION,
+        EXTERNAL_REDIS,
+        REAL_BACKENDS,
+        {"secrets": {"existingSecret": "mine"}, "networkPolicy": {"enabled": False}},
+        {
+            "deployables": {f"sandbox-{r}": {"persistence": {"enabled": False}} for r in BACKEND_ROLES},
+            "redis": {"bundled": {"auth": False, "maxmemory": "2gb"}},
+        },
+    ],
+    ids=["default", "production", "external-redis", "real-backends", "existing-secret", "ephemeral-sandboxes"],
+)
 def test_every_manifest_validates_against_the_kubernetes_schema(chart: helm.Chart, values: dict[str, Any]) -> None:
     docs = render(chart, values)
     assert docs
@@ -228,15 +260,19 @@ def test_hpa_and_pdb_for_scalable_deployables_never_for_sandboxes(chart: helm.Ch
     assert not any(n.startswith("sandbox-") for n in pdbs)
     for name, hpa in hpas.items():
         assert hpa["apiVersion"] == "autoscaling/v2"
-        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                                 "name": f"{RELEASE}-{name}"}
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": f"{RELEASE}-{name}",
+        }
         assert "replicas" not in of_kind(docs, "Deployment")[name]["spec"]  # the HPA owns the count
     for pdb in pdbs.values():
         assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
 
 
-@pytest.mark.parametrize("override", [{"replicas": 2}, {"hpa": {"enabled": True, "maxReplicas": 3}},
-                                      {"pdb": {"enabled": True}}])
+@pytest.mark.parametrize(
+    "override", [{"replicas": 2}, {"hpa": {"enabled": True, "maxReplicas": 3}}, {"pdb": {"enabled": True}}]
+)
 def test_sandboxes_are_single_replica_by_nature(chart: helm.Chart, override: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmError, match="SQLite"):
         render(chart, {"deployables": {"sandbox-pos": override}})
@@ -246,8 +282,11 @@ def test_sandboxes_are_single_replica_by_nature(chart: helm.Chart, override: dic
 
 
 def _components(peers: list[dict[str, Any]]) -> set[str]:
-    return {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers if "podSelector" in p
-            and "namespaceSelector" not in p}
+    return {
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for p in peers
+        if "podSelector" in p and "namespaceSelector" not in p
+    }
 
 
 def test_network_policies_allow_exactly_the_callers_of_estate_toml(chart: helm.Chart) -> None:
@@ -274,8 +313,9 @@ def test_network_policies_allow_exactly_the_callers_of_estate_toml(chart: helm.C
     for component in ("redis", "redis-cache"):
         spec = policies[component]["spec"]
         (rule,) = spec["ingress"]
-        assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE,
-                                                                 "omnigate.io/role": "deployable"}}}]
+        assert rule["from"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE, "omnigate.io/role": "deployable"}}}
+        ]
         assert spec["egress"] == []
     # every deployable's pods carry the label Redis admits
     for name, deployment in of_kind(docs, "Deployment").items():
@@ -284,8 +324,12 @@ def test_network_policies_allow_exactly_the_callers_of_estate_toml(chart: helm.C
 
 
 def test_network_policy_reaches_real_backends_when_sandboxes_are_off(chart: helm.Chart) -> None:
-    policies = of_kind(render(chart, merged(REAL_BACKENDS, {"backends": {
-        "erp": {"egressTo": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}}})), "NetworkPolicy")
+    policies = of_kind(
+        render(
+            chart, merged(REAL_BACKENDS, {"backends": {"erp": {"egressTo": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}}})
+        ),
+        "NetworkPolicy",
+    )
     assert not any(n.startswith("sandbox-") for n in policies)
     erp = [r for r in policies["system-erp"]["spec"]["egress"] if r["ports"] == [{"port": 443, "protocol": "TCP"}]]
     assert [r["to"] for r in erp] == [[{"ipBlock": {"cidr": "203.0.113.0/24"}}]]
@@ -354,15 +398,26 @@ def test_external_redis_renders_no_statefulset(chart: helm.Chart) -> None:
     assert "redis" not in policies
     assert [r for r in policies["system-erp"]["spec"]["egress"] if r["ports"] == [{"port": 6380, "protocol": "TCP"}]]
     # the URL may also come from a Secret (when it carries a password), with a separate cache URL
-    docs = render(chart, {"redis": {"bundled": {"enabled": False}, "cache": {"enabled": False}, "external": {
-        "existingSecret": "redis-conn", "urlKey": "state", "cacheUrlKey": "cache"}}})
+    docs = render(
+        chart,
+        {
+            "redis": {
+                "bundled": {"enabled": False},
+                "cache": {"enabled": False},
+                "external": {"existingSecret": "redis-conn", "urlKey": "state", "cacheUrlKey": "cache"},
+            }
+        },
+    )
     env = env_of(of_kind(docs, "Deployment")["system-erp"])
     assert env["REDIS_URL"]["valueFrom"] == {"secretKeyRef": {"name": "redis-conn", "key": "state"}}
     assert env["CACHE_REDIS_URL"]["valueFrom"] == {"secretKeyRef": {"name": "redis-conn", "key": "cache"}}
 
 
-@pytest.mark.parametrize("redis", [{"bundled": {"enabled": False}},
-                                   {"external": {"url": "redis://elsewhere:6379/0"}}], ids=["neither", "both"])
+@pytest.mark.parametrize(
+    "redis",
+    [{"bundled": {"enabled": False}}, {"external": {"url": "redis://elsewhere:6379/0"}}],
+    ids=["neither", "both"],
+)
 def test_redis_choice_must_be_unambiguous(chart: helm.Chart, redis: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmError, match="redis"):
         render(chart, {"redis": redis})
@@ -378,8 +433,11 @@ def test_existing_secret_is_honoured(chart: helm.Chart) -> None:
                 if "valueFrom" in e:
                     refs.append(e["valueFrom"]["secretKeyRef"]["name"])
     assert refs and set(refs) == {"shop-credentials"}
-    keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container(of_kind(docs, "Deployment")["system-erp"])["env"]
-            if "valueFrom" in e}
+    keys = {
+        e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container(of_kind(docs, "Deployment")["system-erp"])["env"]
+        if "valueFrom" in e
+    }
     assert keys == set(SECRET_NAMES) | {"redis_password"}
 
 
@@ -414,17 +472,25 @@ def test_no_secret_value_can_come_from_values(chart: helm.Chart) -> None:
     with pytest.raises(helm.HelmError, match="credentials"):
         render(chart, {"deployables": {"system-pos": {"extraEnv": {"OMNIGATE_POS_ACCESS_TOKEN": "hunter2"}}}})
     # plain settings do pass through
-    env = plain_env(of_kind(render(chart, {"extraEnv": {"OMNIGATE_KEY_PREFIX": "shop:", "OMNIGATE_SEED_SKUS": 500}}),
-                            "Deployment")["system-erp"])
+    env = plain_env(
+        of_kind(render(chart, {"extraEnv": {"OMNIGATE_KEY_PREFIX": "shop:", "OMNIGATE_SEED_SKUS": 500}}), "Deployment")[
+            "system-erp"
+        ]
+    )
     assert env["OMNIGATE_KEY_PREFIX"] == "shop:" and env["OMNIGATE_SEED_SKUS"] == "500"
 
 
-@pytest.mark.parametrize("values", [{"deployables": {"system-erp": {"port": "8301"}}},
-                                    {"deployables": {"system-erp": {"replica": 3}}},
-                                    {"redis": {"bundled": {"appendfsync": "sometimes"}}},
-                                    {"backends": {"erp": {"url": "erp.example.com"}}},
-                                    {"unknownTopLevel": True}],
-                         ids=["port-type", "unknown-field", "appendfsync", "url-without-scheme", "unknown-top-level"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"deployables": {"system-erp": {"port": "8301"}}},
+        {"deployables": {"system-erp": {"replica": 3}}},
+        {"redis": {"bundled": {"appendfsync": "sometimes"}}},
+        {"backends": {"erp": {"url": "erp.example.com"}}},
+        {"unknownTopLevel": True},
+    ],
+    ids=["port-type", "unknown-field", "appendfsync", "url-without-scheme", "unknown-top-level"],
+)
 def test_values_schema_rejects_bad_values(chart: helm.Chart, values: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema(values)

@@ -137,7 +137,9 @@ async def test_correlation_headers_are_propagated(upstream: tuple[Upstream, str]
     await pool["erp"].get("/x")
     headers = {k.lower(): v for k, v in state.seen_headers[-1].items()}
     assert headers["x-request-id"] == "req-123"
-    assert headers["traceparent"].startswith(f"00-{trace_id}-") and not headers["traceparent"].endswith("00f067aa0ba902b7-01")
+    assert headers["traceparent"].startswith(f"00-{trace_id}-") and not headers["traceparent"].endswith(
+        "00f067aa0ba902b7-01"
+    )
     await pool.close()
 
 

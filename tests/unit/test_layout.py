@@ -31,7 +31,9 @@ def test_the_rule_is_able_to_fail(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("from services.system.erp import connector\nimport estate.launcher\nfrom shared import http\n")
     assert {m for m in imports(sample) if m.split(".")[0] in OUTSIDE_THE_KERNEL} == {
-        "services.system.erp", "estate.launcher"}
+        "services.system.erp",
+        "estate.launcher",
+    }
 
 
 def test_only_app_and_deps_modules_reach_into_the_application_state() -> None:
@@ -40,9 +42,11 @@ def test_only_app_and_deps_modules_reach_into_the_application_state() -> None:
     allowed = {"app.py", "deps.py"}
     found = sorted(
         f"{path.relative_to(ROOT)}:{n}"
-        for folder in ("shared", "services", "gateway", "estate") if (ROOT / folder).exists()
+        for folder in ("shared", "services", "gateway", "estate")
+        if (ROOT / folder).exists()
         for path in (ROOT / folder).rglob("*.py")
         if path.name not in allowed and path.relative_to(ROOT).as_posix() != "shared/service.py"
-        for n, line in enumerate(path.read_text().splitlines(), start=1) if ".app.state" in line or "app.state." in line
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if ".app.state" in line or "app.state." in line
     )
     assert found == []

@@ -26,10 +26,12 @@ def test_tax_included_prices_per_country() -> None:
 def test_ship_goes_to_the_dc_with_most_atp_for_the_whole_basket() -> None:
     atp = {"A": {"dc-a": 5, "dc-b": 9}, "B": {"dc-a": 5, "dc-b": 1}}
     assert sourcing.for_ship(lines(("A", 2)), atp, ["dc-a", "dc-b"], allow_partial=False) == [
-        sourcing.Placement("dc-b", ["1"])]
+        sourcing.Placement("dc-b", ["1"])
+    ]
     # dc-b cannot serve B x2: the whole basket goes to dc-a.
     assert sourcing.for_ship(lines(("A", 2), ("B", 2)), atp, ["dc-a", "dc-b"], allow_partial=False) == [
-        sourcing.Placement("dc-a", ["1", "2"])]
+        sourcing.Placement("dc-a", ["1", "2"])
+    ]
 
 
 def test_split_only_when_allowed_and_shortage_names_lines() -> None:
@@ -39,7 +41,9 @@ def test_split_only_when_allowed_and_shortage_names_lines() -> None:
         sourcing.for_ship(basket, atp, ["dc-a", "dc-b"], allow_partial=False)
     assert {e["line_id"] for e in short.value.errors} == {"2"}
     assert sourcing.for_ship(basket, atp, ["dc-a", "dc-b"], allow_partial=True) == [
-        sourcing.Placement("dc-a", ["1"]), sourcing.Placement("dc-b", ["2"])]
+        sourcing.Placement("dc-a", ["1"]),
+        sourcing.Placement("dc-b", ["2"]),
+    ]
     with pytest.raises(sourcing.Shortage):
         sourcing.for_ship(lines(("A", 5)), atp, ["dc-a", "dc-b"], allow_partial=True)
 

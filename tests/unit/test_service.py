@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
-
-import pytest
 from typing import Any
 
+import pytest
 from litestar import Request, get, post
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
-from shared.models.orders import SalesOrderRequest
 from shared import outage
+from shared.models.orders import SalesOrderRequest
 from shared.problems import MEDIA_TYPE, ProblemError
 from shared.service import create_service
 from shared.settings import from_env
@@ -44,13 +43,23 @@ async def down() -> None:
 def make_client(redis_url: str = "redis://127.0.0.1:1/0", uses_redis: bool = False) -> TestClient:
     settings = from_env({"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048"})
     app = create_service(
-        "svc-test", [create_order, bug, down, needs_redis], title="t", description="d", uses_redis=uses_redis, settings=settings
+        "svc-test",
+        [create_order, bug, down, needs_redis],
+        title="t",
+        description="d",
+        uses_redis=uses_redis,
+        settings=settings,
     )
     return TestClient(app)
 
 
-GOOD = {"ref": "o-1", "customer_id": "c", "customer_name": "C", "currency": "EUR",
-        "lines": [{"sku": "A-1", "qty": 1, "unit_price": 100}]}
+GOOD = {
+    "ref": "o-1",
+    "customer_id": "c",
+    "customer_name": "C",
+    "currency": "EUR",
+    "lines": [{"sku": "A-1", "qty": 1, "unit_price": 100}],
+}
 
 
 @pytest.mark.parametrize(
@@ -60,11 +69,36 @@ GOOD = {"ref": "o-1", "customer_id": "c", "customer_name": "C", "currency": "EUR
         ("DELETE", "/orders", None, 405),
         ("POST", "/orders", b"{not json", 400),
         ("POST", "/orders", b'{"ref": "o-1"}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[],"extra":1}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":-1,"unit_price":1}]}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":99999999,"unit_price":1}]}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"bad sku!","qty":1,"unit_price":1}]}', 400),
-        ("POST", "/orders", b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":"1","unit_price":1}]}', 400),
+        (
+            "POST",
+            "/orders",
+            b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[],"extra":1}',
+            400,
+        ),
+        (
+            "POST",
+            "/orders",
+            b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":-1,"unit_price":1}]}',
+            400,
+        ),
+        (
+            "POST",
+            "/orders",
+            b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":99999999,"unit_price":1}]}',
+            400,
+        ),
+        (
+            "POST",
+            "/orders",
+            b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"bad sku!","qty":1,"unit_price":1}]}',
+            400,
+        ),
+        (
+            "POST",
+            "/orders",
+            b'{"ref":"o-1","customer_id":"c","customer_name":"C","currency":"EUR","lines":[{"sku":"A","qty":"1","unit_price":1}]}',
+            400,
+        ),
         ("POST", "/orders", b"x" * 4096, 413),
     ],
 )
@@ -191,8 +225,15 @@ def test_outer_wrappers_see_every_request_the_routers_404_included() -> None:
 
         return layer
 
-    app = create_service("svc-test", [create_order], title="t", description="d", uses_redis=False,
-                         settings=from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}), wrappers=[counting])
+    app = create_service(
+        "svc-test",
+        [create_order],
+        title="t",
+        description="d",
+        uses_redis=False,
+        settings=from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}),
+        wrappers=[counting],
+    )
     with TestClient(app) as client:
         assert client.get("/nowhere").status_code == 404
         assert client.post("/orders", json=GOOD).status_code == 201

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from services.process.availability import routes
-from services.process.availability.deps import DEPENDENCIES, Parts, parts
 from services.process.availability.atp import AtpReader
+from services.process.availability.deps import DEPENDENCIES, Parts, parts
 from services.process.availability.keys import NAME, Keys
 from services.process.availability.prices import Prices
 from services.process.availability.projection import Projection
@@ -46,16 +46,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await projection.consumer.ensure_groups()
         reservations = Reservations(redis, keys, scripts, locations)
         prices = Prices(redis, keys, app.state.http)
-        price_events = Consumer(bus, group=f"{NAME}-prices", name=worker_id(), domains=["catalog"],
-                                handler=prices.apply_event, start_id="$", block_ms=500)
+        price_events = Consumer(
+            bus,
+            group=f"{NAME}-prices",
+            name=worker_id(),
+            domains=["catalog"],
+            handler=prices.apply_event,
+            start_id="$",
+            block_ms=500,
+        )
         await price_events.ensure_groups()
         reconciler = Reconciler(redis, keys, projection, locations)
         app.state.availability = Parts(
-            atp=AtpReader(redis, keys), locations=locations, reservations=reservations, prices=prices,
+            atp=AtpReader(redis, keys),
+            locations=locations,
+            reservations=reservations,
+            prices=prices,
             reconciler=reconciler,
-            rounds=Rounds(redis, settings, app.state.stop, projection=projection, prices=prices,
-                          price_events=price_events, reservations=reservations, outbox=outbox,
-                          reconciler=reconciler),
+            rounds=Rounds(
+                redis,
+                settings,
+                app.state.stop,
+                projection=projection,
+                prices=prices,
+                price_events=price_events,
+                reservations=reservations,
+                outbox=outbox,
+                reconciler=reconciler,
+            ),
         )
         try:
             yield

@@ -8,7 +8,7 @@ the consumers last found nothing left to apply.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from redis.asyncio import Redis
 
@@ -67,15 +67,19 @@ def positions(fields: Fields) -> dict[str, Position]:
 
 
 def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _terms(pos: Position) -> list[AvailabilityTerm]:
     as_of = _dt(pos.as_of_ms)
     return [
         AvailabilityTerm(name="on_hand", value=pos.on_hand, source=pos.source, as_of=as_of),
-        AvailabilityTerm(name="reserved", value=pos.reserved, source="availability",
-                         as_of=_dt(pos.reserved_ms) if pos.reserved_ms else as_of),
+        AvailabilityTerm(
+            name="reserved",
+            value=pos.reserved,
+            source="availability",
+            as_of=_dt(pos.reserved_ms) if pos.reserved_ms else as_of,
+        ),
         AvailabilityTerm(name="safety_stock", value=pos.safety_stock, source="config", as_of=as_of),
         AvailabilityTerm(name="in_transit", value=pos.in_transit, source=pos.source, as_of=as_of),
     ]
@@ -83,8 +87,13 @@ def _terms(pos: Position) -> list[AvailabilityTerm]:
 
 def location_availability(sku: str, pos: Position, staleness_ms: int, explain: bool) -> Availability:
     return Availability(
-        sku=sku, location=pos.location, available=pos.available, incoming=pos.in_transit,
-        as_of=_dt(pos.last_change_ms), staleness_ms=staleness_ms, explain=_terms(pos) if explain else None,
+        sku=sku,
+        location=pos.location,
+        available=pos.available,
+        incoming=pos.in_transit,
+        as_of=_dt(pos.last_change_ms),
+        staleness_ms=staleness_ms,
+        explain=_terms(pos) if explain else None,
     )
 
 
@@ -102,26 +111,30 @@ def sku_availability(
     if not held:
         return None
     shipping = [
-        pos for loc, pos in held.items()
-        if (ships(locations[loc]) if loc in locations else loc.startswith("dc-"))
+        pos for loc, pos in held.items() if (ships(locations[loc]) if loc in locations else loc.startswith("dc-"))
     ]
     latest = max(pos.last_change_ms for pos in held.values())
     ship_terms = None
     if explain:
         ship_terms = [
-            AvailabilityTerm(name=f"{pos.location}.available", value=pos.available, source=pos.source,
-                             as_of=_dt(pos.last_change_ms))
+            AvailabilityTerm(
+                name=f"{pos.location}.available", value=pos.available, source=pos.source, as_of=_dt(pos.last_change_ms)
+            )
             for pos in shipping
         ]
     ship = Availability(
-        sku=sku, location="ship", available=sum(p.available for p in shipping),
+        sku=sku,
+        location="ship",
+        available=sum(p.available for p in shipping),
         incoming=sum(p.in_transit for p in shipping),
         as_of=_dt(max((p.last_change_ms for p in shipping), default=latest)),
-        staleness_ms=staleness_ms, explain=ship_terms,
+        staleness_ms=staleness_ms,
+        explain=ship_terms,
     )
     chosen = sorted(held) if only is None else sorted(loc for loc in held if loc in only)
     return SkuAvailability(
-        sku=sku, ship=ship,
+        sku=sku,
+        ship=ship,
         locations=[location_availability(sku, held[loc], staleness_ms, explain) for loc in chosen],
         as_of=_dt(latest),
     )

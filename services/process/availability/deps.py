@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 from litestar.datastructures import State
 
-from shared.deps import provide
-
 from services.process.availability.atp import AtpReader
 from services.process.availability.prices import Prices
 from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
 from services.process.availability.rounds import Rounds
 from services.process.availability.stores import Locations
+from shared.deps import provide
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,15 @@ price, so the swap asks for another sync: the projection always converges on the
 from __future__ import annotations
 
 import asyncio
-
 from pathlib import Path
 
 import msgspec
 from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
+from shared import scripts
 from shared.clock import now_ms
 from shared.http import Upstreams
-from shared import scripts
 from shared.lease import Lease
 from shared.models.availability import PriceQueryResult
 from shared.models.catalog import Price
@@ -70,20 +69,27 @@ class Prices:
                     params["cursor"] = cursor
                 response = await self.http["system-erp"].get("/prices", params=params)
                 if not response.ok:
-                    raise ProblemError("upstream-error", f"system-erp: GET /prices answered {response.status}",
-                                       upstream="system-erp")
+                    raise ProblemError(
+                        "upstream-error", f"system-erp: GET /prices answered {response.status}", upstream="system-erp"
+                    )
                 page = response.json(Page[Price])
                 if page.items:
-                    await self.redis.hset(self.keys.prices_next, mapping={p.sku: _encoder.encode(p) for p in page.items})
+                    await self.redis.hset(
+                        self.keys.prices_next, mapping={p.sku: _encoder.encode(p) for p in page.items}
+                    )
                     count += len(page.items)
                 cursor = page.next_cursor
                 if not cursor:
                     break
         except ProblemError as exc:
-            await self.redis.hset(self.keys.prices_meta, mapping={"error": exc.detail or exc.title, "error_at": now_ms()})
+            await self.redis.hset(
+                self.keys.prices_meta, mapping={"error": exc.detail or exc.title, "error_at": now_ms()}
+            )
             raise
-        await self._swap(keys=[lease.key, self.keys.prices_next, self.keys.prices, self.keys.prices_meta],
-                         args=[lease.value, started, count])
+        await self._swap(
+            keys=[lease.key, self.keys.prices_next, self.keys.prices, self.keys.prices_meta],
+            args=[lease.value, started, count],
+        )
         return count
 
     async def due(self, interval_s: float) -> bool:
@@ -108,8 +114,9 @@ class Prices:
             if synced is not None and int(synced) >= requested:
                 return SyncStatus(state="done", count=int(count or 0), synced_at_ms=int(synced))
             if error is not None and error_at is not None and int(error_at) >= requested:
-                raise ProblemError("upstream-unavailable", f"price sync failed: {error.decode()}",
-                                   upstream="system-erp", retry_after=5)
+                raise ProblemError(
+                    "upstream-unavailable", f"price sync failed: {error.decode()}", upstream="system-erp", retry_after=5
+                )
         return SyncStatus(state="running")
 
     async def _ready(self) -> None:

@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 from services.process.availability import sources
 from services.process.availability.keys import GROUP, Keys
 from services.process.availability.scripts import Scripts
-from shared.clock import now_ms, worker_id
 from services.process.availability.stores import Locations, dc_location
 from shared.background import run_rounds
+from shared.clock import now_ms, worker_id
 from shared.events import Consumer, EventBus
 from shared.http import Upstreams
 from shared.lease import Lease
@@ -60,7 +60,11 @@ def ms(value: datetime) -> int:
 
 
 def safety_stock(settings: Settings, location: str) -> int:
-    return settings.availability_dc_safety_stock if location.startswith("dc-") else settings.availability_store_safety_stock
+    return (
+        settings.availability_dc_safety_stock
+        if location.startswith("dc-")
+        else settings.availability_store_safety_stock
+    )
 
 
 def _lines(lines: list[Any]) -> list[dict[str, Any]]:
@@ -68,13 +72,28 @@ def _lines(lines: list[Any]) -> list[dict[str, Any]]:
 
 
 def snapshot_row(settings: Settings, position: StockPosition) -> list[Any]:
-    return [position.sku, position.location, position.on_hand, position.in_transit,
-            safety_stock(settings, position.location), ms(position.as_of), position.source]
+    return [
+        position.sku,
+        position.location,
+        position.on_hand,
+        position.in_transit,
+        safety_stock(settings, position.location),
+        ms(position.as_of),
+        position.source,
+    ]
 
 
 class Projection:
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, http: Upstreams, settings: Settings,
-                 locations: Locations, bus: EventBus) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        scripts: Scripts,
+        http: Upstreams,
+        settings: Settings,
+        locations: Locations,
+        bus: EventBus,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = scripts
@@ -83,8 +102,14 @@ class Projection:
         self.locations = locations
         self.bus = bus
         self.consumer = Consumer(
-            bus, group=GROUP, name=worker_id(), domains=DOMAINS, handler=self.apply,
-            start_id="$", block_ms=500, claim_idle_ms=10_000,
+            bus,
+            group=GROUP,
+            name=worker_id(),
+            domains=DOMAINS,
+            handler=self.apply,
+            start_id="$",
+            block_ms=500,
+            claim_idle_ms=10_000,
         )
 
     # --- build ---------------------------------------------------------------------------------------------
@@ -93,7 +118,7 @@ class Projection:
         """Write snapshot rows (as_of-guarded); returns [sku, location, old, new] for each changed on-hand."""
         changed: list[list[Any]] = []
         for start in range(0, len(rows), BATCH):
-            out = await self.scripts.call("snapshot", [], [msgspec.json.encode(rows[start:start + BATCH]), cause])
+            out = await self.scripts.call("snapshot", [], [msgspec.json.encode(rows[start : start + BATCH]), cause])
             decoded = msgspec.json.decode(out)
             if isinstance(decoded, list):
                 changed.extend(decoded)
@@ -143,30 +168,71 @@ class Projection:
         inclusive = event.source in SECOND_PRECISION
         if event.type == "inventory.counted":
             c = msgspec.convert(event.payload, InventoryCounted, strict=False)
-            return {"op": "count", "sku": c.sku, "loc": c.location, "on_hand": c.on_hand, "at": ms(c.as_of),
-                    "src": event.source, "ss": safety_stock(self.settings, c.location)}, []
+            return {
+                "op": "count",
+                "sku": c.sku,
+                "loc": c.location,
+                "on_hand": c.on_hand,
+                "at": ms(c.as_of),
+                "src": event.source,
+                "ss": safety_stock(self.settings, c.location),
+            }, []
         if event.type == "inventory.adjusted":
             a = msgspec.convert(event.payload, InventoryAdjusted, strict=False)
-            return {"op": "delta", "sku": a.sku, "loc": a.location, "delta": a.delta, "at": ms(a.as_of),
-                    "inclusive": inclusive, "src": event.source, "ss": safety_stock(self.settings, a.location)}, []
+            return {
+                "op": "delta",
+                "sku": a.sku,
+                "loc": a.location,
+                "delta": a.delta,
+                "at": ms(a.as_of),
+                "inclusive": inclusive,
+                "src": event.source,
+                "ss": safety_stock(self.settings, a.location),
+            }, []
         if event.type == "shipment.dispatched":
             s = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
-            return {"op": "ship", "loc": s.location, "at": at, "inclusive": inclusive, "src": event.source,
-                    "ss": safety_stock(self.settings, s.location), "lines": _lines(s.lines)}, self._sets(s.order_ref)
+            return {
+                "op": "ship",
+                "loc": s.location,
+                "at": at,
+                "inclusive": inclusive,
+                "src": event.source,
+                "ss": safety_stock(self.settings, s.location),
+                "lines": _lines(s.lines),
+            }, self._sets(s.order_ref)
         if event.type == "pickup.held":
             h = msgspec.convert(event.payload, PickupHeld, strict=False)
             counts = [{"sku": c.sku, "loc": c.location, "on_hand": c.on_hand, "at": ms(c.as_of)} for c in h.counts]
-            return {"op": "hold", "loc": h.store, "at": at, "src": event.source, "counts": counts,
-                    "ss": safety_stock(self.settings, h.store), "lines": _lines(h.lines)}, self._sets(h.task_ref)
+            return {
+                "op": "hold",
+                "loc": h.store,
+                "at": at,
+                "src": event.source,
+                "counts": counts,
+                "ss": safety_stock(self.settings, h.store),
+                "lines": _lines(h.lines),
+            }, self._sets(h.task_ref)
         if event.type == "pickup.completed":
             p = msgspec.convert(event.payload, PickupCompleted, strict=False)
-            return {"op": "consume", "loc": p.store, "at": at, "src": event.source,
-                    "ss": safety_stock(self.settings, p.store), "lines": _lines(p.lines)}, self._sets(p.task_ref)
+            return {
+                "op": "consume",
+                "loc": p.store,
+                "at": at,
+                "src": event.source,
+                "ss": safety_stock(self.settings, p.store),
+                "lines": _lines(p.lines),
+            }, self._sets(p.task_ref)
         if event.type == "receipt.received":
             r = msgspec.convert(event.payload, ReceiptReceived, strict=False)
-            return {"op": "receive", "loc": r.location, "at": at, "inclusive": inclusive, "src": event.source,
-                    "ss": safety_stock(self.settings, r.location),
-                    "lines": [{"sku": line.sku, "qty": line.qty} for line in r.lines]}, []
+            return {
+                "op": "receive",
+                "loc": r.location,
+                "at": at,
+                "inclusive": inclusive,
+                "src": event.source,
+                "ss": safety_stock(self.settings, r.location),
+                "lines": [{"sku": line.sku, "qty": line.qty} for line in r.lines],
+            }, []
         return None  # pickup.ready, delivery.completed...: no stock moves
 
     def _sets(self, ref: str) -> list[str]:
@@ -216,5 +282,3 @@ class Projection:
             if asyncio.get_running_loop().time() > deadline:
                 return False
             await asyncio.sleep(0.05)
-
-

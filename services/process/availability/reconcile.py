@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import msgspec
 from redis.asyncio import Redis
@@ -33,7 +33,7 @@ _encoder = msgspec.json.Encoder()
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Reconciler:
@@ -72,8 +72,13 @@ class Reconciler:
         except ProblemError as exc:
             report = msgspec.structs.replace(report, state="failed", finished_at=_now(), error=exc.detail or exc.title)
         await self._save(report)
-        log.info("reconciliation %s %s: %d drift rows repaired, %d ERP drift rows", report.id, report.state,
-                 len(report.drift), len(report.erp_drift))
+        log.info(
+            "reconciliation %s %s: %d drift rows repaired, %d ERP drift rows",
+            report.id,
+            report.state,
+            len(report.drift),
+            len(report.erp_drift),
+        )
         return report
 
     async def _snapshot(self, only: list[str] | None) -> tuple[list[StockPosition], list[str]]:
@@ -98,7 +103,8 @@ class Reconciler:
                 pipe.hmget(self.keys.sku(p.sku), [f"{p.location}|oh", f"{p.location}|t"])
             held = await pipe.execute()
         candidates = [
-            p for p, (oh, t) in zip(positions, held)
+            p
+            for p, (oh, t) in zip(positions, held)
             if (oh is None or int(oh) != p.on_hand) and (t is None or int(t) <= ms(p.as_of))
         ]
         if candidates:
@@ -114,7 +120,12 @@ class Reconciler:
         ]
         erp_drift, error = await self._erp_drift(dcs)
         return msgspec.structs.replace(
-            report, state="done", finished_at=_now(), drift=drift, repaired=len(drift), erp_drift=erp_drift,
+            report,
+            state="done",
+            finished_at=_now(),
+            drift=drift,
+            repaired=len(drift),
+            erp_drift=erp_drift,
             error=error,
         )
 
@@ -130,7 +141,8 @@ class Reconciler:
                         held = await pipe.execute()
                     rows.extend(
                         DriftRow(sku=p.sku, location=p.location, projected=int(oh or 0), actual=p.on_hand, source="erp")
-                        for p, oh in zip(page, held) if int(oh or 0) != p.on_hand
+                        for p, oh in zip(page, held)
+                        if int(oh or 0) != p.on_hand
                     )
         except ProblemError as exc:
             return rows, f"ERP drift not checked: {exc.detail or exc.title}"

@@ -9,7 +9,7 @@ first (the same code path), so the answer never depends on when the sweeper last
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import msgspec
@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
 from services.process.availability.scripts import Scripts
-from shared.clock import now_ms
 from services.process.availability.stores import Locations
+from shared.clock import now_ms
 from shared.lease import Lease
 from shared.models.availability import ReservationRequest, ReservationSet
 from shared.models.inventory import Reservation
@@ -45,20 +45,32 @@ def _text(value: Any) -> str:
 def reservation_set(order_id: str, flat: list[Any]) -> ReservationSet:
     fields = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
     expires_ms = fields.get("exp")
-    expires_at = datetime.fromtimestamp(int(expires_ms) / 1000, timezone.utc) if expires_ms else None
+    expires_at = datetime.fromtimestamp(int(expires_ms) / 1000, UTC) if expires_ms else None
     lines = []
     for name, raw in sorted(fields.items()):
         if not name.startswith("l:"):
             continue
         line = _line.decode(raw)
         line_id = name[2:]
-        lines.append(Reservation(
-            id=f"{order_id}:{line_id}", order_id=order_id, line_id=line_id, sku=line.sku, location=line.loc,
-            qty=line.qty, state=line.state,  # type: ignore[arg-type]
-            expires_at=expires_at if line.state == "held" else None,
-        ))
-    return ReservationSet(order_id=order_id, owner=_text(fields["owner"]), state=_text(fields["state"]),  # type: ignore[arg-type]
-                          lines=lines, expires_at=expires_at)
+        lines.append(
+            Reservation(
+                id=f"{order_id}:{line_id}",
+                order_id=order_id,
+                line_id=line_id,
+                sku=line.sku,
+                location=line.loc,
+                qty=line.qty,
+                state=line.state,  # type: ignore[arg-type]
+                expires_at=expires_at if line.state == "held" else None,
+            )
+        )
+    return ReservationSet(
+        order_id=order_id,
+        owner=_text(fields["owner"]),
+        state=_text(fields["state"]),  # type: ignore[arg-type]
+        lines=lines,
+        expires_at=expires_at,
+    )
 
 
 class Reservations:
@@ -73,16 +85,19 @@ class Reservations:
         seen: set[str] = set()
         for i, line in enumerate(request.lines):
             if line.line_id in seen:
-                raise invalid("line ids must be unique within an order",
-                              errors=[{"field": f"lines[{i}].line_id", "value": line.line_id}])
+                raise invalid(
+                    "line ids must be unique within an order",
+                    errors=[{"field": f"lines[{i}].line_id", "value": line.line_id}],
+                )
             seen.add(line.line_id)
         known = await self.locations.all()
         unknown_locations = [
             {"line_id": line.line_id, "location": line.location} for line in request.lines if line.location not in known
         ]
         if unknown_locations:
-            raise ProblemError("unprocessable", "some lines name a location that does not exist",
-                               errors=unknown_locations)
+            raise ProblemError(
+                "unprocessable", "some lines name a location that does not exist", errors=unknown_locations
+            )
         args: list[Any] = [request.order_id, request.owner, request.ttl_s * 1000, len(request.lines)]
         for line in request.lines:
             args.extend((line.line_id, line.sku, line.location, line.qty))
@@ -95,11 +110,17 @@ class Reservations:
         if outcome == "replay":
             return reservation_set(request.order_id, flat), False
         if outcome == "short":
-            raise ProblemError("insufficient-stock", "not enough stock for some lines; nothing was reserved",
-                               errors=msgspec.json.decode(detail))
+            raise ProblemError(
+                "insufficient-stock",
+                "not enough stock for some lines; nothing was reserved",
+                errors=msgspec.json.decode(detail),
+            )
         if outcome == "unknown":
-            raise ProblemError("unprocessable", "some lines name a SKU the projection does not know",
-                               errors=msgspec.json.decode(detail))
+            raise ProblemError(
+                "unprocessable",
+                "some lines name a SKU the projection does not know",
+                errors=msgspec.json.decode(detail),
+            )
         if outcome == "gone":
             if _text(detail) == "expired":
                 raise ProblemError("reservation-expired", f"the reservations of order {request.order_id} expired")

@@ -29,9 +29,19 @@ log = logging.getLogger("omnigate.availability.rounds")
 class Rounds:
     """The loops of one worker, built by app.py with what they work on."""
 
-    def __init__(self, redis: Redis, settings: Settings, stop: asyncio.Event, *, projection: Projection,
-                 prices: Prices, price_events: Consumer, reservations: Reservations, outbox: Outbox,
-                 reconciler: Reconciler) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        stop: asyncio.Event,
+        *,
+        projection: Projection,
+        prices: Prices,
+        price_events: Consumer,
+        reservations: Reservations,
+        outbox: Outbox,
+        reconciler: Reconciler,
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.stop = stop
@@ -45,8 +55,9 @@ class Rounds:
     def _lease(self, name: str, ttl_ms: int) -> Lease:
         return Lease(self.redis, f"availability-{name}", prefix=self.settings.key_prefix, ttl_ms=ttl_ms)
 
-    async def _forever(self, name: str, work: Callable[[Lease], Awaitable[object]], interval_s: float,
-                       ttl_ms: int) -> None:
+    async def _forever(
+        self, name: str, work: Callable[[Lease], Awaitable[object]], interval_s: float, ttl_ms: int
+    ) -> None:
         # An upstream away is logged and retried next round by run_under_lease itself.
         await run_under_lease(self._lease(name, ttl_ms), work, interval_s=interval_s, stop=self.stop)
 
@@ -97,8 +108,9 @@ class Rounds:
         await self._forever("expiry", round_, self.settings.availability_expiry_sweep_s, 10_000)
 
     async def relay(self) -> None:
-        await run_relay(self.outbox, self._lease("outbox", 10_000), interval_s=self.settings.availability_relay_s,
-                        stop=self.stop)
+        await run_relay(
+            self.outbox, self._lease("outbox", 10_000), interval_s=self.settings.availability_relay_s, stop=self.stop
+        )
 
     async def reconcile(self) -> None:
         interval = self.settings.availability_reconcile_s

@@ -19,8 +19,8 @@ from services.process.availability.atp import AtpReader, sku_availability
 from services.process.availability.prices import Prices
 from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
-from shared.clock import now_ms
 from services.process.availability.stores import POSTAL_PATTERN, Locations, centroid, distance_km
+from shared.clock import now_ms
 from shared.models.availability import (
     MAX_QUERY_SKUS,
     AvailabilityQuery,
@@ -62,7 +62,6 @@ def _order_id(value: str) -> str:
 # --- availability ---------------------------------------------------------------------------------------------
 
 
-
 # Examples use SKUs and stores of the default sandbox seed, so they work as written against `make run`.
 SKU_EXAMPLES = ("OG-1000-BLK-XS-000000", "OG-1233-BEI-L-003741")
 QUERY_EXAMPLE = {"skus": list(SKU_EXAMPLES), "explain": False}
@@ -75,6 +74,7 @@ RESERVATION_EXAMPLE = {
     ],
     "ttl_s": 900,
 }
+
 
 @get("/availability/stores", tags=["availability"], summary="Stores near a postal code with stock for a basket")
 async def stores_near(
@@ -105,8 +105,11 @@ async def stores_near(
     stores = [loc for loc in known.values() if loc.type == "store" and loc.pickup]
     origin = centroid(postal, stores)
     if origin is None:
-        raise ProblemError("unprocessable", f"postal code {postal} cannot be placed near any store",
-                           errors=[{"field": "postal", "value": postal}])
+        raise ProblemError(
+            "unprocessable",
+            f"postal code {postal} cannot be placed near any store",
+            errors=[{"field": "postal", "value": postal}],
+        )
     now = now_ms()
     fields, staleness = await atp.read(skus, now)
     per_sku = []
@@ -117,13 +120,21 @@ async def stores_near(
         per_sku.append({a.location: a.available for a in found.locations})
     answers = []
     for store in stores:
-        lines = [StoreLineAvailability(sku=line.sku, available=avail.get(store.id, 0))
-                 for line, avail in zip(basket, per_sku)]
-        where = (store.latitude, store.longitude) if store.latitude is not None and store.longitude is not None else None
-        answers.append(StoreAvailability(
-            store=store, distance_km=round(distance_km(origin, where), 2) if where else float("inf"),
-            complete=all(sl.available >= line.qty for sl, line in zip(lines, basket)), lines=lines,
-        ))
+        lines = [
+            StoreLineAvailability(sku=line.sku, available=avail.get(store.id, 0))
+            for line, avail in zip(basket, per_sku)
+        ]
+        where = (
+            (store.latitude, store.longitude) if store.latitude is not None and store.longitude is not None else None
+        )
+        answers.append(
+            StoreAvailability(
+                store=store,
+                distance_km=round(distance_km(origin, where), 2) if where else float("inf"),
+                complete=all(sl.available >= line.qty for sl, line in zip(lines, basket)),
+                lines=lines,
+            )
+        )
     answers.sort(key=lambda a: (a.distance_km, a.store.id))
     return answers[:limit]
 
@@ -133,7 +144,9 @@ async def get_availability(
     atp: NamedDependency[AtpReader],
     locations: NamedDependency[Locations],
     sku: FromPath[str],
-    explain: Annotated[bool, Parameter(description="Include every term (on hand, reserved, safety stock, in transit)")] = False,
+    explain: Annotated[
+        bool, Parameter(description="Include every term (on hand, reserved, safety stock, in transit)")
+    ] = False,
 ) -> SkuAvailability:
     _sku(sku)
     fields, staleness = await atp.read([sku], now_ms())
@@ -143,10 +156,16 @@ async def get_availability(
     return found
 
 
-@post("/availability/query", status_code=200, tags=["availability"],
-      summary=f"ATP of up to {MAX_QUERY_SKUS} SKUs in one call")
+@post(
+    "/availability/query",
+    status_code=200,
+    tags=["availability"],
+    summary=f"ATP of up to {MAX_QUERY_SKUS} SKUs in one call",
+)
 async def query_availability(
-    data: Annotated[AvailabilityQuery, Body(examples=[Example(summary="two SKUs, every location", value=QUERY_EXAMPLE)])],
+    data: Annotated[
+        AvailabilityQuery, Body(examples=[Example(summary="two SKUs, every location", value=QUERY_EXAMPLE)])
+    ],
     atp: NamedDependency[AtpReader],
     locations: NamedDependency[Locations],
     prices: NamedDependency[Prices],
@@ -156,8 +175,11 @@ async def query_availability(
     if data.locations is not None:
         unknown = [loc for loc in data.locations if loc not in known]
         if unknown:
-            raise ProblemError("unprocessable", "some locations do not exist",
-                               errors=[{"field": "locations", "value": loc} for loc in unknown[:20]])
+            raise ProblemError(
+                "unprocessable",
+                "some locations do not exist",
+                errors=[{"field": "locations", "value": loc} for loc in unknown[:20]],
+            )
         only = set(data.locations)
     skus = list(dict.fromkeys(data.skus))
     priced: PriceQueryResult | None = None
@@ -178,12 +200,17 @@ async def query_availability(
 # --- reservations ---------------------------------------------------------------------------------------------
 
 
-@post("/reservations", tags=["reservations"], summary="Hold stock for every line of an order, all or nothing",
-      response_description="The reservation set (201 when this call reserved, 200 for a replay)")
+@post(
+    "/reservations",
+    tags=["reservations"],
+    summary="Hold stock for every line of an order, all or nothing",
+    response_description="The reservation set (201 when this call reserved, 200 for a replay)",
+)
 async def reserve(
     reservations: NamedDependency[Reservations],
-    data: Annotated[ReservationRequest, Body(examples=[Example(summary="hold two lines for 15 minutes",
-                                                                value=RESERVATION_EXAMPLE)])],
+    data: Annotated[
+        ReservationRequest, Body(examples=[Example(summary="hold two lines for 15 minutes", value=RESERVATION_EXAMPLE)])
+    ],
 ) -> Response[ReservationSet]:
     """Idempotent by (order_id, line_id). Not enough stock for any line: 409 ``insufficient-stock`` naming
     every short line, and nothing is held."""
@@ -196,8 +223,12 @@ async def get_reservations(order_id: FromPath[str], reservations: NamedDependenc
     return await reservations.get(_order_id(order_id))
 
 
-@post("/reservations/{order_id:str}/extend", status_code=200, tags=["reservations"],
-      summary="Push a held set's deadline to now + ttl_s")
+@post(
+    "/reservations/{order_id:str}/extend",
+    status_code=200,
+    tags=["reservations"],
+    summary="Push a held set's deadline to now + ttl_s",
+)
 async def extend(
     reservations: NamedDependency[Reservations],
     order_id: FromPath[str],
@@ -206,14 +237,22 @@ async def extend(
     return await reservations.transition(_order_id(order_id), "extend", data.ttl_s)
 
 
-@post("/reservations/{order_id:str}/commit", status_code=200, tags=["reservations"],
-      summary="held -> allocated (the order was accepted): no expiry from now on")
+@post(
+    "/reservations/{order_id:str}/commit",
+    status_code=200,
+    tags=["reservations"],
+    summary="held -> allocated (the order was accepted): no expiry from now on",
+)
 async def commit(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
     return await reservations.transition(_order_id(order_id), "commit")
 
 
-@post("/reservations/{order_id:str}/release", status_code=200, tags=["reservations"],
-      summary="Give the stock back (cancel or failure); idempotent")
+@post(
+    "/reservations/{order_id:str}/release",
+    status_code=200,
+    tags=["reservations"],
+    summary="Give the stock back (cancel or failure); idempotent",
+)
 async def release(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
     return await reservations.transition(_order_id(order_id), "release")
 
@@ -224,8 +263,10 @@ async def release(order_id: FromPath[str], reservations: NamedDependency[Reserva
 @post("/prices/query", status_code=200, tags=["prices"], summary="Prices of many SKUs from the price projection")
 async def query_prices(
     prices: NamedDependency[Prices],
-    data: Annotated[PriceQuery, Body(examples=[Example(summary="a basket's prices",
-                                                        value={"skus": [SKU_EXAMPLES[0], SKU_EXAMPLES[1]]})])],
+    data: Annotated[
+        PriceQuery,
+        Body(examples=[Example(summary="a basket's prices", value={"skus": [SKU_EXAMPLES[0], SKU_EXAMPLES[1]]})]),
+    ],
 ) -> PriceQueryResult:
     """Answers from Redis, so checkout prices keep working while the ERP is down."""
     return await prices.query(data.skus)
@@ -239,8 +280,13 @@ async def get_price(sku: FromPath[str], prices: NamedDependency[Prices]) -> Pric
     return price
 
 
-@post("/prices/sync", status_code=200, tags=["prices"], summary="Sync the price projection from the ERP now",
-      response_description="`done` with the count, or 202 `running` if it takes longer than the wait")
+@post(
+    "/prices/sync",
+    status_code=200,
+    tags=["prices"],
+    summary="Sync the price projection from the ERP now",
+    response_description="`done` with the count, or 202 `running` if it takes longer than the wait",
+)
 async def sync_prices(prices: NamedDependency[Prices], settings: NamedDependency[Settings]) -> Response[Any]:
     status = await prices.request_sync(wait_s=settings.http_timeout_s * 4 + 2)
     return Response(status, status_code=200 if status.state == "done" else 202)
@@ -249,10 +295,15 @@ async def sync_prices(prices: NamedDependency[Prices], settings: NamedDependency
 # --- reconciliations ------------------------------------------------------------------------------------------
 
 
-@post("/reconciliations", tags=["reconciliation"], status_code=202,
-      summary="Compare the projection with WMS and POS, repair it, report the drift (in the background)")
+@post(
+    "/reconciliations",
+    tags=["reconciliation"],
+    status_code=202,
+    summary="Compare the projection with WMS and POS, repair it, report the drift (in the background)",
+)
 async def start_reconciliation(
-    reconciler: NamedDependency[Reconciler], locations: NamedDependency[Locations],
+    reconciler: NamedDependency[Reconciler],
+    locations: NamedDependency[Locations],
     data: JSONBody[ReconciliationRequest | None] = None,
 ) -> Response[Reconciliation]:
     only = data.locations if data is not None else None
@@ -260,8 +311,11 @@ async def start_reconciliation(
         known = await locations.all()
         unknown = [loc for loc in only if loc not in known]
         if unknown:
-            raise ProblemError("unprocessable", "some locations do not exist",
-                               errors=[{"field": "locations", "value": loc} for loc in unknown[:20]])
+            raise ProblemError(
+                "unprocessable",
+                "some locations do not exist",
+                errors=[{"field": "locations", "value": loc} for loc in unknown[:20]],
+            )
     report = await reconciler.start(only)
     return Response(report, status_code=202, headers={"Location": f"/reconciliations/{report.id}"})
 
@@ -277,6 +331,17 @@ async def get_reconciliation(recon_id: FromPath[str], reconciler: NamedDependenc
 
 
 ROUTES = [
-    stores_near, get_availability, query_availability, reserve, get_reservations, extend, commit, release,
-    query_prices, get_price, sync_prices, start_reconciliation, get_reconciliation,
+    stores_near,
+    get_availability,
+    query_availability,
+    reserve,
+    get_reservations,
+    extend,
+    commit,
+    release,
+    query_prices,
+    get_price,
+    sync_prices,
+    start_reconciliation,
+    get_reconciliation,
 ]

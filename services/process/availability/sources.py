@@ -24,7 +24,9 @@ async def _pages(
             query["cursor"] = cursor
         response = await http[upstream].get("/stock", params=query)
         if not response.ok:
-            raise ProblemError("upstream-error", f"{upstream}: GET /stock answered {response.status}", upstream=upstream)
+            raise ProblemError(
+                "upstream-error", f"{upstream}: GET /stock answered {response.status}", upstream=upstream
+            )
         page = response.json(Page[StockPosition])
         yield page.items
         cursor = page.next_cursor
@@ -51,5 +53,7 @@ async def erp_stock(http: Upstreams, location: str) -> AsyncIterator[list[StockP
 async def stores(http: Upstreams) -> list[Location]:
     response = await http["system-pos"].get("/stores")
     if not response.ok:
-        raise ProblemError("upstream-error", f"system-pos: GET /stores answered {response.status}", upstream="system-pos")
+        raise ProblemError(
+            "upstream-error", f"system-pos: GET /stores answered {response.status}", upstream="system-pos"
+        )
     return response.json(list[Location])

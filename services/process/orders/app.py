@@ -13,14 +13,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from redis.asyncio import Redis
 
-from shared.background import in_background, wait_until_set
-from shared.events import EventBus
-from shared.idempotency import Idempotency
-from shared.lease import Lease, run_under_lease
-from shared.outbox import Outbox, run_relay
-from shared.service import create_service
-from shared.settings import Settings, get_settings
-
 from services.process.orders.backends import Backends
 from services.process.orders.deps import DEPENDENCIES, Parts, parts
 from services.process.orders.recovery import RetryWorker
@@ -30,6 +22,13 @@ from services.process.orders.saga import Saga
 from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep
 from services.process.orders.tracking import Facts, run_tracker
+from shared.background import in_background, wait_until_set
+from shared.events import EventBus
+from shared.idempotency import Idempotency
+from shared.lease import Lease, run_under_lease
+from shared.outbox import Outbox, run_relay
+from shared.service import create_service
+from shared.settings import Settings, get_settings
 
 NAME = "process-orders"
 
@@ -45,10 +44,21 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
     returns = Returns(saga)
     facts = Facts(saga, returns)
     app.state.orders = Parts(
-        bus=bus, outbox=outbox, store=store, saga=saga, returns=returns, facts=facts,
-        idempotency=Idempotency(redis, prefix=settings.key_prefix, service=NAME,
-                                ttl_s=settings.orders_idempotency_ttl_s, inflight_s=settings.orders_inflight_s),
-        sweep=Sweep(store, saga.backends, settings), retry_worker=RetryWorker(saga, returns, facts),
+        bus=bus,
+        outbox=outbox,
+        store=store,
+        saga=saga,
+        returns=returns,
+        facts=facts,
+        idempotency=Idempotency(
+            redis,
+            prefix=settings.key_prefix,
+            service=NAME,
+            ttl_s=settings.orders_idempotency_ttl_s,
+            inflight_s=settings.orders_inflight_s,
+        ),
+        sweep=Sweep(store, saga.backends, settings),
+        retry_worker=RetryWorker(saga, returns, facts),
     )
     yield
 
@@ -66,8 +76,9 @@ async def sweep_documents(app: Litestar) -> None:
     if settings.orders_sweep_s <= 0:
         return
     sweep = parts(app.state).sweep
-    lease = Lease(app.state.redis, f"{NAME}-sweep", prefix=settings.key_prefix,
-                  ttl_ms=int(settings.orders_sweep_s * 1000))
+    lease = Lease(
+        app.state.redis, f"{NAME}-sweep", prefix=settings.key_prefix, ttl_ms=int(settings.orders_sweep_s * 1000)
+    )
     if await wait_until_set(app.state.stop, settings.orders_sweep_s):  # the first round after one interval
         return
     await run_under_lease(lease, sweep.scheduled, interval_s=settings.orders_sweep_s, stop=app.state.stop)
@@ -85,8 +96,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[
             orders_state,
             in_background("orders-retry-worker", lambda app: parts(app.state).retry_worker.run(app.state.stop)),
-            in_background("orders-tracker", lambda app: run_tracker(
-                parts(app.state).bus, parts(app.state).facts, app.state.settings, app.state.stop)),
+            in_background(
+                "orders-tracker",
+                lambda app: run_tracker(
+                    parts(app.state).bus, parts(app.state).facts, app.state.settings, app.state.stop
+                ),
+            ),
             in_background("orders-outbox-relay", relay_outbox),
             in_background("orders-document-sweep", sweep_documents),
         ],

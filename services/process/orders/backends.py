@@ -74,10 +74,18 @@ class Backends:
         if response.ok:
             return response.json(type_)
         problem = _problem(response.body)
-        if response.status == 409 and problem is not None and (problem.retry_after or "retry-after" in response.headers):
+        if (
+            response.status == 409
+            and problem is not None
+            and (problem.retry_after or "retry-after" in response.headers)
+        ):
             # The upstream is busy with the same document (its per-ref lock): try again later.
-            raise ProblemError("upstream-unavailable", f"{upstream}: {problem.detail}", upstream=upstream,
-                               retry_after=problem.retry_after or 1)
+            raise ProblemError(
+                "upstream-unavailable",
+                f"{upstream}: {problem.detail}",
+                upstream=upstream,
+                retry_after=problem.retry_after or 1,
+            )
         raise Refused(upstream, response.status, problem, response.body)
 
     async def _post(self, upstream: str, path: str, body: Any, type_: type[T], *, idempotent: bool = False) -> T:
@@ -87,22 +95,25 @@ class Backends:
     # --- process-availability ---------------------------------------------------------------------------------
 
     async def prices(self, skus: list[str]) -> PriceQueryResult:
-        return await self._post(AVAILABILITY, "/prices/query", PriceQuery(skus=skus), PriceQueryResult,
-                                idempotent=True)
+        return await self._post(AVAILABILITY, "/prices/query", PriceQuery(skus=skus), PriceQueryResult, idempotent=True)
 
-    async def availability(self, skus: list[str], locations: list[str] | None, *,
-                           prices: bool = False) -> AvailabilityQueryResult:
-        return await self._post(AVAILABILITY, "/availability/query",
-                                AvailabilityQuery(skus=skus, locations=locations, prices=prices),
-                                AvailabilityQueryResult, idempotent=True)
+    async def availability(
+        self, skus: list[str], locations: list[str] | None, *, prices: bool = False
+    ) -> AvailabilityQueryResult:
+        return await self._post(
+            AVAILABILITY,
+            "/availability/query",
+            AvailabilityQuery(skus=skus, locations=locations, prices=prices),
+            AvailabilityQueryResult,
+            idempotent=True,
+        )
 
     async def reserve(self, request: ReservationRequest) -> ReservationSet:
         # Idempotent by (order, line): safe to retry on a lost answer.
         return await self._post(AVAILABILITY, "/reservations", request, ReservationSet, idempotent=True)
 
     async def commit(self, order_id: str) -> ReservationSet:
-        return await self._post(AVAILABILITY, f"/reservations/{order_id}/commit", None, ReservationSet,
-                                idempotent=True)
+        return await self._post(AVAILABILITY, f"/reservations/{order_id}/commit", None, ReservationSet, idempotent=True)
 
     async def release(self, order_id: str) -> None:
         response = await self.http[AVAILABILITY].post(f"/reservations/{order_id}/release", idempotent=True)
@@ -129,8 +140,9 @@ class Backends:
 
     # --- lookups by reference (the document sweep) ------------------------------------------------------------
 
-    async def _get(self, upstream: str, path: str, type_: type[T], params: dict[str, str | int] | None = None
-                   ) -> T | None:
+    async def _get(
+        self, upstream: str, path: str, type_: type[T], params: dict[str, str | int] | None = None
+    ) -> T | None:
         response = await self.http[upstream].get(path, params=params)
         if response.status == 404:
             return None

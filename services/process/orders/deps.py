@@ -10,17 +10,16 @@ from dataclasses import dataclass
 
 from litestar.datastructures import State
 
-from shared.deps import provide
-from shared.events import EventBus
-from shared.idempotency import Idempotency
-from shared.outbox import Outbox
-
 from services.process.orders.recovery import RetryWorker
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
 from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep
 from services.process.orders.tracking import Facts
+from shared.deps import provide
+from shared.events import EventBus
+from shared.idempotency import Idempotency
+from shared.outbox import Outbox
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,14 @@ import asyncio
 import logging
 from contextlib import suppress
 
-from shared import context, outage
-from shared.clock import now_ms, worker_id
-from shared.background import run_rounds
-from shared.locks import Lock
-
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
 from services.process.orders.store import Store
 from services.process.orders.tracking import Facts
+from shared import context, outage
+from shared.background import run_rounds
+from shared.clock import now_ms, worker_id
+from shared.locks import Lock
 
 log = logging.getLogger("omnigate.orders.recovery")
 BATCH = 100
@@ -102,4 +101,3 @@ class RetryWorker:
         context.begin(ret.correlation_id, None)
         log.info("resuming return %s at step %s", ret.id, ret.step)
         await self.returns.resume(ret, lock)
-

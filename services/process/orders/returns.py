@@ -21,19 +21,18 @@ from typing import Any
 
 import msgspec
 
+from services.process.orders.backends import SYSTEM_OF, Refused
+from services.process.orders.saga import Saga, backoff_s
+from services.process.orders.store import OrderRecord, ReturnRecord
 from shared import context
 from shared.changes import Change, now_entry
-from shared.locks import Fenced, Lock
 from shared.clock import now_ms, utcnow
+from shared.locks import Fenced, Lock
 from shared.models.events import ReceiptReceived
 from shared.models.fulfilment import FulfilmentLine, ReceiptRequest
 from shared.models.orders import ReturnRequest
 from shared.models.returns import CreditMemoRequest, ReturnLine, StoreReturnRequest
 from shared.problems import ProblemError, not_found
-
-from services.process.orders.backends import SYSTEM_OF, Refused
-from services.process.orders.saga import Saga, backoff_s
-from services.process.orders.store import OrderRecord, ReturnRecord
 
 log = logging.getLogger("omnigate.orders.returns")
 
@@ -66,19 +65,50 @@ class Returns:
         self.backends = saga.backends
         self.settings = saga.settings
 
-    def transition(self, change: Change, ret: ReturnRecord, state: str, system: str, *,
-                   document_id: str | None = None, detail: str | None = None) -> None:
-        entry = now_entry(state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id,
-                          detail=detail or f"return {ret.id}")
-        change.transition(ret, state, timeline=self.store.keys.timeline(ret.order_id), entry=entry, domain="returns",
-                          source="returns", event_type=f"return.{state}", payload={
-                              "return_id": ret.id, "order_id": ret.order_id, "owner": ret.owner, "state": state,
-                              "location": ret.location, "received": ret.received})
+    def transition(
+        self,
+        change: Change,
+        ret: ReturnRecord,
+        state: str,
+        system: str,
+        *,
+        document_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        entry = now_entry(
+            state,
+            system,
+            document_id=document_id or ret.id,
+            correlation_id=ret.correlation_id,
+            detail=detail or f"return {ret.id}",
+        )
+        change.transition(
+            ret,
+            state,
+            timeline=self.store.keys.timeline(ret.order_id),
+            entry=entry,
+            domain="returns",
+            source="returns",
+            event_type=f"return.{state}",
+            payload={
+                "return_id": ret.id,
+                "order_id": ret.order_id,
+                "owner": ret.owner,
+                "state": state,
+                "location": ret.location,
+                "received": ret.received,
+            },
+        )
 
-    def note(self, change: Change, ret: ReturnRecord, system: str, detail: str, *,
-             document_id: str | None = None) -> None:
-        change.append(self.store.keys.timeline(ret.order_id), now_entry(
-            ret.state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id, detail=detail))
+    def note(
+        self, change: Change, ret: ReturnRecord, system: str, detail: str, *, document_id: str | None = None
+    ) -> None:
+        change.append(
+            self.store.keys.timeline(ret.order_id),
+            now_entry(
+                ret.state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id, detail=detail
+            ),
+        )
 
     async def save(self, ret: ReturnRecord, lock: Lock, change: Change) -> None:
         ret.updated_at = utcnow()
@@ -90,8 +120,11 @@ class Returns:
     async def request(self, order: OrderRecord, lock: Lock, data: ReturnRequest, return_id: str) -> ReturnRecord:
         """Open return ``return_id`` on ``order`` (the caller holds its lock) and drive it as far as it goes."""
         if order.state not in RETURNABLE:
-            raise ProblemError("conflict", f"order {order.id} is {order.state}; only a delivered or picked-up "
-                               "order can be returned", errors=[{"state": order.state}])
+            raise ProblemError(
+                "conflict",
+                f"order {order.id} is {order.state}; only a delivered or picked-up order can be returned",
+                errors=[{"state": order.state}],
+            )
         errors: list[dict[str, Any]] = []
         wanted: dict[str, int] = {}
         for line in data.lines:
@@ -101,24 +134,38 @@ class Returns:
             if ordered is None:
                 errors.append({"line_id": line_id, "detail": "the order has no such line"})
             elif qty > ordered.qty - order.returned.get(line_id, 0):
-                errors.append({"line_id": line_id, "requested": qty,
-                               "returnable": ordered.qty - order.returned.get(line_id, 0)})
+                errors.append(
+                    {"line_id": line_id, "requested": qty, "returnable": ordered.qty - order.returned.get(line_id, 0)}
+                )
         if errors:
             raise ProblemError("unprocessable", "these lines cannot be returned in these quantities", errors=errors)
         if data.location.startswith("store-"):
             store = await self.saga.store_location(data.location)
             if store is None:
-                raise ProblemError("unprocessable", f"store {data.location} does not exist",
-                                   errors=[{"field": "location", "value": data.location, "detail": "unknown store"}])
+                raise ProblemError(
+                    "unprocessable",
+                    f"store {data.location} does not exist",
+                    errors=[{"field": "location", "value": data.location, "detail": "unknown store"}],
+                )
         now = utcnow()
         lines = []
         for line_id, qty in wanted.items():
             ordered = order.line(line_id)
             assert ordered is not None
             lines.append(ReturnLine(sku=ordered.sku, qty=qty, unit_price=ordered.unit_price))
-        ret = ReturnRecord(id=return_id, order_id=order.id, owner=order.owner, state="return_requested",
-                           lines=lines, line_ids=list(wanted), location=data.location, reason=data.reason,
-                           created_at=now, updated_at=now, correlation_id=context.request_id_var.get())
+        ret = ReturnRecord(
+            id=return_id,
+            order_id=order.id,
+            owner=order.owner,
+            state="return_requested",
+            lines=lines,
+            line_ids=list(wanted),
+            location=data.location,
+            reason=data.reason,
+            created_at=now,
+            updated_at=now,
+            correlation_id=context.request_id_var.get(),
+        )
         for line_id, qty in wanted.items():
             order.returned[line_id] = order.returned.get(line_id, 0) + qty
         order.returns.append(ret.id)
@@ -153,8 +200,9 @@ class Returns:
                 delay = backoff_s(ret.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
                 if exc.retry_after:
                     delay = max(delay, float(exc.retry_after))
-                await self.save(ret, lock, self.store.change().due(member(ret.order_id, ret.id),
-                                                                   now_ms() + int(delay * 1000)))
+                await self.save(
+                    ret, lock, self.store.change().due(member(ret.order_id, ret.id), now_ms() + int(delay * 1000))
+                )
                 log.info("return %s waits for %s (attempt %d): %s", ret.id, exc.upstream, ret.attempts, ret.waiting)
                 return ret
             except Fenced:
@@ -166,20 +214,31 @@ class Returns:
         lines = [FulfilmentLine(sku=ln.sku, qty=ln.qty) for ln in ret.lines]
         change = self.store.change()
         if ret.location.startswith("dc-"):
-            receipt = await self.backends.receipt(ReceiptRequest(ref=ret.id, location=ret.location, lines=lines,
-                                                                 reason=(ret.reason or "customer return")[:200]))
+            receipt = await self.backends.receipt(
+                ReceiptRequest(
+                    ref=ret.id, location=ret.location, lines=lines, reason=(ret.reason or "customer return")[:200]
+                )
+            )
             ret.document_id = receipt.wms_id
             if receipt.status == "received":  # the receipt event was handled before this answer was written
                 self._receive(change, ret, {ln.sku: ln.qty for ln in receipt.lines}, "wms", receipt.wms_id)
             else:
                 ret.step = "await_receipt"
-                self.note(change, ret, "wms", f"return {ret.id}: receipt expected at {ret.location}",
-                          document_id=receipt.wms_id)
+                self.note(
+                    change,
+                    ret,
+                    "wms",
+                    f"return {ret.id}: receipt expected at {ret.location}",
+                    document_id=receipt.wms_id,
+                )
         else:
             order = await self.store.order(ret.order_id)
             assert order is not None
-            taken = await self.backends.store_return(StoreReturnRequest(
-                ref=ret.id, store=ret.location, order_ref=ret.order_id, lines=ret.lines, currency=order.currency))
+            taken = await self.backends.store_return(
+                StoreReturnRequest(
+                    ref=ret.id, store=ret.location, order_ref=ret.order_id, lines=ret.lines, currency=order.currency
+                )
+            )
             ret.document_id = taken.pos_id
             counted: Counter[str] = Counter()
             for line in taken.lines:
@@ -187,8 +246,9 @@ class Returns:
             self._receive(change, ret, dict(counted), "pos", taken.pos_id)
         await self.save(ret, lock, change)
 
-    def _receive(self, change: Change, ret: ReturnRecord, received: dict[str, int], system: str,
-                 document_id: str) -> None:
+    def _receive(
+        self, change: Change, ret: ReturnRecord, received: dict[str, int], system: str, document_id: str
+    ) -> None:
         """What arrived (per SKU) decides the return's state and what is refunded."""
         ret.received = dict(received)
         requested: Counter[str] = Counter()
@@ -198,19 +258,41 @@ class Returns:
         surplus = {sku: qty - requested.get(sku, 0) for sku, qty in received.items() if qty > requested.get(sku, 0)}
         got, asked = sum(min(received.get(s, 0), q) for s, q in requested.items()), sum(requested.values())
         if surplus:
-            log.warning("return %s: %s received more than was returned: %s (refunded no more than requested)",
-                        ret.id, system, surplus)
-            self.note(change, ret, system, f"return {ret.id}: {sum(surplus.values())} unit(s) more than requested "
-                      f"received ({', '.join(f'{s} +{q}' for s, q in sorted(surplus.items()))}): reported, not "
-                      "refunded", document_id=document_id)
+            log.warning(
+                "return %s: %s received more than was returned: %s (refunded no more than requested)",
+                ret.id,
+                system,
+                surplus,
+            )
+            self.note(
+                change,
+                ret,
+                system,
+                f"return {ret.id}: {sum(surplus.values())} unit(s) more than requested "
+                f"received ({', '.join(f'{s} +{q}' for s, q in sorted(surplus.items()))}): reported, not "
+                "refunded",
+                document_id=document_id,
+            )
         ret.step = "credit" if got else "await_close"
         if not short:
             self.transition(change, ret, "return_received", system, document_id=document_id)
-            self.transition(change, ret, "restocked", system, document_id=document_id,
-                            detail=f"return {ret.id}: back on hand at {ret.location}")
+            self.transition(
+                change,
+                ret,
+                "restocked",
+                system,
+                document_id=document_id,
+                detail=f"return {ret.id}: back on hand at {ret.location}",
+            )
             return
-        self.transition(change, ret, "partially_received", system, document_id=document_id,
-                        detail=f"return {ret.id}: {got} of {asked} unit(s) received")
+        self.transition(
+            change,
+            ret,
+            "partially_received",
+            system,
+            document_id=document_id,
+            detail=f"return {ret.id}: {got} of {asked} unit(s) received",
+        )
         if not got:
             change.due(member(ret.order_id, ret.id), self._closing_ms(ret))
 
@@ -243,22 +325,41 @@ class Returns:
         if order is None:
             raise not_found(f"order {ret.order_id}")
         lines = credited_lines(ret)
-        memo = await self.backends.credit_memo(CreditMemoRequest(
-            ref=ret.id, order_ref=ret.order_id, customer_id=order.customer.id, customer_name=order.customer.name,
-            currency=order.currency, lines=lines, reason=(ret.reason or "customer return")[:200]))
+        memo = await self.backends.credit_memo(
+            CreditMemoRequest(
+                ref=ret.id,
+                order_ref=ret.order_id,
+                customer_id=order.customer.id,
+                customer_name=order.customer.name,
+                currency=order.currency,
+                lines=lines,
+                reason=(ret.reason or "customer return")[:200],
+            )
+        )
         ret.credit_memo = memo.name
         ret.waiting = None
         change = self.store.change()
         units = sum(ln.qty for ln in lines)
         if ret.state == "partially_received":
             ret.step = "await_close"
-            self.note(change, ret, "erp", f"return {ret.id}: credit memo for the {units} unit(s) received",
-                      document_id=memo.name)
+            self.note(
+                change,
+                ret,
+                "erp",
+                f"return {ret.id}: credit memo for the {units} unit(s) received",
+                document_id=memo.name,
+            )
             change.due(member(ret.order_id, ret.id), self._closing_ms(ret))
         else:
             ret.step = "done"
-            self.transition(change, ret, "refunded", "erp", document_id=memo.name,
-                            detail=f"return {ret.id}: credit memo for {units} unit(s)")
+            self.transition(
+                change,
+                ret,
+                "refunded",
+                "erp",
+                document_id=memo.name,
+                detail=f"return {ret.id}: credit memo for {units} unit(s)",
+            )
         await self.save(ret, lock, change)
 
     async def _close(self, ret: ReturnRecord, lock: Lock) -> None:
@@ -268,8 +369,13 @@ class Returns:
         log.warning("return %s closed short: %d of %d unit(s) received", ret.id, got, requested)
         ret.step = "done"
         change = self.store.change()
-        self.transition(change, ret, "closed", "orders",
-                        detail=f"return {ret.id}: closed short, {got} of {requested} unit(s) received and refunded")
+        self.transition(
+            change,
+            ret,
+            "closed",
+            "orders",
+            detail=f"return {ret.id}: closed short, {got} of {requested} unit(s) received and refunded",
+        )
         await self.save(ret, lock, change)
 
     async def resume(self, ret: ReturnRecord, lock: Lock) -> ReturnRecord:

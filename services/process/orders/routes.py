@@ -19,6 +19,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
 
+from services.process.orders.returns import Returns
+from services.process.orders.saga import Saga, not_accepted
+from services.process.orders.store import OrderRecord, ReturnRecord, Store, new_order_id, new_return_id
+from services.process.orders.sweep import Sweep, new_sweep_id
 from shared import context, cursor
 from shared.changes import Exists, Locked
 from shared.idempotency import Idempotency, Stored
@@ -36,28 +40,41 @@ from shared.models.orders import (
 from shared.models.returns import Return
 from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, invalid, not_found, type_uri
 
-from services.process.orders.returns import Returns
-from services.process.orders.saga import Saga, not_accepted
-from services.process.orders.store import OrderRecord, ReturnRecord, Store, new_order_id, new_return_id
-from services.process.orders.sweep import Sweep, new_sweep_id
-
 _OWNER = re.compile(OWNER_PATTERN)
 _REF = re.compile(REF_PATTERN)
 _encoder = msgspec.json.Encoder()
 CURSOR_TAG = "orders"
 
-OwnerHeader = Annotated[str | None, HeaderParameter(
-    name="X-Omnigate-Owner", required=False, description="`<channel>:<customer or partner id>`: whose order this is")]
-KeyHeader = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", required=False, description="A Structured Field String naming this attempt, unique per "
-    "order or return (draft-ietf-httpapi-idempotency-key-header): required to place an order or open a return")]
+OwnerHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-Omnigate-Owner", required=False, description="`<channel>:<customer or partner id>`: whose order this is"
+    ),
+]
+KeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="A Structured Field String naming this attempt, unique per "
+        "order or return (draft-ietf-httpapi-idempotency-key-header): required to place an order or open a return",
+    ),
+]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1-100")]
 Cursor = Annotated[str | None, Parameter(max_length=256, description="Opaque cursor from a previous page")]
 
 ORDER_EXAMPLE = {
     "customer": {"id": "c-1001", "name": "Anna de Vries", "email": "anna@example.com"},
-    "fulfilment": {"mode": "ship", "ship_to": {"name": "Anna de Vries", "line1": "Keizersgracht 1",
-                                                "city": "Amsterdam", "postal_code": "1015 CJ", "country": "NL"}},
+    "fulfilment": {
+        "mode": "ship",
+        "ship_to": {
+            "name": "Anna de Vries",
+            "line1": "Keizersgracht 1",
+            "city": "Amsterdam",
+            "postal_code": "1015 CJ",
+            "country": "NL",
+        },
+    },
     "lines": [{"line_id": "1", "sku": "OG-1000-BLK-XS-000000", "qty": 2}],
     "currency": "EUR",
     "payment_reference": "psp_7f3a9c",
@@ -73,8 +90,10 @@ PICKUP_EXAMPLE = {
 
 def _owner(value: str | None) -> str:
     if not value or not _OWNER.match(value):
-        raise invalid("the X-Omnigate-Owner header is required: `<web|mobile|partner|ops>:<id>`",
-                      errors=[{"field": "X-Omnigate-Owner", "value": (value or "")[:100]}])
+        raise invalid(
+            "the X-Omnigate-Owner header is required: `<web|mobile|partner|ops>:<id>`",
+            errors=[{"field": "X-Omnigate-Owner", "value": (value or "")[:100]}],
+        )
     return value
 
 
@@ -85,14 +104,28 @@ async def _owned_order(store: Store, order_id: str, owner: str) -> OrderRecord:
     return record
 
 
-def _problem(request: Request[Any, Any, Any], slug: str, detail: str | None,
-             errors: list[dict[str, Any]] | None, *, status: int | None = None, upstream: str | None = None,
-             instance: str | None = None) -> Stored:
+def _problem(
+    request: Request[Any, Any, Any],
+    slug: str,
+    detail: str | None,
+    errors: list[dict[str, Any]] | None,
+    *,
+    status: int | None = None,
+    upstream: str | None = None,
+    instance: str | None = None,
+) -> Stored:
     """A problem answer to store; ``instance`` names the occurrence (the refused order's own URL)."""
     status = status or CATALOGUE[slug][0]
-    problem = Problem(type=type_uri(slug), title=CATALOGUE[slug][1], status=status, detail=detail,
-                      instance=instance or request.url.path, request_id=context.request_id_var.get(), errors=errors,
-                      upstream=upstream)
+    problem = Problem(
+        type=type_uri(slug),
+        title=CATALOGUE[slug][1],
+        status=status,
+        detail=detail,
+        instance=instance or request.url.path,
+        request_id=context.request_id_var.get(),
+        errors=errors,
+        upstream=upstream,
+    )
     return Stored(status, "", MEDIA_TYPE, _encoder.encode(problem))
 
 
@@ -103,15 +136,23 @@ def undecided(record: OrderRecord) -> bool:
 
 def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Stored:
     if record.state == "rejected":
-        return _problem(request, record.slug or "unprocessable", record.reason, record.errors,
-                        instance=f"/orders/{record.id}")
+        return _problem(
+            request, record.slug or "unprocessable", record.reason, record.errors, instance=f"/orders/{record.id}"
+        )
     if not_accepted(record):
         # Never accepted because a back-end was away: 503, not stored; replaying the key places it again.
         failure = (record.errors or [{}])[0]
         status = int(failure.get("status") or 503)
         slug = {503: "upstream-unavailable", 504: "upstream-timeout"}.get(status, "upstream-error")
-        return _problem(request, slug, record.reason, None, status=status, upstream=str(failure["upstream"]),
-                        instance=f"/orders/{record.id}")
+        return _problem(
+            request,
+            slug,
+            record.reason,
+            None,
+            status=status,
+            upstream=str(failure["upstream"]),
+            instance=f"/orders/{record.id}",
+        )
     settled = record.step == "done" or record.state in ("released", "cancelled", "failed")
     return Stored(201 if settled else 202, f"/orders/{record.id}", MediaType.JSON, _encoder.encode(record.view()))
 
@@ -119,21 +160,45 @@ def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Store
 LOCK_WAIT_S = 3.0  # how long a cancel or return waits for a saga step of the order to end
 
 
-@post("/orders", tags=["orders"], summary="Place an order (Idempotency-Key required)", status_code=201,
-      responses={
-          202: ResponseSpec(data_container=Order, description="Accepted while a back-end is away (pending_backend)"),
-          409: ResponseSpec(data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False,
-                            description="insufficient-stock (naming the lines) or request-in-flight"),
-          422: ResponseSpec(data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False,
-                            description="unknown SKU or store, untaxable country, or idempotency-key-reused"),
-          503: ResponseSpec(data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False,
-                            description="not accepted: a back-end (or the state store) is away; replay the same "
-                            "Idempotency-Key to place the same order again"),
-      })
+@post(
+    "/orders",
+    tags=["orders"],
+    summary="Place an order (Idempotency-Key required)",
+    status_code=201,
+    responses={
+        202: ResponseSpec(data_container=Order, description="Accepted while a back-end is away (pending_backend)"),
+        409: ResponseSpec(
+            data_container=Problem,
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+            description="insufficient-stock (naming the lines) or request-in-flight",
+        ),
+        422: ResponseSpec(
+            data_container=Problem,
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+            description="unknown SKU or store, untaxable country, or idempotency-key-reused",
+        ),
+        503: ResponseSpec(
+            data_container=Problem,
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+            description="not accepted: a back-end (or the state store) is away; replay the same "
+            "Idempotency-Key to place the same order again",
+        ),
+    },
+)
 async def create_order(
     request: Request[Any, Any, Any],
-    data: Annotated[OrderRequest, Body(examples=[Example(summary="ship to home", value=ORDER_EXAMPLE),
-                                                 Example(summary="pickup in store", value=PICKUP_EXAMPLE)])],
+    data: Annotated[
+        OrderRequest,
+        Body(
+            examples=[
+                Example(summary="ship to home", value=ORDER_EXAMPLE),
+                Example(summary="pickup in store", value=PICKUP_EXAMPLE),
+            ]
+        ),
+    ],
     store: NamedDependency[Store],
     saga: NamedDependency[Saga],
     idempotency: NamedDependency[Idempotency],
@@ -180,8 +245,7 @@ async def create_order(
                 await lock.release()
         return _order_answer(request, record)
 
-    return await idempotency.respond(request, owner=owner, data=data, new_id=new_order_id(), start=start,
-                                     resume=resume)  # type: ignore[return-value]
+    return await idempotency.respond(request, owner=owner, data=data, new_id=new_order_id(), start=start, resume=resume)  # type: ignore[return-value]
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
@@ -190,10 +254,14 @@ async def get_order(order_id: FromPath[str], store: NamedDependency[Store], owne
 
 
 @get("/orders", tags=["orders"], summary="The caller's orders, newest first, cursor-paged")
-async def list_orders(store: NamedDependency[Store], owner: OwnerHeader = None, cursor_: Annotated[
+async def list_orders(
+    store: NamedDependency[Store],
+    owner: OwnerHeader = None,
+    cursor_: Annotated[
         str | None, QueryParameter(name="cursor", max_length=256, description="Opaque cursor from a previous page")
-        ] = None,
-        limit: Limit = 20) -> Page[Order]:
+    ] = None,
+    limit: Limit = 20,
+) -> Page[Order]:
     owner = _owner(owner)
     position = cursor.decode(cursor_, CURSOR_TAG, float)
     rows = await store.owner_page(owner, position[0] if position else None, limit + 1)
@@ -205,7 +273,9 @@ async def list_orders(store: NamedDependency[Store], owner: OwnerHeader = None, 
 
 
 @get("/orders/{order_id:str}/timeline", tags=["orders"], summary="Every transition of one order")
-async def get_timeline(order_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None) -> list[TimelineEntry]:
+async def get_timeline(
+    order_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None
+) -> list[TimelineEntry]:
     """Time, source system, document id (reservation, ERP sales order, WMS order, POS task, shipment,
     receipt, credit memo) and the correlation id of the request that caused it."""
     record = await _owned_order(store, order_id, _owner(owner))
@@ -216,11 +286,22 @@ def _cancel_answer(record: OrderRecord) -> Stored:
     return Stored(200 if record.state == "cancelled" else 202, "", MediaType.JSON, _encoder.encode(record.view()))
 
 
-@post("/orders/{order_id:str}/cancel", tags=["orders"], summary="Cancel an order (Idempotency-Key honoured)",
-      status_code=200)
-async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[CancelRequest],
-                       store: NamedDependency[Store], saga: NamedDependency[Saga], idempotency: NamedDependency[Idempotency], owner: OwnerHeader = None,
-                       idempotency_key: KeyHeader = None) -> Response[Order]:
+@post(
+    "/orders/{order_id:str}/cancel",
+    tags=["orders"],
+    summary="Cancel an order (Idempotency-Key honoured)",
+    status_code=200,
+)
+async def cancel_order(
+    request: Request[Any, Any, Any],
+    order_id: FromPath[str],
+    data: JSONBody[CancelRequest],
+    store: NamedDependency[Store],
+    saga: NamedDependency[Saga],
+    idempotency: NamedDependency[Idempotency],
+    owner: OwnerHeader = None,
+    idempotency_key: KeyHeader = None,
+) -> Response[Order]:
     """Cancels the fulfilment documents and the ERP sales order by reference and releases the stock: 200 when
     done, 202 while a back-end is away (or a document's create is still in doubt; the retry worker finishes
     it). A ship order can be cancelled until it is released to the warehouse, a pickup until it is collected;
@@ -242,8 +323,9 @@ async def cancel_order(request: Request[Any, Any, Any], order_id: FromPath[str],
         record = await store.order(order_id)
         return _cancel_answer(record) if record is not None and record.goal == "cancelled" else None
 
-    return await idempotency.respond(request, owner=owner, data=data, new_id=order_id, start=start, resume=resume,
-                                     required=False)  # type: ignore[return-value]
+    return await idempotency.respond(
+        request, owner=owner, data=data, new_id=order_id, start=start, resume=resume, required=False
+    )  # type: ignore[return-value]
 
 
 def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored:
@@ -253,11 +335,21 @@ def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored
     return Stored(status, f"/returns/{ret.id}", MediaType.JSON, _encoder.encode(ret.view()))
 
 
-@post("/orders/{order_id:str}/returns", tags=["returns"],
-      summary="Return lines of a delivered or picked-up order (Idempotency-Key required)")
-async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str], data: JSONBody[ReturnRequest],
-                        store: NamedDependency[Store], returns: NamedDependency[Returns], idempotency: NamedDependency[Idempotency], owner: OwnerHeader = None,
-                        idempotency_key: KeyHeader = None) -> Response[Return]:
+@post(
+    "/orders/{order_id:str}/returns",
+    tags=["returns"],
+    summary="Return lines of a delivered or picked-up order (Idempotency-Key required)",
+)
+async def create_return(
+    request: Request[Any, Any, Any],
+    order_id: FromPath[str],
+    data: JSONBody[ReturnRequest],
+    store: NamedDependency[Store],
+    returns: NamedDependency[Returns],
+    idempotency: NamedDependency[Idempotency],
+    owner: OwnerHeader = None,
+    idempotency_key: KeyHeader = None,
+) -> Response[Return]:
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
     owner = _owner(owner)
@@ -283,8 +375,9 @@ async def create_return(request: Request[Any, Any, Any], order_id: FromPath[str]
         ret = await store.ret(return_id)
         return _return_answer(request, ret) if ret is not None and ret.order_id == order_id else None
 
-    return await idempotency.respond(request, owner=owner, data=data, new_id=new_return_id(), start=start,
-                                     resume=resume)  # type: ignore[return-value]
+    return await idempotency.respond(
+        request, owner=owner, data=data, new_id=new_return_id(), start=start, resume=resume
+    )  # type: ignore[return-value]
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
@@ -303,11 +396,20 @@ def _operator(owner: str | None) -> str:
     return owner
 
 
-@post("/reconciliations/documents", tags=["reconciliation"], status_code=202,
-      summary="Compare orders with the back-ends' documents; repair or report every mismatch")
-async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[DocumentReconciliationRequest],
-                               sweep: NamedDependency[Sweep], idempotency: NamedDependency[Idempotency], owner: OwnerHeader = None,
-                               idempotency_key: KeyHeader = None) -> Response[DocumentReconciliation]:
+@post(
+    "/reconciliations/documents",
+    tags=["reconciliation"],
+    status_code=202,
+    summary="Compare orders with the back-ends' documents; repair or report every mismatch",
+)
+async def start_document_sweep(
+    request: Request[Any, Any, Any],
+    data: JSONBody[DocumentReconciliationRequest],
+    sweep: NamedDependency[Sweep],
+    idempotency: NamedDependency[Idempotency],
+    owner: OwnerHeader = None,
+    idempotency_key: KeyHeader = None,
+) -> Response[DocumentReconciliation]:
     """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
     orders or POS pickups and its returns' credit memos and receipts, by reference. An orphan behind a rejected,
     failed or cancelled order and a duplicate sales order are cancelled (``repaired``); the rest is reported.
@@ -325,12 +427,15 @@ async def start_document_sweep(request: Request[Any, Any, Any], data: JSONBody[D
         report = await sweep.get(sweep_id)
         return answer(report) if report is not None else None
 
-    return await idempotency.respond(request, owner=operator, data=data, new_id=new_sweep_id(), start=start,
-                                     resume=resume, required=False)  # type: ignore[return-value]
+    return await idempotency.respond(
+        request, owner=operator, data=data, new_id=new_sweep_id(), start=start, resume=resume, required=False
+    )  # type: ignore[return-value]
 
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
-async def get_document_sweep(sweep_id: FromPath[str], sweep: NamedDependency[Sweep], owner: OwnerHeader = None) -> DocumentReconciliation:
+async def get_document_sweep(
+    sweep_id: FromPath[str], sweep: NamedDependency[Sweep], owner: OwnerHeader = None
+) -> DocumentReconciliation:
     _operator(owner)
     report = await sweep.get(sweep_id) if _REF.match(sweep_id) else None
     if report is None:
@@ -338,5 +443,14 @@ async def get_document_sweep(sweep_id: FromPath[str], sweep: NamedDependency[Swe
     return report
 
 
-ROUTES = [create_order, get_order, list_orders, get_timeline, cancel_order, create_return, get_return,
-          start_document_sweep, get_document_sweep]
+ROUTES = [
+    create_order,
+    get_order,
+    list_orders,
+    get_timeline,
+    cancel_order,
+    create_return,
+    get_return,
+    start_document_sweep,
+    get_document_sweep,
+]

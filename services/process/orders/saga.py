@@ -31,11 +31,14 @@ from typing import Any
 
 import msgspec
 
+from services.process.orders import pricing, sourcing
+from services.process.orders.backends import AVAILABILITY, ERP, POS, SYSTEM_OF, WMS, Backends, Refused
+from services.process.orders.store import Group, OrderRecord, Store
 from shared import context
 from shared.changes import Change, now_entry
+from shared.clock import now_ms, utcnow
 from shared.locks import Fenced, Lock
 from shared.models.availability import ReservationLineRequest, ReservationRequest
-from shared.clock import now_ms, utcnow
 from shared.models.events import (
     DeliveryCompleted,
     Event,
@@ -55,10 +58,6 @@ from shared.models.orders import (
 )
 from shared.problems import ProblemError
 from shared.settings import Settings
-
-from services.process.orders import pricing, sourcing
-from services.process.orders.backends import AVAILABILITY, ERP, POS, SYSTEM_OF, WMS, Backends, Refused
-from services.process.orders.store import Group, OrderRecord, Store
 
 log = logging.getLogger("omnigate.orders.saga")
 
@@ -99,8 +98,12 @@ def member(order_id: str) -> str:
 
 def not_accepted(record: OrderRecord) -> bool:
     """Failed before acceptance because a back-end was away: nothing was promised; the key may place it again."""
-    return (record.goal == "failed" and record.state in ("received", "reserved", "failed")
-            and bool(record.errors) and bool(record.errors[0].get("upstream")))
+    return (
+        record.goal == "failed"
+        and record.state in ("received", "reserved", "failed")
+        and bool(record.errors)
+        and bool(record.errors[0].get("upstream"))
+    )
 
 
 class Saga:
@@ -113,23 +116,49 @@ class Saga:
 
     # --- writes ------------------------------------------------------------------------------------------------
 
-    def transition(self, change: Change, record: OrderRecord, state: str, system: str, *,
-                   document_id: str | None = None, detail: str | None = None) -> None:
-        entry = now_entry(state, system, document_id=document_id, correlation_id=record.correlation_id,
-                          detail=detail)
-        change.transition(record, state, timeline=self.store.keys.timeline(record.id), entry=entry, domain="orders",
-                          source="orders", event_type=f"order.{state}", payload={
-                              "order_id": record.id, "owner": record.owner, "state": state, "total": record.total,
-                              "currency": record.currency, "reason": record.reason})
+    def transition(
+        self,
+        change: Change,
+        record: OrderRecord,
+        state: str,
+        system: str,
+        *,
+        document_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        entry = now_entry(state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail)
+        change.transition(
+            record,
+            state,
+            timeline=self.store.keys.timeline(record.id),
+            entry=entry,
+            domain="orders",
+            source="orders",
+            event_type=f"order.{state}",
+            payload={
+                "order_id": record.id,
+                "owner": record.owner,
+                "state": state,
+                "total": record.total,
+                "currency": record.currency,
+                "reason": record.reason,
+            },
+        )
 
-    def note(self, change: Change, record: OrderRecord, system: str, detail: str, *,
-             document_id: str | None = None) -> None:
+    def note(
+        self, change: Change, record: OrderRecord, system: str, detail: str, *, document_id: str | None = None
+    ) -> None:
         """A timeline entry that is not a transition (a document found, a fact that changes nothing yet)."""
-        change.append(self.store.keys.timeline(record.id), now_entry(
-            record.state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail))
+        change.append(
+            self.store.keys.timeline(record.id),
+            now_entry(
+                record.state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail
+            ),
+        )
 
-    async def save(self, record: OrderRecord, lock: Lock, change: Change, *, acquire: bool = False,
-                   create: bool = False) -> None:
+    async def save(
+        self, record: OrderRecord, lock: Lock, change: Change, *, acquire: bool = False, create: bool = False
+    ) -> None:
         record.updated_at = utcnow()
         change.put(self.store.keys.order(record.id), record, create=create)
         if record.step == "done":
@@ -166,10 +195,20 @@ class Saga:
         ``Locked``: the caller answers from the order that exists)."""
         now = utcnow()
         record = OrderRecord(
-            id=order_id, owner=owner, state="received", customer=request.customer, fulfilment=request.fulfilment,
+            id=order_id,
+            owner=owner,
+            state="received",
+            customer=request.customer,
+            fulfilment=request.fulfilment,
             lines=[OrderLine(line_id=ln.line_id, sku=ln.sku, qty=ln.qty, unit_price=0) for ln in request.lines],
-            currency=request.currency, subtotal=0, tax=0, total=0, payment_reference=request.payment_reference,
-            created_at=now, updated_at=now, correlation_id=context.request_id_var.get(),
+            currency=request.currency,
+            subtotal=0,
+            tax=0,
+            total=0,
+            payment_reference=request.payment_reference,
+            created_at=now,
+            updated_at=now,
+            correlation_id=context.request_id_var.get(),
         )
         change = self.store.change().zadd(self.store.keys.owner(owner), now.timestamp(), order_id)
         change.zadd(self.store.keys.created, now.timestamp(), order_id)
@@ -178,10 +217,13 @@ class Saga:
     async def place_again(self, record: OrderRecord, lock: Lock) -> OrderRecord:
         """A replayed key whose order was not accepted (a back-end away) places the same order again: a new
         placement attempt, priced, sourced and reserved afresh. The caller holds the order's lock."""
-        request = OrderRequest(customer=record.customer, fulfilment=record.fulfilment, currency=record.currency,
-                               payment_reference=record.payment_reference,
-                               lines=[OrderLineRequest(line_id=ln.line_id, sku=ln.sku, qty=ln.qty)
-                                      for ln in record.lines])
+        request = OrderRequest(
+            customer=record.customer,
+            fulfilment=record.fulfilment,
+            currency=record.currency,
+            payment_reference=record.payment_reference,
+            lines=[OrderLineRequest(line_id=ln.line_id, sku=ln.sku, qty=ln.qty) for ln in record.lines],
+        )
         record.placement += 1
         record.step, record.goal, record.compensating_from = "reserve", None, None
         record.reason = record.slug = None
@@ -189,8 +231,9 @@ class Saga:
         record.correlation_id = context.request_id_var.get()
         return await self._price_and_drive(record, request, lock, self.store.change(), create=False)
 
-    async def _price_and_drive(self, record: OrderRecord, request: OrderRequest, lock: Lock, change: Change, *,
-                               create: bool) -> OrderRecord:
+    async def _price_and_drive(
+        self, record: OrderRecord, request: OrderRequest, lock: Lock, change: Change, *, create: bool
+    ) -> OrderRecord:
         acquire = not lock.held
         try:
             record.groups = await self._price_and_source(record, request)
@@ -214,22 +257,34 @@ class Saga:
         fulfilment = request.fulfilment
         ids = [ln.line_id for ln in request.lines]
         if len(set(ids)) != len(ids):
-            raise ProblemError("invalid-request", "line ids must be unique within an order",
-                               errors=[{"field": "lines", "detail": "duplicate line_id"}])
+            raise ProblemError(
+                "invalid-request",
+                "line ids must be unique within an order",
+                errors=[{"field": "lines", "detail": "duplicate line_id"}],
+            )
         store: Location | None = None
         if fulfilment.mode == "ship":
             if fulfilment.ship_to is None:
-                raise ProblemError("invalid-request", "a ship order needs fulfilment.ship_to",
-                                   errors=[{"field": "fulfilment.ship_to", "detail": "missing"}])
+                raise ProblemError(
+                    "invalid-request",
+                    "a ship order needs fulfilment.ship_to",
+                    errors=[{"field": "fulfilment.ship_to", "detail": "missing"}],
+                )
             country = fulfilment.ship_to.country
         else:
             if fulfilment.store is None:
-                raise ProblemError("invalid-request", "a pickup order needs fulfilment.store",
-                                   errors=[{"field": "fulfilment.store", "detail": "missing"}])
+                raise ProblemError(
+                    "invalid-request",
+                    "a pickup order needs fulfilment.store",
+                    errors=[{"field": "fulfilment.store", "detail": "missing"}],
+                )
             store = await self.store_location(fulfilment.store)
             if store is None or not store.pickup:
-                raise Rejected("unprocessable", f"store {fulfilment.store} does not exist or takes no pickups",
-                               [{"field": "fulfilment.store", "value": fulfilment.store, "detail": "unknown store"}])
+                raise Rejected(
+                    "unprocessable",
+                    f"store {fulfilment.store} does not exist or takes no pickups",
+                    [{"field": "fulfilment.store", "value": fulfilment.store, "detail": "unknown store"}],
+                )
             country = store.country
         skus = sorted({ln.sku for ln in request.lines})
         # Stock and prices in one hop (both are projections in process-availability).
@@ -240,19 +295,30 @@ class Saga:
         price_of = {p.sku: p for p in prices.prices}
         unknown = set(prices.missing) | set(atp.unknown) | {s for s in skus if s not in price_of}
         if unknown:
-            raise Rejected("unprocessable", f"{len(unknown)} SKU(s) of this order are unknown",
-                           [{"line_id": ln.line_id, "sku": ln.sku, "detail": "unknown SKU"}
-                            for ln in request.lines if ln.sku in unknown])
+            raise Rejected(
+                "unprocessable",
+                f"{len(unknown)} SKU(s) of this order are unknown",
+                [
+                    {"line_id": ln.line_id, "sku": ln.sku, "detail": "unknown SKU"}
+                    for ln in request.lines
+                    if ln.sku in unknown
+                ],
+            )
         wrong = [ln for ln in request.lines if price_of[ln.sku].currency != request.currency]
         if wrong:
-            raise Rejected("unprocessable", f"this estate prices these lines in another currency than {request.currency}",
-                           [{"line_id": ln.line_id, "sku": ln.sku, "currency": price_of[ln.sku].currency}
-                            for ln in wrong])
+            raise Rejected(
+                "unprocessable",
+                f"this estate prices these lines in another currency than {request.currency}",
+                [{"line_id": ln.line_id, "sku": ln.sku, "currency": price_of[ln.sku].currency} for ln in wrong],
+            )
         for line in record.lines:
             line.unit_price = price_of[line.sku].amount
         try:
-            sums = pricing.totals([(ln.unit_price, ln.qty) for ln in record.lines], country,
-                                  tax_included=all(price_of[s].tax_included for s in skus))
+            sums = pricing.totals(
+                [(ln.unit_price, ln.qty) for ln in record.lines],
+                country,
+                tax_included=all(price_of[s].tax_included for s in skus),
+            )
         except ProblemError as exc:
             raise Rejected(exc.slug, exc.detail or exc.title, exc.errors) from None
         record.subtotal, record.tax, record.total = sums.subtotal, sums.tax, sums.total
@@ -270,15 +336,21 @@ class Saga:
         split = len(placements) > 1
         groups = []
         for n, placement in enumerate(placements, start=1):
-            groups.append(Group(ref=f"{record.id}-{n}" if split else record.id, location=placement.location,
-                                line_ids=placement.line_ids))
+            groups.append(
+                Group(
+                    ref=f"{record.id}-{n}" if split else record.id,
+                    location=placement.location,
+                    line_ids=placement.line_ids,
+                )
+            )
             for line in record.lines:
                 if line.line_id in placement.line_ids:
                     line.location = placement.location
         return groups
 
-    async def _reject(self, record: OrderRecord, lock: Lock, slug: str, detail: str,
-                      errors: list[dict[str, Any]] | None, system: str) -> None:
+    async def _reject(
+        self, record: OrderRecord, lock: Lock, slug: str, detail: str, errors: list[dict[str, Any]] | None, system: str
+    ) -> None:
         record.reason, record.errors, record.step, record.slug = detail, errors, "done", slug
         change = self.store.change()
         self.transition(change, record, "rejected", system, detail=detail)
@@ -328,8 +400,9 @@ class Saga:
         if record.state in ("accepted", "confirmed"):
             self.transition(change, record, "pending_backend", SYSTEM_OF.get(upstream, upstream), detail=detail)
         await self.save(record, lock, change)
-        log.info("order %s waits for %s (attempt %d, next in %.1fs): %s", record.id, upstream, record.attempts,
-                 delay, detail)
+        log.info(
+            "order %s waits for %s (attempt %d, next in %.1fs): %s", record.id, upstream, record.attempts, delay, detail
+        )
         return True
 
     async def _refused(self, record: OrderRecord, lock: Lock, exc: Refused) -> None:
@@ -355,10 +428,15 @@ class Saga:
         """Reserve and allocate in one atomic call (the order is accepted at once, so a separate commit would
         only cost a hop); the timeline and events still show both transitions, written together after it."""
         request = ReservationRequest(
-            order_id=record.id, owner=record.owner, ttl_s=self.settings.orders_reservation_ttl_s,
-            lines=[ReservationLineRequest(line_id=ln.line_id, sku=ln.sku, location=ln.location or "", qty=ln.qty)
-                   for ln in record.lines],
-            allocate=True, attempt=record.placement,
+            order_id=record.id,
+            owner=record.owner,
+            ttl_s=self.settings.orders_reservation_ttl_s,
+            lines=[
+                ReservationLineRequest(line_id=ln.line_id, sku=ln.sku, location=ln.location or "", qty=ln.qty)
+                for ln in record.lines
+            ],
+            allocate=True,
+            attempt=record.placement,
         )
         reservations = await self.backends.reserve(request)
         change = self.store.change()
@@ -385,17 +463,26 @@ class Saga:
         if not record.erp_touched:
             record.erp_touched = True  # written before the call: a compensation must look for the document
             await self.save(record, lock, self.store.change())
-        order = await self.backends.sales_order(SalesOrderRequest(
-            ref=record.id, customer_id=record.customer.id, customer_name=record.customer.name,
-            currency=record.currency,
-            lines=[SalesOrderLine(sku=ln.sku, qty=ln.qty, unit_price=ln.unit_price) for ln in record.lines],
-            note=f"omnigate order {record.id} ({record.owner}), payment {record.payment_reference}"[:1000],
-        ))
+        order = await self.backends.sales_order(
+            SalesOrderRequest(
+                ref=record.id,
+                customer_id=record.customer.id,
+                customer_name=record.customer.name,
+                currency=record.currency,
+                lines=[SalesOrderLine(sku=ln.sku, qty=ln.qty, unit_price=ln.unit_price) for ln in record.lines],
+                note=f"omnigate order {record.id} ({record.owner}), payment {record.payment_reference}"[:1000],
+            )
+        )
         record.erp_name = order.name
         record.step = "erp_confirm"
         change = self.store.change()
-        self.note(change, record, "erp", "sales order created" if order.created else "sales order found (created "
-                  "earlier)", document_id=order.name)
+        self.note(
+            change,
+            record,
+            "erp",
+            "sales order created" if order.created else "sales order found (created earlier)",
+            document_id=order.name,
+        )
         await self.save(record, lock, change)
 
     async def _erp_confirm(self, record: OrderRecord, lock: Lock) -> None:
@@ -411,9 +498,14 @@ class Saga:
         documents = []
         if record.fulfilment.mode == "pickup":
             group = record.groups[0]
-            task = await self.backends.pickup_task(PickupTaskRequest(
-                ref=group.ref, store=group.location, customer_name=record.customer.name,
-                lines=[FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids]))
+            task = await self.backends.pickup_task(
+                PickupTaskRequest(
+                    ref=group.ref,
+                    store=group.location,
+                    customer_name=record.customer.name,
+                    lines=[FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids],
+                )
+            )
             group.document_id = task.pos_id
             documents.append(task.pos_id)
             system = "pos"
@@ -421,17 +513,28 @@ class Saga:
             assert record.fulfilment.ship_to is not None
             for group in record.groups:
                 if group.document_id is None:
-                    order = await self.backends.fulfilment_order(FulfilmentOrderRequest(
-                        ref=group.ref, location=group.location, ship_to=record.fulfilment.ship_to,
-                        lines=[FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids]))
+                    order = await self.backends.fulfilment_order(
+                        FulfilmentOrderRequest(
+                            ref=group.ref,
+                            location=group.location,
+                            ship_to=record.fulfilment.ship_to,
+                            lines=[FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids],
+                        )
+                    )
                     group.document_id = order.wms_id
                 documents.append(group.document_id)
             system = "wms"
         record.step = "done"
         record.reason = None
         change = self.store.change()
-        self.transition(change, record, "released", system, document_id=",".join(documents),
-                        detail=f"released to {', '.join(g.location for g in record.groups)}")
+        self.transition(
+            change,
+            record,
+            "released",
+            system,
+            document_id=",".join(documents),
+            detail=f"released to {', '.join(g.location for g in record.groups)}",
+        )
         await self.save(record, lock, change)
 
     async def _compensate(self, record: OrderRecord, lock: Lock) -> None:
@@ -475,8 +578,11 @@ class Saga:
         if record.state == "cancelled" or (record.goal == "cancelled" and record.step != "done"):
             return record
         if not self.cancellable(record):
-            raise ProblemError("conflict", f"order {record.id} is {record.state} and can no longer be cancelled",
-                               errors=[{"state": record.state}])
+            raise ProblemError(
+                "conflict",
+                f"order {record.id} is {record.state} and can no longer be cancelled",
+                errors=[{"state": record.state}],
+            )
         record.goal = "cancelled"
         record.reason = f"cancelled by {record.owner}" + (f": {request.reason}" if request.reason else "")
         record.compensating_from, record.step = record.step, "compensate"
@@ -516,8 +622,9 @@ class Saga:
             payload = msgspec.convert(event.payload, DeliveryCompleted, strict=False)
             ref, document = payload.order_ref, payload.shipment_ref
         elif event.type in ("pickup.ready", "pickup.completed"):
-            payload = msgspec.convert(event.payload, PickupReady if event.type == "pickup.ready" else PickupCompleted,
-                                      strict=False)
+            payload = msgspec.convert(
+                event.payload, PickupReady if event.type == "pickup.ready" else PickupCompleted, strict=False
+            )
             ref, document = payload.task_ref, payload.task_ref
         else:
             return "skip"  # not an order's fact: a return's receipt (returns.py settles those)
@@ -525,8 +632,13 @@ class Saga:
         system = event.source
         if record.state in FINAL:
             log.warning("order %s is %s but %s reports %s for %s", record.id, record.state, system, event.type, ref)
-            self.note(change, record, system, f"{event.type} after the order was {record.state}: reported",
-                      document_id=document)
+            self.note(
+                change,
+                record,
+                system,
+                f"{event.type} after the order was {record.state}: reported",
+                document_id=document,
+            )
             return "reported"
         if record.state not in AFTER_RELEASE:
             return "wait"
@@ -534,13 +646,18 @@ class Saga:
             group.shipped = True
         elif event.type == "delivery.completed" and group is not None:
             group.shipped = group.delivered = True
-        targets = {"shipment.dispatched": ("shipped", {"released"}),
-                   "delivery.completed": ("delivered", {"released", "shipped"}),
-                   "pickup.ready": ("ready_for_pickup", {"released"}),
-                   "pickup.completed": ("picked_up", {"released", "ready_for_pickup"})}
+        targets = {
+            "shipment.dispatched": ("shipped", {"released"}),
+            "delivery.completed": ("delivered", {"released", "shipped"}),
+            "pickup.ready": ("ready_for_pickup", {"released"}),
+            "pickup.completed": ("picked_up", {"released", "ready_for_pickup"}),
+        }
         target, sources = targets[event.type]
-        done = all(g.shipped for g in record.groups) if target == "shipped" else (
-            all(g.delivered for g in record.groups) if target == "delivered" else True)
+        done = (
+            all(g.shipped for g in record.groups)
+            if target == "shipped"
+            else (all(g.delivered for g in record.groups) if target == "delivered" else True)
+        )
         if record.state in sources and done:
             self.transition(change, record, target, system, document_id=document, detail=event.type)
         else:

@@ -39,8 +39,15 @@ def _short_lines(lines: list[OrderLineRequest], atp: Atp, location: str | None) 
     for line in lines:
         available = atp.get(line.sku, {}).get(location, 0) if location else 0
         if available < needed[line.sku]:
-            errors.append({"line_id": line.line_id, "sku": line.sku, "location": location,
-                           "requested": line.qty, "available": available})
+            errors.append(
+                {
+                    "line_id": line.line_id,
+                    "sku": line.sku,
+                    "location": location,
+                    "requested": line.qty,
+                    "available": available,
+                }
+            )
     return errors
 
 
@@ -74,8 +81,15 @@ def for_ship(lines: list[OrderLineRequest], atp: Atp, dcs: list[str], *, allow_p
         candidates = [dc for dc in dcs if left[line.sku].get(dc, 0) >= line.qty]
         if not candidates:
             most = max(dcs, key=lambda dc: left[line.sku].get(dc, 0)) if dcs else None
-            errors.append({"line_id": line.line_id, "sku": line.sku, "location": most, "requested": line.qty,
-                           "available": left[line.sku].get(most, 0) if most else 0})
+            errors.append(
+                {
+                    "line_id": line.line_id,
+                    "sku": line.sku,
+                    "location": most,
+                    "requested": line.qty,
+                    "available": left[line.sku].get(most, 0) if most else 0,
+                }
+            )
             continue
         dc = max(candidates, key=lambda d: (left[line.sku][d], -dcs.index(d)))
         left[line.sku][dc] -= line.qty

@@ -19,16 +19,15 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from services.process.orders.keys import Keys
 from shared import scripts
-from shared.clock import now_ms
 from shared.changes import Change, Changes
+from shared.clock import now_ms
 from shared.locks import Lock, Locks
 from shared.models.events import Event
 from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderState, TimelineEntry
 from shared.models.returns import Return, ReturnLine, ReturnState
 from shared.outbox import Outbox
-
-from services.process.orders.keys import Keys
 
 # --- records ------------------------------------------------------------------------------------------------
 
@@ -84,9 +83,19 @@ class OrderRecord(msgspec.Struct, kw_only=True):
 
     def view(self) -> Order:
         return Order(
-            id=self.id, owner=self.owner, state=self.state, customer=self.customer, fulfilment=self.fulfilment,
-            lines=self.lines, currency=self.currency, subtotal=self.subtotal, tax=self.tax, total=self.total,
-            payment_reference=self.payment_reference, created_at=self.created_at, updated_at=self.updated_at,
+            id=self.id,
+            owner=self.owner,
+            state=self.state,
+            customer=self.customer,
+            fulfilment=self.fulfilment,
+            lines=self.lines,
+            currency=self.currency,
+            subtotal=self.subtotal,
+            tax=self.tax,
+            total=self.total,
+            payment_reference=self.payment_reference,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
             reason=self.reason,
         )
 
@@ -117,9 +126,17 @@ class ReturnRecord(msgspec.Struct, kw_only=True):
     correlation_id: str | None = None
 
     def view(self) -> Return:
-        return Return(id=self.id, order_id=self.order_id, owner=self.owner, state=self.state, lines=self.lines,
-                      location=self.location, created_at=self.created_at, updated_at=self.updated_at,
-                      received=self.received)
+        return Return(
+            id=self.id,
+            order_id=self.order_id,
+            owner=self.owner,
+            state=self.state,
+            lines=self.lines,
+            location=self.location,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            received=self.received,
+        )
 
 
 _order_decoder = msgspec.json.Decoder(OrderRecord)
@@ -165,8 +182,9 @@ class Store:
     async def owner_page(self, owner: str, before: float | None, limit: int) -> list[tuple[str, float]]:
         """The owner's order ids, newest first, strictly older than ``before`` (the cursor)."""
         top = f"({before!r}" if before is not None else "+inf"
-        rows = await self.redis.zrevrangebyscore(self.keys.owner(owner), top, "-inf", start=0, num=limit,
-                                                 withscores=True)
+        rows = await self.redis.zrevrangebyscore(
+            self.keys.owner(owner), top, "-inf", start=0, num=limit, withscores=True
+        )
         return [(member.decode(), score) for member, score in rows]
 
     async def created_since(self, since_s: float, offset: int, limit: int) -> list[str]:
@@ -203,8 +221,9 @@ class Store:
 
     async def claim(self, member: str, lock: Lock, next_ms: int) -> bool:
         """A retry worker claims a due saga: only if it is still due and its lock is free (see recovery.py)."""
-        claimed = await self._claim(keys=[lock.key, self.keys.due, self.keys.claims],
-                                    args=[lock.value, lock.ttl_ms, now_ms(), member, next_ms])
+        claimed = await self._claim(
+            keys=[lock.key, self.keys.due, self.keys.claims], args=[lock.value, lock.ttl_ms, now_ms(), member, next_ms]
+        )
         if claimed:
             lock.adopt()
         return bool(claimed)

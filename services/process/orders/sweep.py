@@ -24,16 +24,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 
-from shared.lease import Lease
-from shared.locks import Lock
-from shared.clock import utcnow
-from shared.models.orders import DocumentMismatch, DocumentReconciliation, DocumentReconciliationRequest
-from shared.problems import ProblemError
-from shared.settings import Settings
-
 from services.process.orders.backends import Backends
 from services.process.orders.saga import AFTER_RELEASE, FINAL
 from services.process.orders.store import OrderRecord, Store
+from shared.clock import utcnow
+from shared.lease import Lease
+from shared.locks import Lock
+from shared.models.orders import DocumentMismatch, DocumentReconciliation, DocumentReconciliationRequest
+from shared.problems import ProblemError
+from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.sweep")
 KEEP_S = 7 * 86_400
@@ -78,8 +77,9 @@ class Sweep:
         await self._save(report)
         await self.run(report, DocumentReconciliationRequest())
 
-    async def run(self, report: DocumentReconciliation, request: DocumentReconciliationRequest
-                  ) -> DocumentReconciliation:
+    async def run(
+        self, report: DocumentReconciliation, request: DocumentReconciliationRequest
+    ) -> DocumentReconciliation:
         mismatches: list[DocumentMismatch] = []
         skipped: list[str] = []
         checked = 0
@@ -100,16 +100,33 @@ class Sweep:
             finally:
                 await lock.release()
         for mismatch in mismatches:
-            log.warning("document sweep %s: order %s %s %s %s: %s%s", report.id, mismatch.order_id, mismatch.system,
-                        mismatch.kind, mismatch.document or "-", mismatch.detail,
-                        " (repaired)" if mismatch.repaired else "")
+            log.warning(
+                "document sweep %s: order %s %s %s %s: %s%s",
+                report.id,
+                mismatch.order_id,
+                mismatch.system,
+                mismatch.kind,
+                mismatch.document or "-",
+                mismatch.detail,
+                " (repaired)" if mismatch.repaired else "",
+            )
         report = msgspec.structs.replace(
-            report, state="done", finished_at=utcnow(), orders_checked=checked, mismatches=mismatches,
+            report,
+            state="done",
+            finished_at=utcnow(),
+            orders_checked=checked,
+            mismatches=mismatches,
             repaired=sum(m.repaired for m in mismatches),
-            error=f"{len(skipped)} order(s) not checked: {', '.join(skipped[:20])}" if skipped else None)
+            error=f"{len(skipped)} order(s) not checked: {', '.join(skipped[:20])}" if skipped else None,
+        )
         await self._save(report)
-        log.info("document sweep %s: %d orders checked, %d mismatches, %d repaired", report.id, checked,
-                 len(mismatches), report.repaired)
+        log.info(
+            "document sweep %s: %d orders checked, %d mismatches, %d repaired",
+            report.id,
+            checked,
+            len(mismatches),
+            report.repaired,
+        )
         return report
 
     async def _orders(self, request: DocumentReconciliationRequest) -> AsyncIterator[str]:
@@ -138,10 +155,26 @@ class Sweep:
             found.extend(await self._return(record, return_id))
         return found
 
-    def _mismatch(self, record: OrderRecord, system: str, kind: str, detail: str, *, document: str | None = None,
-                  repaired: bool = False, return_id: str | None = None) -> DocumentMismatch:
-        return DocumentMismatch(order_id=record.id, return_id=return_id, system=system,  # type: ignore[arg-type]
-                                document=document, kind=kind, detail=detail, repaired=repaired)  # type: ignore[arg-type]
+    def _mismatch(
+        self,
+        record: OrderRecord,
+        system: str,
+        kind: str,
+        detail: str,
+        *,
+        document: str | None = None,
+        repaired: bool = False,
+        return_id: str | None = None,
+    ) -> DocumentMismatch:
+        return DocumentMismatch(
+            order_id=record.id,
+            return_id=return_id,
+            system=system,  # type: ignore[arg-type]
+            document=document,
+            kind=kind,
+            detail=detail,
+            repaired=repaired,
+        )  # type: ignore[arg-type]
 
     async def _sales_orders(self, record: OrderRecord) -> list[DocumentMismatch]:
         if record.state not in FINAL and record.state not in AFTER_RELEASE:
@@ -151,55 +184,121 @@ class Sweep:
         if record.state in FINAL:
             for so in live:
                 await self.backends.cancel_one_sales_order(record.id, so.erp_id)
-                found.append(self._mismatch(record, "erp", "orphan", f"sales order {so.name} ({so.state}) behind an "
-                                            f"order that is {record.state}: cancelled", document=so.name,
-                                            repaired=True))
+                found.append(
+                    self._mismatch(
+                        record,
+                        "erp",
+                        "orphan",
+                        f"sales order {so.name} ({so.state}) behind an order that is {record.state}: cancelled",
+                        document=so.name,
+                        repaired=True,
+                    )
+                )
             return found
         if not live:
-            return [self._mismatch(record, "erp", "missing", f"no live sales order for an order that is "
-                                   f"{record.state}")]
+            return [
+                self._mismatch(record, "erp", "missing", f"no live sales order for an order that is {record.state}")
+            ]
         keep = next((so for so in live if so.state in ("sale", "done")), live[0])
         for so in live:
             if so is not keep:
                 await self.backends.cancel_one_sales_order(record.id, so.erp_id)
-                found.append(self._mismatch(record, "erp", "duplicate", f"sales order {so.name} ({so.state}) "
-                                            f"duplicates {keep.name}: cancelled", document=so.name, repaired=True))
+                found.append(
+                    self._mismatch(
+                        record,
+                        "erp",
+                        "duplicate",
+                        f"sales order {so.name} ({so.state}) duplicates {keep.name}: cancelled",
+                        document=so.name,
+                        repaired=True,
+                    )
+                )
         if keep.state not in ("sale", "done"):
-            found.append(self._mismatch(record, "erp", "unexpected_state", f"sales order {keep.name} is "
-                                        f"{keep.state}, the order is {record.state}", document=keep.name))
+            found.append(
+                self._mismatch(
+                    record,
+                    "erp",
+                    "unexpected_state",
+                    f"sales order {keep.name} is {keep.state}, the order is {record.state}",
+                    document=keep.name,
+                )
+            )
         return found
 
     async def _fulfilment(self, record: OrderRecord, ref: str) -> list[DocumentMismatch]:
         document = await self.backends.find_fulfilment_order(ref)
         found = (document.wms_id, document.status) if document is not None else None
-        return await self._document(record, "wms", f"fulfilment order {ref}", found, LIVE_FULFILMENT, "cancelled",
-                                    lambda: self.backends.cancel_fulfilment_order(ref))
+        return await self._document(
+            record,
+            "wms",
+            f"fulfilment order {ref}",
+            found,
+            LIVE_FULFILMENT,
+            "cancelled",
+            lambda: self.backends.cancel_fulfilment_order(ref),
+        )
 
     async def _pickup(self, record: OrderRecord, ref: str) -> list[DocumentMismatch]:
         task = await self.backends.find_pickup_task(ref)
         found = (task.pos_id, task.status) if task is not None else None
-        return await self._document(record, "pos", f"pickup {ref}", found, LIVE_PICKUP, "canceled",
-                                    lambda: self.backends.cancel_pickup_task(ref))
+        return await self._document(
+            record,
+            "pos",
+            f"pickup {ref}",
+            found,
+            LIVE_PICKUP,
+            "canceled",
+            lambda: self.backends.cancel_pickup_task(ref),
+        )
 
-    async def _document(self, record: OrderRecord, system: str, what: str, found: tuple[str, str] | None,
-                        live: frozenset[str], cancelled: str, cancel: Callable[[], Awaitable[None]]
-                        ) -> list[DocumentMismatch]:
+    async def _document(
+        self,
+        record: OrderRecord,
+        system: str,
+        what: str,
+        found: tuple[str, str] | None,
+        live: frozenset[str],
+        cancelled: str,
+        cancel: Callable[[], Awaitable[None]],
+    ) -> list[DocumentMismatch]:
         """One fulfilment document (``found`` = its id and status) against the order's state."""
         if record.state in FINAL:
             if found is None or found[1] == cancelled:
                 return []
             if found[1] in live:
                 await cancel()
-                return [self._mismatch(record, system, "orphan", f"{what} ({found[1]}) behind an order that is "
-                                       f"{record.state}: cancelled", document=found[0], repaired=True)]
-            return [self._mismatch(record, system, "not_cancellable", f"{what} is {found[1]} behind an order that "
-                                   f"is {record.state}", document=found[0])]
+                return [
+                    self._mismatch(
+                        record,
+                        system,
+                        "orphan",
+                        f"{what} ({found[1]}) behind an order that is {record.state}: cancelled",
+                        document=found[0],
+                        repaired=True,
+                    )
+                ]
+            return [
+                self._mismatch(
+                    record,
+                    system,
+                    "not_cancellable",
+                    f"{what} is {found[1]} behind an order that is {record.state}",
+                    document=found[0],
+                )
+            ]
         if record.state in AFTER_RELEASE:
             if found is None:
                 return [self._mismatch(record, system, "missing", f"no {what} for an order that is {record.state}")]
             if found[1] == cancelled:
-                return [self._mismatch(record, system, "unexpected_state", f"{what} is {cancelled}, the order is "
-                                       f"{record.state}", document=found[0])]
+                return [
+                    self._mismatch(
+                        record,
+                        system,
+                        "unexpected_state",
+                        f"{what} is {cancelled}, the order is {record.state}",
+                        document=found[0],
+                    )
+                ]
         return []
 
     async def _return(self, record: OrderRecord, return_id: str) -> list[DocumentMismatch]:
@@ -210,14 +309,30 @@ class Sweep:
         memos = [m for m in await self.backends.credit_memos(ret.id) if m.state != "cancel"]
         expected = 1 if ret.credit_memo else 0
         if len(memos) > expected:
-            found.append(self._mismatch(record, "erp", "duplicate", f"{len(memos)} credit memos for return {ret.id}"
-                                        f" (expected {expected}): a posted credit memo is reversed by finance",
-                                        document=",".join(m.name for m in memos), return_id=ret.id))
+            found.append(
+                self._mismatch(
+                    record,
+                    "erp",
+                    "duplicate",
+                    f"{len(memos)} credit memos for return {ret.id}"
+                    f" (expected {expected}): a posted credit memo is reversed by finance",
+                    document=",".join(m.name for m in memos),
+                    return_id=ret.id,
+                )
+            )
         elif len(memos) < expected:
-            found.append(self._mismatch(record, "erp", "missing", f"credit memo {ret.credit_memo} of return "
-                                        f"{ret.id} is not in the ERP", return_id=ret.id))
+            found.append(
+                self._mismatch(
+                    record,
+                    "erp",
+                    "missing",
+                    f"credit memo {ret.credit_memo} of return {ret.id} is not in the ERP",
+                    return_id=ret.id,
+                )
+            )
         if ret.location.startswith("dc-") and ret.state != "rejected":
             if await self.backends.find_receipt(ret.id) is None:
-                found.append(self._mismatch(record, "wms", "missing", f"no receipt {ret.id} at {ret.location}",
-                                            return_id=ret.id))
+                found.append(
+                    self._mismatch(record, "wms", "missing", f"no receipt {ret.id} at {ret.location}", return_id=ret.id)
+                )
         return found

@@ -19,15 +19,14 @@ import logging
 
 import msgspec
 
+from services.process.orders.returns import Returns
+from services.process.orders.saga import Saga
 from shared import context
 from shared.clock import worker_id
 from shared.events import Consumer, EventBus
 from shared.locks import Lock
 from shared.models.events import Event, ReceiptReceived
 from shared.settings import Settings
-
-from services.process.orders.returns import Returns
-from services.process.orders.saga import Saga
 
 log = logging.getLogger("omnigate.orders.tracking")
 GROUP = "process-orders"
@@ -87,6 +86,12 @@ class Facts:
 
 async def run_tracker(bus: EventBus, facts: Facts, settings: Settings, stop: asyncio.Event) -> None:
     """This worker's member of the ``fulfilment`` consumer group, until ``stop``."""
-    consumer = Consumer(bus, group=GROUP, name=worker_id(), domains=["fulfilment"], handler=facts.handle,
-                        claim_idle_ms=int(settings.orders_claim_idle_s * 1000))
+    consumer = Consumer(
+        bus,
+        group=GROUP,
+        name=worker_id(),
+        domains=["fulfilment"],
+        handler=facts.handle,
+        claim_idle_ms=int(settings.orders_claim_idle_s * 1000),
+    )
     await consumer.run(stop)

@@ -38,7 +38,9 @@ def open_database(settings: Settings, name: str, schema: str, seed: SeedFn) -> s
         with db.Transaction(conn):
             seed(conn, cat)
             conn.execute("CREATE TABLE _seeded (seed INTEGER, skus INTEGER, stores INTEGER, dcs INTEGER)")
-            conn.execute("INSERT INTO _seeded VALUES (?, ?, ?, ?)", (cat.seed, len(cat.products), len(cat.stores), len(cat.dcs)))
+            conn.execute(
+                "INSERT INTO _seeded VALUES (?, ?, ?, ?)", (cat.seed, len(cat.products), len(cat.stores), len(cat.dcs))
+            )
     return conn
 
 
@@ -75,8 +77,7 @@ def create_sandbox(
     async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:
         conn = open_database(settings, name, schema, seed)
         sender = webhooks.WebhookSender(conn, signer) if signer is not None else None
-        app.state.sandbox = Sandbox(db=conn, catalogue=current_catalogue(settings), webhooks=sender,
-                                    settings=settings)
+        app.state.sandbox = Sandbox(db=conn, catalogue=current_catalogue(settings), webhooks=sender, settings=settings)
         task = asyncio.create_task(sender.run(app.state.stop)) if sender is not None else None
         try:
             yield
@@ -99,6 +100,9 @@ def create_sandbox(
         readiness_checks=[database_ready],
         settings=settings,
         dependencies=DEPENDENCIES,
-        wrappers=[lambda app, inner: faults.FaultInjector(inner, lambda: sandbox(app.state).db, error_body,
-                                                          settings.upstream_commit_limit_s)],
+        wrappers=[
+            lambda app, inner: faults.FaultInjector(
+                inner, lambda: sandbox(app.state).db, error_body, settings.upstream_commit_limit_s
+            )
+        ],
     )

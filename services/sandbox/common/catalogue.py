@@ -12,28 +12,76 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 ADJECTIVES = (
-    "Classic", "Urban", "Alpine", "Coastal", "Nordic", "Vintage", "Essential", "Heritage", "Active", "Studio",
-    "Organic", "Premium", "Everyday", "Trail", "Harbour", "Linen", "Merino", "Canvas", "Velvet", "Cotton",
+    "Classic",
+    "Urban",
+    "Alpine",
+    "Coastal",
+    "Nordic",
+    "Vintage",
+    "Essential",
+    "Heritage",
+    "Active",
+    "Studio",
+    "Organic",
+    "Premium",
+    "Everyday",
+    "Trail",
+    "Harbour",
+    "Linen",
+    "Merino",
+    "Canvas",
+    "Velvet",
+    "Cotton",
 )
 NOUNS = (
-    "T-Shirt", "Hoodie", "Jacket", "Sneaker", "Backpack", "Beanie", "Scarf", "Chino", "Jeans", "Polo",
-    "Sweater", "Parka", "Boot", "Sandal", "Cap", "Shirt", "Dress", "Skirt", "Tote", "Wallet",
+    "T-Shirt",
+    "Hoodie",
+    "Jacket",
+    "Sneaker",
+    "Backpack",
+    "Beanie",
+    "Scarf",
+    "Chino",
+    "Jeans",
+    "Polo",
+    "Sweater",
+    "Parka",
+    "Boot",
+    "Sandal",
+    "Cap",
+    "Shirt",
+    "Dress",
+    "Skirt",
+    "Tote",
+    "Wallet",
 )
 COLOURS = ("BLK", "WHT", "NVY", "GRN", "RED", "GRY", "BEI", "BLU")
 SIZES = ("XS", "S", "M", "L", "XL", "OS")
 CATEGORIES = ("apparel", "footwear", "accessories", "outerwear", "bags")
 CITIES = (
-    ("Amsterdam", "1012", 52.3728, 4.8936), ("Rotterdam", "3011", 51.9225, 4.4792),
-    ("Utrecht", "3511", 52.0907, 5.1214), ("Den Haag", "2511", 52.0705, 4.3007),
-    ("Eindhoven", "5611", 51.4416, 5.4697), ("Groningen", "9711", 53.2194, 6.5665),
-    ("Tilburg", "5038", 51.5555, 5.0913), ("Almere", "1315", 52.3508, 5.2647),
-    ("Breda", "4811", 51.5719, 4.7683), ("Nijmegen", "6511", 51.8126, 5.8372),
-    ("Haarlem", "2011", 52.3874, 4.6462), ("Arnhem", "6811", 51.9851, 5.8987),
-    ("Zwolle", "8011", 52.5168, 6.0830), ("Leiden", "2311", 52.1601, 4.4970),
-    ("Maastricht", "6211", 50.8514, 5.6910), ("Delft", "2611", 52.0116, 4.3571),
+    ("Amsterdam", "1012", 52.3728, 4.8936),
+    ("Rotterdam", "3011", 51.9225, 4.4792),
+    ("Utrecht", "3511", 52.0907, 5.1214),
+    ("Den Haag", "2511", 52.0705, 4.3007),
+    ("Eindhoven", "5611", 51.4416, 5.4697),
+    ("Groningen", "9711", 53.2194, 6.5665),
+    ("Tilburg", "5038", 51.5555, 5.0913),
+    ("Almere", "1315", 52.3508, 5.2647),
+    ("Breda", "4811", 51.5719, 4.7683),
+    ("Nijmegen", "6511", 51.8126, 5.8372),
+    ("Haarlem", "2011", 52.3874, 4.6462),
+    ("Arnhem", "6811", 51.9851, 5.8987),
+    ("Zwolle", "8011", 52.5168, 6.0830),
+    ("Leiden", "2311", 52.1601, 4.4970),
+    ("Maastricht", "6211", 50.8514, 5.6910),
+    ("Delft", "2611", 52.0116, 4.3571),
 )
-DC_SITES = (("tlb", "DC Tilburg", "Tilburg", "5047"), ("zwl", "DC Zwolle", "Zwolle", "8013"),
-            ("ams", "DC Amsterdam", "Amsterdam", "1047"), ("rtm", "DC Rotterdam", "Rotterdam", "3089"))
+DC_SITES = (
+    ("tlb", "DC Tilburg", "Tilburg", "5047"),
+    ("zwl", "DC Zwolle", "Zwolle", "8013"),
+    ("ams", "DC Amsterdam", "Amsterdam", "1047"),
+    ("rtm", "DC Rotterdam", "Rotterdam", "3089"),
+)
 CURRENCY = "EUR"
 COUNTRY = "NL"
 _SQUARE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

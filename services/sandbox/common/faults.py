@@ -98,8 +98,13 @@ class _Fault(msgspec.Struct):
 class FaultInjector:
     """ASGI layer in front of a sandbox's routes: counts each request, then applies the matching fault."""
 
-    def __init__(self, inner: ASGIApp, conn_getter: Callable[[], sqlite3.Connection], error_body: ErrorBody,
-                 commit_limit_s: float) -> None:
+    def __init__(
+        self,
+        inner: ASGIApp,
+        conn_getter: Callable[[], sqlite3.Connection],
+        error_body: ErrorBody,
+        commit_limit_s: float,
+    ) -> None:
         self.inner = inner
         self.conn_getter = conn_getter
         self.error_body = error_body
@@ -119,8 +124,9 @@ class FaultInjector:
                 if row[7] <= 1:
                     conn.execute("DELETE FROM _faults WHERE route = ? AND method = ?", (row[0], row[1]))
                 else:
-                    conn.execute("UPDATE _faults SET times = times - 1 WHERE route = ? AND method = ?",
-                                 (row[0], row[1]))
+                    conn.execute(
+                        "UPDATE _faults SET times = times - 1 WHERE route = ? AND method = ?", (row[0], row[1])
+                    )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -208,8 +214,17 @@ async def put_fault(conn: NamedDependency[sqlite3.Connection], data: JSONBody[Fa
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(route, method) DO UPDATE SET latency_ms=excluded.latency_ms, "
         "error_rate=excluded.error_rate, outage=excluded.outage, reset=excluded.reset, after=excluded.after, "
         "times=excluded.times, exact=excluded.exact",
-        (data.route, data.method, data.latency_ms, data.error_rate, int(data.outage), int(data.reset),
-         int(data.when == "after"), data.times, int(data.exact)),
+        (
+            data.route,
+            data.method,
+            data.latency_ms,
+            data.error_rate,
+            int(data.outage),
+            int(data.reset),
+            int(data.when == "after"),
+            data.times,
+            int(data.exact),
+        ),
     )
     return data
 
@@ -218,9 +233,22 @@ async def put_fault(conn: NamedDependency[sqlite3.Connection], data: JSONBody[Fa
 async def list_faults(conn: NamedDependency[sqlite3.Connection]) -> list[FaultSpec]:
     rows = conn.execute(
         "SELECT route, method, latency_ms, error_rate, outage, reset, after, times, exact FROM _faults "
-        "ORDER BY route, method")
-    return [FaultSpec(route=r[0], method=r[1], latency_ms=r[2], error_rate=r[3], outage=bool(r[4]), reset=bool(r[5]),
-                      when="after" if r[6] else "before", times=r[7], exact=bool(r[8])) for r in rows]
+        "ORDER BY route, method"
+    )
+    return [
+        FaultSpec(
+            route=r[0],
+            method=r[1],
+            latency_ms=r[2],
+            error_rate=r[3],
+            outage=bool(r[4]),
+            reset=bool(r[5]),
+            when="after" if r[6] else "before",
+            times=r[7],
+            exact=bool(r[8]),
+        )
+        for r in rows
+    ]
 
 
 @delete("/_faults", tags=["sandbox"], summary="Clear every fault", status_code=204)

@@ -69,7 +69,7 @@ class WebhookSender:
             async with self._session.post(row["url"], data=row["body"], headers=headers) as resp:
                 await resp.read()
                 return resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             log.info("webhook %s to %s not delivered: %r", row["id"], row["url"], exc)
             return None
 
@@ -123,8 +123,9 @@ async def list_webhooks(webhook_sender: NamedDependency[WebhookSender]) -> list[
     summary="Send a notification again, body byte for byte",
     status_code=200,
 )
-async def redeliver(notification_id: FromPath[str],
-                    webhook_sender: NamedDependency[WebhookSender]) -> dict[str, int | None]:
+async def redeliver(
+    notification_id: FromPath[str], webhook_sender: NamedDependency[WebhookSender]
+) -> dict[str, int | None]:
     return {"status": await webhook_sender.redeliver(notification_id)}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any, Literal
 
 from services.sandbox.common.db import Transaction
@@ -76,9 +76,15 @@ MODELS: dict[str, Model] = {
             "product.product",
             "product_product",
             {
-                "id": _ID, "default_code": Field("str"), "name": Field("str"), "barcode": Field("str"),
-                "list_price": Field("float"), "categ_id": Field("m2o", "product_category"),
-                "currency_id": Field("m2o", "res_currency"), "active": Field("bool"), "weight": Field("float"),
+                "id": _ID,
+                "default_code": Field("str"),
+                "name": Field("str"),
+                "barcode": Field("str"),
+                "list_price": Field("float"),
+                "categ_id": Field("m2o", "product_category"),
+                "currency_id": Field("m2o", "res_currency"),
+                "active": Field("bool"),
+                "weight": Field("float"),
                 "write_date": Field("datetime", readonly=True),
             },
             READ_METHODS,
@@ -93,10 +99,12 @@ MODELS: dict[str, Model] = {
             "stock.quant",
             "stock_quant",
             {
-                "id": _ID, "product_id": Field("m2o", "product_product"),
+                "id": _ID,
+                "product_id": Field("m2o", "product_product"),
                 "location_id": Field("m2o", "stock_location"),
                 "warehouse_id": Field("m2o", "stock_warehouse", display="code"),
-                "quantity": Field("float"), "reserved_quantity": Field("float"),
+                "quantity": Field("float"),
+                "reserved_quantity": Field("float"),
                 "write_date": Field("datetime", readonly=True),
             },
             frozenset({"search_read", "search", "read", "search_count"}),
@@ -105,8 +113,13 @@ MODELS: dict[str, Model] = {
             "res.partner",
             "res_partner",
             {
-                "id": _ID, "name": Field("str"), "ref": Field("str"), "email": Field("str"),
-                "is_company": Field("bool"), "active": Field("bool"), "write_date": Field("datetime", readonly=True),
+                "id": _ID,
+                "name": Field("str"),
+                "ref": Field("str"),
+                "email": Field("str"),
+                "is_company": Field("bool"),
+                "active": Field("bool"),
+                "write_date": Field("datetime", readonly=True),
             },
             frozenset({"search_read", "search", "read", "create"}),
             frozenset({"name", "ref", "email", "is_company"}),
@@ -115,12 +128,18 @@ MODELS: dict[str, Model] = {
             "sale.order",
             "sale_order",
             {
-                "id": _ID, "name": Field("str", readonly=True), "client_order_ref": Field("str"),
-                "partner_id": Field("m2o", "res_partner"), "state": Field("str", readonly=True),
-                "currency_id": Field("m2o", "res_currency", readonly=True), "note": Field("str"),
-                "amount_untaxed": Field("float", readonly=True), "amount_total": Field("float", readonly=True),
+                "id": _ID,
+                "name": Field("str", readonly=True),
+                "client_order_ref": Field("str"),
+                "partner_id": Field("m2o", "res_partner"),
+                "state": Field("str", readonly=True),
+                "currency_id": Field("m2o", "res_currency", readonly=True),
+                "note": Field("str"),
+                "amount_untaxed": Field("float", readonly=True),
+                "amount_total": Field("float", readonly=True),
                 "order_line": Field("o2m", "sale_order_line", inverse="order_id"),
-                "date_order": Field("datetime", readonly=True), "create_date": Field("datetime", readonly=True),
+                "date_order": Field("datetime", readonly=True),
+                "create_date": Field("datetime", readonly=True),
                 "write_date": Field("datetime", readonly=True),
             },
             frozenset({"search_read", "search", "read", "search_count", "create", "action_confirm", "action_cancel"}),
@@ -130,8 +149,12 @@ MODELS: dict[str, Model] = {
             "sale.order.line",
             "sale_order_line",
             {
-                "id": _ID, "order_id": Field("m2o", "sale_order"), "product_id": Field("m2o", "product_product"),
-                "name": Field("str"), "product_uom_qty": Field("float"), "price_unit": Field("float"),
+                "id": _ID,
+                "order_id": Field("m2o", "sale_order"),
+                "product_id": Field("m2o", "product_product"),
+                "name": Field("str"),
+                "product_uom_qty": Field("float"),
+                "price_unit": Field("float"),
                 "price_subtotal": Field("float", readonly=True),
             },
             frozenset({"search_read", "search", "read"}),
@@ -141,12 +164,18 @@ MODELS: dict[str, Model] = {
             "account.move",
             "account_move",
             {
-                "id": _ID, "name": Field("str", readonly=True), "move_type": Field("str"), "ref": Field("str"),
-                "invoice_origin": Field("str"), "partner_id": Field("m2o", "res_partner"),
-                "state": Field("str", readonly=True), "currency_id": Field("m2o", "res_currency", readonly=True),
+                "id": _ID,
+                "name": Field("str", readonly=True),
+                "move_type": Field("str"),
+                "ref": Field("str"),
+                "invoice_origin": Field("str"),
+                "partner_id": Field("m2o", "res_partner"),
+                "state": Field("str", readonly=True),
+                "currency_id": Field("m2o", "res_currency", readonly=True),
                 "amount_total": Field("float", readonly=True),
                 "invoice_line_ids": Field("o2m", "account_move_line", inverse="move_id"),
-                "create_date": Field("datetime", readonly=True), "write_date": Field("datetime", readonly=True),
+                "create_date": Field("datetime", readonly=True),
+                "write_date": Field("datetime", readonly=True),
             },
             frozenset({"search_read", "search", "read", "search_count", "create", "action_post"}),
             frozenset({"move_type", "ref", "invoice_origin", "partner_id", "invoice_line_ids"}),
@@ -155,8 +184,12 @@ MODELS: dict[str, Model] = {
             "account.move.line",
             "account_move_line",
             {
-                "id": _ID, "move_id": Field("m2o", "account_move"), "product_id": Field("m2o", "product_product"),
-                "name": Field("str"), "quantity": Field("float"), "price_unit": Field("float"),
+                "id": _ID,
+                "move_id": Field("m2o", "account_move"),
+                "product_id": Field("m2o", "product_product"),
+                "name": Field("str"),
+                "quantity": Field("float"),
+                "price_unit": Field("float"),
                 "price_subtotal": Field("float", readonly=True),
             },
             frozenset({"search_read", "search", "read"}),
@@ -219,7 +252,7 @@ def _leaf(model: Model, leaf: Sequence[Any]) -> _Sql:
         pattern = value if op == "=ilike" else f"%{value}%"
         if f.kind == "m2o":
             target = f.relation
-            sql = f"{col} IN (SELECT id FROM {target} WHERE \"{f.display}\" LIKE ?)"
+            sql = f'{col} IN (SELECT id FROM {target} WHERE "{f.display}" LIKE ?)'
         else:
             sql = f"COALESCE({col}, '') LIKE ?"
         return _Sql(f"NOT ({sql})" if op == "not ilike" else sql, [pattern])
@@ -295,7 +328,7 @@ def search(
     context: Mapping[str, Any],
 ) -> list[int]:
     where = compile_domain(model, domain, context)
-    sql = f'SELECT id FROM {model.table} WHERE {where.text} ORDER BY {_order_by(model, order)}'
+    sql = f"SELECT id FROM {model.table} WHERE {where.text} ORDER BY {_order_by(model, order)}"
     lim = _int(limit, "limit", allow_none=True)
     off = _int(offset or 0, "offset")
     sql += f" LIMIT {lim if lim is not None else -1} OFFSET {off}"
@@ -337,18 +370,27 @@ def read(conn: sqlite3.Connection, model: Model, ids: Sequence[int], fields: Any
     by_id = {row["id"]: row for row in rows}
     missing = [i for i in ids if i not in by_id]
     if missing:
-        raise OdooError(404, "odoo.exceptions.MissingError",
-                        f"Record does not exist or has been deleted.\n(Record: {model.name}({missing[0]},))")
+        raise OdooError(
+            404,
+            "odoo.exceptions.MissingError",
+            f"Record does not exist or has been deleted.\n(Record: {model.name}({missing[0]},))",
+        )
     displays: dict[str, dict[int, Any]] = {}
     children: dict[str, dict[int, list[int]]] = {}
     for n in names:
         f = model.fields[n]
         if f.kind == "m2o":
             targets = sorted({row[n] for row in rows if row[n] is not None})
-            displays[n] = dict(
-                conn.execute(f'SELECT id, "{f.display}" FROM {f.relation} WHERE id IN ({_placeholders(len(targets))})',
-                             targets).fetchall()
-            ) if targets else {}
+            displays[n] = (
+                dict(
+                    conn.execute(
+                        f'SELECT id, "{f.display}" FROM {f.relation} WHERE id IN ({_placeholders(len(targets))})',
+                        targets,
+                    ).fetchall()
+                )
+                if targets
+                else {}
+            )
         elif f.kind == "o2m":
             grouped: dict[int, list[int]] = {i: [] for i in ids}
             for child_id, parent in conn.execute(
@@ -419,8 +461,11 @@ def _typed(model: Model, name: str, value: Any) -> Any:
 def _exists(conn: sqlite3.Connection, table: str, record_id: int | None, what: str) -> None:
     if record_id is None or conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (record_id,)).fetchone() is None:
         # Odoo's psycopg2 foreign-key violation surfaces as a ValidationError with this wording.
-        raise OdooError(422, "odoo.exceptions.ValidationError",
-                        f"The operation cannot be completed: {what} {record_id!r} does not exist.")
+        raise OdooError(
+            422,
+            "odoo.exceptions.ValidationError",
+            f"The operation cannot be completed: {what} {record_id!r} does not exist.",
+        )
 
 
 def _insert(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> int:
@@ -458,8 +503,13 @@ def _line_values(conn: sqlite3.Connection, line_model: Model, vals: Any, qty_fie
     else:
         price = conn.execute("SELECT list_price FROM product_product WHERE id = ?", (product_id,)).fetchone()[0]
     name = _typed(line_model, "name", vals.get("name")) or _product_name(conn, product_id)
-    return {"product_id": product_id, "name": name, qty_field: qty, "price_unit": price,
-            "price_subtotal": round(qty * price, 2)}
+    return {
+        "product_id": product_id,
+        "name": name,
+        qty_field: qty,
+        "price_unit": price,
+        "price_subtotal": round(qty * price, 2),
+    }
 
 
 def create(conn: sqlite3.Connection, model: Model, vals_list: Any) -> list[int]:
@@ -473,25 +523,46 @@ def _create_partner(conn: sqlite3.Connection, model: Model, vals: dict[str, Any]
     name = _typed(model, "name", vals.get("name"))
     if not name:
         raise OdooError(422, "odoo.exceptions.ValidationError", "Contacts require a name")
-    return _insert(conn, "res_partner", {
-        "name": name, "ref": _typed(model, "ref", vals.get("ref")), "email": _typed(model, "email", vals.get("email")),
-        "is_company": _typed(model, "is_company", vals.get("is_company", False)), "active": 1,
-        "write_date": odoo_now(),
-    })
+    return _insert(
+        conn,
+        "res_partner",
+        {
+            "name": name,
+            "ref": _typed(model, "ref", vals.get("ref")),
+            "email": _typed(model, "email", vals.get("email")),
+            "is_company": _typed(model, "is_company", vals.get("is_company", False)),
+            "active": 1,
+            "write_date": odoo_now(),
+        },
+    )
 
 
 def _create_sale_order(conn: sqlite3.Connection, model: Model, vals: dict[str, Any]) -> int:
     partner_id = _typed(model, "partner_id", vals.get("partner_id"))
     _exists(conn, "res_partner", partner_id, "customer")
-    lines = [_line_values(conn, MODELS["sale.order.line"], v, "product_uom_qty")
-             for v in _commands(model, "order_line", vals.get("order_line", []))]
+    lines = [
+        _line_values(conn, MODELS["sale.order.line"], v, "product_uom_qty")
+        for v in _commands(model, "order_line", vals.get("order_line", []))
+    ]
     now = odoo_now()
     total = round(sum(line["price_subtotal"] for line in lines), 2)
-    order_id = _insert(conn, "sale_order", {
-        "name": "/", "client_order_ref": _typed(model, "client_order_ref", vals.get("client_order_ref")),
-        "partner_id": partner_id, "state": "draft", "currency_id": 1, "note": _typed(model, "note", vals.get("note")),
-        "amount_untaxed": total, "amount_total": total, "date_order": now, "create_date": now, "write_date": now,
-    })
+    order_id = _insert(
+        conn,
+        "sale_order",
+        {
+            "name": "/",
+            "client_order_ref": _typed(model, "client_order_ref", vals.get("client_order_ref")),
+            "partner_id": partner_id,
+            "state": "draft",
+            "currency_id": 1,
+            "note": _typed(model, "note", vals.get("note")),
+            "amount_untaxed": total,
+            "amount_total": total,
+            "date_order": now,
+            "create_date": now,
+            "write_date": now,
+        },
+    )
     conn.execute("UPDATE sale_order SET name = ? WHERE id = ?", (f"S{order_id:05d}", order_id))
     for line in lines:
         _insert(conn, "sale_order_line", {"order_id": order_id, **line})
@@ -505,15 +576,27 @@ def _create_move(conn: sqlite3.Connection, model: Model, vals: dict[str, Any]) -
     partner_id = _typed(model, "partner_id", vals.get("partner_id"))
     if partner_id is not None:
         _exists(conn, "res_partner", partner_id, "customer")
-    lines = [_line_values(conn, MODELS["account.move.line"], v, "quantity")
-             for v in _commands(model, "invoice_line_ids", vals.get("invoice_line_ids", []))]
+    lines = [
+        _line_values(conn, MODELS["account.move.line"], v, "quantity")
+        for v in _commands(model, "invoice_line_ids", vals.get("invoice_line_ids", []))
+    ]
     now = odoo_now()
-    move_id = _insert(conn, "account_move", {
-        "name": "/", "move_type": move_type, "ref": _typed(model, "ref", vals.get("ref")),
-        "invoice_origin": _typed(model, "invoice_origin", vals.get("invoice_origin")), "partner_id": partner_id,
-        "state": "draft", "currency_id": 1, "amount_total": round(sum(x["price_subtotal"] for x in lines), 2),
-        "create_date": now, "write_date": now,
-    })
+    move_id = _insert(
+        conn,
+        "account_move",
+        {
+            "name": "/",
+            "move_type": move_type,
+            "ref": _typed(model, "ref", vals.get("ref")),
+            "invoice_origin": _typed(model, "invoice_origin", vals.get("invoice_origin")),
+            "partner_id": partner_id,
+            "state": "draft",
+            "currency_id": 1,
+            "amount_total": round(sum(x["price_subtotal"] for x in lines), 2),
+            "create_date": now,
+            "write_date": now,
+        },
+    )
     for line in lines:
         _insert(conn, "account_move_line", {"move_id": move_id, **line})
     return move_id
@@ -532,8 +615,11 @@ def _states(conn: sqlite3.Connection, model: Model, ids: Iterable[int]) -> dict[
     found = {r[0]: r[1] for r in rows}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise OdooError(404, "odoo.exceptions.MissingError",
-                        f"Record does not exist or has been deleted.\n(Record: {model.name}({missing[0]},))")
+        raise OdooError(
+            404,
+            "odoo.exceptions.MissingError",
+            f"Record does not exist or has been deleted.\n(Record: {model.name}({missing[0]},))",
+        )
     return found
 
 
@@ -545,12 +631,16 @@ def action(conn: sqlite3.Connection, model: Model, method: str, ids: list[int]) 
         if method == "action_confirm":
             if any(s not in ("draft", "sent") for s in states.values()):
                 raise user_error("Some orders are not in a state requiring confirmation.")
-            conn.execute(f"UPDATE sale_order SET state = 'sale', write_date = ? WHERE id IN ({_placeholders(len(ids))})",
-                         [now, *ids])
+            conn.execute(
+                f"UPDATE sale_order SET state = 'sale', write_date = ? WHERE id IN ({_placeholders(len(ids))})",
+                [now, *ids],
+            )
             return True
         if method == "action_cancel":
-            conn.execute(f"UPDATE sale_order SET state = 'cancel', write_date = ? WHERE id IN ({_placeholders(len(ids))})",
-                         [now, *ids])
+            conn.execute(
+                f"UPDATE sale_order SET state = 'cancel', write_date = ? WHERE id IN ({_placeholders(len(ids))})",
+                [now, *ids],
+            )
             return True
         if method == "action_post":
             for move_id, state in states.items():
@@ -558,12 +648,18 @@ def action(conn: sqlite3.Connection, model: Model, method: str, ids: list[int]) 
                     raise user_error("The entry is already posted or cancelled; only draft entries can be posted.")
                 row = conn.execute("SELECT move_type FROM account_move WHERE id = ?", (move_id,)).fetchone()
                 prefix = {"out_refund": "RINV", "out_invoice": "INV"}.get(row[0], "MISC")
-                year = datetime.now(timezone.utc).year
-                seq = conn.execute(
-                    "SELECT count(*) FROM account_move WHERE state = 'posted' AND name LIKE ?", (f"{prefix}/{year}/%",)
-                ).fetchone()[0] + 1
-                conn.execute("UPDATE account_move SET state = 'posted', name = ?, write_date = ? WHERE id = ?",
-                             (f"{prefix}/{year}/{seq:05d}", now, move_id))
+                year = datetime.now(UTC).year
+                seq = (
+                    conn.execute(
+                        "SELECT count(*) FROM account_move WHERE state = 'posted' AND name LIKE ?",
+                        (f"{prefix}/{year}/%",),
+                    ).fetchone()[0]
+                    + 1
+                )
+                conn.execute(
+                    "UPDATE account_move SET state = 'posted', name = ?, write_date = ? WHERE id = ?",
+                    (f"{prefix}/{year}/{seq:05d}", now, move_id),
+                )
             # Odoo's action_post returns False so that the web client does not try to open a record.
             return False
     raise AssertionError(f"no action {method}")

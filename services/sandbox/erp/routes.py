@@ -62,7 +62,9 @@ def _authorised(request: Request[Any, Any, Any], settings: Settings) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     expected = settings.erp_api_key
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), expected.encode())
+    return (
+        bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), expected.encode())
+    )
 
 
 def _ids(value: Any) -> list[int]:
@@ -95,12 +97,26 @@ def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dic
     if missing:
         raise orm.unprocessable(f"{method}() missing 1 required positional argument: {missing[0]!r}")
     if method == "search_read":
-        found = orm.search(conn, model, kwargs.get("domain") or [], offset=kwargs.get("offset", 0),
-                           limit=kwargs.get("limit"), order=kwargs.get("order"), context=context)
+        found = orm.search(
+            conn,
+            model,
+            kwargs.get("domain") or [],
+            offset=kwargs.get("offset", 0),
+            limit=kwargs.get("limit"),
+            order=kwargs.get("order"),
+            context=context,
+        )
         return orm.read(conn, model, found, kwargs.get("fields"))
     if method == "search":
-        return orm.search(conn, model, kwargs["domain"], offset=kwargs.get("offset", 0), limit=kwargs.get("limit"),
-                          order=kwargs.get("order"), context=context)
+        return orm.search(
+            conn,
+            model,
+            kwargs["domain"],
+            offset=kwargs.get("offset", 0),
+            limit=kwargs.get("limit"),
+            order=kwargs.get("order"),
+            context=context,
+        )
     if method == "search_count":
         return orm.search_count(conn, model, kwargs["domain"], limit=kwargs.get("limit"), context=context)
     if method == "read":
@@ -110,15 +126,19 @@ def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dic
     return orm.action(conn, model, method, ids or [])
 
 
-@post("/json/2/{model:str}/{method:str}", status_code=200, tags=["odoo"],
-      summary="Call a model method (Odoo external JSON-2 API)")
-async def json2(request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str],
-                sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+@post(
+    "/json/2/{model:str}/{method:str}",
+    status_code=200,
+    tags=["odoo"],
+    summary="Call a model method (Odoo external JSON-2 API)",
+)
+async def json2(
+    request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str], sandbox: NamedDependency[Sandbox]
+) -> Response[bytes]:
     """Authenticate with the bearer API key, then call ``model.method(**body)`` and answer its return value."""
     settings = sandbox.settings
     if not _authorised(request, settings):
-        return error_response(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey",
-                              {"WWW-Authenticate": "bearer"})
+        return error_response(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey", {"WWW-Authenticate": "bearer"})
     database = request.headers.get("x-odoo-database")
     if database is not None and database != settings.erp_database:
         return error_response(404, "werkzeug.exceptions.NotFound", f"database {database!r} not found")

@@ -8,7 +8,7 @@ the warehouse's ``<CODE>/Stock`` location.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from services.sandbox.common.catalogue import CURRENCY, Catalogue
 
@@ -17,7 +17,7 @@ DEFAULT_PARTNER = "Omnigate Retail B.V."
 
 def odoo_now() -> str:
     """Odoo's datetime format: naive UTC, seconds precision."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def seed(conn: sqlite3.Connection, cat: Catalogue) -> None:
@@ -34,8 +34,16 @@ def seed(conn: sqlite3.Connection, cat: Catalogue) -> None:
         "INSERT INTO product_product(id, default_code, name, barcode, list_price, categ_id, currency_id, active,"
         " weight, write_date) VALUES (?, ?, ?, ?, ?, ?, 1, 1, ?, ?)",
         [
-            (p.index + 1, p.sku, p.name, p.barcode, p.price_cents / 100, categories[p.category],
-             p.weight_grams / 1000, now)
+            (
+                p.index + 1,
+                p.sku,
+                p.name,
+                p.barcode,
+                p.price_cents / 100,
+                categories[p.category],
+                p.weight_grams / 1000,
+                now,
+            )
             for p in cat.products
         ],
     )

@@ -49,42 +49,61 @@ def validate_change(conn: sqlite3.Connection, change: square.InventoryChange, in
     if change.type == "PHYSICAL_COUNT":
         pc = change.physical_count
         if pc is None:
-            raise square.bad_request("physical_count is required", code="MISSING_REQUIRED_PARAMETER",
-                                     field=f"{where}.physical_count")
+            raise square.bad_request(
+                "physical_count is required", code="MISSING_REQUIRED_PARAMETER", field=f"{where}.physical_count"
+            )
         _check_state(pc.state, f"{where}.physical_count.state")
         qty = square.parse_quantity(pc.quantity, f"{where}.physical_count.quantity")
         if qty < 0:
-            raise square.bad_request("a physical count cannot be negative", code="INVALID_VALUE",
-                                     field=f"{where}.physical_count.quantity")
+            raise square.bad_request(
+                "a physical count cannot be negative", code="INVALID_VALUE", field=f"{where}.physical_count.quantity"
+            )
         square.parse_ts(pc.occurred_at, f"{where}.physical_count.occurred_at")
-        move = Move("PHYSICAL_COUNT", pc.catalog_object_id, pc.location_id, qty, None, pc.state, pc.occurred_at,
-                    pc.reference_id)
+        move = Move(
+            "PHYSICAL_COUNT", pc.catalog_object_id, pc.location_id, qty, None, pc.state, pc.occurred_at, pc.reference_id
+        )
     elif change.type == "ADJUSTMENT":
         adj = change.adjustment
         if adj is None:
-            raise square.bad_request("adjustment is required", code="MISSING_REQUIRED_PARAMETER",
-                                     field=f"{where}.adjustment")
+            raise square.bad_request(
+                "adjustment is required", code="MISSING_REQUIRED_PARAMETER", field=f"{where}.adjustment"
+            )
         _check_state(adj.from_state, f"{where}.adjustment.from_state")
         _check_state(adj.to_state, f"{where}.adjustment.to_state")
         if adj.from_state == adj.to_state:
-            raise square.bad_request("from_state and to_state must differ", code="INVALID_VALUE",
-                                     field=f"{where}.adjustment.to_state")
+            raise square.bad_request(
+                "from_state and to_state must differ", code="INVALID_VALUE", field=f"{where}.adjustment.to_state"
+            )
         qty = square.parse_quantity(adj.quantity, f"{where}.adjustment.quantity")
         if qty <= 0:
-            raise square.bad_request("an adjustment quantity must be positive", code="INVALID_VALUE",
-                                     field=f"{where}.adjustment.quantity")
+            raise square.bad_request(
+                "an adjustment quantity must be positive", code="INVALID_VALUE", field=f"{where}.adjustment.quantity"
+            )
         square.parse_ts(adj.occurred_at, f"{where}.adjustment.occurred_at")
-        move = Move("ADJUSTMENT", adj.catalog_object_id, adj.location_id, qty, adj.from_state, adj.to_state,
-                    adj.occurred_at, adj.reference_id)
+        move = Move(
+            "ADJUSTMENT",
+            adj.catalog_object_id,
+            adj.location_id,
+            qty,
+            adj.from_state,
+            adj.to_state,
+            adj.occurred_at,
+            adj.reference_id,
+        )
     else:
-        raise square.bad_request(f"unsupported change type `{change.type}`", code="INVALID_ENUM_VALUE",
-                                 field=f"{where}.type")
+        raise square.bad_request(
+            f"unsupported change type `{change.type}`", code="INVALID_ENUM_VALUE", field=f"{where}.type"
+        )
     if not variation_exists(conn, move.catalog_object_id):
-        raise square.bad_request(f"catalog object `{move.catalog_object_id}` not found", code="INVALID_VALUE",
-                                 field=f"{where}.catalog_object_id")
+        raise square.bad_request(
+            f"catalog object `{move.catalog_object_id}` not found",
+            code="INVALID_VALUE",
+            field=f"{where}.catalog_object_id",
+        )
     if not location_exists(conn, move.location_id):
-        raise square.bad_request(f"location `{move.location_id}` not found", code="INVALID_VALUE",
-                                 field=f"{where}.location_id")
+        raise square.bad_request(
+            f"location `{move.location_id}` not found", code="INVALID_VALUE", field=f"{where}.location_id"
+        )
     return move
 
 
@@ -116,8 +135,18 @@ def apply(conn: sqlite3.Connection, moves: Sequence[Move]) -> list[square.Invent
     for move in moves:
         conn.execute(
             "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (square.random_id(), move.type, move.catalog_object_id, move.location_id, move.from_state,
-             move.to_state, move.quantity, move.occurred_at, now, move.reference_id),
+            (
+                square.random_id(),
+                move.type,
+                move.catalog_object_id,
+                move.location_id,
+                move.from_state,
+                move.to_state,
+                move.quantity,
+                move.occurred_at,
+                now,
+                move.reference_id,
+            ),
         )
         if not move.touches_stock:
             continue
@@ -148,8 +177,12 @@ def count_of(conn: sqlite3.Connection, catalog_object_id: str, location_id: str)
         (catalog_object_id, location_id),
     ).fetchone()
     return square.InventoryCount(
-        catalog_object_id=catalog_object_id, catalog_object_type="ITEM_VARIATION", state="IN_STOCK",
-        location_id=location_id, quantity=str(row[0]), calculated_at=row[1],
+        catalog_object_id=catalog_object_id,
+        catalog_object_type="ITEM_VARIATION",
+        state="IN_STOCK",
+        location_id=location_id,
+        quantity=str(row[0]),
+        calculated_at=row[1],
     )
 
 
@@ -171,7 +204,8 @@ def notify_counts(sandbox: Sandbox, counts: Sequence[square.InventoryCount]) -> 
     if not counts:
         return None
     data = square.EventData(
-        type="inventory_counts", id=str(uuid.uuid4()),
+        type="inventory_counts",
+        id=str(uuid.uuid4()),
         object=square.InventoryCountsObject(inventory_counts=list(counts)),
     )
     return notify(sandbox, "inventory.count.updated", data)

@@ -38,17 +38,24 @@ def _variation(conn: sqlite3.Connection, catalog_object_id: str, field: str) -> 
     return row
 
 
-def _price(conn: sqlite3.Connection, catalog_object_id: str | None, name: str | None,
-           base: square.Money | None, field: str) -> tuple[str | None, int]:
+def _price(
+    conn: sqlite3.Connection, catalog_object_id: str | None, name: str | None, base: square.Money | None, field: str
+) -> tuple[str | None, int]:
     if catalog_object_id is not None:
         row = _variation(conn, catalog_object_id, f"{field}.catalog_object_id")
         return row["name"], int(row["price_amount"])
     if name is None or base is None:
-        raise square.bad_request("an ad hoc line item needs name and base_price_money",
-                                 code="MISSING_REQUIRED_PARAMETER", field=f"{field}.base_price_money")
+        raise square.bad_request(
+            "an ad hoc line item needs name and base_price_money",
+            code="MISSING_REQUIRED_PARAMETER",
+            field=f"{field}.base_price_money",
+        )
     if base.currency != square.CURRENCY:
-        raise square.bad_request(f"currency must be {square.CURRENCY}, the location's currency",
-                                 code="INVALID_VALUE", field=f"{field}.base_price_money.currency")
+        raise square.bad_request(
+            f"currency must be {square.CURRENCY}, the location's currency",
+            code="INVALID_VALUE",
+            field=f"{field}.base_price_money.currency",
+        )
     return name, base.amount
 
 
@@ -66,29 +73,43 @@ def build(conn: sqlite3.Connection, requested: square.Order) -> square.Order:
             raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
         name, price = _price(conn, item.catalog_object_id, item.name, item.base_price_money, field)
         gross_total += price * qty
-        lines.append(square.OrderLineItem(
-            uid=item.uid or square.uid(), name=name, quantity=str(qty), catalog_object_id=item.catalog_object_id,
-            variation_name="Regular" if item.catalog_object_id else None, note=item.note,
-            base_price_money=_money(price), gross_sales_money=_money(price * qty), total_tax_money=_money(0),
-            total_discount_money=_money(0), total_money=_money(price * qty),
-        ))
+        lines.append(
+            square.OrderLineItem(
+                uid=item.uid or square.uid(),
+                name=name,
+                quantity=str(qty),
+                catalog_object_id=item.catalog_object_id,
+                variation_name="Regular" if item.catalog_object_id else None,
+                note=item.note,
+                base_price_money=_money(price),
+                gross_sales_money=_money(price * qty),
+                total_tax_money=_money(0),
+                total_discount_money=_money(0),
+                total_money=_money(price * qty),
+            )
+        )
     fulfillments: list[square.Fulfillment] = []
     for i, f in enumerate(requested.fulfillments or []):
         field = f"order.fulfillments[{i}]"
         if f.type is None:
             raise square.bad_request("type is required", code="MISSING_REQUIRED_PARAMETER", field=f"{field}.type")
         if f.type == "PICKUP" and f.pickup_details is None:
-            raise square.bad_request("pickup_details is required for a PICKUP fulfillment",
-                                     code="MISSING_REQUIRED_PARAMETER", field=f"{field}.pickup_details")
+            raise square.bad_request(
+                "pickup_details is required for a PICKUP fulfillment",
+                code="MISSING_REQUIRED_PARAMETER",
+                field=f"{field}.pickup_details",
+            )
         state = f.state or "PROPOSED"
         if state not in square.FULFILLMENT_STATES:
-            raise square.bad_request(f"`{state}` is not a fulfillment state", code="INVALID_ENUM_VALUE",
-                                     field=f"{field}.state")
+            raise square.bad_request(
+                f"`{state}` is not a fulfillment state", code="INVALID_ENUM_VALUE", field=f"{field}.state"
+            )
         details = f.pickup_details
         if details is not None:
             details = msgspec.structs.replace(details, placed_at=now)
-        fulfillments.append(square.Fulfillment(type=f.type, state=state, uid=f.uid or square.uid(),
-                                               pickup_details=details))
+        fulfillments.append(
+            square.Fulfillment(type=f.type, state=state, uid=f.uid or square.uid(), pickup_details=details)
+        )
     returns: list[square.OrderReturn] = []
     returned_total = 0
     for i, ret in enumerate(requested.returns or []):
@@ -100,27 +121,56 @@ def build(conn: sqlite3.Connection, requested: square.Order) -> square.Order:
                 raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
             name, price = _price(conn, returned.catalog_object_id, returned.name, returned.base_price_money, field)
             returned_total += price * qty
-            items.append(square.OrderReturnLineItem(
-                uid=returned.uid or square.uid(), source_line_item_uid=returned.source_line_item_uid, name=name,
-                quantity=str(qty), catalog_object_id=returned.catalog_object_id, base_price_money=_money(price),
-                gross_return_money=_money(price * qty), total_money=_money(price * qty),
-            ))
-        returns.append(square.OrderReturn(uid=ret.uid or square.uid(), source_order_id=ret.source_order_id,
-                                          return_line_items=items))
+            items.append(
+                square.OrderReturnLineItem(
+                    uid=returned.uid or square.uid(),
+                    source_line_item_uid=returned.source_line_item_uid,
+                    name=name,
+                    quantity=str(qty),
+                    catalog_object_id=returned.catalog_object_id,
+                    base_price_money=_money(price),
+                    gross_return_money=_money(price * qty),
+                    total_money=_money(price * qty),
+                )
+            )
+        returns.append(
+            square.OrderReturn(
+                uid=ret.uid or square.uid(), source_order_id=ret.source_order_id, return_line_items=items
+            )
+        )
     if not lines and not returns:
-        raise square.bad_request("an order needs line_items or returns", code="MISSING_REQUIRED_PARAMETER",
-                                 field="order.line_items")
+        raise square.bad_request(
+            "an order needs line_items or returns", code="MISSING_REQUIRED_PARAMETER", field="order.line_items"
+        )
     zero = _money(0)
     return square.Order(
-        id=square.order_id(), location_id=requested.location_id, reference_id=requested.reference_id,
-        source=requested.source or square.OrderSource(name="Omnigate"), customer_id=requested.customer_id,
-        line_items=lines or None, fulfillments=fulfillments or None, returns=returns or None,
-        return_amounts=square.MoneyAmounts(total_money=_money(returned_total), tax_money=zero,
-                                           discount_money=zero) if returns else None,
-        net_amounts=square.MoneyAmounts(total_money=_money(gross_total - returned_total), tax_money=zero,
-                                        discount_money=zero, tip_money=zero, service_charge_money=zero),
-        created_at=now, updated_at=now, state="OPEN", version=1, total_money=_money(gross_total),
-        total_tax_money=zero, total_discount_money=zero, total_tip_money=zero, total_service_charge_money=zero,
+        id=square.order_id(),
+        location_id=requested.location_id,
+        reference_id=requested.reference_id,
+        source=requested.source or square.OrderSource(name="Omnigate"),
+        customer_id=requested.customer_id,
+        line_items=lines or None,
+        fulfillments=fulfillments or None,
+        returns=returns or None,
+        return_amounts=square.MoneyAmounts(total_money=_money(returned_total), tax_money=zero, discount_money=zero)
+        if returns
+        else None,
+        net_amounts=square.MoneyAmounts(
+            total_money=_money(gross_total - returned_total),
+            tax_money=zero,
+            discount_money=zero,
+            tip_money=zero,
+            service_charge_money=zero,
+        ),
+        created_at=now,
+        updated_at=now,
+        state="OPEN",
+        version=1,
+        total_money=_money(gross_total),
+        total_tax_money=zero,
+        total_discount_money=zero,
+        total_tip_money=zero,
+        total_service_charge_money=zero,
     )
 
 
@@ -128,8 +178,15 @@ def save(conn: sqlite3.Connection, order: square.Order) -> None:
     conn.execute(
         "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
         "body = excluded.body, updated_at = excluded.updated_at",
-        (order.id, order.location_id, order.reference_id, order.state, _encoder.encode(order),
-         order.created_at, order.updated_at),
+        (
+            order.id,
+            order.location_id,
+            order.reference_id,
+            order.state,
+            _encoder.encode(order),
+            order.created_at,
+            order.updated_at,
+        ),
     )
 
 
@@ -146,8 +203,16 @@ def sold_moves(order: square.Order) -> list[ledger.Move]:
     """IN_STOCK -> SOLD for each catalog line of a completed order."""
     assert order.created_at is not None
     return [
-        ledger.Move("ADJUSTMENT", item.catalog_object_id, order.location_id, int(item.quantity), "IN_STOCK",
-                    "SOLD", square.now_ts(), order.id)
+        ledger.Move(
+            "ADJUSTMENT",
+            item.catalog_object_id,
+            order.location_id,
+            int(item.quantity),
+            "IN_STOCK",
+            "SOLD",
+            square.now_ts(),
+            order.id,
+        )
         for item in order.line_items or []
         if item.catalog_object_id is not None
     ]
@@ -168,8 +233,9 @@ def held_for(conn: sqlite3.Connection, order: square.Order) -> dict[str, int]:
     return {row[0]: max(0, int(row[1])) for row in rows}
 
 
-def short_lines(conn: sqlite3.Connection, order: square.Order,
-                held: dict[str, int] | None = None) -> list[dict[str, Any]]:
+def short_lines(
+    conn: sqlite3.Connection, order: square.Order, held: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
     """Catalog lines the location does not have enough of on the shelf: IN_STOCK plus the units ``held``
     (set aside for this order)."""
     short = []
@@ -184,8 +250,13 @@ def short_lines(conn: sqlite3.Connection, order: square.Order,
     return short
 
 
-_STAMPS = {"RESERVED": "accepted_at", "PREPARED": "ready_at", "COMPLETED": "picked_up_at",
-           "CANCELED": "canceled_at", "FAILED": "rejected_at"}
+_STAMPS = {
+    "RESERVED": "accepted_at",
+    "PREPARED": "ready_at",
+    "COMPLETED": "picked_up_at",
+    "CANCELED": "canceled_at",
+    "FAILED": "rejected_at",
+}
 
 
 def _moved(f: square.Fulfillment, new_state: str, now: str) -> square.Fulfillment:
@@ -197,16 +268,21 @@ def _moved(f: square.Fulfillment, new_state: str, now: str) -> square.Fulfillmen
     return msgspec.structs.replace(f, state=new_state, pickup_details=details)
 
 
-def _finish(order: square.Order, fulfillments: list[square.Fulfillment], updates: list[square.FulfillmentUpdate],
-            now: str) -> square.Order:
+def _finish(
+    order: square.Order, fulfillments: list[square.Fulfillment], updates: list[square.FulfillmentUpdate], now: str
+) -> square.Order:
     """The order after fulfillment changes: a new version if any landed; completed once a fulfillment was
     completed and none is left open."""
     completed = any(u.new_state == "COMPLETED" for u in updates) and all(
-        f.state in square.FINAL_FULFILLMENT_STATES for f in fulfillments)
+        f.state in square.FINAL_FULFILLMENT_STATES for f in fulfillments
+    )
     return msgspec.structs.replace(
-        order, fulfillments=fulfillments, updated_at=now if updates else order.updated_at,
+        order,
+        fulfillments=fulfillments,
+        updated_at=now if updates else order.updated_at,
         version=(order.version or 1) + (1 if updates else 0),
-        state="COMPLETED" if completed else order.state, closed_at=now if completed else order.closed_at,
+        state="COMPLETED" if completed else order.state,
+        closed_at=now if completed else order.closed_at,
     )
 
 
@@ -227,46 +303,62 @@ def set_fulfillment_state(order: square.Order, new_state: str) -> tuple[square.O
 def update(order: square.Order, sparse: square.SparseOrder) -> tuple[square.Order, list[square.FulfillmentUpdate]]:
     """Apply a sparse UpdateOrder ``order`` (fulfillment states by uid) as Square does; raises Square's errors."""
     if order.state in ("COMPLETED", "CANCELED"):
-        raise square.bad_request(f"order `{order.id}` is {order.state}: completed and canceled orders cannot be "
-                                 "updated", field="order")
+        raise square.bad_request(
+            f"order `{order.id}` is {order.state}: completed and canceled orders cannot be updated", field="order"
+        )
     if sparse.version is None:
         raise square.bad_request("order.version is required", field="order.version")
     if sparse.version != order.version:
-        raise square.SquareError(400, "INVALID_REQUEST_ERROR", "VERSION_MISMATCH",
-                                 f"version {sparse.version} is not the current version {order.version} of order "
-                                 f"`{order.id}`", field="order.version")
+        raise square.SquareError(
+            400,
+            "INVALID_REQUEST_ERROR",
+            "VERSION_MISMATCH",
+            f"version {sparse.version} is not the current version {order.version} of order `{order.id}`",
+            field="order.version",
+        )
     if sparse.location_id is not None and sparse.location_id != order.location_id:
         raise square.bad_request("location_id cannot be changed", code="INVALID_VALUE", field="order.location_id")
     if sparse.state is not None and sparse.state != order.state:
-        raise square.bad_request("this sandbox changes fulfillment states only, not the order state",
-                                 code="INVALID_VALUE", field="order.state")
+        raise square.bad_request(
+            "this sandbox changes fulfillment states only, not the order state",
+            code="INVALID_VALUE",
+            field="order.state",
+        )
     now = square.now_ts()
     fulfillments = list(order.fulfillments or [])
     updates: list[square.FulfillmentUpdate] = []
     for i, change in enumerate(sparse.fulfillments or []):
         field = f"order.fulfillments[{i}]"
         if change.uid is None:
-            raise square.bad_request("uid is required: this sandbox updates existing fulfillments only",
-                                     code="MISSING_REQUIRED_PARAMETER", field=f"{field}.uid")
+            raise square.bad_request(
+                "uid is required: this sandbox updates existing fulfillments only",
+                code="MISSING_REQUIRED_PARAMETER",
+                field=f"{field}.uid",
+            )
         at = next((n for n, f in enumerate(fulfillments) if f.uid == change.uid), None)
         if at is None:
-            raise square.bad_request(f"the order has no fulfillment `{change.uid}`", code="INVALID_VALUE",
-                                     field=f"{field}.uid")
+            raise square.bad_request(
+                f"the order has no fulfillment `{change.uid}`", code="INVALID_VALUE", field=f"{field}.uid"
+            )
         current = fulfillments[at]
         if change.type is not None and change.type != current.type:
-            raise square.bad_request("a fulfillment's type cannot be changed", code="INVALID_VALUE",
-                                     field=f"{field}.type")
+            raise square.bad_request(
+                "a fulfillment's type cannot be changed", code="INVALID_VALUE", field=f"{field}.type"
+            )
         if change.state is None or change.state == current.state:
             continue
         if change.state not in square.FULFILLMENT_STATES:
-            raise square.bad_request(f"`{change.state}` is not a fulfillment state", code="INVALID_ENUM_VALUE",
-                                     field=f"{field}.state")
+            raise square.bad_request(
+                f"`{change.state}` is not a fulfillment state", code="INVALID_ENUM_VALUE", field=f"{field}.state"
+            )
         if current.state in square.FINAL_FULFILLMENT_STATES:
-            raise square.bad_request(f"fulfillment `{change.uid}` is {current.state} and cannot change state",
-                                     field=f"{field}.state")
+            raise square.bad_request(
+                f"fulfillment `{change.uid}` is {current.state} and cannot change state", field=f"{field}.state"
+            )
         assert current.state is not None
-        updates.append(square.FulfillmentUpdate(fulfillment_uid=change.uid, old_state=current.state,
-                                                new_state=change.state))
+        updates.append(
+            square.FulfillmentUpdate(fulfillment_uid=change.uid, old_state=current.state, new_state=change.state)
+        )
         fulfillments[at] = _moved(current, change.state, now)
     return _finish(order, fulfillments, updates, now), updates
 
@@ -278,10 +370,18 @@ def completed_now(before: square.Order, after: square.Order) -> bool:
 def notify_fulfillment(sandbox: Sandbox, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:
     assert order.id is not None and order.created_at and order.updated_at and order.state and order.version
     data = square.EventData(
-        type="order_fulfillment_updated", id=order.id,
-        object=square.OrderFulfillmentUpdatedObject(order_fulfillment_updated=square.OrderFulfillmentUpdated(
-            order_id=order.id, version=order.version, location_id=order.location_id, state=order.state,
-            created_at=order.created_at, updated_at=order.updated_at, fulfillment_update=updates,
-        )),
+        type="order_fulfillment_updated",
+        id=order.id,
+        object=square.OrderFulfillmentUpdatedObject(
+            order_fulfillment_updated=square.OrderFulfillmentUpdated(
+                order_id=order.id,
+                version=order.version,
+                location_id=order.location_id,
+                state=order.state,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+                fulfillment_update=updates,
+            )
+        ),
     )
     return ledger.notify(sandbox, "order.fulfillment.updated", data)

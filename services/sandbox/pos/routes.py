@@ -12,15 +12,15 @@ import binascii
 import hashlib
 import hmac
 import re
-from datetime import timezone
+from datetime import UTC, timezone
 from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response, Router, get, post, put
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from services.sandbox.common.db import Transaction
@@ -48,8 +48,13 @@ def _on_square_error(request: Request[Any, Any, Any], exc: square.SquareError) -
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
-    codes = {401: "UNAUTHORIZED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_ENTITY_TOO_LARGE",
-             415: "UNSUPPORTED_MEDIA_TYPE"}
+    codes = {
+        401: "UNAUTHORIZED",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        413: "REQUEST_ENTITY_TOO_LARGE",
+        415: "UNSUPPORTED_MEDIA_TYPE",
+    }
     category = "API_ERROR" if status >= 500 else "INVALID_REQUEST_ERROR"
     code = codes.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_SERVER_ERROR")
     return square_error_response(status, square.Error(category=category, code=code, detail=str(exc.detail)))
@@ -61,8 +66,7 @@ def bearer_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     header = connection.headers.get("authorization", "")
     scheme, _sep, presented = header.partition(" ")
     if not token or scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.encode()):
-        raise square.SquareError(401, "AUTHENTICATION_ERROR", "UNAUTHORIZED",
-                                 "This request could not be authorized.")
+        raise square.SquareError(401, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "This request could not be authorized.")
 
 
 def decode(body: bytes, type_: type[T]) -> T:
@@ -88,25 +92,31 @@ def _request_hash(value: msgspec.Struct) -> str:
 
 def replay(conn: Any, endpoint: str, key: str, request_hash: str) -> bytes | None:
     """The first answer to this idempotency key; a reused key with another request is Square's 400."""
-    row = conn.execute("SELECT request_hash, response FROM idempotency WHERE endpoint = ? AND key = ?",
-                       (endpoint, key)).fetchone()
+    row = conn.execute(
+        "SELECT request_hash, response FROM idempotency WHERE endpoint = ? AND key = ?", (endpoint, key)
+    ).fetchone()
     if row is None:
         return None
     if row[0] != request_hash:
-        raise square.bad_request("idempotency_key was already used with a different request",
-                                 code="IDEMPOTENCY_KEY_REUSED", field="idempotency_key")
+        raise square.bad_request(
+            "idempotency_key was already used with a different request",
+            code="IDEMPOTENCY_KEY_REUSED",
+            field="idempotency_key",
+        )
     return bytes(row[1])
 
 
 def remember(conn: Any, endpoint: str, key: str, request_hash: str, response: bytes) -> None:
-    conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
-                 (endpoint, key, request_hash, response, square.now_ts()))
+    conn.execute(
+        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)", (endpoint, key, request_hash, response, square.now_ts())
+    )
 
 
 def _check_idempotency_key(key: str) -> None:
     if not 1 <= len(key) <= 192:
-        raise square.bad_request("idempotency_key must be 1 to 192 characters", code="INVALID_VALUE",
-                                 field="idempotency_key")
+        raise square.bad_request(
+            "idempotency_key must be 1 to 192 characters", code="INVALID_VALUE", field="idempotency_key"
+        )
 
 
 def _encode_cursor(*parts: str) -> str:
@@ -142,12 +152,21 @@ def _ids(values: list[str] | None, field: str) -> list[str] | None:
 
 def location_of(row: Any, merchant_id: str) -> square.Location:
     return square.Location(
-        id=row["id"], name=row["name"],
-        address=square.Address(address_line_1=row["address_line_1"], locality=row["locality"],
-                               postal_code=row["postal_code"], country="NL"),
-        timezone="Europe/Amsterdam", capabilities=["CREDIT_CARD_PROCESSING"], status="ACTIVE",
-        created_at=row["created_at"], merchant_id=merchant_id, country="NL", language_code="nl-NL",
-        currency=square.CURRENCY, business_name="Omnigate", type="PHYSICAL",
+        id=row["id"],
+        name=row["name"],
+        address=square.Address(
+            address_line_1=row["address_line_1"], locality=row["locality"], postal_code=row["postal_code"], country="NL"
+        ),
+        timezone="Europe/Amsterdam",
+        capabilities=["CREDIT_CARD_PROCESSING"],
+        status="ACTIVE",
+        created_at=row["created_at"],
+        merchant_id=merchant_id,
+        country="NL",
+        language_code="nl-NL",
+        currency=square.CURRENCY,
+        business_name="Omnigate",
+        type="PHYSICAL",
         coordinates=square.Coordinates(latitude=row["latitude"], longitude=row["longitude"]),
         description=row["description"],
     )
@@ -165,10 +184,18 @@ async def list_locations(request: Request[Any, Any, Any], sandbox: NamedDependen
 
 def catalog_object(row: Any) -> square.CatalogObject:
     return square.CatalogObject(
-        type="ITEM_VARIATION", id=row["id"], updated_at=row["updated_at"], version=row["version"],
-        is_deleted=False, present_at_all_locations=True,
+        type="ITEM_VARIATION",
+        id=row["id"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        is_deleted=False,
+        present_at_all_locations=True,
         item_variation_data=square.ItemVariationData(
-            item_id=row["item_id"], name=row["name"], sku=row["sku"], ordinal=0, pricing_type="FIXED_PRICING",
+            item_id=row["item_id"],
+            name=row["name"],
+            sku=row["sku"],
+            ordinal=0,
+            pricing_type="FIXED_PRICING",
             price_money=square.Money(amount=row["price_amount"], currency=row["currency"]),
         ),
     )
@@ -198,11 +225,13 @@ async def search_catalog(request: Request[Any, Any, Any], sandbox: NamedDependen
     ).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    return _json(square.SearchCatalogObjectsResponse(
-        objects=[catalog_object(r) for r in rows] or None,
-        cursor=_encode_cursor(rows[-1]["id"]) if more else None,
-        latest_time=square.now_ts(),
-    ))
+    return _json(
+        square.SearchCatalogObjectsResponse(
+            objects=[catalog_object(r) for r in rows] or None,
+            cursor=_encode_cursor(rows[-1]["id"]) if more else None,
+            latest_time=square.now_ts(),
+        )
+    )
 
 
 # --- inventory -----------------------------------------------------------------------------------------------
@@ -213,14 +242,16 @@ async def batch_retrieve_counts(request: Request[Any, Any, Any], sandbox: NamedD
     req = decode(await request.body(), square.BatchRetrieveInventoryCountsRequest)
     limit = _limit(req.limit, 1000, 1000)
     clauses, args = ["1 = 1"], []
-    for column, values, field in (("catalog_object_id", req.catalog_object_ids, "catalog_object_ids"),
-                                  ("location_id", req.location_ids, "location_ids")):
+    for column, values, field in (
+        ("catalog_object_id", req.catalog_object_ids, "catalog_object_ids"),
+        ("location_id", req.location_ids, "location_ids"),
+    ):
         values = _ids(values, field)
         if values:
             clauses.append(f"{column} IN ({','.join('?' * len(values))})")
             args.extend(values)
     if req.updated_after is not None:
-        since = square.parse_ts(req.updated_after, "updated_after").astimezone(timezone.utc)
+        since = square.parse_ts(req.updated_after, "updated_after").astimezone(UTC)
         clauses.append("calculated_at > ?")
         args.append(square.format_ts(since))
     if req.states is not None and "IN_STOCK" not in req.states:
@@ -236,9 +267,14 @@ async def batch_retrieve_counts(request: Request[Any, Any, Any], sandbox: NamedD
     more = len(rows) > limit
     rows = rows[:limit]
     counts = [
-        square.InventoryCount(catalog_object_id=r["catalog_object_id"], catalog_object_type="ITEM_VARIATION",
-                              state="IN_STOCK", location_id=r["location_id"], quantity=str(r["quantity"]),
-                              calculated_at=r["calculated_at"])
+        square.InventoryCount(
+            catalog_object_id=r["catalog_object_id"],
+            catalog_object_type="ITEM_VARIATION",
+            state="IN_STOCK",
+            location_id=r["location_id"],
+            quantity=str(r["quantity"]),
+            calculated_at=r["calculated_at"],
+        )
         for r in rows
     ]
     cursor = _encode_cursor(rows[-1]["catalog_object_id"], rows[-1]["location_id"]) if more else None
@@ -290,7 +326,9 @@ async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency
 
 
 @get("/orders/{order_id:str}", summary="RetrieveOrder")
-async def retrieve_order(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]) -> Response[bytes]:
+async def retrieve_order(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]
+) -> Response[bytes]:
     order = orders.load(sandbox.db, order_id)
     if order is None:
         raise square.not_found(f"Order `{order_id}` not found", field="order_id")
@@ -301,7 +339,9 @@ UPDATE_ENDPOINT = "orders/update"
 
 
 @put("/orders/{order_id:str}", summary="UpdateOrder (fulfillment state changes by uid)", status_code=200)
-async def update_order(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]) -> Response[bytes]:
+async def update_order(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]
+) -> Response[bytes]:
     """A sparse update under Square's rules (see orders.py). A repeated ``idempotency_key`` changes nothing
     and answers the order as it is now (Square: "The latest order version is returned"), whatever the body;
     a key first used for another order is refused."""
@@ -316,12 +356,17 @@ async def update_order(request: Request[Any, Any, Any], sandbox: NamedDependency
         if order is None:
             raise square.not_found(f"Order `{order_id}` not found", field="order_id")
         if req.idempotency_key is not None:
-            row = conn.execute("SELECT response FROM idempotency WHERE endpoint = ? AND key = ?",
-                               (UPDATE_ENDPOINT, req.idempotency_key)).fetchone()
+            row = conn.execute(
+                "SELECT response FROM idempotency WHERE endpoint = ? AND key = ?",
+                (UPDATE_ENDPOINT, req.idempotency_key),
+            ).fetchone()
             if row is not None:
                 if bytes(row[0]).decode() != order_id:
-                    raise square.bad_request("idempotency_key was already used for another order",
-                                             code="IDEMPOTENCY_KEY_REUSED", field="idempotency_key")
+                    raise square.bad_request(
+                        "idempotency_key was already used for another order",
+                        code="IDEMPOTENCY_KEY_REUSED",
+                        field="idempotency_key",
+                    )
                 return _json(square.OrderResponse(order))
         updated, updates = orders.update(order, req.order)
         counts: list[square.InventoryCount] = []
@@ -347,37 +392,49 @@ def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] |
     filters = query.filter or square.SearchOrdersFilter()
     for name in ("fulfillment_filter", "source_filter", "customer_filter"):
         if getattr(filters, name) is not None:
-            raise square.bad_request(f"this sandbox does not implement {name}", code="INVALID_VALUE",
-                                     field=f"query.filter.{name}")
+            raise square.bad_request(
+                f"this sandbox does not implement {name}", code="INVALID_VALUE", field=f"query.filter.{name}"
+            )
     states = filters.state_filter.states if filters.state_filter is not None else None
     for i, value in enumerate(states or []):
         if value not in square.ORDER_STATES:
-            raise square.bad_request(f"`{value}` is not an order state", code="INVALID_ENUM_VALUE",
-                                     field=f"query.filter.state_filter.states[{i}]")
+            raise square.bad_request(
+                f"`{value}` is not an order state",
+                code="INVALID_ENUM_VALUE",
+                field=f"query.filter.state_filter.states[{i}]",
+            )
     sort = query.sort or square.SearchOrdersSort(sort_field="CREATED_AT")
     if sort.sort_field == "CLOSED_AT":
-        raise square.bad_request("this sandbox does not sort or filter by closed_at", code="INVALID_VALUE",
-                                 field="query.sort.sort_field")
+        raise square.bad_request(
+            "this sandbox does not sort or filter by closed_at", code="INVALID_VALUE", field="query.sort.sort_field"
+        )
     if sort.sort_field not in SORT_FIELDS:
-        raise square.bad_request(f"`{sort.sort_field}` is not a sort field", code="INVALID_ENUM_VALUE",
-                                 field="query.sort.sort_field")
+        raise square.bad_request(
+            f"`{sort.sort_field}` is not a sort field", code="INVALID_ENUM_VALUE", field="query.sort.sort_field"
+        )
     direction = sort.sort_order or "DESC"
     if direction not in ("ASC", "DESC"):
-        raise square.bad_request(f"`{direction}` is not a sort order", code="INVALID_ENUM_VALUE",
-                                 field="query.sort.sort_order")
+        raise square.bad_request(
+            f"`{direction}` is not a sort order", code="INVALID_ENUM_VALUE", field="query.sort.sort_order"
+        )
     start = end = None
     dates = filters.date_time_filter
     if dates is not None:
-        ranges = {name: getattr(dates, name) for name in ("created_at", "updated_at", "closed_at")
-                  if getattr(dates, name) is not None}
+        ranges = {
+            name: getattr(dates, name)
+            for name in ("created_at", "updated_at", "closed_at")
+            if getattr(dates, name) is not None
+        }
         if len(ranges) > 1:
-            raise square.bad_request("filter on one time range at a time", code="INVALID_VALUE",
-                                     field="query.filter.date_time_filter")
+            raise square.bad_request(
+                "filter on one time range at a time", code="INVALID_VALUE", field="query.filter.date_time_filter"
+            )
         for name, span in ranges.items():
             if name != SORT_FIELDS.get(sort.sort_field):
                 # Square: the sort field must be the field the date time filter filters on.
-                raise square.bad_request(f"a date_time_filter on {name} needs sort_field {name.upper()}",
-                                         field="query.sort.sort_field")
+                raise square.bad_request(
+                    f"a date_time_filter on {name} needs sort_field {name.upper()}", field="query.sort.sort_field"
+                )
             where = f"query.filter.date_time_filter.{name}"
             if span.start_at is not None:
                 start = square.format_ts(square.parse_ts(span.start_at, f"{where}.start_at"))
@@ -386,8 +443,7 @@ def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] |
     return SORT_FIELDS[sort.sort_field], direction, states, start, end
 
 
-@post("/orders/search", summary="SearchOrders (state and created/updated time filters, sort, cursor)",
-      status_code=200)
+@post("/orders/search", summary="SearchOrders (state and created/updated time filters, sort, cursor)", status_code=200)
 async def search_orders(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
     """Orders of up to 10 locations, a page at a time. As Square documents: time ranges are inclusive, an
     absent end is the time of the cursor's first request, and a cursor belongs to the query it came from."""
@@ -395,8 +451,7 @@ async def search_orders(request: Request[Any, Any, Any], sandbox: NamedDependenc
     if not req.location_ids:
         raise square.bad_request("location_ids is required", code="MISSING_REQUIRED_PARAMETER", field="location_ids")
     if len(req.location_ids) > _MAX_LOCATIONS:
-        raise square.bad_request(f"at most {_MAX_LOCATIONS} location ids", code="INVALID_VALUE",
-                                 field="location_ids")
+        raise square.bad_request(f"at most {_MAX_LOCATIONS} location ids", code="INVALID_VALUE", field="location_ids")
     limit = _limit(req.limit, 500, 1000)
     column, direction, states, start, end = _search_plan(req)
     query_hash = hashlib.sha256(_encoder.encode([req.location_ids, req.query, req.return_entries])).hexdigest()[:16]
@@ -420,22 +475,32 @@ async def search_orders(request: Request[Any, Any, Any], sandbox: NamedDependenc
         args.extend(after)
     rows = sandbox.db.execute(
         f"SELECT id, {column} AS at, body FROM orders WHERE {' AND '.join(clauses)} "
-        f"ORDER BY {column} {direction}, id {direction} LIMIT ?", (*args, limit + 1),
+        f"ORDER BY {column} {direction}, id {direction} LIMIT ?",
+        (*args, limit + 1),
     ).fetchall()
     more = len(rows) > limit
     found = [orders.decode(row["body"]) for row in rows[:limit]]
     cursor = _encode_cursor(rows[limit - 1]["at"], rows[limit - 1]["id"], end, query_hash) if more else None
     if req.return_entries:
-        entries = [square.OrderEntry(order_id=o.id or "", version=o.version or 1, location_id=o.location_id)
-                   for o in found]
+        entries = [
+            square.OrderEntry(order_id=o.id or "", version=o.version or 1, location_id=o.location_id) for o in found
+        ]
         return _json(square.SearchOrdersResponse(order_entries=entries or None, cursor=cursor))
     return _json(square.SearchOrdersResponse(orders=found or None, cursor=cursor))
 
 
 ROUTER = Router(
     path="/v2",
-    route_handlers=[list_locations, search_catalog, batch_retrieve_counts, batch_change_inventory, create_order,
-                    retrieve_order, update_order, search_orders],
+    route_handlers=[
+        list_locations,
+        search_catalog,
+        batch_retrieve_counts,
+        batch_change_inventory,
+        create_order,
+        retrieve_order,
+        update_order,
+        search_orders,
+    ],
     guards=[bearer_guard],
     exception_handlers={square.SquareError: _on_square_error, HTTPException: _on_http_exception},
     tags=["square"],

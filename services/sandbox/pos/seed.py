@@ -22,8 +22,15 @@ def seed(conn: sqlite3.Connection, cat: Catalogue) -> None:
         "INSERT INTO locations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
-                s.square_id, s.name, f"Winkelstraat {10 + i}", s.city, s.postal_code, s.latitude, s.longitude,
-                f"{s.name} store" + (f" {SHIP_FROM_STORE_MARKER}" if s.ship_from_store else ""), now,
+                s.square_id,
+                s.name,
+                f"Winkelstraat {10 + i}",
+                s.city,
+                s.postal_code,
+                s.latitude,
+                s.longitude,
+                f"{s.name} store" + (f" {SHIP_FROM_STORE_MARKER}" if s.ship_from_store else ""),
+                now,
             )
             for i, s in enumerate(cat.stores)
         ],
@@ -33,8 +40,14 @@ def seed(conn: sqlite3.Connection, cat: Catalogue) -> None:
         "INSERT INTO variations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
-                square.object_id("ITEM_VARIATION", p.sku), square.object_id("ITEM", p.sku), p.sku, p.name,
-                p.price_cents, square.CURRENCY, now, version,
+                square.object_id("ITEM_VARIATION", p.sku),
+                square.object_id("ITEM", p.sku),
+                p.sku,
+                p.name,
+                p.price_cents,
+                square.CURRENCY,
+                now,
+                version,
             )
             for p in cat.products
         ],

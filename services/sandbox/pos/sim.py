@@ -52,7 +52,7 @@ class SimResult(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 def _location(conn: Any, store: str) -> str:
     """Accept the canonical ``store-<code>`` or the Square location id."""
-    code = store[len("store-"):] if store.startswith("store-") else store
+    code = store[len("store-") :] if store.startswith("store-") else store
     row = conn.execute("SELECT id FROM locations WHERE id = ?", (code.upper(),)).fetchone()
     if row is None:
         raise not_found(f"store {store}")
@@ -70,9 +70,15 @@ def _insufficient(short: list[dict[str, Any]]) -> ProblemError:
     return ProblemError("conflict", "not enough stock on hand at the store", errors=short)
 
 
-@post("/_sim/sale", tags=["sandbox"], summary="A shopper buys at the till: order + IN_STOCK->SOLD + webhook",
-      status_code=200)
-async def sim_sale(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]) -> SimResult:
+@post(
+    "/_sim/sale",
+    tags=["sandbox"],
+    summary="A shopper buys at the till: order + IN_STOCK->SOLD + webhook",
+    status_code=200,
+)
+async def sim_sale(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]
+) -> SimResult:
     """A sale at the till, refused (409) beyond the store's IN_STOCK count.
 
     This models a seller who has turned "sold out at zero stock" on in Square (the Dashboard's setting that
@@ -85,7 +91,8 @@ async def sim_sale(request: Request[Any, Any, Any], sandbox: NamedDependency[San
         location_id = _location(conn, data.store)
         variation_id = _variation(conn, data.sku)
         requested = square.Order(
-            location_id=location_id, source=square.OrderSource(name="Square Point of Sale"),
+            location_id=location_id,
+            source=square.OrderSource(name="Square Point of Sale"),
             line_items=[square.OrderLineItem(quantity=str(data.qty), catalog_object_id=variation_id)],
         )
         order = orders.build(conn, requested)
@@ -96,25 +103,41 @@ async def sim_sale(request: Request[Any, Any, Any], sandbox: NamedDependency[San
         orders.save(conn, order)
         counts = ledger.apply(conn, orders.sold_moves(order))
     event_id = ledger.notify_counts(sandbox, counts)
-    return SimResult(action="sale", location_id=location_id, order_id=order.id, catalog_object_id=variation_id,
-                     on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
-                     event_ids=[event_id] if event_id else [])
+    return SimResult(
+        action="sale",
+        location_id=location_id,
+        order_id=order.id,
+        catalog_object_id=variation_id,
+        on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
+        event_ids=[event_id] if event_id else [],
+    )
 
 
-@post("/_sim/return", tags=["sandbox"], summary="A shopper brings an item back to the shelf: stock + webhook",
-      status_code=200)
-async def sim_return(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]) -> SimResult:
+@post(
+    "/_sim/return",
+    tags=["sandbox"],
+    summary="A shopper brings an item back to the shelf: stock + webhook",
+    status_code=200,
+)
+async def sim_return(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]
+) -> SimResult:
     conn = sandbox.db
     with Transaction(conn):
         location_id = _location(conn, data.store)
         variation_id = _variation(conn, data.sku)
-        move = ledger.Move("ADJUSTMENT", variation_id, location_id, data.qty, "UNLINKED_RETURN", "IN_STOCK",
-                           square.now_ts(), None)
+        move = ledger.Move(
+            "ADJUSTMENT", variation_id, location_id, data.qty, "UNLINKED_RETURN", "IN_STOCK", square.now_ts(), None
+        )
         counts = ledger.apply(conn, [move])
     event_id = ledger.notify_counts(sandbox, counts)
-    return SimResult(action="return", location_id=location_id, catalog_object_id=variation_id,
-                     on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
-                     event_ids=[event_id] if event_id else [])
+    return SimResult(
+        action="return",
+        location_id=location_id,
+        catalog_object_id=variation_id,
+        on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
+        event_ids=[event_id] if event_id else [],
+    )
 
 
 def _pickup_order(conn: Any, order_id: str) -> square.Order:
@@ -126,9 +149,15 @@ def _pickup_order(conn: Any, order_id: str) -> square.Order:
     return order
 
 
-@post("/_sim/pickup-ready", tags=["sandbox"], summary="Staff have picked the order: fulfillment PREPARED + webhook",
-      status_code=200)
-async def sim_pickup_ready(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]) -> SimResult:
+@post(
+    "/_sim/pickup-ready",
+    tags=["sandbox"],
+    summary="Staff have picked the order: fulfillment PREPARED + webhook",
+    status_code=200,
+)
+async def sim_pickup_ready(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]
+) -> SimResult:
     conn = sandbox.db
     with Transaction(conn):
         order = _pickup_order(conn, data.order_id)
@@ -139,13 +168,24 @@ async def sim_pickup_ready(request: Request[Any, Any, Any], sandbox: NamedDepend
             raise ProblemError("conflict", f"order {data.order_id} has no fulfillment to prepare")
         orders.save(conn, order)
     event_id = orders.notify_fulfillment(sandbox, order, updates)
-    return SimResult(action="pickup-ready", location_id=order.location_id, order_id=order.id,
-                     fulfillment_state="PREPARED", event_ids=[event_id])
+    return SimResult(
+        action="pickup-ready",
+        location_id=order.location_id,
+        order_id=order.id,
+        fulfillment_state="PREPARED",
+        event_ids=[event_id],
+    )
 
 
-@post("/_sim/picked-up", tags=["sandbox"], summary="The customer collected: COMPLETED, stock sold + webhooks",
-      status_code=200)
-async def sim_picked_up(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]) -> SimResult:
+@post(
+    "/_sim/picked-up",
+    tags=["sandbox"],
+    summary="The customer collected: COMPLETED, stock sold + webhooks",
+    status_code=200,
+)
+async def sim_picked_up(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]
+) -> SimResult:
     """The customer takes the order's units from the shelf: those set aside for this very order (held off
     the till) count as there, with whatever IN_STOCK the store has besides."""
     conn = sandbox.db
@@ -166,9 +206,14 @@ async def sim_picked_up(request: Request[Any, Any, Any], sandbox: NamedDependenc
     count_event = ledger.notify_counts(sandbox, counts)
     if count_event:
         event_ids.append(count_event)
-    return SimResult(action="picked-up", location_id=order.location_id, order_id=order.id,
-                     fulfillment_state="COMPLETED", on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
-                     event_ids=event_ids)
+    return SimResult(
+        action="picked-up",
+        location_id=order.location_id,
+        order_id=order.id,
+        fulfillment_state="COMPLETED",
+        on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
+        event_ids=event_ids,
+    )
 
 
 ROUTES = [sim_sale, sim_return, sim_pickup_ready, sim_picked_up]

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 
@@ -25,11 +25,26 @@ _UID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _QUANTITY = re.compile(r"^-?\d{1,9}(\.0{1,5})?$")
 
 # Square's InventoryState values (api.json #/components/schemas/InventoryState).
-INVENTORY_STATES = frozenset({
-    "CUSTOM", "IN_STOCK", "SOLD", "RETURNED_BY_CUSTOMER", "RESERVED_FOR_SALE", "SOLD_ONLINE",
-    "ORDERED_FROM_VENDOR", "RECEIVED_FROM_VENDOR", "IN_TRANSIT_TO", "NONE", "WASTE", "UNLINKED_RETURN",
-    "COMPOSED", "DECOMPOSED", "SUPPORTED_BY_NEWER_VERSION", "IN_TRANSIT",
-})
+INVENTORY_STATES = frozenset(
+    {
+        "CUSTOM",
+        "IN_STOCK",
+        "SOLD",
+        "RETURNED_BY_CUSTOMER",
+        "RESERVED_FOR_SALE",
+        "SOLD_ONLINE",
+        "ORDERED_FROM_VENDOR",
+        "RECEIVED_FROM_VENDOR",
+        "IN_TRANSIT_TO",
+        "NONE",
+        "WASTE",
+        "UNLINKED_RETURN",
+        "COMPOSED",
+        "DECOMPOSED",
+        "SUPPORTED_BY_NEWER_VERSION",
+        "IN_TRANSIT",
+    }
+)
 FULFILLMENT_STATES = ("PROPOSED", "RESERVED", "PREPARED", "COMPLETED", "CANCELED", "FAILED")
 # A fulfillment in one of these states is over: Square does not move it again.
 FINAL_FULFILLMENT_STATES = frozenset({"COMPLETED", "CANCELED", "FAILED"})
@@ -96,12 +111,12 @@ def uid() -> str:
 
 
 def format_ts(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def now_ts() -> str:
-    return format_ts(datetime.now(timezone.utc))
+    return format_ts(datetime.now(UTC))
 
 
 def parse_ts(value: str, field: str) -> datetime:
@@ -109,7 +124,7 @@ def parse_ts(value: str, field: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise bad_request(f"`{value}` is not a valid RFC 3339 timestamp", code="INVALID_TIME", field=field) from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def after(previous: str | None, candidate: str) -> str:

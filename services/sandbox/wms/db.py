@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import msgspec
@@ -52,7 +52,7 @@ CREATE TABLE receipt_lines (
 
 def now() -> str:
     """RFC 3339 UTC with a ``Z``, second precision, as the API documents its timestamps."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_id(prefix: str) -> str:
@@ -102,9 +102,7 @@ def stock_page(
         clauses.append("(warehouse, sku) > (?, ?)")
         params.extend(after)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(
-        f"SELECT * FROM stock {where} ORDER BY warehouse, sku LIMIT ?", (*params, size + 1)
-    ).fetchall()
+    rows = conn.execute(f"SELECT * FROM stock {where} ORDER BY warehouse, sku LIMIT ?", (*params, size + 1)).fetchall()
     token = encode_page_token(rows[size - 1]["warehouse"], rows[size - 1]["sku"]) if len(rows) > size else None
     return rows[:size], token
 
@@ -154,7 +152,9 @@ def order_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def find_order(conn: sqlite3.Connection, *, order_id: str | None = None, reference: str | None = None) -> sqlite3.Row | None:
+def find_order(
+    conn: sqlite3.Connection, *, order_id: str | None = None, reference: str | None = None
+) -> sqlite3.Row | None:
     if order_id is not None:
         return conn.execute("SELECT * FROM fulfillment_orders WHERE id = ?", (order_id,)).fetchone()  # type: ignore[no-any-return]
     return conn.execute(  # type: ignore[no-any-return]
@@ -206,7 +206,9 @@ def receipt_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def find_receipt(conn: sqlite3.Connection, *, receipt_id: str | None = None, reference: str | None = None) -> sqlite3.Row | None:
+def find_receipt(
+    conn: sqlite3.Connection, *, receipt_id: str | None = None, reference: str | None = None
+) -> sqlite3.Row | None:
     if receipt_id is not None:
         return conn.execute("SELECT * FROM receipts WHERE id = ?", (receipt_id,)).fetchone()  # type: ignore[no-any-return]
     return conn.execute("SELECT * FROM receipts WHERE reference = ?", (reference,)).fetchone()  # type: ignore[no-any-return]

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
-from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 from msgspec import Meta
 
@@ -53,8 +53,12 @@ class WmsError(Exception):
         self.details = details
 
 
-def error_body(status: int, code: str = "internal_error", message: str = "Internal server error",
-               details: dict[str, Any] | None = None) -> tuple[bytes, str]:
+def error_body(
+    status: int,
+    code: str = "internal_error",
+    message: str = "Internal server error",
+    details: dict[str, Any] | None = None,
+) -> tuple[bytes, str]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
@@ -66,8 +70,13 @@ def _on_wms_error(_: Request[Any, Any, Any], exc: WmsError) -> Response[bytes]:
     return Response(content=body, status_code=exc.status, media_type=media_type)
 
 
-_HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               413: "payload_too_large"}
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def _on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -153,14 +162,20 @@ def check_sku(sku: str) -> None:
 
 
 @get("/warehouses", summary="List warehouses")
-async def list_warehouses(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]) -> Response[bytes]:
+async def list_warehouses(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]
+) -> Response[bytes]:
     rows = conn.execute("SELECT * FROM warehouses ORDER BY code").fetchall()
     items = [
         {
             "code": r["code"],
             "name": r["name"],
-            "address": {"line1": r["line1"], "city": r["city"], "postal_code": r["postal_code"],
-                        "country_code": r["country"]},
+            "address": {
+                "line1": r["line1"],
+                "city": r["city"],
+                "postal_code": r["postal_code"],
+                "country_code": r["country"],
+            },
         }
         for r in rows
     ]
@@ -169,7 +184,8 @@ async def list_warehouses(request: Request[Any, Any, Any], conn: NamedDependency
 
 @get("/stock", summary="Stock snapshot, paged")
 async def list_stock(
-    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection],
+    request: Request[Any, Any, Any],
+    conn: NamedDependency[sqlite3.Connection],
     warehouse: Annotated[str | None, Parameter(pattern=r"^[A-Z0-9]{2,10}$")] = None,
     page_token: Annotated[str | None, Parameter(max_length=200)] = None,
     page_size: Annotated[int, Parameter(ge=1, le=MAX_STOCK_PAGE)] = 100,
@@ -186,7 +202,9 @@ async def list_stock(
 
 
 @get("/stock/{sku:str}", summary="Stock of one SKU in every warehouse")
-async def get_stock(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], sku: FromPath[str]) -> Response[bytes]:
+async def get_stock(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], sku: FromPath[str]
+) -> Response[bytes]:
     check_sku(sku)
     if db.unknown_skus(conn, [sku]):
         raise WmsError(404, "not_found", f"SKU {sku} is not known to the WMS", {"sku": sku})
@@ -204,7 +222,8 @@ async def create_order(request: Request[Any, Any, Any], conn: NamedDependency[sq
     existing = db.find_order(conn, reference=body.order_reference)
     if existing is not None:
         raise WmsError(
-            409, "duplicate_order_reference",
+            409,
+            "duplicate_order_reference",
             f"A fulfillment order with order_reference {body.order_reference} already exists",
             {"id": existing["id"], "order_reference": body.order_reference},
         )
@@ -237,7 +256,8 @@ async def create_order(request: Request[Any, Any, Any], conn: NamedDependency[sq
 
 @get("/fulfillment-orders", summary="List fulfillment orders, optionally by order_reference")
 async def list_orders(
-    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection],
+    request: Request[Any, Any, Any],
+    conn: NamedDependency[sqlite3.Connection],
     order_reference: Annotated[str | None, Parameter(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] = None,
     page_token: Annotated[str | None, Parameter(max_length=200)] = None,
     page_size: Annotated[int, Parameter(ge=1, le=MAX_ORDER_PAGE)] = 50,
@@ -253,7 +273,9 @@ async def list_orders(
         clauses.append("id > ?")
         params.append(after[1])
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(f"SELECT * FROM fulfillment_orders {where} ORDER BY id LIMIT ?", (*params, page_size + 1)).fetchall()
+    rows = conn.execute(
+        f"SELECT * FROM fulfillment_orders {where} ORDER BY id LIMIT ?", (*params, page_size + 1)
+    ).fetchall()
     token = db.encode_page_token("fo", rows[page_size - 1]["id"]) if len(rows) > page_size else None
     return _json({"items": [db.order_json(conn, r) for r in rows[:page_size]], "next_page_token": token})
 
@@ -266,7 +288,9 @@ def _order_or_404(conn: sqlite3.Connection, order_id: str) -> sqlite3.Row:
 
 
 @get("/fulfillment-orders/{order_id:str}", summary="Get a fulfillment order")
-async def get_order(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], order_id: FromPath[str]) -> Response[bytes]:
+async def get_order(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], order_id: FromPath[str]
+) -> Response[bytes]:
     return _json(db.order_json(conn, _order_or_404(conn, order_id)))
 
 
@@ -274,11 +298,15 @@ CANCELLABLE = ("received", "picking", "packed")
 
 
 @post("/fulfillment-orders/{order_id:str}/cancel", summary="Cancel a fulfillment order before it ships")
-async def cancel_order(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], order_id: FromPath[str]) -> Response[bytes]:
+async def cancel_order(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], order_id: FromPath[str]
+) -> Response[bytes]:
     row = _order_or_404(conn, order_id)
     if row["status"] not in (*CANCELLABLE, "cancelled"):
         raise WmsError(
-            409, "order_not_cancellable", f"Fulfillment order {order_id} is {row['status']} and can no longer be cancelled",
+            409,
+            "order_not_cancellable",
+            f"Fulfillment order {order_id} is {row['status']} and can no longer be cancelled",
             {"id": order_id, "status": row["status"]},
         )
     if row["status"] != "cancelled":
@@ -303,7 +331,9 @@ async def cancel_order(request: Request[Any, Any, Any], conn: NamedDependency[sq
 
 
 @get("/shipments/{shipment_id:str}", summary="Get a shipment")
-async def get_shipment(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], shipment_id: FromPath[str]) -> Response[bytes]:
+async def get_shipment(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], shipment_id: FromPath[str]
+) -> Response[bytes]:
     row = conn.execute("SELECT * FROM shipments WHERE id = ?", (shipment_id,)).fetchone()
     if row is None:
         raise WmsError(404, "not_found", f"Shipment {shipment_id} does not exist", {"id": shipment_id})
@@ -317,13 +347,20 @@ async def create_receipt(request: Request[Any, Any, Any], conn: NamedDependency[
     existing = db.find_receipt(conn, reference=body.reference)
     if existing is not None:
         raise WmsError(
-            409, "duplicate_receipt_reference", f"A receipt with reference {body.reference} already exists",
+            409,
+            "duplicate_receipt_reference",
+            f"A receipt with reference {body.reference} already exists",
             {"id": existing["id"], "reference": body.reference},
         )
     with Transaction(conn):
         receipt_id = db.insert_receipt(
-            conn, reference=body.reference, warehouse=body.warehouse, type_=body.type, status="expected",
-            lines=[(line.sku, line.quantity) for line in body.lines], notes=body.notes,
+            conn,
+            reference=body.reference,
+            warehouse=body.warehouse,
+            type_=body.type,
+            status="expected",
+            lines=[(line.sku, line.quantity) for line in body.lines],
+            notes=body.notes,
         )
     row = db.find_receipt(conn, receipt_id=receipt_id)
     assert row is not None
@@ -332,7 +369,8 @@ async def create_receipt(request: Request[Any, Any, Any], conn: NamedDependency[
 
 @get("/receipts", summary="Find receipts by reference")
 async def list_receipts(
-    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection],
+    request: Request[Any, Any, Any],
+    conn: NamedDependency[sqlite3.Connection],
     reference: Annotated[str, Parameter(pattern=r"^[A-Za-z0-9._:-]{1,64}$")],
 ) -> Response[bytes]:
     row = db.find_receipt(conn, reference=reference)
@@ -340,7 +378,9 @@ async def list_receipts(
 
 
 @get("/receipts/{receipt_id:str}", summary="Get a receipt")
-async def get_receipt(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], receipt_id: FromPath[str]) -> Response[bytes]:
+async def get_receipt(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], receipt_id: FromPath[str]
+) -> Response[bytes]:
     row = db.find_receipt(conn, receipt_id=receipt_id)
     if row is None:
         raise WmsError(404, "not_found", f"Receipt {receipt_id} does not exist", {"id": receipt_id})
@@ -350,8 +390,17 @@ async def get_receipt(request: Request[Any, Any, Any], conn: NamedDependency[sql
 api = Router(
     path="/api/v1",
     route_handlers=[
-        list_warehouses, list_stock, get_stock, create_order, list_orders, get_order, cancel_order, get_shipment,
-        create_receipt, list_receipts, get_receipt,
+        list_warehouses,
+        list_stock,
+        get_stock,
+        create_order,
+        list_orders,
+        get_order,
+        cancel_order,
+        get_shipment,
+        create_receipt,
+        list_receipts,
+        get_receipt,
     ],
     guards=[require_api_key],
     exception_handlers={WmsError: _on_wms_error, HTTPException: _on_http_error},

@@ -102,7 +102,12 @@ def _order(conn: sqlite3.Connection, reference: str) -> sqlite3.Row:
     return row
 
 
-@post("/_sim/ship", tags=["sandbox"], summary="Dispatch a fulfillment order (shipment.dispatched webhook)", status_code=200)
+@post(
+    "/_sim/ship",
+    tags=["sandbox"],
+    summary="Dispatch a fulfillment order (shipment.dispatched webhook)",
+    status_code=200,
+)
 async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: ShipInput = await _decode(request, ShipInput)
     conn = sandbox.db
@@ -149,11 +154,17 @@ async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[San
         )
     shipment = db.shipment_json(conn, conn.execute("SELECT * FROM shipments WHERE id = ?", (shipment_id,)).fetchone())
     event_id = emit(sandbox, "shipment.dispatched", shipment)
-    return {"order_id": order["id"], "order_reference": data.order_reference, "shipment": shipment,
-            "webhooks": [event_id]}
+    return {
+        "order_id": order["id"],
+        "order_reference": data.order_reference,
+        "shipment": shipment,
+        "webhooks": [event_id],
+    }
 
 
-@post("/_sim/deliver", tags=["sandbox"], summary="Deliver a shipped order (shipment.delivered webhook)", status_code=200)
+@post(
+    "/_sim/deliver", tags=["sandbox"], summary="Deliver a shipped order (shipment.delivered webhook)", status_code=200
+)
 async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: DeliverInput = await _decode(request, DeliverInput)
     conn = sandbox.db
@@ -174,11 +185,20 @@ async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[
         for row in conn.execute("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", (order["id"],)).fetchall()
     ]
     event_ids = [emit(sandbox, "shipment.delivered", shipment) for shipment in shipments]
-    return {"order_id": order["id"], "order_reference": data.order_reference, "shipments": shipments,
-            "webhooks": event_ids}
+    return {
+        "order_id": order["id"],
+        "order_reference": data.order_reference,
+        "shipments": shipments,
+        "webhooks": event_ids,
+    }
 
 
-@post("/_sim/receive", tags=["sandbox"], summary="Receive a return or a supplier delivery (receipt.received)", status_code=200)
+@post(
+    "/_sim/receive",
+    tags=["sandbox"],
+    summary="Receive a return or a supplier delivery (receipt.received)",
+    status_code=200,
+)
 async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: ReceiveInput = await _decode(request, ReceiveInput)
     conn = sandbox.db
@@ -230,12 +250,14 @@ async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[
             raise not_found(f"SKU {data.sku}")
         with Transaction(conn):
             receipt_id = db.insert_receipt(
-                conn, reference="PO-" + os.urandom(5).hex().upper(), warehouse=data.warehouse,
-                type_="purchase_order", status="received", lines=[(data.sku, data.qty)],
+                conn,
+                reference="PO-" + os.urandom(5).hex().upper(),
+                warehouse=data.warehouse,
+                type_="purchase_order",
+                status="received",
+                lines=[(data.sku, data.qty)],
             )
-            conn.execute(
-                "UPDATE receipt_lines SET received_quantity = quantity WHERE receipt_id = ?", (receipt_id,)
-            )
+            conn.execute("UPDATE receipt_lines SET received_quantity = quantity WHERE receipt_id = ?", (receipt_id,))
             conn.execute("UPDATE receipts SET received_at = ? WHERE id = ?", (stamp, receipt_id))
             db.ensure_stock_row(conn, data.warehouse, data.sku)
             conn.execute(
@@ -252,7 +274,12 @@ async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[
     return {"receipt": receipt_data, "webhooks": [event_id]}
 
 
-@post("/_sim/count", tags=["sandbox"], summary="Cycle count: set absolute on-hand (stock.counted webhook)", status_code=200)
+@post(
+    "/_sim/count",
+    tags=["sandbox"],
+    summary="Cycle count: set absolute on-hand (stock.counted webhook)",
+    status_code=200,
+)
 async def sim_count(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
     data: CountInput = await _decode(request, CountInput)
     conn = sandbox.db
@@ -271,7 +298,8 @@ async def sim_count(request: Request[Any, Any, Any], sandbox: NamedDependency[Sa
         conn.execute("SELECT * FROM stock WHERE warehouse = ? AND sku = ?", (data.warehouse, data.sku)).fetchone()
     )
     event_id = emit(
-        sandbox, "stock.counted",
+        sandbox,
+        "stock.counted",
         {"warehouse": data.warehouse, "counted_at": stamp, "counts": [{"sku": data.sku, "on_hand": data.on_hand}]},
     )
     return {"stock": stock, "webhooks": [event_id]}

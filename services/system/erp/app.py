@@ -27,8 +27,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def connector_lifespan(app: Litestar) -> AsyncIterator[None]:
         connector = OdooConnector(app.state.http[UPSTREAM], app.state.redis, settings)
         bus = EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME)
-        app.state.erp_parts = Parts(erp=connector, price_feed=PriceFeed(connector, bus, app.state.redis,
-                                                                        prefix=settings.key_prefix))
+        app.state.erp_parts = Parts(
+            erp=connector, price_feed=PriceFeed(connector, bus, app.state.redis, prefix=settings.key_prefix)
+        )
         yield
 
     async def warm_up(app: Litestar) -> None:
@@ -37,10 +38,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def price_feed(app: Litestar) -> None:
         if settings.erp_price_poll_s <= 0:
             return
-        lease = Lease(app.state.redis, "erp-price-feed", prefix=settings.key_prefix,
-                      ttl_ms=int(max(30.0, settings.erp_price_poll_s * 4) * 1000))
-        await run_under_lease(lease, parts(app.state).price_feed.poll, interval_s=settings.erp_price_poll_s,
-                              stop=app.state.stop)
+        lease = Lease(
+            app.state.redis,
+            "erp-price-feed",
+            prefix=settings.key_prefix,
+            ttl_ms=int(max(30.0, settings.erp_price_poll_s * 4) * 1000),
+        )
+        await run_under_lease(
+            lease, parts(app.state).price_feed.poll, interval_s=settings.erp_price_poll_s, stop=app.state.stop
+        )
 
     return create_service(
         NAME,

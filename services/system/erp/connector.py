@@ -128,8 +128,14 @@ class OdooConnector:
             error = OdooErrorBody(name="", message=response.body[:200].decode("utf-8", "replace"))
         if response.status in (401, 403):
             # Our API key or its rights are wrong: a deployment problem, never the caller's.
-            log.error("erp refused Omnigate's credentials on %s.%s: HTTP %s %s %s", model, method,
-                      response.status, error.name, error.message)
+            log.error(
+                "erp refused Omnigate's credentials on %s.%s: HTTP %s %s %s",
+                model,
+                method,
+                response.status,
+                error.name,
+                error.message,
+            )
             raise ProblemError(
                 "upstream-error",
                 f"erp refused Omnigate's credentials (HTTP {response.status}); check OMNIGATE_ERP_API_KEY",
@@ -166,8 +172,7 @@ class OdooConnector:
         return _decode(body, list[type_])  # type: ignore[valid-type]
 
     async def read(self, model: str, type_: type[R], ids: Sequence[int], fields: list[str], *, retry: bool) -> list[R]:
-        body = await self.call(model, "read", {"ids": list(ids), "fields": fields, "context": ALL_RECORDS},
-                               retry=retry)
+        body = await self.call(model, "read", {"ids": list(ids), "fields": fields, "context": ALL_RECORDS}, retry=retry)
         return _decode(body, list[type_])  # type: ignore[valid-type]
 
     async def create(self, model: str, vals: dict[str, Any]) -> int:
@@ -184,8 +189,12 @@ class OdooConnector:
         after, mapped = 0, 0
         while True:
             batch = await self.search_read(
-                "product.product", OdooProduct, [["id", ">", after], ["default_code", "!=", False]],
-                ["default_code"], limit=MAP_PAGE, context=ALL_RECORDS,
+                "product.product",
+                OdooProduct,
+                [["id", ">", after], ["default_code", "!=", False]],
+                ["default_code"],
+                limit=MAP_PAGE,
+                context=ALL_RECORDS,
             )
             await self.products.put_many({str(p.id): str(p.default_code) for p in batch})
             mapped += len(batch)
@@ -211,8 +220,14 @@ class OdooConnector:
         known = dict(zip(wanted, await self.products.vendor_many(wanted), strict=True))
         misses = [sku for sku, vid in known.items() if vid is None]
         for batch in chunks(misses, MAP_PAGE):
-            found = await self.search_read("product.product", OdooProduct, [["default_code", "in", batch]],
-                                           ["default_code"], context=ALL_RECORDS, retry=retry)
+            found = await self.search_read(
+                "product.product",
+                OdooProduct,
+                [["default_code", "in", batch]],
+                ["default_code"],
+                context=ALL_RECORDS,
+                retry=retry,
+            )
             pairs = {str(p.id): str(p.default_code) for p in found}
             await self.products.put_many(pairs)
             known.update({sku: vid for vid, sku in pairs.items()})
@@ -266,12 +281,22 @@ class OdooConnector:
             self.partner_of.put_many({customer_id: int(cached)})
             return int(cached)
         async with self._locked("partner", customer_id) as lock:
-            found = await self.search_read("res.partner", OdooPartner, [["ref", "=", customer_id]], ["name"],
-                                           limit=2, context=ALL_RECORDS, retry=False)
+            found = await self.search_read(
+                "res.partner",
+                OdooPartner,
+                [["ref", "=", customer_id]],
+                ["name"],
+                limit=2,
+                context=ALL_RECORDS,
+                retry=False,
+            )
             if len(found) > 1:
                 log.warning("erp holds more than one partner for customer %s; using the oldest", customer_id)
-            partner = found[0].id if found else await lock.write(
-                self.create("res.partner", {"name": name, "ref": customer_id}))
+            partner = (
+                found[0].id
+                if found
+                else await lock.write(self.create("res.partner", {"name": name, "ref": customer_id}))
+            )
         await self.partners.put_many({str(partner): customer_id})
         self.partner_of.put_many({customer_id: partner})
         return partner
@@ -279,8 +304,9 @@ class OdooConnector:
     # --- catalogue and stock ----------------------------------------------------------------------------------
 
     async def _product(self, sku: str) -> OdooProduct:
-        found = await self.search_read("product.product", OdooProduct, [["default_code", "=", sku]], PRODUCT_FIELDS,
-                                       limit=1, context=ALL_RECORDS)
+        found = await self.search_read(
+            "product.product", OdooProduct, [["default_code", "=", sku]], PRODUCT_FIELDS, limit=1, context=ALL_RECORDS
+        )
         if not found:
             raise not_found(f"item {sku}")
         # No id-map write here: this is the hot read path, and the map is filled at start and on misses.
@@ -289,8 +315,12 @@ class OdooConnector:
     async def _product_page(self, cursor: str | None, limit: int) -> tuple[list[OdooProduct], str | None]:
         after = mapping.decode_cursor(cursor)
         batch = await self.search_read(
-            "product.product", OdooProduct, [["id", ">", after], ["default_code", "!=", False]], PRODUCT_FIELDS,
-            limit=limit + 1, context=ALL_RECORDS,
+            "product.product",
+            OdooProduct,
+            [["id", ">", after], ["default_code", "!=", False]],
+            PRODUCT_FIELDS,
+            limit=limit + 1,
+            context=ALL_RECORDS,
         )
         await self.products.put_many({str(p.id): str(p.default_code) for p in batch})
         more = len(batch) > limit
@@ -312,8 +342,9 @@ class OdooConnector:
         return Page[Price](items=[mapping.price(p, DEFAULT_CURRENCY) for p in batch], next_cursor=next_cursor)
 
     async def _positions(self, quants: list[OdooQuant]) -> list[StockPosition]:
-        skus = await self.skus_for([pid for q in quants if (pid := mapping.m2o_id(q.product_id)) is not None],
-                                   retry=True)
+        skus = await self.skus_for(
+            [pid for q in quants if (pid := mapping.m2o_id(q.product_id)) is not None], retry=True
+        )
         locations = await self.locations_for(
             [wid for q in quants if (wid := mapping.m2o_id(q.warehouse_id)) is not None]
         )
@@ -344,8 +375,9 @@ class OdooConnector:
         ids = await self.product_ids([sku], retry=True)
         if sku not in ids:
             raise not_found(f"item {sku}")
-        quants = await self.search_read("stock.quant", OdooQuant,
-                                        [["product_id", "=", ids[sku]], ["warehouse_id", "!=", False]], QUANT_FIELDS)
+        quants = await self.search_read(
+            "stock.quant", OdooQuant, [["product_id", "=", ids[sku]], ["warehouse_id", "!=", False]], QUANT_FIELDS
+        )
         return await self._positions(quants)
 
     # --- documents ----------------------------------------------------------------------------------------------
@@ -353,22 +385,30 @@ class OdooConnector:
     @asynccontextmanager
     async def _locked(self, kind: str, ref: str) -> AsyncIterator[Lock]:
         """Search-then-create (and cancel) of one document kind and ref, one request at a time."""
-        async with self.locks.locked(f"erp:{kind}:{ref}", ttl_s=self.lock_ttl_s, wait_s=self.lock_wait_s,
-                                     settle_s=self.settings.upstream_commit_limit_s) as lock:
+        async with self.locks.locked(
+            f"erp:{kind}:{ref}",
+            ttl_s=self.lock_ttl_s,
+            wait_s=self.lock_wait_s,
+            settle_s=self.settings.upstream_commit_limit_s,
+        ) as lock:
             yield lock
 
     async def _resolve_lines(self, skus: list[str]) -> list[int]:
         ids = await self.product_ids(skus, retry=False)
-        unknown = [{"line": n, "sku": sku, "detail": "the ERP has no product with this SKU"}
-                   for n, sku in enumerate(skus) if sku not in ids]
+        unknown = [
+            {"line": n, "sku": sku, "detail": "the ERP has no product with this SKU"}
+            for n, sku in enumerate(skus)
+            if sku not in ids
+        ]
         if unknown:
             raise ProblemError("unprocessable", f"{len(unknown)} line(s) name an unknown SKU", errors=unknown)
         return [ids[sku] for sku in skus]
 
     async def _find_orders(self, ref: str, *, retry: bool) -> list[OdooSaleOrder]:
         """Every sales order carrying our ref, oldest first (Odoo does not stop duplicates)."""
-        return await self.search_read("sale.order", OdooSaleOrder, [["client_order_ref", "=", ref]],
-                                      SALE_ORDER_FIELDS, retry=retry)
+        return await self.search_read(
+            "sale.order", OdooSaleOrder, [["client_order_ref", "=", ref]], SALE_ORDER_FIELDS, retry=retry
+        )
 
     async def _find_order(self, ref: str, *, retry: bool) -> OdooSaleOrder | None:
         found = await self._find_orders(ref, retry=retry)
@@ -377,10 +417,12 @@ class OdooConnector:
         return found[0] if found else None
 
     async def _order_out(self, order: OdooSaleOrder, ref: str, *, created: bool, retry: bool) -> SalesOrder:
-        lines = await self.search_read("sale.order.line", OdooSaleOrderLine, [["order_id", "=", order.id]],
-                                       SALE_LINE_FIELDS, retry=retry)
-        skus = await self.skus_for([pid for ln in lines if (pid := mapping.m2o_id(ln.product_id)) is not None],
-                                   retry=retry)
+        lines = await self.search_read(
+            "sale.order.line", OdooSaleOrderLine, [["order_id", "=", order.id]], SALE_LINE_FIELDS, retry=retry
+        )
+        skus = await self.skus_for(
+            [pid for ln in lines if (pid := mapping.m2o_id(ln.product_id)) is not None], retry=retry
+        )
         pairs = [(skus.get(mapping.m2o_id(ln.product_id) or 0, ""), ln) for ln in lines]
         return mapping.sales_order(order, ref, pairs, DEFAULT_CURRENCY, created)
 
@@ -393,7 +435,8 @@ class OdooConnector:
             product_ids = await self._resolve_lines([line.sku for line in request.lines])
             partner = await self.partner_id(request.customer_id, request.customer_name)
             order_id = await lock.write(
-                self.create("sale.order", mapping.sale_order_vals(request, partner, product_ids)))
+                self.create("sale.order", mapping.sale_order_vals(request, partner, product_ids))
+            )
             # Created (we hold its id): a failure from here on is definite, the next search finds it.
             (order,) = await self.read("sale.order", OdooSaleOrder, [order_id], SALE_ORDER_FIELDS, retry=False)
             log.info("erp sales order %s created for ref %s", order.name, request.ref)
@@ -409,8 +452,10 @@ class OdooConnector:
 
     async def sales_orders(self, ref: str) -> list[SalesOrder]:
         """Every sales order the ERP holds for our ref: what the document sweep compares and repairs."""
-        return [await self._order_out(order, ref, created=False, retry=True)
-                for order in await self._find_orders(ref, retry=True)]
+        return [
+            await self._order_out(order, ref, created=False, retry=True)
+            for order in await self._find_orders(ref, retry=True)
+        ]
 
     async def transition_sales_order(self, ref: str, action: str) -> SalesOrder:
         """``action_confirm`` / ``action_cancel``; already in the target state is success (idempotent).
@@ -443,13 +488,19 @@ class OdooConnector:
                 raise not_found(f"sales order {erp_id} of ref {ref}")
             if order.state != "cancel":
                 await self.call("sale.order", "action_cancel", {"ids": [order.id]}, retry=False)
-            return await self._order_out(msgspec.structs.replace(order, state="cancel"), ref, created=False,
-                                         retry=False)
+            return await self._order_out(
+                msgspec.structs.replace(order, state="cancel"), ref, created=False, retry=False
+            )
 
     async def _find_memo(self, ref: str, *, retry: bool) -> OdooMove | None:
-        found = await self.search_read("account.move", OdooMove,
-                                       [["ref", "=", ref], ["move_type", "=", "out_refund"]], MOVE_FIELDS,
-                                       limit=2, retry=retry)
+        found = await self.search_read(
+            "account.move",
+            OdooMove,
+            [["ref", "=", ref], ["move_type", "=", "out_refund"]],
+            MOVE_FIELDS,
+            limit=2,
+            retry=retry,
+        )
         if len(found) > 1:
             log.warning("erp holds more than one credit memo for ref %s; using the oldest (%s)", ref, found[0].name)
         return found[0] if found else None
@@ -462,7 +513,8 @@ class OdooConnector:
                 product_ids = await self._resolve_lines([line.sku for line in request.lines])
                 partner = await self.partner_id(request.customer_id, request.customer_name)
                 move_id = await lock.write(
-                    self.create("account.move", mapping.credit_memo_vals(request, partner, product_ids)))
+                    self.create("account.move", mapping.credit_memo_vals(request, partner, product_ids))
+                )
                 (move,) = await self.read("account.move", OdooMove, [move_id], MOVE_FIELDS, retry=False)
             if move.state == "draft":
                 # Created but not posted (a crash between the two calls): finish the job.
@@ -480,8 +532,9 @@ class OdooConnector:
 
     async def credit_memos(self, ref: str) -> list[CreditMemo]:
         """Every credit memo the ERP holds for our return ref: what the document sweep compares."""
-        found = await self.search_read("account.move", OdooMove, [["ref", "=", ref], ["move_type", "=", "out_refund"]],
-                                       MOVE_FIELDS, retry=True)
+        found = await self.search_read(
+            "account.move", OdooMove, [["ref", "=", ref], ["move_type", "=", "out_refund"]], MOVE_FIELDS, retry=True
+        )
         return [mapping.credit_memo(move, ref, DEFAULT_CURRENCY, False) for move in found]
 
 
@@ -494,5 +547,6 @@ def _decode(body: bytes, type_: Any) -> Any:
 
 def _line(line: SalesOrderLine) -> OdooSaleOrderLine:
     """The line as we sent it, in Odoo's shape, so a fresh order needs no second read of its lines."""
-    return OdooSaleOrderLine(id=0, product_id=False, product_uom_qty=float(line.qty),
-                             price_unit=mapping.to_units(line.unit_price))
+    return OdooSaleOrderLine(
+        id=0, product_id=False, product_uom_qty=float(line.qty), price_unit=mapping.to_units(line.unit_price)
+    )

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from litestar.datastructures import State
 
-from shared.deps import provide
-
 from services.system.erp.connector import OdooConnector
 from services.system.erp.price_feed import PriceFeed
+from shared.deps import provide
 
 
 @dataclass(frozen=True, slots=True)

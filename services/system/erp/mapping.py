@@ -8,7 +8,7 @@ canonical ids and aware UTC datetimes. Money goes through ``Decimal(str(x))`` so
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from shared.problems import invalid
 # A many2one value: ``[id, display_name]`` or ``false`` when empty.
 Many2one = tuple[int, str | bool] | bool
 OdooText = str | bool
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SOURCE = "erp"
 
 
@@ -88,8 +88,17 @@ class OdooMove(OdooRecord, kw_only=True):
     amount_total: float = 0.0
 
 
-PRODUCT_FIELDS = ["default_code", "name", "barcode", "list_price", "categ_id", "currency_id", "active", "weight",
-                  "write_date"]
+PRODUCT_FIELDS = [
+    "default_code",
+    "name",
+    "barcode",
+    "list_price",
+    "categ_id",
+    "currency_id",
+    "active",
+    "weight",
+    "write_date",
+]
 QUANT_FIELDS = ["product_id", "warehouse_id", "location_id", "quantity", "reserved_quantity", "write_date"]
 SALE_ORDER_FIELDS = ["name", "client_order_ref", "state", "currency_id", "amount_total"]
 SALE_LINE_FIELDS = ["product_id", "product_uom_qty", "price_unit"]
@@ -123,7 +132,7 @@ def odoo_datetime(value: OdooText) -> datetime:
     """Odoo's naive UTC timestamp; a missing one is the epoch (older than anything, so never wins a merge)."""
     if not isinstance(value, str) or not value:
         return EPOCH
-    return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
 def quantity(value: float) -> int:
@@ -200,8 +209,10 @@ def sales_order(
         state=order.state,  # type: ignore[arg-type]  # Odoo's states are the canonical ones
         currency=currency_of(order.currency_id, default_currency),
         amount_total=to_minor(order.amount_total),
-        lines=[SalesOrderLine(sku=sku, qty=quantity(line.product_uom_qty), unit_price=to_minor(line.price_unit))
-               for sku, line in lines],
+        lines=[
+            SalesOrderLine(sku=sku, qty=quantity(line.product_uom_qty), unit_price=to_minor(line.price_unit))
+            for sku, line in lines
+        ],
         created=created,
     )
 
@@ -243,8 +254,16 @@ def credit_memo_vals(request: CreditMemoRequest, partner_id: int, product_ids: l
         "invoice_origin": request.order_ref,
         "partner_id": partner_id,
         "invoice_line_ids": [
-            [0, 0, {"product_id": pid, "quantity": line.qty, "price_unit": to_units(line.unit_price),
-                    **({"name": request.reason} if request.reason else {})}]
+            [
+                0,
+                0,
+                {
+                    "product_id": pid,
+                    "quantity": line.qty,
+                    "price_unit": to_units(line.unit_price),
+                    **({"name": request.reason} if request.reason else {}),
+                },
+            ]
             for pid, line in zip(product_ids, request.lines, strict=True)
         ],
     }

@@ -42,8 +42,15 @@ class PriceFeed:
         return raw[0].decode(), int(raw[1])
 
     async def _start_cursor(self) -> tuple[str, int] | None:
-        newest = await self.erp.search_read("product.product", OdooProduct, [], ["write_date"], limit=1,
-                                            order="write_date desc, id desc", context=ALL_RECORDS)
+        newest = await self.erp.search_read(
+            "product.product",
+            OdooProduct,
+            [],
+            ["write_date"],
+            limit=1,
+            order="write_date desc, id desc",
+            context=ALL_RECORDS,
+        )
         if not newest or not newest[0].write_date:
             return None
         return str(newest[0].write_date), newest[0].id
@@ -59,10 +66,22 @@ class PriceFeed:
         published = 0
         while True:
             written, last_id = cursor
-            domain: list[Any] = ["|", ["write_date", ">", written],
-                                 "&", ["write_date", "=", written], ["id", ">", last_id]]
-            changed = await self.erp.search_read("product.product", OdooProduct, domain, PRODUCT_FIELDS, limit=PAGE,
-                                                 order="write_date asc, id asc", context=ALL_RECORDS)
+            domain: list[Any] = [
+                "|",
+                ["write_date", ">", written],
+                "&",
+                ["write_date", "=", written],
+                ["id", ">", last_id],
+            ]
+            changed = await self.erp.search_read(
+                "product.product",
+                OdooProduct,
+                domain,
+                PRODUCT_FIELDS,
+                limit=PAGE,
+                order="write_date asc, id asc",
+                context=ALL_RECORDS,
+            )
             for product in changed:
                 if product.default_code and product.write_date:
                     price = mapping.price(product, DEFAULT_CURRENCY)

@@ -78,7 +78,9 @@ async def stock_for_sku(erp: NamedDependency[OdooConnector], sku: FromPath[str])
 
 
 @post("/sales-orders", tags=["orders"], summary="Create the ERP sales order for our order ref (idempotent)")
-async def create_sales_order(erp: NamedDependency[OdooConnector], data: JSONBody[SalesOrderRequest]) -> Response[SalesOrder]:
+async def create_sales_order(
+    erp: NamedDependency[OdooConnector], data: JSONBody[SalesOrderRequest]
+) -> Response[SalesOrder]:
     """201 when this call created it, 200 with ``created: false`` when the ERP already had it."""
     order = await erp.create_sales_order(data)
     return Response(order, status_code=201 if order.created else 200)
@@ -107,8 +109,15 @@ async def confirm_sales_order(erp: NamedDependency[OdooConnector], ref: FromPath
 async def cancel_sales_order(
     erp: NamedDependency[OdooConnector],
     ref: FromPath[str],
-    erp_id: Annotated[int | None, Parameter(ge=1, le=2**53, description="Cancel only this sales order of the ref "
-                                             "(a duplicate); without it, every sales order of the ref")] = None,
+    erp_id: Annotated[
+        int | None,
+        Parameter(
+            ge=1,
+            le=2**53,
+            description="Cancel only this sales order of the ref "
+            "(a duplicate); without it, every sales order of the ref",
+        ),
+    ] = None,
 ) -> SalesOrder:
     """By reference: every sales order carrying the ref is cancelled, duplicates included. A create of this ref
     whose outcome is still unknown is waited out first (409 with Retry-After while it is)."""
@@ -118,7 +127,9 @@ async def cancel_sales_order(
 
 
 @post("/credit-memos", tags=["returns"], summary="Create and post the ERP credit memo for our return ref")
-async def create_credit_memo(erp: NamedDependency[OdooConnector], data: JSONBody[CreditMemoRequest]) -> Response[CreditMemo]:
+async def create_credit_memo(
+    erp: NamedDependency[OdooConnector], data: JSONBody[CreditMemoRequest]
+) -> Response[CreditMemo]:
     memo = await erp.create_credit_memo(data)
     return Response(memo, status_code=201 if memo.created else 200)
 
@@ -137,6 +148,18 @@ async def list_credit_memos(
 
 
 ROUTES = [
-    get_item, list_items, get_price, list_prices, list_stock, stock_for_sku, create_sales_order, get_sales_order,
-    list_sales_orders, confirm_sales_order, cancel_sales_order, create_credit_memo, get_credit_memo, list_credit_memos,
+    get_item,
+    list_items,
+    get_price,
+    list_prices,
+    list_stock,
+    stock_for_sku,
+    create_sales_order,
+    get_sales_order,
+    list_sales_orders,
+    confirm_sales_order,
+    cancel_sales_order,
+    create_credit_memo,
+    get_credit_memo,
+    list_credit_memos,
 ]

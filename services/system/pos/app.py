@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from services.system.pos import routes
+from services.system.pos.connector import SquareConnector
 from services.system.pos.deps import DEPENDENCIES, Parts, parts
 from services.system.pos.pickups import Pickups, StoreReturns
 from services.system.pos.webhooks import square_webhook
-from services.system.pos.connector import SquareConnector
 from shared.background import in_background, until_done
 from shared.events import EventBus
 from shared.service import create_service
@@ -29,8 +29,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = app.state.redis
         pos = SquareConnector(app.state.http[UPSTREAM], settings, redis)
         bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
-        app.state.pos_parts = Parts(pos=pos, bus=bus, pickups=Pickups(pos, redis, bus, settings),
-                                    store_returns=StoreReturns(pos, redis, settings))
+        app.state.pos_parts = Parts(
+            pos=pos,
+            bus=bus,
+            pickups=Pickups(pos, redis, bus, settings),
+            store_returns=StoreReturns(pos, redis, settings),
+        )
         yield
 
     async def warm_up(app: Litestar) -> None:

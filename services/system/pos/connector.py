@@ -55,11 +55,15 @@ class SquareConnector:
     # --- transport -------------------------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.pos_access_token}", "Square-Version": SQUARE_VERSION,
-                "Accept": "application/json"}
+        return {
+            "Authorization": f"Bearer {self.settings.pos_access_token}",
+            "Square-Version": SQUARE_VERSION,
+            "Accept": "application/json",
+        }
 
-    async def _call(self, method: str, path: str, body: Any = None, *, idempotent: bool | None = None
-                    ) -> UpstreamResponse:
+    async def _call(
+        self, method: str, path: str, body: Any = None, *, idempotent: bool | None = None
+    ) -> UpstreamResponse:
         return await self.upstream.request(method, path, json=body, headers=self._headers(), idempotent=idempotent)
 
     def _read(self, response: UpstreamResponse, type_: type[T], what: str) -> T:
@@ -76,17 +80,27 @@ class SquareConnector:
         listed = [msgspec.structs.asdict(e) for e in errors] or None
         codes = ", ".join(f"{e.category}/{e.code}" for e in errors) or "no Square error envelope"
         if any(e.code == "IDEMPOTENCY_KEY_REUSED" for e in errors):
-            return ProblemError("conflict", f"{what}: the ref was already used for a different request",
-                                errors=listed, in_doubt=False)
+            return ProblemError(
+                "conflict", f"{what}: the ref was already used for a different request", errors=listed, in_doubt=False
+            )
         if any(e.code == "VERSION_MISMATCH" for e in errors):
-            return VersionMismatch("conflict", f"{what}: the order changed meanwhile", errors=listed,
-                                   in_doubt=False)
+            return VersionMismatch("conflict", f"{what}: the order changed meanwhile", errors=listed, in_doubt=False)
         if response.status == 429:
-            return ProblemError("upstream-unavailable", f"pos: rate limited on {what}", upstream="pos",
-                                retry_after=int(response.headers.get("Retry-After", "1") or 1), errors=listed,
-                                in_doubt=False)
-        return ProblemError("upstream-error", f"pos: {what} answered {response.status} ({codes})", upstream="pos",
-                            errors=listed, in_doubt=False)
+            return ProblemError(
+                "upstream-unavailable",
+                f"pos: rate limited on {what}",
+                upstream="pos",
+                retry_after=int(response.headers.get("Retry-After", "1") or 1),
+                errors=listed,
+                in_doubt=False,
+            )
+        return ProblemError(
+            "upstream-error",
+            f"pos: {what} answered {response.status} ({codes})",
+            upstream="pos",
+            errors=listed,
+            in_doubt=False,
+        )
 
     # --- Square endpoints ------------------------------------------------------------------------------------
 
@@ -94,8 +108,9 @@ class SquareConnector:
         response = await self._call("GET", "/v2/locations", idempotent=retry)
         return self._read(response, mapping.SqListLocations, "ListLocations").locations
 
-    async def search_variations(self, *, sku: str | None = None, cursor: str | None = None,
-                                limit: int = CATALOG_PAGE, retry: bool = True) -> mapping.SqSearchCatalog:
+    async def search_variations(
+        self, *, sku: str | None = None, cursor: str | None = None, limit: int = CATALOG_PAGE, retry: bool = True
+    ) -> mapping.SqSearchCatalog:
         body: dict[str, Any] = {"object_types": ["ITEM_VARIATION"], "limit": limit}
         if sku is not None:
             body["query"] = {"exact_query": {"attribute_name": "sku", "attribute_value": sku}}
@@ -104,9 +119,14 @@ class SquareConnector:
         response = await self._call("POST", "/v2/catalog/search", body, idempotent=retry)
         return self._read(response, mapping.SqSearchCatalog, "SearchCatalogObjects")
 
-    async def retrieve_counts(self, *, catalog_object_ids: Sequence[str] | None = None,
-                              location_ids: Sequence[str] | None = None, cursor: str | None = None,
-                              limit: int | None = None) -> mapping.SqCounts:
+    async def retrieve_counts(
+        self,
+        *,
+        catalog_object_ids: Sequence[str] | None = None,
+        location_ids: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> mapping.SqCounts:
         body: dict[str, Any] = {}
         if catalog_object_ids:
             body["catalog_object_ids"] = list(catalog_object_ids)
@@ -171,9 +191,14 @@ class SquareConnector:
         total = 0
         while True:
             page = await self.search_variations(cursor=cursor, retry=retry)
-            pairs = {o.id: o.item_variation_data.sku for o in page.objects
-                     if o.type == "ITEM_VARIATION" and not o.is_deleted and o.item_variation_data
-                     and o.item_variation_data.sku}
+            pairs = {
+                o.id: o.item_variation_data.sku
+                for o in page.objects
+                if o.type == "ITEM_VARIATION"
+                and not o.is_deleted
+                and o.item_variation_data
+                and o.item_variation_data.sku
+            }
             await self.items.put_many(pairs)
             total += len(pairs)
             cursor = page.cursor

@@ -36,8 +36,12 @@ SOURCE = "pos"
 SHIP_FROM_STORE_MARKER = "#ship-from-store"
 STORE_PREFIX = "store-"
 FULFILLMENT_STATUS: dict[str, PickupTaskStatus] = {
-    "PROPOSED": "proposed", "RESERVED": "reserved", "PREPARED": "prepared", "COMPLETED": "completed",
-    "CANCELED": "canceled", "FAILED": "canceled",
+    "PROPOSED": "proposed",
+    "RESERVED": "reserved",
+    "PREPARED": "prepared",
+    "COMPLETED": "completed",
+    "CANCELED": "canceled",
+    "FAILED": "canceled",
 }
 PICKUP_EVENTS = {"PREPARED": "pickup.ready", "COMPLETED": "pickup.completed"}
 # Fulfillment states after which a pickup's units no longer wait on the shelf for the customer.
@@ -209,10 +213,18 @@ def location(loc: SqLocation) -> Location:
     address = loc.address or SqAddress()
     coords = loc.coordinates or SqCoordinates()
     return Location(
-        id=store_id(loc.id), type="store", name=loc.name or loc.id, country=address.country or loc.country or "NL",
-        postal_code=address.postal_code, city=address.locality, latitude=coords.latitude,
-        longitude=coords.longitude, ship_from_store=SHIP_FROM_STORE_MARKER in (loc.description or ""),
-        pickup=True, source=SOURCE, source_id=loc.id,
+        id=store_id(loc.id),
+        type="store",
+        name=loc.name or loc.id,
+        country=address.country or loc.country or "NL",
+        postal_code=address.postal_code,
+        city=address.locality,
+        latitude=coords.latitude,
+        longitude=coords.longitude,
+        ship_from_store=SHIP_FROM_STORE_MARKER in (loc.description or ""),
+        pickup=True,
+        source=SOURCE,
+        source_id=loc.id,
     )
 
 
@@ -233,8 +245,9 @@ def is_stock(count: SqCount) -> bool:
 
 
 def stock_position(sku: str, store: str, count: SqCount) -> StockPosition:
-    return StockPosition(sku=sku, location=store, on_hand=on_hand(count), as_of=to_utc(count.calculated_at),
-                         source=SOURCE)
+    return StockPosition(
+        sku=sku, location=store, on_hand=on_hand(count), as_of=to_utc(count.calculated_at), source=SOURCE
+    )
 
 
 def counted_event(event_id: str, sku: str, store: str, count: SqCount, correlation_id: str | None) -> Event:
@@ -242,34 +255,62 @@ def counted_event(event_id: str, sku: str, store: str, count: SqCount, correlati
     as_of = to_utc(count.calculated_at)
     payload = InventoryCounted(sku=sku, location=store, on_hand=on_hand(count), as_of=as_of)
     return Event(
-        id=f"pos:{event_id}:{count.catalog_object_id}:{count.location_id}", type="inventory.counted",
-        occurred_at=as_of, source=SOURCE, correlation_id=correlation_id, key=f"{sku}@{store}",
+        id=f"pos:{event_id}:{count.catalog_object_id}:{count.location_id}",
+        type="inventory.counted",
+        occurred_at=as_of,
+        source=SOURCE,
+        correlation_id=correlation_id,
+        key=f"{sku}@{store}",
         payload=event_payload(payload),
     )
 
 
-def pickup_event(event_id: str, update: SqFulfillmentUpdate, task_ref: str, store: str,
-                 lines: list[FulfilmentLine], occurred_at: datetime, correlation_id: str | None) -> Event:
+def pickup_event(
+    event_id: str,
+    update: SqFulfillmentUpdate,
+    task_ref: str,
+    store: str,
+    lines: list[FulfilmentLine],
+    occurred_at: datetime,
+    correlation_id: str | None,
+) -> Event:
     event_type = PICKUP_EVENTS[update.new_state]
     model = PickupReady if update.new_state == "PREPARED" else PickupCompleted
     payload = model(task_ref=task_ref, store=store, lines=lines)
     return Event(
-        id=f"pos:{event_id}:{update.fulfillment_uid}:{update.new_state}", type=event_type,
-        occurred_at=to_utc(occurred_at), source=SOURCE, correlation_id=correlation_id, key=task_ref,
+        id=f"pos:{event_id}:{update.fulfillment_uid}:{update.new_state}",
+        type=event_type,
+        occurred_at=to_utc(occurred_at),
+        source=SOURCE,
+        correlation_id=correlation_id,
+        key=task_ref,
         payload=event_payload(payload),
     )
 
 
-def held_event(task_ref: str, store: str, lines: list[FulfilmentLine], counts: list[tuple[str, SqCount]],
-               occurred_at: datetime, correlation_id: str | None) -> Event:
+def held_event(
+    task_ref: str,
+    store: str,
+    lines: list[FulfilmentLine],
+    counts: list[tuple[str, SqCount]],
+    occurred_at: datetime,
+    correlation_id: str | None,
+) -> Event:
     """``pickup.held``: the task's units left the till; ``counts`` are the absolute IN_STOCK figures Square
     answered the hold with. One id per task, so a retried create publishes it once."""
-    held = [InventoryCounted(sku=sku, location=store, on_hand=on_hand(c), as_of=to_utc(c.calculated_at))
-            for sku, c in counts]
+    held = [
+        InventoryCounted(sku=sku, location=store, on_hand=on_hand(c), as_of=to_utc(c.calculated_at))
+        for sku, c in counts
+    ]
     payload = PickupHeld(task_ref=task_ref, store=store, lines=lines, counts=held)
     return Event(
-        id=f"pos:hold:{task_ref}", type="pickup.held", occurred_at=to_utc(occurred_at), source=SOURCE,
-        correlation_id=correlation_id, key=task_ref, payload=event_payload(payload),
+        id=f"pos:hold:{task_ref}",
+        type="pickup.held",
+        occurred_at=to_utc(occurred_at),
+        source=SOURCE,
+        correlation_id=correlation_id,
+        key=task_ref,
+        payload=event_payload(payload),
     )
 
 
@@ -284,8 +325,11 @@ def pickup_order(req: PickupTaskRequest, location_id: str, variation_ids: list[s
                 {"catalog_object_id": vid, "quantity": str(line.qty)} for vid, line in zip(variation_ids, req.lines)
             ],
             "fulfillments": [
-                {"type": "PICKUP", "state": "PROPOSED",
-                 "pickup_details": {"recipient": {"display_name": req.customer_name}, "schedule_type": "ASAP"}}
+                {
+                    "type": "PICKUP",
+                    "state": "PROPOSED",
+                    "pickup_details": {"recipient": {"display_name": req.customer_name}, "schedule_type": "ASAP"},
+                }
             ],
         },
     }
@@ -299,29 +343,42 @@ def return_order(req: StoreReturnRequest, location_id: str, variation_ids: list[
         "order": {
             "location_id": location_id,
             "reference_id": req.ref,
-            "returns": [{
-                "return_line_items": [
-                    {"catalog_object_id": vid, "quantity": str(line.qty),
-                     "base_price_money": {"amount": line.unit_price, "currency": req.currency}}
-                    for vid, line in zip(variation_ids, req.lines)
-                ],
-            }],
+            "returns": [
+                {
+                    "return_line_items": [
+                        {
+                            "catalog_object_id": vid,
+                            "quantity": str(line.qty),
+                            "base_price_money": {"amount": line.unit_price, "currency": req.currency},
+                        }
+                        for vid, line in zip(variation_ids, req.lines)
+                    ],
+                }
+            ],
         },
     }
 
 
-def restock_changes(req: StoreReturnRequest, location_id: str, variation_ids: list[str],
-                    occurred_at: str) -> dict[str, object]:
+def restock_changes(
+    req: StoreReturnRequest, location_id: str, variation_ids: list[str], occurred_at: str
+) -> dict[str, object]:
     """Square BatchChangeInventory body putting the returned units back on the shelf (UNLINKED_RETURN ->
     IN_STOCK); ``occurred_at`` is fixed at the first attempt so a retry is the same request to Square."""
     return {
         "idempotency_key": f"restock:{req.ref}",
         "changes": [
-            {"type": "ADJUSTMENT", "adjustment": {
-                "catalog_object_id": vid, "location_id": location_id, "quantity": str(line.qty),
-                "from_state": "UNLINKED_RETURN", "to_state": "IN_STOCK", "occurred_at": occurred_at,
-                "reference_id": req.ref,
-            }}
+            {
+                "type": "ADJUSTMENT",
+                "adjustment": {
+                    "catalog_object_id": vid,
+                    "location_id": location_id,
+                    "quantity": str(line.qty),
+                    "from_state": "UNLINKED_RETURN",
+                    "to_state": "IN_STOCK",
+                    "occurred_at": occurred_at,
+                    "reference_id": req.ref,
+                },
+            }
             for vid, line in zip(variation_ids, req.lines)
         ],
     }
@@ -332,15 +389,24 @@ def catalog_lines(order: SqOrder) -> list[tuple[str, int]]:
     return [(li.catalog_object_id, quantity(li.quantity)) for li in order.line_items if li.catalog_object_id]
 
 
-def _adjustments(key: str, ref: str, order: SqOrder, from_state: str, to_state: str,
-                 occurred_at: str) -> dict[str, object]:
+def _adjustments(
+    key: str, ref: str, order: SqOrder, from_state: str, to_state: str, occurred_at: str
+) -> dict[str, object]:
     return {
         "idempotency_key": key,
         "changes": [
-            {"type": "ADJUSTMENT", "adjustment": {
-                "catalog_object_id": vid, "location_id": order.location_id, "quantity": str(qty),
-                "from_state": from_state, "to_state": to_state, "occurred_at": occurred_at, "reference_id": ref,
-            }}
+            {
+                "type": "ADJUSTMENT",
+                "adjustment": {
+                    "catalog_object_id": vid,
+                    "location_id": order.location_id,
+                    "quantity": str(qty),
+                    "from_state": from_state,
+                    "to_state": to_state,
+                    "occurred_at": occurred_at,
+                    "reference_id": ref,
+                },
+            }
             for vid, qty in catalog_lines(order)
         ],
     }
@@ -367,8 +433,11 @@ def cancel_update(ref: str, order: SqOrder, fulfillment_uid: str) -> dict[str, o
     with the order as it is), and a retry after VERSION_MISMATCH is a new request, never a replayed refusal."""
     return {
         "idempotency_key": f"cancel:{ref}:{order.version}",
-        "order": {"location_id": order.location_id, "version": order.version,
-                  "fulfillments": [{"uid": fulfillment_uid, "state": "CANCELED"}]},
+        "order": {
+            "location_id": order.location_id,
+            "version": order.version,
+            "fulfillments": [{"uid": fulfillment_uid, "state": "CANCELED"}],
+        },
     }
 
 
@@ -378,8 +447,10 @@ def search_orders_body(location_id: str, created_from: datetime, cursor: str | N
     start = to_utc(created_from).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     body: dict[str, object] = {
         "location_ids": [location_id],
-        "query": {"filter": {"date_time_filter": {"created_at": {"start_at": start}}},
-                  "sort": {"sort_field": "CREATED_AT", "sort_order": "ASC"}},
+        "query": {
+            "filter": {"date_time_filter": {"created_at": {"start_at": start}}},
+            "sort": {"sort_field": "CREATED_AT", "sort_order": "ASC"},
+        },
     }
     if cursor is not None:
         body["cursor"] = cursor
@@ -394,10 +465,17 @@ def pickup_status(order: SqOrder) -> PickupTaskStatus:
 
 
 def pickup_task(order: SqOrder, ref: str, lines: list[FulfilmentLine], created: bool) -> PickupTask:
-    return PickupTask(ref=ref, store=store_id(order.location_id), pos_id=order.id, status=pickup_status(order),
-                      lines=lines, created=created)
+    return PickupTask(
+        ref=ref,
+        store=store_id(order.location_id),
+        pos_id=order.id,
+        status=pickup_status(order),
+        lines=lines,
+        created=created,
+    )
 
 
 def store_return(req: StoreReturnRequest, order: SqOrder, created: bool) -> StoreReturn:
-    return StoreReturn(ref=req.ref, store=req.store, pos_id=order.id, order_ref=req.order_ref, lines=req.lines,
-                       created=created)
+    return StoreReturn(
+        ref=req.ref, store=req.store, pos_id=order.id, order_ref=req.order_ref, lines=req.lines, created=created
+    )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 from redis.asyncio import Redis
@@ -55,7 +55,7 @@ CANCEL_ATTEMPTS = 3
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Record(msgspec.Struct, kw_only=True):
@@ -73,14 +73,16 @@ class Record(msgspec.Struct, kw_only=True):
 def is_over(order: mapping.SqOrder) -> bool:
     """Whether the pickup's units no longer wait on the shelf (collected, cancelled, failed)."""
     fulfillment = mapping.pickup_fulfillment(order)
-    return (order.state in ("COMPLETED", "CANCELED") or fulfillment is None
-            or fulfillment.state in mapping.PICKUP_OVER)
+    return order.state in ("COMPLETED", "CANCELED") or fulfillment is None or fulfillment.state in mapping.PICKUP_OVER
 
 
 def is_collected(order: mapping.SqOrder) -> bool:
     fulfillment = mapping.pickup_fulfillment(order)
-    return (fulfillment.state == "COMPLETED" if fulfillment is not None and fulfillment.state
-            else order.state == "COMPLETED")
+    return (
+        fulfillment.state == "COMPLETED"
+        if fulfillment is not None and fulfillment.state
+        else order.state == "COMPLETED"
+    )
 
 
 async def task_lines(pos: SquareConnector, order: mapping.SqOrder) -> list[FulfilmentLine]:
@@ -123,8 +125,9 @@ class Pickups:
         if record.order_id:
             order = await self.pos.retrieve_order(record.order_id)
             if order is None:
-                raise ProblemError("upstream-error", f"pos: order {record.order_id} of pickup {ref} has gone",
-                                   upstream="pos")
+                raise ProblemError(
+                    "upstream-error", f"pos: order {record.order_id} of pickup {ref} has gone", upstream="pos"
+                )
             return order
         if not (search and record.location_id and record.claimed_at):
             return None
@@ -136,8 +139,9 @@ class Pickups:
 
     # --- routes ----------------------------------------------------------------------------------------------
 
-    async def create(self, req: PickupTaskRequest, digest: str, location_id: str,
-                     variation_ids: list[str]) -> tuple[PickupTask, bool]:
+    async def create(
+        self, req: PickupTaskRequest, digest: str, location_id: str, variation_ids: list[str]
+    ) -> tuple[PickupTask, bool]:
         """Create the task's order (or find the one an earlier attempt made) and hold its units."""
         key = self.key(req.ref)
         async with self._locked(req.ref) as lock:
@@ -196,13 +200,15 @@ class Pickups:
             fulfillment = mapping.pickup_fulfillment(order)
             assert fulfillment is not None and fulfillment.uid is not None  # not over: it has one
             try:
-                return await lock.write(self.pos.update_order(order.id, mapping.cancel_update(ref, order,
-                                                                                              fulfillment.uid)))
+                return await lock.write(
+                    self.pos.update_order(order.id, mapping.cancel_update(ref, order, fulfillment.uid))
+                )
             except VersionMismatch:
                 fresh = await self.pos.retrieve_order(order.id)
                 if fresh is None:
-                    raise ProblemError("upstream-error", f"pos: order {order.id} of pickup {ref} has gone",
-                                       upstream="pos") from None
+                    raise ProblemError(
+                        "upstream-error", f"pos: order {order.id} of pickup {ref} has gone", upstream="pos"
+                    ) from None
                 order = fresh
                 if is_collected(order):
                     raise ProblemError("conflict", f"pickup task {ref} was collected at the store meanwhile") from None
@@ -238,13 +244,19 @@ class Pickups:
         skus = await self.pos.skus([c.catalog_object_id for c in stock])
         pairs = [(sku, c) for sku, c in zip(skus, stock) if sku is not None]
         stamps = [c.calculated_at for _, c in pairs]
-        event = mapping.held_event(ref, mapping.store_id(order.location_id), await task_lines(self.pos, order),
-                                   pairs, max(stamps) if stamps else datetime.fromisoformat(occurred_at),
-                                   context.request_id_var.get())
+        event = mapping.held_event(
+            ref,
+            mapping.store_id(order.location_id),
+            await task_lines(self.pos, order),
+            pairs,
+            max(stamps) if stamps else datetime.fromisoformat(occurred_at),
+            context.request_id_var.get(),
+        )
         await self.bus.publish("fulfilment", event)  # before `held`: a crash in between re-sends and re-publishes
         await self.redis.hset(key, "hold", HELD)
-        log.info("pickup %s: %d line(s) held off the till at %s", ref, len(mapping.catalog_lines(order)),
-                 order.location_id)
+        log.info(
+            "pickup %s: %d line(s) held off the till at %s", ref, len(mapping.catalog_lines(order)), order.location_id
+        )
 
     async def _unhold(self, lock: Lock, ref: str, order: mapping.SqOrder) -> None:
         key = self.key(ref)
@@ -265,8 +277,9 @@ class StoreReturns:
         self.redis = redis
         self.keys = Keys(settings.key_prefix)
 
-    async def create(self, data: StoreReturnRequest, digest: str, location_id: str,
-                     variation_ids: list[str]) -> tuple[StoreReturn, bool]:
+    async def create(
+        self, data: StoreReturnRequest, digest: str, location_id: str, variation_ids: list[str]
+    ) -> tuple[StoreReturn, bool]:
         key = self.keys.store_return(data.ref)
         await claim(self.redis, key, digest)
         await self.redis.hsetnx(key, "occurred_at", _now())

@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector
 from services.system.pos.pickups import Pickups, StoreReturns
-from shared.models.common import LOCATION_PATTERN, SKU_PATTERN, Page, REF_PATTERN
+from shared.models.common import LOCATION_PATTERN, REF_PATTERN, SKU_PATTERN, Page
 from shared.models.fulfilment import PickupTask, PickupTaskRequest
 from shared.models.inventory import Location, StockPosition
 from shared.models.returns import StoreReturn, StoreReturnRequest
@@ -119,10 +119,15 @@ def _check_ref(ref: str) -> None:
         raise invalid("ref must match [A-Za-z0-9._:-]{1,64}")
 
 
-@post("/pickup-tasks", summary="Ask a store to prepare a pickup (a Square order with a PICKUP fulfillment) and take "
-      "its units off the till")
+@post(
+    "/pickup-tasks",
+    summary="Ask a store to prepare a pickup (a Square order with a PICKUP fulfillment) and take "
+    "its units off the till",
+)
 async def create_pickup_task(
-    data: JSONBody[PickupTaskRequest], pos: NamedDependency[SquareConnector], pickups: NamedDependency[Pickups],
+    data: JSONBody[PickupTaskRequest],
+    pos: NamedDependency[SquareConnector],
+    pickups: NamedDependency[Pickups],
 ) -> Response[PickupTask]:
     """Idempotent by ``ref``: a repeat answers 200 with the same task. The units leave the store's sellable
     stock (Square ``IN_STOCK -> SOLD``) and ``pickup.held`` is published with the counts the POS reported.
@@ -140,8 +145,11 @@ async def get_pickup_task(ref: FromPath[str], pickups: NamedDependency[Pickups])
     return await pickups.task(ref)
 
 
-@post("/pickup-tasks/{ref:str}/cancel", summary="Cancel a pickup task by its ref and give its units back to the till",
-      status_code=200)
+@post(
+    "/pickup-tasks/{ref:str}/cancel",
+    summary="Cancel a pickup task by its ref and give its units back to the till",
+    status_code=200,
+)
 async def cancel_pickup_task(ref: FromPath[str], pickups: NamedDependency[Pickups]) -> PickupTask:
     """Sets the order's PICKUP fulfillment to CANCELED at the POS and gives the held units back. Idempotent: a
     cancelled task answers 200 with status ``canceled``. 404 when no order exists for the ref (a create of that
@@ -156,7 +164,8 @@ async def cancel_pickup_task(ref: FromPath[str], pickups: NamedDependency[Pickup
 
 @post("/returns", summary="Record a return taken back at a store counter and put the units back in stock")
 async def create_store_return(
-    data: JSONBody[StoreReturnRequest], pos: NamedDependency[SquareConnector],
+    data: JSONBody[StoreReturnRequest],
+    pos: NamedDependency[SquareConnector],
     store_returns: NamedDependency[StoreReturns],
 ) -> Response[StoreReturn]:
     location_id = await _store_location(pos, data.store, "store")
@@ -165,5 +174,12 @@ async def create_store_return(
     return Response(taken, status_code=201 if created else 200)
 
 
-ROUTES = [list_stores, store_stock, sku_stock, create_pickup_task, get_pickup_task, cancel_pickup_task,
-          create_store_return]
+ROUTES = [
+    list_stores,
+    store_stock,
+    sku_stock,
+    create_pickup_task,
+    get_pickup_task,
+    cancel_pickup_task,
+    create_store_return,
+]

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import msgspec
@@ -61,8 +61,11 @@ async def _on_counts(pos: SquareConnector, bus: EventBus, event: mapping.SqWebho
     published = 0
     for sku, count in zip(skus, counts):
         if sku is None:
-            log.warning("inventory.count.updated %s: catalog object %s has no SKU at the POS; skipped",
-                        event.event_id, count.catalog_object_id)
+            log.warning(
+                "inventory.count.updated %s: catalog object %s has no SKU at the POS; skipped",
+                event.event_id,
+                count.catalog_object_id,
+            )
             continue
         store = mapping.store_id(count.location_id)
         await pos.locations.put_many({count.location_id: store})
@@ -77,26 +80,31 @@ async def _on_fulfillment(pos: SquareConnector, bus: EventBus, pickups: Pickups,
     failed at the store) gives its hold back. A redelivery publishes nothing twice and gives back nothing twice."""
     data: mapping.SqFulfillmentData = _decode(event.data, mapping.SqFulfillmentData, "order.fulfillment.updated data")
     updated = data.object.order_fulfillment_updated
-    updates = [u for u in updated.fulfillment_update
-               if u.new_state in mapping.PICKUP_EVENTS or u.new_state in mapping.PICKUP_OVER]
+    updates = [
+        u
+        for u in updated.fulfillment_update
+        if u.new_state in mapping.PICKUP_EVENTS or u.new_state in mapping.PICKUP_OVER
+    ]
     if not updates:
         return 0
     order = await pos.retrieve_order(updated.order_id)
     if order is None:
-        raise ProblemError("upstream-error", f"pos: order {updated.order_id} of a fulfillment update is unknown",
-                           upstream="pos")
+        raise ProblemError(
+            "upstream-error", f"pos: order {updated.order_id} of a fulfillment update is unknown", upstream="pos"
+        )
     pickup_uids = {f.uid for f in order.fulfillments if f.type == "PICKUP"}
     updates = [u for u in updates if u.fulfillment_uid in pickup_uids]
     lines = await task_lines(pos, order)
     store = mapping.store_id(order.location_id)
     task_ref = order.reference_id or order.id
-    occurred_at = event.created_at or datetime.now(timezone.utc)
+    occurred_at = event.created_at or datetime.now(UTC)
     published = 0
     for update in updates:
         if update.new_state not in mapping.PICKUP_EVENTS:
             continue
-        ev = mapping.pickup_event(event.event_id, update, task_ref, store, lines, occurred_at,
-                                  context.request_id_var.get())
+        ev = mapping.pickup_event(
+            event.event_id, update, task_ref, store, lines, occurred_at, context.request_id_var.get()
+        )
         if await bus.publish("fulfilment", ev):
             published += 1
     if any(u.new_state in mapping.PICKUP_OVER for u in updates):
@@ -104,14 +112,22 @@ async def _on_fulfillment(pos: SquareConnector, bus: EventBus, pickups: Pickups,
     return published
 
 
-@post("/webhooks/pos", summary="Square notifications (signed): inventory counts, pickup fulfillment updates",
-      status_code=200)
-async def square_webhook(request: Request[Any, Any, Any], settings: NamedDependency[Settings],
-                         pos: NamedDependency[SquareConnector], bus: NamedDependency[EventBus],
-                         pickups: NamedDependency[Pickups]) -> WebhookAck:
+@post(
+    "/webhooks/pos",
+    summary="Square notifications (signed): inventory counts, pickup fulfillment updates",
+    status_code=200,
+)
+async def square_webhook(
+    request: Request[Any, Any, Any],
+    settings: NamedDependency[Settings],
+    pos: NamedDependency[SquareConnector],
+    bus: NamedDependency[EventBus],
+    pickups: NamedDependency[Pickups],
+) -> WebhookAck:
     body = await request.body()
-    if not verify_signature(settings.pos_webhook_signature_key, settings.pos_webhook_url, body,
-                            request.headers.get(SIGNATURE_HEADER)):
+    if not verify_signature(
+        settings.pos_webhook_signature_key, settings.pos_webhook_url, body, request.headers.get(SIGNATURE_HEADER)
+    ):
         raise ProblemError("invalid-signature", f"{SIGNATURE_HEADER} is missing or does not match the body")
     try:
         event = msgspec.json.decode(body, type=mapping.SqWebhook)

@@ -23,9 +23,13 @@ NAME = "system-wms"
 async def wms_parts(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # One connector per worker: its per-ref locks sit in the state Redis, so workers and replicas share them.
-    connector = WmsConnector(app.state.http["wms"], settings.wms_api_key,
-                             Locks(app.state.redis, prefix=settings.key_prefix), settings.upstream_commit_limit_s,
-                             settings.http_timeout_s / 3)
+    connector = WmsConnector(
+        app.state.http["wms"],
+        settings.wms_api_key,
+        Locks(app.state.redis, prefix=settings.key_prefix),
+        settings.upstream_commit_limit_s,
+        settings.http_timeout_s / 3,
+    )
     app.state.wms = Parts(wms=connector, bus=EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME))
     yield
 

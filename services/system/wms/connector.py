@@ -41,8 +41,9 @@ def vendor_error(resp: UpstreamResponse) -> mapping.WmsError | None:
 
 
 class WmsConnector:
-    def __init__(self, upstream: Upstream, api_key: str, locks: Locks, commit_limit_s: float,
-                 lock_wait_s: float) -> None:
+    def __init__(
+        self, upstream: Upstream, api_key: str, locks: Locks, commit_limit_s: float, lock_wait_s: float
+    ) -> None:
         self.upstream = upstream
         self.headers = {"X-Api-Key": api_key, "Accept": "application/json"}
         self.locks = locks
@@ -50,8 +51,9 @@ class WmsConnector:
         self.lock_wait_s = lock_wait_s
 
     def _locked(self, kind: str, ref: str) -> AbstractAsyncContextManager[Lock]:
-        return self.locks.locked(f"wms:{kind}:{ref}", ttl_s=self.commit_limit_s, wait_s=self.lock_wait_s,
-                                 settle_s=self.commit_limit_s)
+        return self.locks.locked(
+            f"wms:{kind}:{ref}", ttl_s=self.commit_limit_s, wait_s=self.lock_wait_s, settle_s=self.commit_limit_s
+        )
 
     def fail(self, resp: UpstreamResponse, what: str) -> ProblemError:
         """The problem for a 4xx the WMS answered; ``what`` names the document for 404s."""
@@ -67,8 +69,12 @@ class WmsConnector:
             return ProblemError("conflict", f"the WMS refused it: {message}")
         if resp.status == 429:
             retry_after = resp.headers.get("Retry-After", "1")
-            return ProblemError("upstream-unavailable", "wms: rate limited", upstream="wms",
-                                retry_after=int(retry_after) if retry_after.isdigit() else 1)
+            return ProblemError(
+                "upstream-unavailable",
+                "wms: rate limited",
+                upstream="wms",
+                retry_after=int(retry_after) if retry_after.isdigit() else 1,
+            )
         if resp.status in (401, 403):
             return ProblemError("upstream-error", f"wms: our API key was refused ({code})", upstream="wms")
         return ProblemError("upstream-error", f"wms: answered {resp.status} {code}: {message}", upstream="wms")
@@ -99,7 +105,9 @@ class WmsConnector:
     # fulfilment orders
 
     async def _order_by_ref(self, ref: str) -> mapping.WmsOrder:
-        resp = await self.upstream.get(f"{API}/fulfillment-orders", params={"order_reference": ref}, headers=self.headers)
+        resp = await self.upstream.get(
+            f"{API}/fulfillment-orders", params={"order_reference": ref}, headers=self.headers
+        )
         if not resp.ok:
             raise self.fail(resp, f"fulfilment order {ref}")
         items = resp.json(mapping.WmsOrderList).items
@@ -119,8 +127,11 @@ class WmsConnector:
         Because the WMS enforces the reference, the POST is safe to retry after a timeout (``idempotent``).
         """
         async with self._locked("fulfilment-order", req.ref) as lock:
-            resp = await lock.write(self.upstream.post(
-                f"{API}/fulfillment-orders", json=mapping.order_body(req), headers=self.headers, idempotent=True))
+            resp = await lock.write(
+                self.upstream.post(
+                    f"{API}/fulfillment-orders", json=mapping.order_body(req), headers=self.headers, idempotent=True
+                )
+            )
             return await self._created_order(req, resp)
 
     async def _created_order(self, req: FulfilmentOrderRequest, resp: UpstreamResponse) -> FulfilmentOrder:
@@ -130,7 +141,8 @@ class WmsConnector:
         if resp.status == 409 and error is not None and error.code == "duplicate_order_reference":
             existing_id = (error.details or {}).get("id")
             order = (
-                await self._order_by_id(existing_id, req.ref) if isinstance(existing_id, str) and existing_id
+                await self._order_by_id(existing_id, req.ref)
+                if isinstance(existing_id, str) and existing_id
                 else await self._order_by_ref(req.ref)
             )
             existing = mapping.fulfilment_order(order, created=False)
@@ -177,8 +189,11 @@ class WmsConnector:
 
     async def create_receipt(self, req: ReceiptRequest) -> Receipt:
         async with self._locked("receipt", req.ref) as lock:
-            resp = await lock.write(self.upstream.post(
-                f"{API}/receipts", json=mapping.receipt_body(req), headers=self.headers, idempotent=True))
+            resp = await lock.write(
+                self.upstream.post(
+                    f"{API}/receipts", json=mapping.receipt_body(req), headers=self.headers, idempotent=True
+                )
+            )
             return await self._created_receipt(req, resp)
 
     async def _created_receipt(self, req: ReceiptRequest, resp: UpstreamResponse) -> Receipt:

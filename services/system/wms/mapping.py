@@ -295,39 +295,88 @@ def events_for(envelope: WebhookEnvelope, correlation_id: str | None = None) -> 
         if envelope.type == "shipment.dispatched":
             payload = event_payload(
                 ShipmentDispatched(
-                    shipment_ref=row.id, order_ref=row.order_reference, location=location, carrier=row.carrier,
-                    tracking_number=row.tracking_number, lines=_lines(row.lines),
+                    shipment_ref=row.id,
+                    order_ref=row.order_reference,
+                    location=location,
+                    carrier=row.carrier,
+                    tracking_number=row.tracking_number,
+                    lines=_lines(row.lines),
                 )
             )
-            return [("fulfilment", Event(
-                id=base, type="shipment.dispatched", occurred_at=to_utc(row.dispatched_at), source=SOURCE,
-                correlation_id=correlation_id, key=row.order_reference, payload=payload,
-            ))]
+            return [
+                (
+                    "fulfilment",
+                    Event(
+                        id=base,
+                        type="shipment.dispatched",
+                        occurred_at=to_utc(row.dispatched_at),
+                        source=SOURCE,
+                        correlation_id=correlation_id,
+                        key=row.order_reference,
+                        payload=payload,
+                    ),
+                )
+            ]
         if row.delivered_at is None:
             raise msgspec.ValidationError("shipment.delivered without delivered_at - at `$.data.delivered_at`")
-        payload = event_payload(DeliveryCompleted(shipment_ref=row.id, order_ref=row.order_reference, location=location))
-        return [("fulfilment", Event(
-            id=base, type="delivery.completed", occurred_at=to_utc(row.delivered_at), source=SOURCE,
-            correlation_id=correlation_id, key=row.order_reference, payload=payload,
-        ))]
+        payload = event_payload(
+            DeliveryCompleted(shipment_ref=row.id, order_ref=row.order_reference, location=location)
+        )
+        return [
+            (
+                "fulfilment",
+                Event(
+                    id=base,
+                    type="delivery.completed",
+                    occurred_at=to_utc(row.delivered_at),
+                    source=SOURCE,
+                    correlation_id=correlation_id,
+                    key=row.order_reference,
+                    payload=payload,
+                ),
+            )
+        ]
     if envelope.type == "receipt.received":
         rec = msgspec.json.decode(envelope.data, type=WebhookReceipt)
-        lines = [FulfilmentLine(sku=line.sku, qty=line.received_quantity) for line in rec.lines if line.received_quantity > 0]
-        payload = event_payload(ReceiptReceived(receipt_ref=rec.reference, location=location_for(rec.warehouse), lines=lines))
-        return [("fulfilment", Event(
-            id=base, type="receipt.received", occurred_at=to_utc(rec.received_at or envelope.created_at),
-            source=SOURCE, correlation_id=correlation_id, key=rec.reference, payload=payload,
-        ))]
+        lines = [
+            FulfilmentLine(sku=line.sku, qty=line.received_quantity) for line in rec.lines if line.received_quantity > 0
+        ]
+        payload = event_payload(
+            ReceiptReceived(receipt_ref=rec.reference, location=location_for(rec.warehouse), lines=lines)
+        )
+        return [
+            (
+                "fulfilment",
+                Event(
+                    id=base,
+                    type="receipt.received",
+                    occurred_at=to_utc(rec.received_at or envelope.created_at),
+                    source=SOURCE,
+                    correlation_id=correlation_id,
+                    key=rec.reference,
+                    payload=payload,
+                ),
+            )
+        ]
     if envelope.type == "stock.counted":
         counted = msgspec.json.decode(envelope.data, type=WebhookStockCounted)
         location = location_for(counted.warehouse)
         as_of = to_utc(counted.counted_at)
         return [
-            ("inventory", Event(
-                id=f"{base}:{count.sku}", type="inventory.counted", occurred_at=as_of, source=SOURCE,
-                correlation_id=correlation_id, key=f"{count.sku}@{location}",
-                payload=event_payload(InventoryCounted(sku=count.sku, location=location, on_hand=count.on_hand, as_of=as_of)),
-            ))
+            (
+                "inventory",
+                Event(
+                    id=f"{base}:{count.sku}",
+                    type="inventory.counted",
+                    occurred_at=as_of,
+                    source=SOURCE,
+                    correlation_id=correlation_id,
+                    key=f"{count.sku}@{location}",
+                    payload=event_payload(
+                        InventoryCounted(sku=count.sku, location=location, on_hand=count.on_hand, as_of=as_of)
+                    ),
+                ),
+            )
             for count in counted.counts
         ]
     return []

@@ -43,13 +43,15 @@ async def list_stock(
 
 
 @get("/stock/{sku:str}", summary="Stock positions of one SKU in every DC")
-async def get_stock(
-    wms: NamedDependency[WmsConnector], sku: FromPath[str]) -> list[StockPosition]:
+async def get_stock(wms: NamedDependency[WmsConnector], sku: FromPath[str]) -> list[StockPosition]:
     return await wms.stock_for_sku(check(sku, _SKU, "sku"))
 
 
-@post("/fulfilment-orders", summary="Create a fulfilment order (idempotent by ref: 201 new, 200 existing)",
-      response_description="The fulfilment order; `created` says whether this call made it")
+@post(
+    "/fulfilment-orders",
+    summary="Create a fulfilment order (idempotent by ref: 201 new, 200 existing)",
+    response_description="The fulfilment order; `created` says whether this call made it",
+)
 async def create_fulfilment_order(
     wms: NamedDependency[WmsConnector], data: JSONBody[FulfilmentOrderRequest]
 ) -> Response[FulfilmentOrder]:
@@ -59,38 +61,39 @@ async def create_fulfilment_order(
 
 
 @get("/fulfilment-orders/{ref:str}", summary="A fulfilment order by our ref")
-async def get_fulfilment_order(
-    wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> FulfilmentOrder:
+async def get_fulfilment_order(wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> FulfilmentOrder:
     return await wms.fulfilment_order(check(ref, _REF, "ref"))
 
 
 @post("/fulfilment-orders/{ref:str}/cancel", summary="Cancel a fulfilment order that has not shipped", status_code=200)
-async def cancel_fulfilment_order(
-    wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> FulfilmentOrder:
+async def cancel_fulfilment_order(wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> FulfilmentOrder:
     return await wms.cancel_fulfilment_order(check(ref, _REF, "ref"))
 
 
 @get("/shipments/{ref:str}", summary="A shipment by its ref (the WMS shipment id, as in shipment.dispatched)")
-async def get_shipment(
-    wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> Shipment:
+async def get_shipment(wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> Shipment:
     return await wms.shipment(check(ref, _REF, "ref"))
 
 
 @post("/receipts", summary="Announce an expected return receipt at a DC (idempotent by ref)")
-async def create_receipt(
-    wms: NamedDependency[WmsConnector], data: JSONBody[ReceiptRequest]) -> Response[Receipt]:
+async def create_receipt(wms: NamedDependency[WmsConnector], data: JSONBody[ReceiptRequest]) -> Response[Receipt]:
     mapping.warehouse_for(data.location)
     receipt = await wms.create_receipt(data)
     return Response(receipt, status_code=201 if receipt.created else 200)
 
 
 @get("/receipts/{ref:str}", summary="A receipt by our ref")
-async def get_receipt(
-    wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> Receipt:
+async def get_receipt(wms: NamedDependency[WmsConnector], ref: FromPath[str]) -> Receipt:
     return await wms.receipt(check(ref, _REF, "ref"))
 
 
 ROUTES = [
-    list_stock, get_stock, create_fulfilment_order, get_fulfilment_order, cancel_fulfilment_order, get_shipment,
-    create_receipt, get_receipt,
+    list_stock,
+    get_stock,
+    create_fulfilment_order,
+    get_fulfilment_order,
+    cancel_fulfilment_order,
+    get_shipment,
+    create_receipt,
+    get_receipt,
 ]

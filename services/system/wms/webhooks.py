@@ -26,8 +26,10 @@ log = logging.getLogger("omnigate.system.wms")
 SIGNATURE_HEADER = "x-wms-signature"
 SIGNATURE_TOLERANCE_S = 300
 
-def verify_signature(secret: str, header: str | None, body: bytes, *, now: float | None = None,
-                     tolerance_s: int = SIGNATURE_TOLERANCE_S) -> None:
+
+def verify_signature(
+    secret: str, header: str | None, body: bytes, *, now: float | None = None, tolerance_s: int = SIGNATURE_TOLERANCE_S
+) -> None:
     """Check ``t=<unix>,v1=<hex>`` (several ``v1`` allowed, as during a secret rotation) in constant time.
 
     The timestamp is inside the signed string, so a captured notification cannot be replayed after
@@ -54,6 +56,7 @@ def verify_signature(secret: str, header: str | None, body: bytes, *, now: float
     if not any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates):
         raise ProblemError("invalid-signature", "X-WMS-Signature does not match the body")
 
+
 class WebhookResult(msgspec.Struct, kw_only=True):
     webhook_id: str
     type: str
@@ -61,15 +64,18 @@ class WebhookResult(msgspec.Struct, kw_only=True):
     duplicates: list[str]
     ignored: bool = False
 
+
 def decode(body: bytes, type_: type[Any]) -> Any:
     try:
         return msgspec.json.decode(body, type=type_)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise invalid(f"invalid body: {exc}") from None
 
+
 @post("/webhooks/wms", summary="WMS webhooks (X-WMS-Signature) -> canonical events", status_code=200)
-async def wms_webhook(request: Request[Any, Any, Any], bus: NamedDependency[EventBus],
-                      settings: NamedDependency[Settings]) -> WebhookResult:
+async def wms_webhook(
+    request: Request[Any, Any, Any], bus: NamedDependency[EventBus], settings: NamedDependency[Settings]
+) -> WebhookResult:
     """Verified on the raw bytes, then translated (mapping.events_for) and published once per event id."""
     body = await request.body()
     verify_signature(settings.wms_webhook_secret, request.headers.get(SIGNATURE_HEADER), body)
@@ -88,5 +94,7 @@ async def wms_webhook(request: Request[Any, Any, Any], bus: NamedDependency[Even
             (published if await bus.publish(domain, event) else duplicates).append(event.id)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         # Not acknowledged, so the WMS retries; the ids already published dedupe on the retry.
-        raise ProblemError("service-unavailable", f"event bus unavailable: {type(exc).__name__}", retry_after=5) from exc
+        raise ProblemError(
+            "service-unavailable", f"event bus unavailable: {type(exc).__name__}", retry_after=5
+        ) from exc
     return WebhookResult(webhook_id=envelope.id, type=envelope.type, published=published, duplicates=duplicates)
