@@ -16,6 +16,7 @@ import unicodedata
 from typing import Any, TypeVar
 
 import msgspec
+from litestar import Request
 from litestar.dto import MsgspecDTO
 from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Reference, Schema
@@ -47,8 +48,10 @@ class StrictBody(MsgspecDTO[T]):  # type: ignore[type-var]
         try:
             decoded = decoder.decode(value)
         except msgspec.ValidationError as exc:
+            connection = self.asgi_connection
+            method = connection.method if isinstance(connection, Request) else "?"
             raise ValidationException(
-                detail=f"Validation failed for {self.asgi_connection.method} {self.asgi_connection.url.path}",
+                detail=f"Validation failed for {method} {connection.url.path}",
                 extra=[{"message": str(exc), "source": "body"}],
             ) from exc
         except msgspec.DecodeError as exc:

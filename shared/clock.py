@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:

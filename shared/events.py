@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared import metrics, outage, scripts
+from shared import clock, metrics, outage, replies, scripts
 from shared.background import run_rounds
 from shared.models.events import Event
 from shared.problems import ProblemError
@@ -64,7 +63,7 @@ class EventBus:
 
     async def publish(self, domain: str, event: Event) -> str | None:
         """Append ``event`` to its domain's stream; returns the entry id, or None for a duplicate id."""
-        minid = max(0, int(time.time() * 1000) - self.retention_ms)
+        minid = max(0, clock.now_ms() - self.retention_ms)
         entry = await self._publish(
             keys=[self._seen_key(event.id), self.stream(domain)],
             args=[self.retention_ms, event.id, event.type, _encoder.encode(event), minid],
@@ -82,11 +81,11 @@ class EventBus:
 
     async def replay_dead(self, count: int = 100) -> int:
         """Put dead letters back on their stream for another round; returns how many were replayed."""
-        entries = await self.redis.xrange(self.dead_stream, count=count)
+        entries = replies.entries(await self.redis.xrange(self.dead_stream, count=count))
         replayed = 0
         for entry_id, fields in entries:
             stream = fields[b"stream"].decode()
-            minid = max(0, int(time.time() * 1000) - self.retention_ms)
+            minid = max(0, clock.now_ms() - self.retention_ms)
             await self.redis.xadd(
                 stream,
                 {b"id": fields[b"id"], b"type": fields[b"type"], b"data": fields[b"data"]},
@@ -160,10 +159,10 @@ class Consumer:
         """Handle re-claimable pending messages, then new ones; returns how many were handled."""
         handled = 0
         for stream in self.streams:
-            _, claimed, *_ = await self.bus.redis.xautoclaim(
+            reply = await self.bus.redis.xautoclaim(
                 stream, self.group, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch
             )
-            for entry_id, fields in claimed:
+            for entry_id, fields in replies.autoclaimed(reply):
                 if fields:  # a trimmed entry comes back empty
                     await self._handle(stream, entry_id, fields)
                     handled += 1
@@ -172,8 +171,7 @@ class Consumer:
         response = await self.bus.redis.xreadgroup(
             self.group, self.name, {s: ">" for s in self.streams}, count=self.batch, block=self.block_ms
         )
-        for stream_name, entries in response or []:
-            stream = stream_name.decode() if isinstance(stream_name, bytes) else stream_name
+        for stream, entries in replies.read_batches(response):
             for entry_id, fields in entries:
                 await self._handle(stream, entry_id, fields)
                 handled += 1
@@ -204,7 +202,7 @@ class Consumer:
     async def _failed(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], exc: Exception) -> None:
         redis = self.bus.redis
         pending = await redis.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
-        deliveries = pending[0]["times_delivered"] if pending else self.max_deliveries
+        deliveries = int(pending[0]["times_delivered"]) if pending else self.max_deliveries
         log.warning(
             "handler of %s failed on %s (delivery %s of %s): %r",
             self.group,
@@ -219,7 +217,7 @@ class Consumer:
         metrics.EVENTS.labels(self.bus.service, stream, "failed").inc()
         if deliveries < self.max_deliveries:
             return  # stays pending; re-claimed after claim_idle_ms
-        minid = max(0, int(time.time() * 1000) - self.bus.dead_retention_ms)
+        minid = max(0, clock.now_ms() - self.bus.dead_retention_ms)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
                 self.bus.dead_stream,

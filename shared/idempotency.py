@@ -26,7 +26,6 @@ import hashlib
 import math
 import os
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import outage, scripts
+from shared import clock, outage, scripts
 from shared.background import wait_until_set
 from shared.locks import stop_helper
 from shared.problems import ProblemError, invalid
@@ -148,7 +147,7 @@ class Idempotency:
         route = request.scope.get("path_template") or request.url.path
         record = self.record_key(owner, key)
         holder = os.urandom(8).hex()
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         reply = await self._begin(
             keys=[record],
             args=[
@@ -202,7 +201,7 @@ class Idempotency:
 
     async def _keep_alive(self, record: str, holder: str, done: asyncio.Event) -> None:
         while not await wait_until_set(done, self.inflight_ms / 3000):
-            until = int(time.time() * 1000) + self.inflight_ms
+            until = clock.now_ms() + self.inflight_ms
             try:
                 if not await self._renew(keys=[record], args=[holder, until]):
                     return

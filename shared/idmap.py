@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT
+
+from shared import replies
 
 
 class IdMap:
@@ -24,29 +27,31 @@ class IdMap:
         if not pairs:
             return
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._to_canonical, mapping=dict(pairs))
-            pipe.hset(self._to_vendor, mapping={c: v for v, c in pairs.items()})
+            to_canonical: dict[EncodableT, EncodableT] = {v: c for v, c in pairs.items()}
+            to_vendor: dict[EncodableT, EncodableT] = {c: v for v, c in pairs.items()}
+            pipe.hset(self._to_canonical, mapping=to_canonical)
+            pipe.hset(self._to_vendor, mapping=to_vendor)
             await pipe.execute()
 
     async def canonical(self, vendor_id: str) -> str | None:
         value = await self.redis.hget(self._to_canonical, vendor_id)
-        return value.decode() if value is not None else None
+        return replies.text_or_none(value)
 
     async def vendor(self, canonical_id: str) -> str | None:
         value = await self.redis.hget(self._to_vendor, canonical_id)
-        return value.decode() if value is not None else None
+        return replies.text_or_none(value)
 
     async def canonical_many(self, vendor_ids: Sequence[str]) -> list[str | None]:
         if not vendor_ids:
             return []
         values = await self.redis.hmget(self._to_canonical, list(vendor_ids))
-        return [v.decode() if v is not None else None for v in values]
+        return [replies.text_or_none(v) for v in values]
 
     async def vendor_many(self, canonical_ids: Sequence[str]) -> list[str | None]:
         if not canonical_ids:
             return []
         values = await self.redis.hmget(self._to_vendor, list(canonical_ids))
-        return [v.decode() if v is not None else None for v in values]
+        return [replies.text_or_none(v) for v in values]
 
     async def size(self) -> int:
         return int(await self.redis.hlen(self._to_canonical))

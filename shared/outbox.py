@@ -14,6 +14,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from shared import replies
 from shared.events import EventBus
 from shared.lease import Lease, run_under_lease
 from shared.models.events import Event
@@ -34,7 +35,7 @@ class Outbox:
 
     async def relay_once(self, batch: int = 200) -> int:
         """Publish up to ``batch`` outbox entries in order; returns how many were relayed."""
-        entries = await self.redis.xrange(self.key, count=batch)
+        entries = replies.entries(await self.redis.xrange(self.key, count=batch))
         for entry_id, fields in entries:
             await self.bus.publish(fields[b"domain"].decode(), _decoder.decode(fields[b"data"]))
             await self.redis.xdel(self.key, entry_id)

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
@@ -23,7 +23,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
-from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -115,6 +115,12 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
 # --- correlation and metrics around the whole app ----------------------------------------------------
 
 
+def is_http(scope: Scope) -> TypeGuard[HTTPScope]:
+    """Whether an ASGI scope is an HTTP request (Litestar types the scope's ``type`` as a plain enum, so a
+    comparison alone does not tell the type checker which scope it holds)."""
+    return scope["type"] == "http"
+
+
 class _Edge:
     """Outermost ASGI layer: request context, ``X-Served-By`` and request metrics.
 
@@ -128,9 +134,13 @@ class _Edge:
         self.served_by = served_by(service).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if is_http(scope):
+            await self._http(scope, receive, send)
+        else:
             await self.inner(scope, receive, send)
-            return
+
+    async def _http(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
         request_id_header = traceparent_header = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -156,7 +166,6 @@ class _Edge:
             await self.inner(scope, receive, send_with_headers)
         finally:
             route = scope.get("path_template") or "<unmatched>"
-            method = scope["method"]
             metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status_holder[0])).inc()
             metrics.HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
 

@@ -7,7 +7,7 @@ minor units with an ISO 4217 code.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
 import msgspec

@@ -8,7 +8,7 @@ the consumers last found nothing left to apply.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 

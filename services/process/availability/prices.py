@@ -17,7 +17,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
-from shared import scripts
+from shared import replies, scripts
 from shared.clock import now_ms
 from shared.http import Upstreams
 from shared.lease import Lease
@@ -115,7 +115,10 @@ class Prices:
                 return SyncStatus(state="done", count=int(count or 0), synced_at_ms=int(synced))
             if error is not None and error_at is not None and int(error_at) >= requested:
                 raise ProblemError(
-                    "upstream-unavailable", f"price sync failed: {error.decode()}", upstream="system-erp", retry_after=5
+                    "upstream-unavailable",
+                    f"price sync failed: {replies.text(error)}",
+                    upstream="system-erp",
+                    retry_after=5,
                 )
         return SyncStatus(state="running")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 from redis.asyncio import Redis
@@ -43,7 +43,7 @@ class Reconciler:
         self.projection = projection
         self.locations = locations
         self.http = projection.http
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Reconciliation]] = set()
 
     async def _save(self, report: Reconciliation) -> None:
         await self.redis.set(self.keys.reconciliation(report.id), _encoder.encode(report), ex=KEEP_S)

@@ -9,7 +9,7 @@ first (the same code path), so the answer never depends on when the sweeper last
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec

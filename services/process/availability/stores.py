@@ -17,6 +17,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.process.availability.keys import Keys
+from shared import replies
 from shared.models.inventory import Location
 
 _decoder = msgspec.json.Decoder(Location)
@@ -48,7 +49,7 @@ class Locations:
     async def all(self) -> dict[str, Location]:
         if time.monotonic() - self._loaded_at > self.ttl_s:
             raw = await self.redis.hgetall(self.keys.locations)
-            self._cache = {k.decode(): _decoder.decode(v) for k, v in raw.items()}
+            self._cache = {replies.text(k): _decoder.decode(v) for k, v in raw.items()}
             self._loaded_at = time.monotonic()
         return self._cache
 

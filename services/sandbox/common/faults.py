@@ -27,8 +27,10 @@ import msgspec
 from litestar import delete, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from msgspec import Meta
+
+from shared.service import is_http
 
 _COLUMNS = ("route", "method", "latency_ms", "error_rate", "outage", "reset", "after", "times", "exact")
 SCHEMA = """
@@ -136,7 +138,7 @@ class FaultInjector:
         return _Fault(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), bool(row[6]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_CONTROL_PREFIXES):
+        if not is_http(scope) or scope["path"].startswith(_CONTROL_PREFIXES):
             await self.inner(scope, receive, send)
             return
         conn = self.conn_getter()
@@ -183,9 +185,15 @@ class FaultInjector:
         if fault.reset:
             # Headers promising more body than follows: the server aborts the connection mid-response, which
             # the client sees as a reset (aiohttp: ClientPayloadError), with nothing logged as an error here.
-            start = next(m for m in held if m["type"] == "http.response.start")
-            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", b"1048576")]})
+            status = next((m.get("status") for m in held if m["type"] == "http.response.start"), 200)
+            promised = [(b"content-type", b"application/json"), (b"content-length", b"1048576")]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status if isinstance(status, int) else 200,
+                    "headers": promised,
+                }
+            )
             await send({"type": "http.response.body", "body": b"{", "more_body": False})
             return
         if fault.error_rate and random.random() < fault.error_rate:
@@ -197,14 +205,13 @@ class FaultInjector:
 
 
 async def _answer(send: Send, status: int, body: bytes, media_type: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 @put("/_faults", tags=["sandbox"], summary="Stage a fault on a route prefix ('/' = every route)", status_code=200)

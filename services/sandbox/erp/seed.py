@@ -8,7 +8,7 @@ the warehouse's ``<CODE>/Stock`` location.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from services.sandbox.common.catalogue import CURRENCY, Catalogue
 

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from datetime import UTC, timezone
+from datetime import UTC
 from typing import Any, TypeVar
 
 import msgspec

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec

@@ -8,7 +8,7 @@ canonical ids and aware UTC datetimes. Money goes through ``Decimal(str(x))`` so
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 

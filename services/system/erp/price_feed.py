@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from services.system.erp import mapping
 from services.system.erp.connector import ALL_RECORDS, DEFAULT_CURRENCY, OdooConnector
 from services.system.erp.mapping import PRODUCT_FIELDS, OdooProduct
+from shared import replies
 from shared.events import EventBus
 from shared.lease import Lease
 from shared.models.events import Event, event_payload
@@ -39,7 +40,7 @@ class PriceFeed:
         raw = await self.redis.hmget(self.cursor_key, ["write_date", "id"])
         if raw[0] is None or raw[1] is None:
             return None
-        return raw[0].decode(), int(raw[1])
+        return replies.text(raw[0]), int(raw[1])
 
     async def _start_cursor(self) -> tuple[str, int] | None:
         newest = await self.erp.search_read(

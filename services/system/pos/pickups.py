@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from redis.asyncio import Redis
@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector, VersionMismatch
 from services.system.pos.keys import Keys
-from shared import context
+from shared import context, replies
 from shared.events import EventBus
 from shared.locks import Lock, Locks
 from shared.models.common import REF_PATTERN
@@ -111,7 +111,7 @@ class Pickups:
         raw = await self.redis.hgetall(self.key(ref))
         if not raw:
             return None
-        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        fields = {replies.text(k): replies.text(v) for k, v in raw.items()}
         return Record(**{name: fields.get(name) for name in Record.__struct_fields__})
 
     # --- the Square order of a ref ---------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class Pickups:
         """Bring the hold to where the order says it belongs: held while the pickup waits on the shelf, given
         back once it is over (if it was ever sent)."""
         raw = await self.redis.hget(self.key(ref), "hold")
-        hold = raw.decode() if raw is not None else None
+        hold = replies.text_or_none(raw)
         if not is_over(order):
             if hold in (None, SENDING):
                 await self._hold(lock, ref, order)
@@ -232,7 +232,7 @@ class Pickups:
     async def _hold(self, lock: Lock, ref: str, order: mapping.SqOrder) -> None:
         key = self.key(ref)
         await self.redis.hsetnx(key, "claimed_at", _now())
-        occurred_at = (await self.redis.hget(key, "claimed_at") or b"").decode()
+        occurred_at = replies.text(await self.redis.hget(key, "claimed_at") or b"")
         await self.redis.hset(key, "hold", SENDING)
         try:
             counts = await lock.write(self.pos.change_inventory(mapping.hold_changes(ref, order, occurred_at)))
@@ -261,7 +261,7 @@ class Pickups:
     async def _unhold(self, lock: Lock, ref: str, order: mapping.SqOrder) -> None:
         key = self.key(ref)
         await self.redis.hsetnx(key, "unhold_at", _now())
-        occurred_at = (await self.redis.hget(key, "unhold_at") or b"").decode()
+        occurred_at = replies.text(await self.redis.hget(key, "unhold_at") or b"")
         await lock.write(self.pos.change_inventory(mapping.unhold_changes(ref, order, occurred_at)))
         await self.redis.hset(key, "hold", RELEASED)
         log.info("pickup %s: hold given back at %s", ref, order.location_id)
@@ -283,7 +283,7 @@ class StoreReturns:
         key = self.keys.store_return(data.ref)
         await claim(self.redis, key, digest)
         await self.redis.hsetnx(key, "occurred_at", _now())
-        occurred_at = (await self.redis.hget(key, "occurred_at") or b"").decode()
+        occurred_at = replies.text(await self.redis.hget(key, "occurred_at") or b"")
         order = await self.pos.create_order(mapping.return_order(data, location_id, variation_ids))
         await self.pos.change_inventory(mapping.restock_changes(data, location_id, variation_ids, occurred_at))
         created = bool(await self.redis.hsetnx(key, "order_id", order.id))
@@ -294,5 +294,5 @@ async def claim(redis: Redis, key: str, digest: str) -> None:
     """Remember which request a ref stands for; the same ref with another request is a conflict."""
     await redis.hsetnx(key, "digest", digest)
     stored = await redis.hget(key, "digest")
-    if stored is not None and stored.decode() != digest:
+    if stored is not None and replies.text(stored) != digest:
         raise ProblemError("conflict", "this ref was already used for a different request")

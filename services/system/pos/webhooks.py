@@ -9,7 +9,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec

@@ -8,6 +8,7 @@ Warehouse codes map to canonical locations by rule ("TLB" <-> ``dc-tlb``), so no
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -121,7 +122,7 @@ class WmsShipment(_Vendor, kw_only=True):
     status: str
     carrier: str
     tracking_number: str
-    lines: list[WmsLine]
+    lines: Sequence[WmsLine]
     dispatched_at: datetime
     delivered_at: datetime | None = None
 
@@ -137,7 +138,7 @@ class WmsReceipt(_Vendor, kw_only=True):
     type: str
     status: Literal["expected", "received", "cancelled"]
     notes: str | None = None
-    lines: list[WmsReceiptLine]
+    lines: Sequence[WmsReceiptLine]
     created_at: datetime
     received_at: datetime | None = None
 
@@ -166,11 +167,11 @@ class WebhookReceiptLine(WmsReceiptLine, kw_only=True, forbid_unknown_fields=Tru
 
 
 class WebhookShipment(WmsShipment, kw_only=True, forbid_unknown_fields=True):
-    lines: list[WebhookLine]
+    lines: Sequence[WebhookLine]
 
 
 class WebhookReceipt(WmsReceipt, kw_only=True, forbid_unknown_fields=True):
-    lines: list[WebhookReceiptLine]
+    lines: Sequence[WebhookReceiptLine]
 
 
 class WebhookCount(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -198,7 +199,7 @@ def stock_position(row: WmsStock) -> StockPosition:
     )
 
 
-def _lines(lines: list[WmsLine] | list[WmsOrderLine] | list[WebhookLine]) -> list[FulfilmentLine]:
+def _lines(lines: Sequence[WmsLine]) -> list[FulfilmentLine]:
     return [FulfilmentLine(sku=line.sku, qty=line.quantity) for line in lines]
 
 
