@@ -137,7 +137,7 @@ class Prices:
         unique = list(dict.fromkeys(skus))
         raws = await self.redis.hmget(self.keys.prices, unique)
         prices = [_price.decode(raw) for raw in raws if raw is not None]
-        missing = [sku for sku, raw in zip(unique, raws) if raw is None]
+        missing = [sku for sku, raw in zip(unique, raws, strict=True) if raw is None]
         if missing and not prices:
             await self._ready()
         return PriceQueryResult(prices=prices, missing=missing)

@@ -274,9 +274,8 @@ class Projection:
             idle = True
             for stream in self.consumer.streams:
                 for group in await self.redis.xinfo_groups(stream):
-                    if group["name"] in (GROUP, GROUP.encode()):
-                        if group.get("pending") or group.get("lag"):
-                            idle = False
+                    if group["name"] in (GROUP, GROUP.encode()) and (group.get("pending") or group.get("lag")):
+                        idle = False
             if idle:
                 return True
             if asyncio.get_running_loop().time() > deadline:

@@ -104,7 +104,7 @@ class Reconciler:
             held = await pipe.execute()
         candidates = [
             p
-            for p, (oh, t) in zip(positions, held)
+            for p, (oh, t) in zip(positions, held, strict=True)
             if (oh is None or int(oh) != p.on_hand) and (t is None or int(t) <= ms(p.as_of))
         ]
         if candidates:
@@ -141,7 +141,7 @@ class Reconciler:
                         held = await pipe.execute()
                     rows.extend(
                         DriftRow(sku=p.sku, location=p.location, projected=int(oh or 0), actual=p.on_hand, source="erp")
-                        for p, oh in zip(page, held)
+                        for p, oh in zip(page, held, strict=True)
                         if int(oh or 0) != p.on_hand
                     )
         except ProblemError as exc:

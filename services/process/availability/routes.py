@@ -113,7 +113,7 @@ async def stores_near(
     now = now_ms()
     fields, staleness = await atp.read(skus, now)
     per_sku = []
-    for line, raw in zip(basket, fields):
+    for line, raw in zip(basket, fields, strict=True):
         found = sku_availability(line.sku, raw, known, staleness_ms=staleness)
         if found is None:
             raise not_found(f"sku {line.sku}")
@@ -122,7 +122,7 @@ async def stores_near(
     for store in stores:
         lines = [
             StoreLineAvailability(sku=line.sku, available=avail.get(store.id, 0))
-            for line, avail in zip(basket, per_sku)
+            for line, avail in zip(basket, per_sku, strict=True)
         ]
         where = (
             (store.latitude, store.longitude) if store.latitude is not None and store.longitude is not None else None
@@ -131,7 +131,7 @@ async def stores_near(
             StoreAvailability(
                 store=store,
                 distance_km=round(distance_km(origin, where), 2) if where else float("inf"),
-                complete=all(sl.available >= line.qty for sl, line in zip(lines, basket)),
+                complete=all(sl.available >= line.qty for sl, line in zip(lines, basket, strict=True)),
                 lines=lines,
             )
         )
@@ -188,7 +188,7 @@ async def query_availability(
     else:
         fields, staleness = await atp.read(skus, now_ms())
     items, unknown_skus = [], []
-    for sku, raw in zip(skus, fields):
+    for sku, raw in zip(skus, fields, strict=True):
         found = sku_availability(sku, raw, known, staleness_ms=staleness, explain=data.explain, only=only)
         if found is None:
             unknown_skus.append(sku)

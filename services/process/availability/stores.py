@@ -10,6 +10,7 @@ sharing not even its first character with any store's cannot be placed: 422.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 
@@ -78,11 +79,7 @@ def centroid(postal: str, stores: list[Location]) -> tuple[float, float] | None:
         if store.postal_code is None or store.latitude is None or store.longitude is None:
             continue
         theirs = normalise_postal(store.postal_code)
-        common = 0
-        for a, b in zip(wanted, theirs):
-            if a != b:
-                break
-            common += 1
+        common = len(os.path.commonprefix([wanted, theirs]))
         if common > best:
             best, members = common, [store]
         elif common == best and common > 0:

@@ -322,7 +322,8 @@ def pickup_order(req: PickupTaskRequest, location_id: str, variation_ids: list[s
             "location_id": location_id,
             "reference_id": req.ref,
             "line_items": [
-                {"catalog_object_id": vid, "quantity": str(line.qty)} for vid, line in zip(variation_ids, req.lines)
+                {"catalog_object_id": vid, "quantity": str(line.qty)}
+                for vid, line in zip(variation_ids, req.lines, strict=True)
             ],
             "fulfillments": [
                 {
@@ -351,7 +352,7 @@ def return_order(req: StoreReturnRequest, location_id: str, variation_ids: list[
                             "quantity": str(line.qty),
                             "base_price_money": {"amount": line.unit_price, "currency": req.currency},
                         }
-                        for vid, line in zip(variation_ids, req.lines)
+                        for vid, line in zip(variation_ids, req.lines, strict=True)
                     ],
                 }
             ],
@@ -379,7 +380,7 @@ def restock_changes(
                     "reference_id": req.ref,
                 },
             }
-            for vid, line in zip(variation_ids, req.lines)
+            for vid, line in zip(variation_ids, req.lines, strict=True)
         ],
     }
 

@@ -88,7 +88,9 @@ def is_collected(order: mapping.SqOrder) -> bool:
 async def task_lines(pos: SquareConnector, order: mapping.SqOrder) -> list[FulfilmentLine]:
     items = [li for li in order.line_items if li.catalog_object_id]
     skus = await pos.skus([li.catalog_object_id for li in items if li.catalog_object_id])
-    return [FulfilmentLine(sku=sku, qty=mapping.quantity(li.quantity)) for sku, li in zip(skus, items) if sku]
+    return [
+        FulfilmentLine(sku=sku, qty=mapping.quantity(li.quantity)) for sku, li in zip(skus, items, strict=True) if sku
+    ]
 
 
 class Pickups:
@@ -242,7 +244,7 @@ class Pickups:
             raise
         stock = [c for c in counts if mapping.is_stock(c) and c.location_id == order.location_id]
         skus = await self.pos.skus([c.catalog_object_id for c in stock])
-        pairs = [(sku, c) for sku, c in zip(skus, stock) if sku is not None]
+        pairs = [(sku, c) for sku, c in zip(skus, stock, strict=True) if sku is not None]
         stamps = [c.calculated_at for _, c in pairs]
         event = mapping.held_event(
             ref,

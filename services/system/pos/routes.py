@@ -89,7 +89,7 @@ async def store_stock(
     page = await pos.retrieve_counts(location_ids=[location_id], cursor=cursor, limit=limit)
     counts = [c for c in page.counts if mapping.is_stock(c) and c.location_id == location_id]
     skus = await pos.skus([c.catalog_object_id for c in counts])
-    items = [mapping.stock_position(sku, location, c) for sku, c in zip(skus, counts) if sku is not None]
+    items = [mapping.stock_position(sku, location, c) for sku, c in zip(skus, counts, strict=True) if sku is not None]
     return Page(items=items, next_cursor=page.cursor or None)
 
 

@@ -59,7 +59,7 @@ async def _on_counts(pos: SquareConnector, bus: EventBus, event: mapping.SqWebho
         raise invalid(str(exc)) from None
     skus = await pos.skus([c.catalog_object_id for c in counts])
     published = 0
-    for sku, count in zip(skus, counts):
+    for sku, count in zip(skus, counts, strict=True):
         if sku is None:
             log.warning(
                 "inventory.count.updated %s: catalog object %s has no SKU at the POS; skipped",
