@@ -12,6 +12,7 @@ help:
 	@echo "make bench    run the benchmarks in tests/bench (JSON results in tests/bench/results/)"
 	@echo "make openapi  regenerate the committed OpenAPI documents in openapi/"
 	@echo "make seed     re-seed the sandbox back-ends (estate stopped)"
+	@echo "make lint     formatter check, ruff rules and the type checker (part of make test)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +28,9 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check shared services gateway estate tests
 	$(BIN)/ruff check shared services gateway estate tests
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract

@@ -79,8 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         d, port=args.port or d.port, workers=args.workers or d.workers, host=args.host, log_config=Path(fh.name)
     )
     os.environ.setdefault("OMNIGATE_SERVICE", d.name)
-    os.execvp(cmd[0], cmd)
-    return 0  # not reached
+    os.execvp(cmd[0], cmd)  # replaces this process: nothing after it runs
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

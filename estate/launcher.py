@@ -209,7 +209,7 @@ class Estate:
         env["OMNIGATE_DATA_DIR"] = str(self.data_dir)
         for name, secret in ensure_secrets(self.data_dir).items():
             env["OMNIGATE_" + name.upper()] = secret
-        for name, process in self._processes.items():
+        for name in self._processes:
             if "#" not in name:  # extra replicas are not addressed by name
                 env[url_env_name(name)] = self.url(name)
         for role, sandbox in BACKEND_ROLES.items():

@@ -25,11 +25,9 @@ def document(module: str) -> dict[str, Any]:
     factory = getattr(importlib.import_module(module_name), factory_name)
     # Building an app reads settings but connects to nothing; fixed settings keep the document stable.
     settings = from_env({"OMNIGATE_DATA_DIR": "/nonexistent"})
-    if "settings" in inspect.signature(factory).parameters:
-        app = factory(settings=settings)
-    else:
-        app = factory()
-    return app.openapi_schema.to_schema()  # type: ignore[no-any-return]
+    app = factory(settings=settings) if "settings" in inspect.signature(factory).parameters else factory()
+    schema: dict[str, Any] = app.openapi_schema.to_schema()
+    return schema
 
 
 def render(doc: dict[str, Any]) -> str:

@@ -22,22 +22,23 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Reference, Schema
 from litestar.typing import FieldDefinition
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 _decoders: dict[str, msgspec.json.Decoder[Any]] = {}
 
 
-class StrictBody(MsgspecDTO[T]):  # type: ignore[type-var]
+class StrictBody(MsgspecDTO[T]):
     @classmethod
     def create_openapi_schema(
         cls, field_definition: FieldDefinition, handler_id: str, schema_creator: Any
     ) -> Reference | Schema:
         # Document the declared Struct itself (constraints included), not the DTO's transfer model.
-        return schema_creator.for_field_definition(  # type: ignore[no-any-return]
+        schema: Reference | Schema = schema_creator.for_field_definition(
             FieldDefinition.from_annotation(
                 field_definition.annotation, kwarg_definition=field_definition.kwarg_definition
             )
         )
+        return schema
 
     def decode_bytes(self, value: bytes) -> Any:
         handler = self.asgi_connection.route_handler

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from types import GenericAlias
 from typing import Any, TypeVar
 
 import aiohttp
@@ -36,10 +37,19 @@ class UpstreamResponse(msgspec.Struct, frozen=True):
     body: bytes
     upstream: str = ""
 
-    def json(self, type: type[T] = Any) -> T:  # type: ignore[assignment]
+    def json(self, type: type[T]) -> T:
         """Decode the body; a body that does not fit ``type`` is the upstream's fault: 502 naming it."""
+        decoded: T = self._decode(type)
+        return decoded
+
+    def json_list(self, item: type[T]) -> list[T]:
+        """Decode a JSON array of ``item`` (``list[item]``, which a type checker cannot spell for a variable)."""
+        decoded: list[T] = self._decode(GenericAlias(list, (item,)))
+        return decoded
+
+    def _decode(self, target: object) -> Any:
         try:
-            return msgspec.json.decode(self.body, type=type)
+            return msgspec.json.decode(self.body, type=target)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ProblemError(
                 "upstream-error", f"{self.upstream}: unexpected response body: {exc}", upstream=self.upstream or None

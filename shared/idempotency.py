@@ -31,8 +31,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-import http_sfv
 import msgspec
+from http_sfv.item import Item
 from litestar import Request, Response
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -78,7 +78,7 @@ def parse_key(values: Sequence[str], *, required: bool) -> str | None:
     if len(values) > 1:
         raise invalid(f"send one {HEADER} header, not {len(values)}", errors=[{"field": HEADER}])
     raw = values[0].strip()
-    item = http_sfv.Item()
+    item = Item()
     try:
         item.parse(raw.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -87,7 +87,7 @@ def parse_key(values: Sequence[str], *, required: bool) -> str | None:
         return raw
     if item.params:
         raise _bad(raw, "a String without parameters")
-    if not isinstance(item.value, str):  # http_sfv.Token subclasses str: a bare token is the same key
+    if not isinstance(item.value, str):  # Token subclasses str: a bare token is the same key
         raise _bad(raw, f"a String, not {type(item.value).__name__}")
     key = str(item.value)
     if not 1 <= len(key) <= MAX_KEY:

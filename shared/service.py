@@ -20,6 +20,7 @@ import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
@@ -118,7 +119,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
 def is_http(scope: Scope) -> TypeGuard[HTTPScope]:
     """Whether an ASGI scope is an HTTP request (Litestar types the scope's ``type`` as a plain enum, so a
     comparison alone does not tell the type checker which scope it holds)."""
-    return scope["type"] == "http"
+    return scope["type"] == ScopeType.HTTP
 
 
 class _Edge:

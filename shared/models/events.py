@@ -90,4 +90,5 @@ class ReceiptReceived(Model, kw_only=True):
 
 
 def event_payload(model: msgspec.Struct) -> dict[str, object]:
-    return msgspec.to_builtins(model)  # type: ignore[no-any-return]
+    payload: dict[str, object] = msgspec.to_builtins(model)
+    return payload

@@ -88,9 +88,9 @@ async def test_documented_search_read_is_sent_and_read_as_documented(connector: 
     response = fixture("json2-res.partner-search_read.response.json")
     with aioresponses() as mock:
         mock.post(url("res.partner", "search_read"), status=200, payload=response["body"])
-        body = await connector.call("res.partner", "search_read", request["body"], retry=True)
+        answer = await connector.call("res.partner", "search_read", request["body"], retry=True)
         (call,) = sent(mock, "res.partner", "search_read")
-    assert json.loads(body) == response["body"]
+    assert json.loads(answer.body) == response["body"]
     assert sent_json(call) == request["body"]
     headers = call.kwargs["headers"]
     assert headers["Authorization"] == request["headers"]["Authorization"]

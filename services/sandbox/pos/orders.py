@@ -32,7 +32,7 @@ def _money(amount: int) -> square.Money:
 
 
 def _variation(conn: sqlite3.Connection, catalog_object_id: str, field: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM variations WHERE id = ?", (catalog_object_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM variations WHERE id = ?", (catalog_object_id,)).fetchone()
     if row is None:
         raise square.bad_request(f"catalog object `{catalog_object_id}` not found", code="INVALID_VALUE", field=field)
     return row

@@ -156,10 +156,10 @@ def find_order(
     conn: sqlite3.Connection, *, order_id: str | None = None, reference: str | None = None
 ) -> sqlite3.Row | None:
     if order_id is not None:
-        return conn.execute("SELECT * FROM fulfillment_orders WHERE id = ?", (order_id,)).fetchone()  # type: ignore[no-any-return]
-    return conn.execute(  # type: ignore[no-any-return]
-        "SELECT * FROM fulfillment_orders WHERE order_reference = ?", (reference,)
-    ).fetchone()
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM fulfillment_orders WHERE id = ?", (order_id,)).fetchone()
+        return row
+    row = conn.execute("SELECT * FROM fulfillment_orders WHERE order_reference = ?", (reference,)).fetchone()
+    return row
 
 
 def shipment_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
@@ -210,8 +210,10 @@ def find_receipt(
     conn: sqlite3.Connection, *, receipt_id: str | None = None, reference: str | None = None
 ) -> sqlite3.Row | None:
     if receipt_id is not None:
-        return conn.execute("SELECT * FROM receipts WHERE id = ?", (receipt_id,)).fetchone()  # type: ignore[no-any-return]
-    return conn.execute("SELECT * FROM receipts WHERE reference = ?", (reference,)).fetchone()  # type: ignore[no-any-return]
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM receipts WHERE id = ?", (receipt_id,)).fetchone()
+        return row
+    row = conn.execute("SELECT * FROM receipts WHERE reference = ?", (reference,)).fetchone()
+    return row
 
 
 def insert_receipt(

@@ -262,7 +262,7 @@ async def list_orders(
     page_token: Annotated[str | None, Parameter(max_length=200)] = None,
     page_size: Annotated[int, Parameter(ge=1, le=MAX_ORDER_PAGE)] = 50,
 ) -> Response[bytes]:
-    clauses, params = [], []  # type: ignore[var-annotated]
+    clauses, params = [], []
     if order_reference is not None:
         clauses.append("order_reference = ?")
         params.append(order_reference)

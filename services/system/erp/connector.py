@@ -38,7 +38,7 @@ from services.system.erp.mapping import (
     OdooSaleOrderLine,
     OdooWarehouse,
 )
-from shared.http import Upstream
+from shared.http import Upstream, UpstreamResponse
 from shared.idmap import IdMap, chunks
 from shared.locks import Lock, Locks
 from shared.models.catalog import Item, Price
@@ -115,13 +115,14 @@ class OdooConnector:
 
     # --- protocol ----------------------------------------------------------------------------------------
 
-    async def call(self, model: str, method: str, kwargs: dict[str, Any], *, retry: bool) -> bytes:
-        """One JSON-2 call; answers the raw JSON body of a 2xx, turns Odoo's 4xx into our problems."""
+    async def call(self, model: str, method: str, kwargs: dict[str, Any], *, retry: bool) -> UpstreamResponse:
+        """One JSON-2 call; answers a 2xx as it came (decode it with ``.json``/``.json_list``, which name the
+        upstream on a body that does not fit), turns Odoo's 4xx into our problems."""
         response = await self.upstream.post(
             f"/json/2/{model}/{method}", json=kwargs, headers=self.headers, idempotent=retry
         )
         if response.ok:
-            return response.body
+            return response
         try:
             error = msgspec.json.decode(response.body, type=OdooErrorBody)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -168,15 +169,15 @@ class OdooConnector:
             kwargs["limit"] = limit
         if context:
             kwargs["context"] = context
-        body = await self.call(model, "search_read", kwargs, retry=retry)
-        return _decode(body, list[type_])  # type: ignore[valid-type]
+        response = await self.call(model, "search_read", kwargs, retry=retry)
+        return response.json_list(type_)
 
     async def read(self, model: str, type_: type[R], ids: Sequence[int], fields: list[str], *, retry: bool) -> list[R]:
-        body = await self.call(model, "read", {"ids": list(ids), "fields": fields, "context": ALL_RECORDS}, retry=retry)
-        return _decode(body, list[type_])  # type: ignore[valid-type]
+        kwargs = {"ids": list(ids), "fields": fields, "context": ALL_RECORDS}
+        return (await self.call(model, "read", kwargs, retry=retry)).json_list(type_)
 
     async def create(self, model: str, vals: dict[str, Any]) -> int:
-        ids = _decode(await self.call(model, "create", {"vals_list": [vals]}, retry=False), list[int])
+        ids = (await self.call(model, "create", {"vals_list": [vals]}, retry=False)).json_list(int)
         if len(ids) != 1:
             raise ProblemError("upstream-error", f"erp created {len(ids)} {model} records for one", upstream=UPSTREAM)
         return ids[0]
@@ -245,7 +246,7 @@ class OdooConnector:
         if misses:
             found = await self.read("product.product", OdooProduct, misses, ["default_code"], retry=retry)
             pairs = {str(p.id): p.default_code for p in found if isinstance(p.default_code, str) and p.default_code}
-            await self.products.put_many(pairs)  # type: ignore[arg-type]
+            await self.products.put_many(pairs)
             known.update({int(vid): str(sku) for vid, sku in pairs.items()})
         found_skus = {pid: sku for pid, sku in known.items() if sku is not None}
         self.sku_of.put_many(found_skus)
@@ -536,13 +537,6 @@ class OdooConnector:
             "account.move", OdooMove, [["ref", "=", ref], ["move_type", "=", "out_refund"]], MOVE_FIELDS, retry=True
         )
         return [mapping.credit_memo(move, ref, DEFAULT_CURRENCY, False) for move in found]
-
-
-def _decode(body: bytes, type_: Any) -> Any:
-    try:
-        return msgspec.json.decode(body, type=type_)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ProblemError("upstream-error", f"erp answered an unexpected body: {exc}", upstream=UPSTREAM) from exc
 
 
 def _line(line: SalesOrderLine) -> OdooSaleOrderLine:

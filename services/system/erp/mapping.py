@@ -17,7 +17,7 @@ import msgspec
 from shared import cursor
 from shared.models.catalog import Item, Price
 from shared.models.inventory import StockPosition
-from shared.models.orders import SalesOrder, SalesOrderLine, SalesOrderRequest
+from shared.models.orders import SalesOrder, SalesOrderLine, SalesOrderRequest, SalesOrderState
 from shared.models.returns import CreditMemo, CreditMemoRequest
 from shared.problems import invalid
 
@@ -67,7 +67,7 @@ class OdooPartner(OdooRecord, kw_only=True):
 class OdooSaleOrder(OdooRecord, kw_only=True):
     name: str
     client_order_ref: OdooText = False
-    state: str
+    state: SalesOrderState
     currency_id: Many2one = False
     amount_total: float = 0.0
 
@@ -206,7 +206,7 @@ def sales_order(
         ref=ref,
         erp_id=str(order.id),
         name=order.name,
-        state=order.state,  # type: ignore[arg-type]  # Odoo's states are the canonical ones
+        state=order.state,  # Odoo's states are the canonical ones
         currency=currency_of(order.currency_id, default_currency),
         amount_total=to_minor(order.amount_total),
         lines=[
