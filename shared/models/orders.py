@@ -98,6 +98,17 @@ class OrderRequest(Model, kw_only=True):
     currency: Currency
     payment_reference: Annotated[str, Meta(min_length=1, max_length=200)]
 
+    def __post_init__(self) -> None:
+        """Rules across fields, checked wherever a request is decoded (msgspec turns the ValueError into a
+        validation error: the same 400 as a field that breaks its own rule)."""
+        ids = [line.line_id for line in self.lines]
+        if len(set(ids)) != len(ids):
+            raise ValueError("line ids must be unique within an order (duplicate line_id)")
+        if self.fulfilment.mode == "ship" and self.fulfilment.ship_to is None:
+            raise ValueError("a ship order needs fulfilment.ship_to")
+        if self.fulfilment.mode == "pickup" and self.fulfilment.store is None:
+            raise ValueError("a pickup order needs fulfilment.store")
+
 
 class CancelRequest(Model, kw_only=True):
     reason: Annotated[str, Meta(max_length=500)] | None = None

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from services.process.orders.backends import Backends
 from services.process.orders.deps import DEPENDENCIES, Parts, parts
+from services.process.orders.intake import Intake
 from services.process.orders.recovery import RetryWorker
 from services.process.orders.returns import Returns
 from services.process.orders.routes import ROUTES
@@ -40,7 +41,8 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
     bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
     outbox = Outbox(redis, bus, name=NAME, prefix=settings.key_prefix)
     store = Store(redis, outbox, prefix=settings.key_prefix, lock_ttl_s=settings.orders_lock_ttl_s)
-    saga = Saga(store, Backends(app.state.http), settings)
+    backends = Backends(app.state.http)
+    saga = Saga(store, backends, Intake(backends, settings), settings)
     returns = Returns(saga)
     facts = Facts(saga, returns)
     app.state.orders = Parts(

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from contextlib import suppress
 
+from services.process.orders.records import ReturnStep, Step
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
 from services.process.orders.store import Store
@@ -82,7 +83,7 @@ class RetryWorker:
 
     async def _resume_order(self, due: str, order_id: str, lock: Lock) -> None:
         record = await self.store.order(order_id)
-        if record is not None and record.step != "done":
+        if record is not None and record.step != Step.DONE:
             context.begin(record.correlation_id, None)
             log.info("resuming order %s at step %s (state %s)", order_id, record.step, record.state)
             await self.saga.drive(record, lock)
@@ -90,12 +91,12 @@ class RetryWorker:
             return  # the saga's last write released the lock (and left the due set): nothing was parked
         await self.facts.settle(order_id, lock)
         record = await self.store.order(order_id)
-        if lock.held and (record is None or record.step == "done"):
+        if lock.held and (record is None or record.step == Step.DONE):
             await self.store.apply(lock, self.store.change().not_due(due))
 
     async def _resume_return(self, due: str, order_id: str, lock: Lock) -> None:
         ret = await self.store.ret(due.split(":")[2])
-        if ret is None or ret.step in ("done", "await_receipt"):
+        if ret is None or ret.step in (ReturnStep.DONE, ReturnStep.AWAIT_RECEIPT):
             await self.store.apply(lock, self.store.change().not_due(due))
             return
         context.begin(ret.correlation_id, None)

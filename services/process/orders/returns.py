@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
 
 import msgspec
 
 from services.process.orders.backends import SYSTEM_OF, Refused
+from services.process.orders.records import OrderRecord, ReturnRecord, ReturnStep
 from services.process.orders.saga import Saga, backoff_s
-from services.process.orders.store import OrderRecord, ReturnRecord
 from shared import context
 from shared.changes import Change, now_entry
 from shared.clock import now_ms, utcnow
@@ -36,9 +35,8 @@ from shared.problems import ProblemError, not_found
 
 log = logging.getLogger("omnigate.orders.returns")
 
-RETURNABLE = frozenset({"delivered", "picked_up"})
 DAY_MS = 86_400_000
-PARKED = frozenset({"done", "await_receipt"})
+PARKED = frozenset({ReturnStep.DONE, ReturnStep.AWAIT_RECEIPT})
 
 
 def member(order_id: str, return_id: str) -> str:
@@ -119,34 +117,16 @@ class Returns:
 
     async def request(self, order: OrderRecord, lock: Lock, data: ReturnRequest, return_id: str) -> ReturnRecord:
         """Open return ``return_id`` on ``order`` (the caller holds its lock) and drive it as far as it goes."""
-        if order.state not in RETURNABLE:
-            raise ProblemError(
-                "conflict",
-                f"order {order.id} is {order.state}; only a delivered or picked-up order can be returned",
-                errors=[{"state": order.state}],
-            )
-        errors: list[dict[str, Any]] = []
         wanted: dict[str, int] = {}
         for line in data.lines:
             wanted[line.line_id] = wanted.get(line.line_id, 0) + line.qty
-        for line_id, qty in wanted.items():
-            ordered = order.line(line_id)
-            if ordered is None:
-                errors.append({"line_id": line_id, "detail": "the order has no such line"})
-            elif qty > ordered.qty - order.returned.get(line_id, 0):
-                errors.append(
-                    {"line_id": line_id, "requested": qty, "returnable": ordered.qty - order.returned.get(line_id, 0)}
-                )
-        if errors:
-            raise ProblemError("unprocessable", "these lines cannot be returned in these quantities", errors=errors)
-        if data.location.startswith("store-"):
-            store = await self.saga.store_location(data.location)
-            if store is None:
-                raise ProblemError(
-                    "unprocessable",
-                    f"store {data.location} does not exist",
-                    errors=[{"field": "location", "value": data.location, "detail": "unknown store"}],
-                )
+        order.check_return(wanted)
+        if data.location.startswith("store-") and await self.saga.intake.store_location(data.location) is None:
+            raise ProblemError(
+                "unprocessable",
+                f"store {data.location} does not exist",
+                errors=[{"field": "location", "value": data.location, "detail": "unknown store"}],
+            )
         now = utcnow()
         lines = []
         for line_id, qty in wanted.items():
@@ -166,9 +146,7 @@ class Returns:
             updated_at=now,
             correlation_id=context.request_id_var.get(),
         )
-        for line_id, qty in wanted.items():
-            order.returned[line_id] = order.returned.get(line_id, 0) + qty
-        order.returns.append(ret.id)
+        order.book_return(ret.id, wanted)
         order.updated_at = now
         change = self.store.change().put(self.store.keys.order(order.id), order)
         change.due(member(order.id, ret.id), now_ms() + self.store.lock_ttl_ms)
@@ -179,36 +157,31 @@ class Returns:
 
     async def drive(self, ret: ReturnRecord, lock: Lock) -> ReturnRecord:
         while ret.step not in PARKED:
+            if ret.step == ReturnStep.AWAIT_CLOSE:
+                return ret  # not due yet (the retry worker resumes it at its closing time)
             try:
-                if ret.step == "announce":
-                    await self._announce(ret, lock)
-                elif ret.step == "credit":
-                    await self._credit(ret, lock)
-                elif ret.step == "await_close":
-                    return ret  # not due yet (the retry worker resumes it at its closing time)
-                elif ret.step == "close":
-                    await self._close(ret, lock)
-                else:
-                    raise AssertionError(f"unknown return step {ret.step}")
+                await RETURN_STEPS[ret.step](self, ret, lock)
             except Refused as exc:
                 await self._refused(ret, lock, exc)
             except ProblemError as exc:
                 if exc.status < 500:
                     raise
-                ret.attempts += 1
-                ret.waiting = f"{exc.detail or exc.title}"
-                delay = backoff_s(ret.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
-                if exc.retry_after:
-                    delay = max(delay, float(exc.retry_after))
-                await self.save(
-                    ret, lock, self.store.change().due(member(ret.order_id, ret.id), now_ms() + int(delay * 1000))
-                )
-                log.info("return %s waits for %s (attempt %d): %s", ret.id, exc.upstream, ret.attempts, ret.waiting)
+                await self._wait(ret, lock, exc)
                 return ret
             except Fenced:
                 log.warning("return %s: lock lost; another driver continues it", ret.id)
                 return ret
         return ret
+
+    async def _wait(self, ret: ReturnRecord, lock: Lock, exc: ProblemError) -> None:
+        """An upstream is away: park the return in the due set for a retry after a backoff."""
+        ret.attempts += 1
+        ret.waiting = f"{exc.detail or exc.title}"
+        delay = backoff_s(ret.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
+        if exc.retry_after:
+            delay = max(delay, float(exc.retry_after))
+        await self.save(ret, lock, self.store.change().due(member(ret.order_id, ret.id), now_ms() + int(delay * 1000)))
+        log.info("return %s waits for %s (attempt %d): %s", ret.id, exc.upstream, ret.attempts, ret.waiting)
 
     async def _announce(self, ret: ReturnRecord, lock: Lock) -> None:
         lines = [FulfilmentLine(sku=ln.sku, qty=ln.qty) for ln in ret.lines]
@@ -223,7 +196,7 @@ class Returns:
             if receipt.status == "received":  # the receipt event was handled before this answer was written
                 self._receive(change, ret, {ln.sku: ln.qty for ln in receipt.lines}, "wms", receipt.wms_id)
             else:
-                ret.step = "await_receipt"
+                ret.step = ReturnStep.AWAIT_RECEIPT
                 self.note(
                     change,
                     ret,
@@ -273,7 +246,7 @@ class Returns:
                 "refunded",
                 document_id=document_id,
             )
-        ret.step = "credit" if got else "await_close"
+        ret.step = ReturnStep.CREDIT if got else ReturnStep.AWAIT_CLOSE
         if not short:
             self.transition(change, ret, "return_received", system, document_id=document_id)
             self.transition(
@@ -309,7 +282,7 @@ class Returns:
             fact = msgspec.convert(event.payload, ReceiptReceived, strict=False)
             change = self.store.change().hdel(self.store.keys.facts(order_id), event.id)
             ret = await self.store.ret(fact.receipt_ref)
-            if ret is None or ret.step not in ("announce", "await_receipt"):
+            if ret is None or ret.step not in (ReturnStep.ANNOUNCE, ReturnStep.AWAIT_RECEIPT):
                 await self.store.apply(lock, change)  # not a return of ours, or already received: done with it
                 continue
             counted: Counter[str] = Counter()
@@ -341,7 +314,7 @@ class Returns:
         change = self.store.change()
         units = sum(ln.qty for ln in lines)
         if ret.state == "partially_received":
-            ret.step = "await_close"
+            ret.step = ReturnStep.AWAIT_CLOSE
             self.note(
                 change,
                 ret,
@@ -351,7 +324,7 @@ class Returns:
             )
             change.due(member(ret.order_id, ret.id), self._closing_ms(ret))
         else:
-            ret.step = "done"
+            ret.step = ReturnStep.DONE
             self.transition(
                 change,
                 ret,
@@ -367,7 +340,7 @@ class Returns:
         requested = sum(ln.qty for ln in ret.lines)
         got = sum(ln.qty for ln in credited_lines(ret))
         log.warning("return %s closed short: %d of %d unit(s) received", ret.id, got, requested)
-        ret.step = "done"
+        ret.step = ReturnStep.DONE
         change = self.store.change()
         self.transition(
             change,
@@ -380,8 +353,8 @@ class Returns:
 
     async def resume(self, ret: ReturnRecord, lock: Lock) -> ReturnRecord:
         """The retry worker's entry: a partial return whose closing time has come moves on to ``close``."""
-        if ret.step == "await_close" and now_ms() >= self._closing_ms(ret):
-            ret.step = "close"
+        if ret.step == ReturnStep.AWAIT_CLOSE and now_ms() >= self._closing_ms(ret):
+            ret.step = ReturnStep.CLOSE
         return await self.drive(ret, lock)
 
     async def _refused(self, ret: ReturnRecord, lock: Lock, exc: Refused) -> None:
@@ -390,10 +363,16 @@ class Returns:
         order = await self.store.order(ret.order_id)
         change = self.store.change()
         if order is not None:
-            for line_id, line in zip(ret.line_ids, ret.lines):
-                order.returned[line_id] = max(0, order.returned.get(line_id, 0) - line.qty)
+            order.unbook_return(ret)
             change.put(self.store.keys.order(order.id), order)
-        ret.step = "done"
+        ret.step = ReturnStep.DONE
         ret.waiting = f"{system} refused: {exc.detail}"
         self.transition(change, ret, "rejected", system, detail=ret.waiting)
         await self.save(ret, lock, change)
+
+
+RETURN_STEPS = {
+    ReturnStep.ANNOUNCE: Returns._announce,
+    ReturnStep.CREDIT: Returns._credit,
+    ReturnStep.CLOSE: Returns._close,
+}

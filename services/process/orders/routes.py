@@ -19,9 +19,18 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
 
+from services.process.orders.records import (
+    OrderRecord,
+    ReturnRecord,
+    ReturnStep,
+    Step,
+    new_order_id,
+    new_return_id,
+    not_accepted,
+)
 from services.process.orders.returns import Returns
-from services.process.orders.saga import Saga, not_accepted
-from services.process.orders.store import OrderRecord, ReturnRecord, Store, new_order_id, new_return_id
+from services.process.orders.saga import Saga
+from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep, new_sweep_id
 from shared import context, cursor
 from shared.changes import Exists, Locked
@@ -131,7 +140,7 @@ def _problem(
 
 def undecided(record: OrderRecord) -> bool:
     """Neither accepted nor refused yet (its first attempt died before the reservation was decided)."""
-    return record.step in ("reserve", "accept") and record.goal is None
+    return record.step in (Step.RESERVE, Step.ACCEPT) and record.goal is None
 
 
 def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Stored:
@@ -153,7 +162,7 @@ def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Store
             upstream=str(failure["upstream"]),
             instance=f"/orders/{record.id}",
         )
-    settled = record.step == "done" or record.state in ("released", "cancelled", "failed")
+    settled = record.step == Step.DONE or record.state in ("released", "cancelled", "failed")
     return Stored(201 if settled else 202, f"/orders/{record.id}", MediaType.JSON, _encoder.encode(record.view()))
 
 
@@ -229,7 +238,7 @@ async def create_order(
         record = await store.order(order_id)
         if record is None:
             return None
-        if undecided(record) or (not_accepted(record) and record.step == "done"):
+        if undecided(record) or (not_accepted(record) and record.step == Step.DONE):
             lock = store.lock(order_id)
             if not await lock.try_acquire():
                 raise ProblemError("request-in-flight", "this order is still being processed", retry_after=1)
@@ -237,7 +246,7 @@ async def create_order(
                 async with lock.kept_alive():
                     record = await store.order(order_id)
                     assert record is not None
-                    if not_accepted(record) and record.step == "done":
+                    if not_accepted(record) and record.step == Step.DONE:
                         record = await saga.place_again(record, lock)
                     elif undecided(record):
                         record = await saga.drive(record, lock)
@@ -331,7 +340,7 @@ async def cancel_order(
 def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored:
     if ret.state == "rejected":
         return _problem(request, "unprocessable", ret.waiting, [{"return_id": ret.id}])
-    status = 201 if ret.step in ("done", "await_receipt", "await_close") else 202
+    status = 201 if ret.step in (ReturnStep.DONE, ReturnStep.AWAIT_RECEIPT, ReturnStep.AWAIT_CLOSE) else 202
     return Stored(status, f"/returns/{ret.id}", MediaType.JSON, _encoder.encode(ret.view()))
 
 

@@ -1,6 +1,7 @@
-"""The order saga: validate -> reserve (held) -> accept (allocated) -> ERP sales order + confirm -> release to
-the WMS (ship) or the store (pickup) -> ``released``; compensation (cancel the fulfilment documents and the ERP
-order by reference, release stock) ends in ``failed`` or ``cancelled``.
+"""The order saga's step machine: once intake (intake.py) has priced and sourced an order, reserve (held) ->
+accept (allocated) -> ERP sales order + confirm -> release to the WMS (ship) or the store (pickup) ->
+``released``; compensation (cancel the fulfilment documents and the ERP order by reference, release stock) ends
+in ``failed`` or ``cancelled``. The steps are ``records.Step``; :data:`STEPS` maps each to the method that runs it.
 
 Each step is an idempotent call (reservations by (order, line), ERP documents by our order id, WMS and POS
 documents by ref), so a step interrupted by a crash, or whose answer was lost, is simply done again: the system
@@ -22,18 +23,16 @@ so the order ends in the state the facts say, whatever the order in which facts 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from services.process.orders import pricing, sourcing
-from services.process.orders.backends import AVAILABILITY, ERP, POS, SYSTEM_OF, WMS, Backends, Refused
-from services.process.orders.store import Group, OrderRecord, Store
+from services.process.orders.backends import SYSTEM_OF, Backends, Refused
+from services.process.orders.intake import Intake, Rejected, received, request_of
+from services.process.orders.records import AFTER_RELEASE, FINAL, OrderRecord, Step
+from services.process.orders.store import Store
 from shared import context
 from shared.changes import Change, now_entry
 from shared.clock import now_ms, utcnow
@@ -47,44 +46,11 @@ from shared.models.events import (
     ShipmentDispatched,
 )
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, PickupTaskRequest
-from shared.models.inventory import Location
-from shared.models.orders import (
-    CancelRequest,
-    OrderLine,
-    OrderLineRequest,
-    OrderRequest,
-    SalesOrderLine,
-    SalesOrderRequest,
-)
+from shared.models.orders import CancelRequest, OrderRequest, SalesOrderLine, SalesOrderRequest
 from shared.problems import ProblemError
 from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.saga")
-
-AFTER_RELEASE = frozenset({"released", "shipped", "ready_for_pickup", "delivered", "picked_up"})
-FINAL = frozenset({"rejected", "failed", "cancelled"})
-# A pickup order can be cancelled until it is collected: the store gives its held units back to the till.
-PICKUP_CANCELLABLE = frozenset({"released", "ready_for_pickup"})
-
-
-class Rejected(Exception):
-    """The order cannot be accepted; ``slug``/``errors`` become the problem the channel sees."""
-
-    def __init__(self, slug: str, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail)
-        self.slug = slug
-        self.detail = detail
-        self.errors = errors
-
-
-@dataclass
-class StoreCache:
-    """The POS's stores (for pickup validation and the store's country); refreshed now and then, on a miss
-    at most every few seconds, so an unknown store id cannot storm the POS."""
-
-    stores: dict[str, Location]
-    loaded_at: float = 0.0
-    refreshed_at: float = 0.0
 
 
 def backoff_s(attempts: int, base: float, cap: float) -> float:
@@ -96,23 +62,12 @@ def member(order_id: str) -> str:
     return f"o:{order_id}"
 
 
-def not_accepted(record: OrderRecord) -> bool:
-    """Failed before acceptance because a back-end was away: nothing was promised; the key may place it again."""
-    return (
-        record.goal == "failed"
-        and record.state in ("received", "reserved", "failed")
-        and bool(record.errors)
-        and bool(record.errors[0].get("upstream"))
-    )
-
-
 class Saga:
-    def __init__(self, store: Store, backends: Backends, settings: Settings) -> None:
+    def __init__(self, store: Store, backends: Backends, intake: Intake, settings: Settings) -> None:
         self.store = store
         self.backends = backends
+        self.intake = intake
         self.settings = settings
-        self.stores = StoreCache({})
-        self._stores_lock = asyncio.Lock()
 
     # --- writes ------------------------------------------------------------------------------------------------
 
@@ -161,74 +116,28 @@ class Saga:
     ) -> None:
         record.updated_at = utcnow()
         change.put(self.store.keys.order(record.id), record, create=create)
-        if record.step == "done":
+        if record.step == Step.DONE:
             # The driver's last write: out of the due set, and the lock goes with it unless facts are parked.
             change.not_due(member(record.id)).unlock_unless(self.store.keys.facts(record.id))
         await self.store.apply(lock, change, acquire=acquire)
 
     # --- placing an order -------------------------------------------------------------------------------------
 
-    async def store_location(self, store_id: str) -> Location | None:
-        cache = self.stores
-        fresh = time.monotonic() - cache.loaded_at < self.settings.orders_stores_refresh_s
-        if store_id in cache.stores and fresh:
-            return cache.stores[store_id]
-        if fresh and time.monotonic() - cache.refreshed_at < 5.0:
-            return cache.stores.get(store_id)
-        async with self._stores_lock:
-            if time.monotonic() - cache.refreshed_at >= 5.0 or not fresh:
-                try:
-                    stores = await self.backends.stores()
-                except ProblemError:
-                    if not cache.stores:
-                        raise
-                    stores = None  # keep serving the stores we know while the POS is away
-                cache.refreshed_at = time.monotonic()
-                if stores is not None:
-                    cache.stores = {s.id: s for s in stores}
-                    cache.loaded_at = cache.refreshed_at
-        return cache.stores.get(store_id)
-
     async def place(self, owner: str, request: OrderRequest, order_id: str, lock: Lock) -> OrderRecord:
         """Create order ``order_id`` and drive its saga as far as it goes now. ``lock`` is the order's lock, not
         yet held: the first write takes it and refuses to replace an existing order (``shared.changes.Exists``,
         ``Locked``: the caller answers from the order that exists)."""
-        now = utcnow()
-        record = OrderRecord(
-            id=order_id,
-            owner=owner,
-            state="received",
-            customer=request.customer,
-            fulfilment=request.fulfilment,
-            lines=[OrderLine(line_id=ln.line_id, sku=ln.sku, qty=ln.qty, unit_price=0) for ln in request.lines],
-            currency=request.currency,
-            subtotal=0,
-            tax=0,
-            total=0,
-            payment_reference=request.payment_reference,
-            created_at=now,
-            updated_at=now,
-            correlation_id=context.request_id_var.get(),
-        )
-        change = self.store.change().zadd(self.store.keys.owner(owner), now.timestamp(), order_id)
-        change.zadd(self.store.keys.created, now.timestamp(), order_id)
+        record = received(owner, request, order_id)
+        created = record.created_at.timestamp()
+        change = self.store.change().zadd(self.store.keys.owner(owner), created, order_id)
+        change.zadd(self.store.keys.created, created, order_id)
         return await self._price_and_drive(record, request, lock, change, create=True)
 
     async def place_again(self, record: OrderRecord, lock: Lock) -> OrderRecord:
         """A replayed key whose order was not accepted (a back-end away) places the same order again: a new
         placement attempt, priced, sourced and reserved afresh. The caller holds the order's lock."""
-        request = OrderRequest(
-            customer=record.customer,
-            fulfilment=record.fulfilment,
-            currency=record.currency,
-            payment_reference=record.payment_reference,
-            lines=[OrderLineRequest(line_id=ln.line_id, sku=ln.sku, qty=ln.qty) for ln in record.lines],
-        )
-        record.placement += 1
-        record.step, record.goal, record.compensating_from = "reserve", None, None
-        record.reason = record.slug = None
-        record.errors, record.attempts, record.erp_touched = None, 0, False
-        record.correlation_id = context.request_id_var.get()
+        request = request_of(record)
+        record.place_again(context.request_id_var.get())
         return await self._price_and_drive(record, request, lock, self.store.change(), create=False)
 
     async def _price_and_drive(
@@ -236,9 +145,9 @@ class Saga:
     ) -> OrderRecord:
         acquire = not lock.held
         try:
-            record.groups = await self._price_and_source(record, request)
+            record.groups = await self.intake.price_and_source(record, request)
         except Rejected as exc:
-            record.reason, record.errors, record.step, record.slug = exc.detail, exc.errors, "done", exc.slug
+            record.reject(exc.slug, exc.detail, exc.errors)
             self.transition(change, record, "rejected", "orders", detail=exc.detail)
             await self.save(record, lock, change, acquire=acquire, create=create)
             await lock.release()
@@ -253,105 +162,10 @@ class Saga:
         finally:
             await lock.release()
 
-    async def _price_and_source(self, record: OrderRecord, request: OrderRequest) -> list[Group]:
-        fulfilment = request.fulfilment
-        ids = [ln.line_id for ln in request.lines]
-        if len(set(ids)) != len(ids):
-            raise ProblemError(
-                "invalid-request",
-                "line ids must be unique within an order",
-                errors=[{"field": "lines", "detail": "duplicate line_id"}],
-            )
-        store: Location | None = None
-        if fulfilment.mode == "ship":
-            if fulfilment.ship_to is None:
-                raise ProblemError(
-                    "invalid-request",
-                    "a ship order needs fulfilment.ship_to",
-                    errors=[{"field": "fulfilment.ship_to", "detail": "missing"}],
-                )
-            country = fulfilment.ship_to.country
-        else:
-            if fulfilment.store is None:
-                raise ProblemError(
-                    "invalid-request",
-                    "a pickup order needs fulfilment.store",
-                    errors=[{"field": "fulfilment.store", "detail": "missing"}],
-                )
-            store = await self.store_location(fulfilment.store)
-            if store is None or not store.pickup:
-                raise Rejected(
-                    "unprocessable",
-                    f"store {fulfilment.store} does not exist or takes no pickups",
-                    [{"field": "fulfilment.store", "value": fulfilment.store, "detail": "unknown store"}],
-                )
-            country = store.country
-        skus = sorted({ln.sku for ln in request.lines})
-        # Stock and prices in one hop (both are projections in process-availability).
-        atp = await self.backends.availability(skus, [store.id] if store else None, prices=True)
-        prices = atp.prices
-        if prices is None:
-            raise ProblemError("upstream-error", "process-availability answered no prices", upstream=AVAILABILITY)
-        price_of = {p.sku: p for p in prices.prices}
-        unknown = set(prices.missing) | set(atp.unknown) | {s for s in skus if s not in price_of}
-        if unknown:
-            raise Rejected(
-                "unprocessable",
-                f"{len(unknown)} SKU(s) of this order are unknown",
-                [
-                    {"line_id": ln.line_id, "sku": ln.sku, "detail": "unknown SKU"}
-                    for ln in request.lines
-                    if ln.sku in unknown
-                ],
-            )
-        wrong = [ln for ln in request.lines if price_of[ln.sku].currency != request.currency]
-        if wrong:
-            raise Rejected(
-                "unprocessable",
-                f"this estate prices these lines in another currency than {request.currency}",
-                [{"line_id": ln.line_id, "sku": ln.sku, "currency": price_of[ln.sku].currency} for ln in wrong],
-            )
-        for line in record.lines:
-            line.unit_price = price_of[line.sku].amount
-        try:
-            sums = pricing.totals(
-                [(ln.unit_price, ln.qty) for ln in record.lines],
-                country,
-                tax_included=all(price_of[s].tax_included for s in skus),
-            )
-        except ProblemError as exc:
-            raise Rejected(exc.slug, exc.detail or exc.title, exc.errors) from None
-        record.subtotal, record.tax, record.total = sums.subtotal, sums.tax, sums.total
-        table: sourcing.Atp = {}
-        for item in atp.items:
-            table[item.sku] = {a.location: a.available for a in item.locations}
-        try:
-            if store is not None:
-                placements = sourcing.for_pickup(request.lines, table, store.id)
-            else:
-                dcs = sorted({loc for per in table.values() for loc in per if loc.startswith("dc-")})
-                placements = sourcing.for_ship(request.lines, table, dcs, allow_partial=fulfilment.allow_partial)
-        except sourcing.Shortage as exc:
-            raise Rejected("insufficient-stock", "not enough stock for this order", exc.errors) from None
-        split = len(placements) > 1
-        groups = []
-        for n, placement in enumerate(placements, start=1):
-            groups.append(
-                Group(
-                    ref=f"{record.id}-{n}" if split else record.id,
-                    location=placement.location,
-                    line_ids=placement.line_ids,
-                )
-            )
-            for line in record.lines:
-                if line.line_id in placement.line_ids:
-                    line.location = placement.location
-        return groups
-
     async def _reject(
         self, record: OrderRecord, lock: Lock, slug: str, detail: str, errors: list[dict[str, Any]] | None, system: str
     ) -> None:
-        record.reason, record.errors, record.step, record.slug = detail, errors, "done", slug
+        record.reject(slug, detail, errors)
         change = self.store.change()
         self.transition(change, record, "rejected", system, detail=detail)
         await self.save(record, lock, change)
@@ -361,7 +175,7 @@ class Saga:
     async def drive(self, record: OrderRecord, lock: Lock) -> OrderRecord:
         """Run the remaining steps; returns when the saga is done, waiting for events, or parked for a retry.
         Facts parked against the order are applied on the way out."""
-        while record.step != "done":
+        while record.step != Step.DONE:
             try:
                 await STEPS[record.step](self, record, lock)
             except Refused as exc:
@@ -385,10 +199,9 @@ class Saga:
         """Handle an upstream being away (or busy with this order's document); True if parked for a retry."""
         upstream = exc.upstream or "unknown"
         detail = f"{exc.detail or exc.title}"
-        if record.step in ("reserve", "accept"):
+        if record.step in (Step.RESERVE, Step.ACCEPT):
             # Nothing has been promised yet: fail now, releasing whatever the reservation call may have held.
-            record.goal, record.reason = "failed", f"not accepted: {detail}"
-            record.compensating_from, record.step = record.step, "compensate"
+            record.compensate("failed", f"not accepted: {detail}")
             record.errors = [{"upstream": upstream, "status": exc.status if exc.status >= 500 else 503}]
             return False
         record.attempts += 1
@@ -407,20 +220,18 @@ class Saga:
 
     async def _refused(self, record: OrderRecord, lock: Lock, exc: Refused) -> None:
         system = SYSTEM_OF.get(exc.upstream, exc.upstream)
-        if record.step == "reserve":
+        if record.step == Step.RESERVE:
             slug = "insufficient-stock" if exc.slug == "insufficient-stock" else "unprocessable"
             await self._reject(record, lock, slug, f"{system}: {exc.detail}", exc.errors, system)
             return
-        if record.step == "compensate":
+        if record.step == Step.COMPENSATE:
             # Undoing what cannot be undone (say, the WMS has shipped): record it and finish.
             log.warning("order %s: compensation refused by %s: %s", record.id, exc.upstream, exc.detail)
             record.reason = f"{record.reason}; {system} refused compensation: {exc.detail}"
-            record.step = "compensate:done"
+            record.step = Step.COMPENSATED
             return
-        record.goal = "failed"
-        record.reason = f"{system} refused step {record.step}: {exc.detail}"
+        record.compensate("failed", f"{system} refused step {record.step}: {exc.detail}")
         record.errors = exc.errors
-        record.compensating_from, record.step = record.step, "compensate"
 
     # --- steps -------------------------------------------------------------------------------------------------
 
@@ -452,7 +263,7 @@ class Saga:
         await self.save(record, lock, change)
 
     def _accepted(self, change: Change, record: OrderRecord, document_id: str) -> None:
-        record.step = "erp_order"
+        record.step = Step.ERP_ORDER
         record.reason = None
         # Written now, before the ERP step runs: a compensation from here on cancels the ERP document by
         # reference (a 404 there is "never created"), and the ERP step needs no write of its own before its call.
@@ -474,7 +285,7 @@ class Saga:
             )
         )
         record.erp_name = order.name
-        record.step = "erp_confirm"
+        record.step = Step.ERP_CONFIRM
         change = self.store.change()
         self.note(
             change,
@@ -487,7 +298,7 @@ class Saga:
 
     async def _erp_confirm(self, record: OrderRecord, lock: Lock) -> None:
         order = await self.backends.confirm_sales_order(record.id)
-        record.step = "release"
+        record.step = Step.RELEASE
         record.reason = None
         change = self.store.change()
         self.transition(change, record, "confirmed", "erp", document_id=order.name, detail="sales order confirmed")
@@ -524,7 +335,7 @@ class Saga:
                     group.document_id = order.wms_id
                 documents.append(group.document_id)
             system = "wms"
-        record.step = "done"
+        record.step = Step.DONE
         record.reason = None
         change = self.store.change()
         self.transition(
@@ -541,7 +352,7 @@ class Saga:
         goal = record.goal if record.goal in ("failed", "cancelled") else "failed"
         # What may exist is what the saga got as far as *sending*: documents are cancelled by reference, so one
         # whose create answer was lost is cancelled too (the system API waits out a create still in doubt).
-        if record.compensating_from in ("release", "done") or any(g.document_id for g in record.groups):
+        if record.compensating_from in (Step.RELEASE, Step.DONE) or any(g.document_id for g in record.groups):
             for group in record.groups:
                 if record.fulfilment.mode == "pickup":
                     await self.backends.cancel_pickup_task(group.ref)
@@ -558,35 +369,19 @@ class Saga:
         await self._finish(record, lock, record.goal if record.goal in ("failed", "cancelled") else "failed")
 
     async def _finish(self, record: OrderRecord, lock: Lock, goal: str) -> None:
-        record.step = "done"
+        record.step = Step.DONE
         change = self.store.change()
         self.transition(change, record, goal, "orders", detail=record.reason)
         await self.save(record, lock, change)
 
     # --- cancel -----------------------------------------------------------------------------------------------
 
-    def cancellable(self, record: OrderRecord) -> bool:
-        if record.state in FINAL:
-            return False
-        if record.fulfilment.mode == "pickup" and record.state in PICKUP_CANCELLABLE:
-            return True
-        return record.state not in AFTER_RELEASE and record.step != "done"
-
     async def cancel(self, record: OrderRecord, lock: Lock, request: CancelRequest) -> OrderRecord:
         """Cancel (the caller holds the lock): compensate now, or park it if a back-end is away. A ship order
         can be cancelled until it is released to the WMS, a pickup until it is collected."""
-        if record.state == "cancelled" or (record.goal == "cancelled" and record.step != "done"):
+        if record.state == "cancelled" or (record.goal == "cancelled" and record.step != Step.DONE):
             return record
-        if not self.cancellable(record):
-            raise ProblemError(
-                "conflict",
-                f"order {record.id} is {record.state} and can no longer be cancelled",
-                errors=[{"state": record.state}],
-            )
-        record.goal = "cancelled"
-        record.reason = f"cancelled by {record.owner}" + (f": {request.reason}" if request.reason else "")
-        record.compensating_from, record.step = record.step, "compensate"
-        record.attempts = 0
+        record.cancel(f"cancelled by {record.owner}" + (f": {request.reason}" if request.reason else ""))
         change = self.store.change().due(member(record.id), now_ms() + self.store.lock_ttl_ms)
         self.note(change, record, "orders", "cancel requested")
         await self.save(record, lock, change)
@@ -666,13 +461,11 @@ class Saga:
 
 
 STEPS = {
-    "reserve": Saga._reserve,
-    "accept": Saga._accept,
-    "erp_order": Saga._erp_order,
-    "erp_confirm": Saga._erp_confirm,
-    "release": Saga._release,
-    "compensate": Saga._compensate,
-    "compensate:done": Saga._compensated,
+    Step.RESERVE: Saga._reserve,
+    Step.ACCEPT: Saga._accept,
+    Step.ERP_ORDER: Saga._erp_order,
+    Step.ERP_CONFIRM: Saga._erp_confirm,
+    Step.RELEASE: Saga._release,
+    Step.COMPENSATE: Saga._compensate,
+    Step.COMPENSATED: Saga._compensated,
 }
-
-__all__ = ["Saga", "Rejected", "member", "not_accepted", "ERP", "WMS", "POS"]

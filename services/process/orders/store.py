@@ -1,4 +1,5 @@
-"""Order and return state in Redis: records, timelines, parked facts, the per-order lock and the due set.
+"""Order and return state in Redis: records (their types and rules are records.py's), timelines, parked facts,
+the per-order lock and the due set.
 
 Every change of an order's state is one kernel :class:`shared.changes.Change`, fenced by the order's lock
 (``shared.locks``): the record, its timeline entries, the due set (sagas waiting for a retry or a resume), the
@@ -11,133 +12,20 @@ The keys are in keys.py; the order's lock is the kernel lock ``order:<id>``.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
 from services.process.orders.keys import Keys
+from services.process.orders.records import OrderRecord, ReturnRecord
 from shared import scripts
 from shared.changes import Change, Changes
 from shared.clock import now_ms
 from shared.locks import Lock, Locks
 from shared.models.events import Event
-from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderState, TimelineEntry
-from shared.models.returns import Return, ReturnLine, ReturnState
+from shared.models.orders import TimelineEntry
 from shared.outbox import Outbox
-
-# --- records ------------------------------------------------------------------------------------------------
-
-
-class Group(msgspec.Struct, kw_only=True):
-    """One fulfilment document: the whole order (ref = order id) or a split part (ref = ``<order id>-<n>``)."""
-
-    ref: str
-    location: str
-    line_ids: list[str]
-    document_id: str | None = None
-    shipped: bool = False
-    delivered: bool = False
-
-
-class OrderRecord(msgspec.Struct, kw_only=True):
-    """What the saga keeps about an order: the public order plus where the saga stands."""
-
-    id: str
-    owner: str
-    state: OrderState
-    customer: Customer
-    fulfilment: Fulfilment
-    lines: list[OrderLine]
-    currency: str
-    subtotal: int
-    tax: int
-    total: int
-    payment_reference: str
-    created_at: datetime
-    updated_at: datetime
-    # The next saga step: reserve, accept, erp_order, erp_confirm, release, compensate, done.
-    step: str = "reserve"
-    # Where compensation ends: failed or cancelled; and the step it started from (what may exist to undo).
-    goal: str | None = None
-    compensating_from: str | None = None
-    reason: str | None = None
-    # A rejection's problem: its type slug and the lines it names.
-    slug: str | None = None
-    errors: list[dict[str, Any]] | None = None
-    attempts: int = 0
-    # How many transitions the order has made: the lifecycle events' identity (shared.changes).
-    seq: int = 0
-    # Placement attempts: an order not accepted because a back-end was away is placed again (same id) when its
-    # Idempotency-Key is replayed; its reservations are fenced by this number.
-    placement: int = 1
-    groups: list[Group] = []
-    erp_touched: bool = False
-    erp_name: str | None = None
-    returned: dict[str, int] = {}
-    returns: list[str] = []
-    correlation_id: str | None = None
-
-    def view(self) -> Order:
-        return Order(
-            id=self.id,
-            owner=self.owner,
-            state=self.state,
-            customer=self.customer,
-            fulfilment=self.fulfilment,
-            lines=self.lines,
-            currency=self.currency,
-            subtotal=self.subtotal,
-            tax=self.tax,
-            total=self.total,
-            payment_reference=self.payment_reference,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            reason=self.reason,
-        )
-
-    def line(self, line_id: str) -> OrderLine | None:
-        return next((ln for ln in self.lines if ln.line_id == line_id), None)
-
-
-class ReturnRecord(msgspec.Struct, kw_only=True):
-    id: str
-    order_id: str
-    owner: str
-    state: ReturnState
-    lines: list[ReturnLine]
-    line_ids: list[str]
-    location: str
-    reason: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    # announce, await_receipt, credit, await_close, close, done
-    step: str = "announce"
-    attempts: int = 0
-    seq: int = 0
-    waiting: str | None = None
-    document_id: str | None = None
-    credit_memo: str | None = None
-    # What the back-end observed arriving, per SKU (a store counter takes what is handed over).
-    received: dict[str, int] | None = None
-    correlation_id: str | None = None
-
-    def view(self) -> Return:
-        return Return(
-            id=self.id,
-            order_id=self.order_id,
-            owner=self.owner,
-            state=self.state,
-            lines=self.lines,
-            location=self.location,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            received=self.received,
-        )
-
 
 _order_decoder = msgspec.json.Decoder(OrderRecord)
 _return_decoder = msgspec.json.Decoder(ReturnRecord)
@@ -145,7 +33,6 @@ _timeline_decoder = msgspec.json.Decoder(TimelineEntry)
 _event_decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
 
-TERMINAL: frozenset[str] = frozenset({"rejected", "cancelled", "failed", "delivered", "picked_up"})
 _CLAIM = Path(__file__).with_name("claim.lua")
 
 
@@ -230,11 +117,3 @@ class Store:
 
     async def due_members(self, limit: int) -> list[str]:
         return [m.decode() for m in await self.redis.zrangebyscore(self.keys.due, "-inf", now_ms(), start=0, num=limit)]
-
-
-def new_order_id() -> str:
-    return "o" + os.urandom(10).hex()
-
-
-def new_return_id() -> str:
-    return "r" + os.urandom(10).hex()

@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 
 from services.process.orders.backends import Backends
-from services.process.orders.saga import AFTER_RELEASE, FINAL
-from services.process.orders.store import OrderRecord, Store
+from services.process.orders.records import AFTER_RELEASE, FINAL, OrderRecord, ReturnStep, Step
+from services.process.orders.store import Store
 from shared.clock import utcnow
 from shared.lease import Lease
 from shared.locks import Lock
@@ -91,7 +91,7 @@ class Sweep:
             try:
                 async with lock.kept_alive():
                     record = await self.store.order(order_id)
-                    if record is None or record.step != "done":
+                    if record is None or record.step != Step.DONE:
                         continue
                     checked += 1
                     mismatches.extend(await self._order(record, lock))
@@ -303,7 +303,7 @@ class Sweep:
 
     async def _return(self, record: OrderRecord, return_id: str) -> list[DocumentMismatch]:
         ret = await self.store.ret(return_id)
-        if ret is None or ret.step not in ("done", "await_close"):
+        if ret is None or ret.step not in (ReturnStep.DONE, ReturnStep.AWAIT_CLOSE):
             return []
         found = []
         memos = [m for m in await self.backends.credit_memos(ret.id) if m.state != "cancel"]
@@ -330,9 +330,12 @@ class Sweep:
                     return_id=ret.id,
                 )
             )
-        if ret.location.startswith("dc-") and ret.state != "rejected":
-            if await self.backends.find_receipt(ret.id) is None:
-                found.append(
-                    self._mismatch(record, "wms", "missing", f"no receipt {ret.id} at {ret.location}", return_id=ret.id)
-                )
+        if (
+            ret.location.startswith("dc-")
+            and ret.state != "rejected"
+            and await self.backends.find_receipt(ret.id) is None
+        ):
+            found.append(
+                self._mismatch(record, "wms", "missing", f"no receipt {ret.id} at {ret.location}", return_id=ret.id)
+            )
         return found
