@@ -8,7 +8,7 @@ type checker and the reader see the same thing and no call site guesses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 Reply: TypeAlias = bytes | str
@@ -59,3 +59,26 @@ def read_batches(reply: object) -> list[tuple[str, list[tuple[bytes, Fields]]]]:
     if not isinstance(reply, list):
         raise TypeError(f"XREADGROUP answered {type(reply).__name__}; Omnigate's Redis clients speak RESP2")
     return [(text(stream), entries(found)) for stream, found in reply]
+
+
+def members(reply: Sequence[object]) -> list[str]:
+    """ZRANGE-family members (without scores) as text."""
+    found: list[str] = []
+    for member in reply:
+        if not isinstance(member, bytes | str):
+            raise TypeError(f"a sorted-set member came back as {type(member).__name__}")
+        found.append(text(member))
+    return found
+
+
+def scored(reply: Sequence[object]) -> list[tuple[str, float]]:
+    """ZRANGE-family ``WITHSCORES`` pairs as ``(member, score)``."""
+    found: list[tuple[str, float]] = []
+    for pair in reply:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(f"a scored sorted-set member came back as {pair!r}")
+        member, score = pair
+        if not isinstance(member, bytes | str) or not isinstance(score, int | float):
+            raise TypeError(f"a scored sorted-set member came back as {pair!r}")
+        found.append((text(member), float(score)))
+    return found

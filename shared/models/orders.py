@@ -171,14 +171,18 @@ class DocumentReconciliationRequest(Model, kw_only=True):
     days: Annotated[float, Meta(gt=0, le=366)] | None = None
 
 
+DocumentSystem = Literal["erp", "wms", "pos"]
+MismatchKind = Literal["duplicate", "orphan", "missing", "not_cancellable", "unexpected_state"]
+
+
 class DocumentMismatch(Model, kw_only=True):
     """One difference between an order (or return) and the documents a back-end holds for it."""
 
     order_id: str
     return_id: str | None = None
-    system: Literal["erp", "wms", "pos"]
+    system: DocumentSystem
     document: str | None = None
-    kind: Literal["duplicate", "orphan", "missing", "not_cancellable", "unexpected_state"]
+    kind: MismatchKind
     detail: str
     repaired: bool = False
 

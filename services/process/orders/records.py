@@ -212,8 +212,7 @@ def not_accepted(record: OrderRecord) -> bool:
     return (
         record.goal == "failed"
         and record.state in ("received", "reserved", "failed")
-        and bool(record.errors)
-        and bool(record.errors[0].get("upstream"))
+        and bool(record.errors and record.errors[0].get("upstream"))
     )
 
 

@@ -54,7 +54,7 @@ log = logging.getLogger("omnigate.orders.saga")
 
 
 def backoff_s(attempts: int, base: float, cap: float) -> float:
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    delay = min(cap, base * 2.0 ** max(0, attempts - 1))
     return delay * random.uniform(0.8, 1.2)
 
 

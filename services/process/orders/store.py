@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from services.process.orders.keys import Keys
 from services.process.orders.records import OrderRecord, ReturnRecord
-from shared import scripts
+from shared import replies, scripts
 from shared.changes import Change, Changes
 from shared.clock import now_ms
 from shared.locks import Lock, Locks
@@ -72,13 +72,13 @@ class Store:
         rows = await self.redis.zrevrangebyscore(
             self.keys.owner(owner), top, "-inf", start=0, num=limit, withscores=True
         )
-        return [(member.decode(), score) for member, score in rows]
+        return replies.scored(rows)
 
     async def created_since(self, since_s: float, offset: int, limit: int) -> list[str]:
         """Ids of orders created since ``since_s`` (epoch seconds), oldest first, a page at a time (orders are
         only ever added at the end, so an offset is a stable position)."""
         rows = await self.redis.zrangebyscore(self.keys.created, since_s, "+inf", start=offset, num=limit)
-        return [r.decode() for r in rows]
+        return replies.members(rows)
 
     async def parked(self, order_id: str) -> list[Event]:
         """Facts parked against the order, oldest first."""
@@ -116,4 +116,4 @@ class Store:
         return bool(claimed)
 
     async def due_members(self, limit: int) -> list[str]:
-        return [m.decode() for m in await self.redis.zrangebyscore(self.keys.due, "-inf", now_ms(), start=0, num=limit)]
+        return replies.members(await self.redis.zrangebyscore(self.keys.due, "-inf", now_ms(), start=0, num=limit))

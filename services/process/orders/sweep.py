@@ -30,7 +30,13 @@ from services.process.orders.store import Store
 from shared.clock import utcnow
 from shared.lease import Lease
 from shared.locks import Lock
-from shared.models.orders import DocumentMismatch, DocumentReconciliation, DocumentReconciliationRequest
+from shared.models.orders import (
+    DocumentMismatch,
+    DocumentReconciliation,
+    DocumentReconciliationRequest,
+    DocumentSystem,
+    MismatchKind,
+)
 from shared.problems import ProblemError
 from shared.settings import Settings
 
@@ -158,8 +164,8 @@ class Sweep:
     def _mismatch(
         self,
         record: OrderRecord,
-        system: str,
-        kind: str,
+        system: DocumentSystem,
+        kind: MismatchKind,
         detail: str,
         *,
         document: str | None = None,
@@ -169,12 +175,12 @@ class Sweep:
         return DocumentMismatch(
             order_id=record.id,
             return_id=return_id,
-            system=system,  # type: ignore[arg-type]
+            system=system,
             document=document,
             kind=kind,
             detail=detail,
             repaired=repaired,
-        )  # type: ignore[arg-type]
+        )
 
     async def _sales_orders(self, record: OrderRecord) -> list[DocumentMismatch]:
         if record.state not in FINAL and record.state not in AFTER_RELEASE:
@@ -254,7 +260,7 @@ class Sweep:
     async def _document(
         self,
         record: OrderRecord,
-        system: str,
+        system: DocumentSystem,
         what: str,
         found: tuple[str, str] | None,
         live: frozenset[str],
