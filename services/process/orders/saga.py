@@ -33,6 +33,7 @@ import msgspec
 
 from services.process.orders import pricing, sourcing
 from services.process.orders.backends import AVAILABILITY, ERP, POS, SYSTEM_OF, WMS, Backends, Refused
+from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import Group, OrderRecord, Store
 from shared import context
 from shared.changes import Change, now_entry
@@ -57,7 +58,6 @@ from shared.models.orders import (
     SalesOrderRequest,
 )
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.saga")
 
@@ -107,7 +107,7 @@ def not_accepted(record: OrderRecord) -> bool:
 
 
 class Saga:
-    def __init__(self, store: Store, backends: Backends, settings: Settings) -> None:
+    def __init__(self, store: Store, backends: Backends, settings: OrdersSettings) -> None:
         self.store = store
         self.backends = backends
         self.settings = settings

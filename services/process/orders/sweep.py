@@ -26,13 +26,13 @@ import msgspec
 
 from services.process.orders.backends import Backends
 from services.process.orders.saga import AFTER_RELEASE, FINAL
+from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import OrderRecord, Store
 from shared.clock import utcnow
 from shared.lease import Lease
 from shared.locks import Lock
 from shared.models.orders import DocumentMismatch, DocumentReconciliation, DocumentReconciliationRequest
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.sweep")
 KEEP_S = 7 * 86_400
@@ -49,7 +49,7 @@ def new_sweep_id() -> str:
 
 
 class Sweep:
-    def __init__(self, store: Store, backends: Backends, settings: Settings) -> None:
+    def __init__(self, store: Store, backends: Backends, settings: OrdersSettings) -> None:
         self.store = store
         self.backends = backends
         self.settings = settings
