@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench openapi openapi-check seed clean help
+.PHONY: run test lint unit bench openapi openapi-check settings settings-check seed clean help
 
 help:
 	@echo "make run      start the whole estate locally (Redis included); Ctrl-C stops it"
 	@echo "make test     create the virtualenv if needed, install, run the full suite"
 	@echo "make bench    run the benchmarks in tests/bench (JSON results in tests/bench/results/)"
 	@echo "make openapi  regenerate the committed OpenAPI documents in openapi/"
+	@echo "make settings regenerate README.md's table of environment variables from the settings structs"
 	@echo "make seed     re-seed the sandbox back-ends (estate stopped)"
 	@echo "make lint     formatter check, ruff rules and the type checker (part of make test)"
 
@@ -43,6 +44,12 @@ openapi: $(STAMP)
 
 openapi-check: $(STAMP)
 	$(BIN)/python -m estate.openapi_export --check
+
+settings: $(STAMP)
+	$(BIN)/python -m estate.settings_table --write
+
+settings-check: $(STAMP)
+	$(BIN)/python -m estate.settings_table --check
 
 seed: $(STAMP)
 	$(BIN)/omnigate seed --force

@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 from estate.launcher import Estate, LaunchError, load_estate, serve_command
+from services.sandbox.common.settings import SandboxSettings
+from services.sandbox.erp.settings import SandboxErpSettings
 from shared import logs
+from shared.settings import from_env
 
 DEFAULT_DATA_DIR = ".omnigate"
 
@@ -39,14 +42,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     width = max(len(n) for n in estate.names)
     for name in estate.names:
         print(f"  {name:<{width}}  {estate.url(name)}   docs: {estate.url(name)}/schema/swagger")
-    settings = estate.settings
+    erp_api_key = estate.settings_of(SandboxErpSettings).erp_api_key
     print("\nTry:")
     if "system-erp" in estate.names:
         print(f"  curl -s {estate.url('system-erp')}/items?limit=3")
     if "sandbox-pos" in estate.names:
         print(f"  curl -s {estate.url('system-pos')}/stores")
     print(f"\nSandbox credentials are in {estate.data_dir / 'secrets.json'}; logs in {estate.data_dir / 'logs'}.")
-    print(f"ERP sandbox API key: {settings.erp_api_key[:6]}... (full value in secrets.json)")
+    print(f"ERP sandbox API key: {erp_api_key[:6]}... (full value in secrets.json)")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):
@@ -84,11 +87,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Create the sandbox databases afresh from the deterministic catalogue (the estate must be stopped): each
-    back-end of estate.toml names its own seeding entry point."""
-    from shared.settings import from_env
-
+    back-end of estate.toml names its own seeding entry point, which reads the sandboxes' common settings."""
     os.environ["OMNIGATE_DATA_DIR"] = str(_data_dir(args.data_dir))
-    settings = from_env()
+    settings = from_env(SandboxSettings)
     for d in load_estate():
         if d.seed is None:
             continue

@@ -9,6 +9,7 @@ kept in ``<data_dir>/secrets.json`` (mode 0600), never in the repository.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -29,7 +30,7 @@ import httpx
 import redis
 
 from shared import logs
-from shared.settings import Settings, from_env, url_env_name
+from shared.settings import S, Settings, env_name, from_env, url_env_name
 
 ESTATE_FILE = Path(__file__).with_name("estate.toml")
 # Start order: a layer starts once the layer it calls is ready, so no caller trips a breaker on a
@@ -43,6 +44,7 @@ SECRET_NAMES = (
     "wms_api_key",
     "wms_webhook_secret",
 )
+KERNEL_SETTINGS = "shared.settings:Settings"
 T = TypeVar("T")
 
 
@@ -55,6 +57,15 @@ class Deployable:
     workers: int = 1
     calls: tuple[str, ...] = ()
     seed: str | None = None  # "module:function" that seeds a back-end's database (omnigate seed)
+    settings: str = KERNEL_SETTINGS  # "module:Struct" the deployable reads its settings into
+
+    def settings_class(self) -> type[Settings]:
+        """The deployable's settings struct (its own settings.py; the kernel's if it adds nothing)."""
+        module, _, name = self.settings.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        if not (isinstance(found, type) and issubclass(found, Settings)):
+            raise LaunchError(f"{self.name}: {self.settings} is not a settings struct (shared.settings.Settings)")
+        return found
 
 
 def load_estate(path: Path = ESTATE_FILE) -> list[Deployable]:
@@ -69,6 +80,7 @@ def load_estate(path: Path = ESTATE_FILE) -> list[Deployable]:
             workers=int(row.get("workers", 1)),
             calls=tuple(row.get("calls", ())),
             seed=row.get("seed"),
+            settings=row.get("settings", KERNEL_SETTINGS),
         )
         for row in table["deployable"]
     ]
@@ -208,7 +220,7 @@ class Estate:
         env["REDIS_URL"] = self.redis_url
         env["OMNIGATE_DATA_DIR"] = str(self.data_dir)
         for name, secret in ensure_secrets(self.data_dir).items():
-            env["OMNIGATE_" + name.upper()] = secret
+            env[env_name(name)] = secret
         for name in self._processes:
             if "#" not in name:  # extra replicas are not addressed by name
                 env[url_env_name(name)] = self.url(name)
@@ -224,7 +236,12 @@ class Estate:
 
     @property
     def settings(self) -> Settings:
-        return from_env(self.process_env())
+        """The kernel's settings every deployable of this estate reads."""
+        return from_env(Settings, self.process_env())
+
+    def settings_of(self, kind: type[S]) -> S:
+        """The settings a deployable that reads ``kind`` (its own settings struct) gets from this estate."""
+        return from_env(kind, self.process_env())
 
     # --- internals ---------------------------------------------------------------------------------------
 

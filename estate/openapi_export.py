@@ -14,17 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from estate.launcher import load_estate
+from estate.launcher import Deployable, load_estate
 from shared.settings import from_env
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 
-def document(module: str) -> dict[str, Any]:
-    module_name, factory_name = module.split(":")
+def document(deployable: Deployable) -> dict[str, Any]:
+    module_name, factory_name = deployable.module.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     # Building an app reads settings but connects to nothing; fixed settings keep the document stable.
-    settings = from_env({"OMNIGATE_DATA_DIR": "/nonexistent"})
+    settings = from_env(deployable.settings_class(), {"OMNIGATE_DATA_DIR": "/nonexistent"})
     app = factory(settings=settings) if "settings" in inspect.signature(factory).parameters else factory()
     schema: dict[str, Any] = app.openapi_schema.to_schema()
     return schema
@@ -35,7 +35,7 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def documents() -> dict[str, str]:
-    return {d.name: render(document(d.module)) for d in load_estate()}
+    return {d.name: render(document(d)) for d in load_estate()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,7 +215,10 @@ class _RedisConnection(Connection):
 
 
 def provide_settings(state: State) -> Settings:
-    """Every handler may declare ``settings: NamedDependency[Settings]``."""
+    """Every handler may declare ``settings: NamedDependency[<the deployable's settings struct>]``.
+
+    Declare exactly the struct the deployable was built with (its own ``settings.py``): Litestar checks an
+    injected value against the declared type, and a struct is not accepted where its base class is declared."""
     settings: Settings = state.settings
     return settings
 
@@ -244,9 +247,11 @@ def create_service(
 ) -> Litestar:
     """Build a deployable. ``lifespan`` contexts run after Redis and the hop client are up, in order.
 
-    ``wrappers`` are outer ASGI layers (the first is outermost, inside the kernel's own request-context edge);
-    ``middleware`` is Litestar route middleware, for what only matched routes need."""
-    settings = settings or get_settings()
+    ``settings`` is the deployable's own struct (a :class:`Settings` subclass from its ``settings.py``, read with
+    ``get_settings``); it is kept in ``app.state.settings`` and provided to handlers as ``settings``. Without one
+    the kernel's own are read. ``wrappers`` are outer ASGI layers (the first is outermost, inside the kernel's
+    own request-context edge); ``middleware`` is Litestar route middleware, for what only matched routes need."""
+    settings = settings or get_settings(Settings)
     logs.configure(name, settings.log_level)
     checks: list[ReadinessCheck] = [redis_ready] if uses_redis else []
     checks.extend(readiness_checks)

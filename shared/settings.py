@@ -1,100 +1,97 @@
-"""Typed settings read from the environment, one struct for every deployable.
+"""Typed settings read from the environment: the kernel's own, and the reader every deployable's struct uses.
 
-Every deployable reads the same struct so that the launcher, the chart and the tests configure the estate
-one way: plain environment variables. Names are ``OMNIGATE_<FIELD>`` except the two Redis URLs, which keep
-the conventional ``REDIS_URL`` / ``CACHE_REDIS_URL``. Upstream base URLs are ``OMNIGATE_URL_<NAME>`` with the
-deployable's name upper-cased and dashes as underscores (``OMNIGATE_URL_SANDBOX_ERP``).
+The kernel's :class:`Settings` holds what the kernel itself uses (Redis, the key prefix, logging, body limits,
+hop timeouts, breakers, retries, upstream URLs). A deployable adds its own fields in its ``settings.py``, a
+struct extending this one, and reads it with ``from_env(ItsSettings)``: one reader, one way of naming, so the
+launcher, the chart and the tests configure the estate one way, with plain environment variables. Names are
+``OMNIGATE_<FIELD>`` except the two Redis URLs, which keep the conventional ``REDIS_URL`` / ``CACHE_REDIS_URL``.
+Upstream base URLs are ``OMNIGATE_URL_<NAME>`` with the deployable's name upper-cased and dashes as underscores
+(``OMNIGATE_URL_SANDBOX_ERP``). Every field says what it is for in its ``Meta(description=...)``: README's
+table of environment variables is generated from them (``make settings``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, TypeVar
 
 import msgspec
+from msgspec import Meta
 
 ENV_PREFIX = "OMNIGATE_"
 URL_PREFIX = "OMNIGATE_URL_"
+# Fields whose variable keeps its conventional name rather than OMNIGATE_<FIELD>.
+CONVENTIONAL_NAMES = {"redis_url": "REDIS_URL", "cache_redis_url": "CACHE_REDIS_URL"}
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
-    service: str = "omnigate"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    cache_redis_url: str = ""
-    data_dir: str = ".omnigate"
-    # Every Redis key and stream name starts with this, so tests and several estates can share one Redis.
-    key_prefix: str = ""
-    log_level: str = "INFO"
-    # Largest request body any deployable accepts; larger ones get 413 problem+json.
-    max_body_bytes: int = 1_048_576
+    service: Annotated[
+        str, Meta(description="The deployable's name, in logs, metrics and `X-Served-By` (the launcher sets it).")
+    ] = "omnigate"
+    redis_url: Annotated[str, Meta(description="The state Redis: keys, streams, locks, leases.")] = (
+        "redis://127.0.0.1:6379/0"
+    )
+    cache_redis_url: Annotated[
+        str, Meta(description="A separate Redis for caches (evictable); empty means the state Redis.")
+    ] = ""
+    data_dir: Annotated[
+        str,
+        Meta(
+            description="Where local state lives: the sandboxes' SQLite files (and, for `omnigate up`, logs and "
+            "generated secrets)."
+        ),
+    ] = ".omnigate"
+    key_prefix: Annotated[
+        str,
+        Meta(
+            description="Every Redis key and stream name starts with this, so tests and several estates can share "
+            "one Redis."
+        ),
+    ] = ""
+    log_level: Annotated[str, Meta(description="Python logging level of the deployable's JSON logs.")] = "INFO"
+    max_body_bytes: Annotated[
+        int, Meta(description="Largest request body any deployable accepts; larger ones get 413 problem+json.")
+    ] = 1_048_576
+
+    redis_max_connections: Annotated[int, Meta(description="Redis connections per worker.")] = 256
+    redis_pool_timeout_s: Annotated[
+        float, Meta(description="How long a request waits for a free Redis connection rather than failing.")
+    ] = 5.0
 
     # Outbound hops (shared.http).
-    # Redis connections per worker; a request waits up to redis_pool_timeout_s for one rather than failing.
-    redis_max_connections: int = 256
-    redis_pool_timeout_s: float = 5.0
+    http_timeout_s: Annotated[float, Meta(description="Total time limit of one outbound hop (shared.http).")] = 5.0
+    http_connect_timeout_s: Annotated[float, Meta(description="Connect time limit of one outbound hop.")] = 1.0
+    breaker_fail_max: Annotated[
+        int, Meta(description="Consecutive failures of an upstream (per worker) that open its circuit breaker.")
+    ] = 5
+    breaker_reset_s: Annotated[
+        float, Meta(description="How long an open breaker refuses calls before it lets one through to try.")
+    ] = 30.0
+    retry_attempts: Annotated[
+        int, Meta(description="Attempts of an idempotent hop (the first included) on a transient failure.")
+    ] = 3
+    retry_backoff_s: Annotated[
+        float, Meta(description="Base of the random exponential backoff between retries (capped at 1 s).")
+    ] = 0.05
+    upstream_commit_limit_s: Annotated[
+        float,
+        Meta(
+            description="The longest a back-end may still commit a request after a caller gave up on it: the "
+            "back-end's own request time limit (Odoo's limit_time_real is 120 s by default). A create whose answer "
+            "was lost has an unknown outcome until this has passed; the sandboxes drop requests they could not "
+            "start within it."
+        ),
+    ] = 120.0
 
-    http_timeout_s: float = 5.0
-    http_connect_timeout_s: float = 1.0
-    breaker_fail_max: int = 5
-    breaker_reset_s: float = 30.0
-    retry_attempts: int = 3
-    retry_backoff_s: float = 0.05
-    # The longest a back-end may still commit a request after a caller gave up on it: the back-end's own
-    # request time limit (Odoo's limit_time_real is 120 s by default). A create whose answer was lost has an
-    # unknown outcome until this has passed; the sandboxes drop requests they could not start within it.
-    upstream_commit_limit_s: float = 120.0
-
-    # Back-end credentials; the launcher generates them at first run, the chart reads them from Secrets.
-    erp_api_key: str = ""
-    erp_database: str = "omnigate"
-    # Odoo has no webhooks: system-erp polls for changed prices this often and publishes them as events
-    # (0 turns the feed off; consumers then rely on scheduled full syncs).
-    erp_price_poll_s: float = 30.0
-    pos_access_token: str = ""
-    pos_webhook_signature_key: str = ""
-    pos_webhook_url: str = ""
-    wms_api_key: str = ""
-    wms_webhook_secret: str = ""
-    wms_webhook_url: str = ""
-
-    # Sandbox seed: deterministic by seed, size configurable (tests use a small one).
-    seed: int = 42
-    seed_skus: int = 5000
-    seed_stores: int = 40
-    seed_dcs: int = 2
-
-    urls: dict[str, str] = msgspec.field(default_factory=dict)
-
-    # process-availability: background rounds (each under a lease) and ATP policy.
-    availability_price_sync_s: float = 300.0
-    availability_reconcile_s: float = 3600.0
-    availability_expiry_sweep_s: float = 1.0
-    availability_relay_s: float = 0.1
-    availability_dc_safety_stock: int = 0
-    availability_store_safety_stock: int = 0
-
-    # process-orders: per-order lock, saga retries (backoff), idempotency records, background rounds.
-    orders_lock_ttl_s: float = 10.0
-    orders_retry_poll_s: float = 0.5
-    orders_retry_base_s: float = 1.0
-    orders_retry_max_s: float = 60.0
-    orders_retry_concurrency: int = 16
-    orders_idempotency_ttl_s: int = 86_400
-    orders_inflight_s: float = 30.0
-    orders_reservation_ttl_s: int = 900
-    orders_relay_s: float = 0.2
-    orders_stores_refresh_s: float = 300.0
-    # How long a fulfilment fact may stay unacknowledged with a consumer before another takes it over (facts the
-    # order is not ready for are parked and acknowledged, never left to redelivery).
-    orders_claim_idle_s: float = 5.0
-    # A return of which the DC received only part closes (reported) this long after it was requested.
-    orders_return_close_days: float = 14.0
-    # The document sweep: how often it runs on its own (under a lease; 0 = only on demand) and how far back
-    # it looks (orders created in the last N days).
-    orders_sweep_s: float = 3600.0
-    orders_sweep_days: float = 7.0
+    urls: Annotated[
+        dict[str, str],
+        Meta(
+            description="Base URL of each deployable this one calls, and of the back-ends (`OMNIGATE_URL_ERP`, "
+            "`_WMS`, `_POS`: point these at real systems); the launcher and the chart set them."
+        ),
+    ] = msgspec.field(default_factory=dict)
 
     @property
     def cache_url(self) -> str:
@@ -112,13 +109,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise LookupError(f"no URL configured for {name!r}: set {url_env_name(name)}") from None
 
 
+S = TypeVar("S", bound=Settings)
+
+
 def url_env_name(name: str) -> str:
     return URL_PREFIX + name.upper().replace("-", "_")
 
 
-def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+def env_name(field: str) -> str:
+    """The environment variable of a settings field (``urls`` is a family: :func:`url_env_name`)."""
+    if field == "urls":
+        return URL_PREFIX + "<NAME>"
+    return CONVENTIONAL_NAMES.get(field) or ENV_PREFIX + field.upper()
+
+
+def from_env(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Read the struct ``cls`` (the kernel's or a deployable's) from the environment (``os.environ`` by default)."""
     env = os.environ if environ is None else environ
-    fields = set(Settings.__struct_fields__)
+    fields = set(cls.__struct_fields__)
     raw: dict[str, object] = {}
     urls: dict[str, str] = {}
     for key, value in env.items():
@@ -128,18 +136,22 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             name = key[len(ENV_PREFIX) :].lower()
             if name in fields and name != "urls":
                 raw[name] = value
-    if "REDIS_URL" in env:
-        raw["redis_url"] = env["REDIS_URL"]
-    if "CACHE_REDIS_URL" in env:
-        raw["cache_redis_url"] = env["CACHE_REDIS_URL"]
+    for field, name in CONVENTIONAL_NAMES.items():
+        if name in env:
+            raw[field] = env[name]
     raw["urls"] = urls
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        return msgspec.convert(raw, cls, strict=False)
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid Omnigate settings in the environment: {exc}") from exc
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
+_read: dict[type[Settings], Settings] = {}
+
+
+def get_settings(cls: type[S]) -> S:
     """The process's settings, read once: deployables are configured at start, not mid-flight."""
-    return from_env()
+    found = _read.get(cls)
+    if not isinstance(found, cls):
+        found = _read[cls] = from_env(cls)
+    return found

@@ -14,7 +14,8 @@ import redis
 
 from estate.launcher import Estate, _Process, free_port
 from services.sandbox.common.catalogue import generate
-from shared.settings import Settings
+from services.sandbox.common.settings import SandboxSettings
+from shared.settings import S, Settings
 
 T = TypeVar("T")
 
@@ -90,9 +91,13 @@ class TestEstate:
     def __init__(self, estate: ControlledEstate, prefix: str) -> None:
         self._estate = estate
         self.prefix = prefix
-        self.settings: Settings = estate.settings
+        self.settings: Settings = estate.settings  # the kernel's; settings_of() reads a deployable's own
         self.redis = redis.Redis.from_url(self.settings.redis_url)
         self._next_sku = FIRST_FRESH_SKU
+
+    def settings_of(self, kind: type[S]) -> S:
+        """What a deployable reading ``kind`` (e.g. ``PosSettings``) was started with."""
+        return self._estate.settings_of(kind)
 
     def url(self, name: str) -> str:
         return self._estate.url(name)
@@ -106,7 +111,7 @@ class TestEstate:
     def fresh_skus(self, n: int = 1) -> list[str]:
         """SKUs no other test of this session has been given: tests that move stock must never share one.
         One allocator for the session (tests import each other's helpers, so a counter per module is not one)."""
-        s = self.settings
+        s = self.settings_of(SandboxSettings)
         products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
         out = [p.sku for p in products[self._next_sku : self._next_sku + n]]
         if len(out) < n:

@@ -18,6 +18,7 @@ import httpx
 import msgspec
 
 from estate.launcher import Estate
+from services.sandbox.erp.settings import SandboxErpSettings
 from services.system.erp.connector import ALL_RECORDS
 from services.system.erp.mapping import PRODUCT_FIELDS
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
@@ -43,7 +44,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def _measure(estate: Estate, seconds: int) -> dict[str, Any]:
-    settings = estate.settings
+    erp_api_key = estate.settings_of(SandboxErpSettings).erp_api_key
     system = estate.url("system-erp")
     items = httpx.get(system + "/items", params={"limit": 1}, timeout=10).json()["items"]
     sku = items[0]["sku"]
@@ -58,7 +59,7 @@ def _measure(estate: Estate, seconds: int) -> dict[str, Any]:
             "context": ALL_RECORDS,
         }
     )
-    direct_headers = {"Authorization": f"bearer {settings.erp_api_key}", "Content-Type": "application/json"}
+    direct_headers = {"Authorization": f"bearer {erp_api_key}", "Content-Type": "application/json"}
     assert httpx.post(direct_url, content=direct_body, headers=direct_headers).status_code == 200
     hop_url = f"{system}/items/{sku}"
     assert httpx.get(hop_url).status_code == 200

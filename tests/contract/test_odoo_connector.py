@@ -22,10 +22,10 @@ from yarl import URL
 
 from services.system.erp.app import create_app
 from services.system.erp.connector import OdooConnector
+from services.system.erp.settings import ErpSettings
 from shared.http import Upstreams
 from shared.models.orders import SalesOrderLine, SalesOrderRequest
 from shared.problems import MEDIA_TYPE, ProblemError
-from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "odoo"
@@ -48,9 +48,9 @@ def sent_json(call: Any) -> Any:
     return json.loads(call.kwargs["data"])
 
 
-def make_settings(prefix: str) -> Settings:
+def make_settings(prefix: str) -> ErpSettings:
     documented = fixture("json2-res.partner-search_read.request.json")["headers"]
-    return Settings(
+    return ErpSettings(
         key_prefix=prefix,
         erp_api_key=documented["Authorization"].split(" ", 1)[1],
         erp_database=documented["X-Odoo-Database"],
@@ -64,7 +64,7 @@ def make_settings(prefix: str) -> Settings:
 
 
 @pytest.fixture
-async def settings() -> AsyncIterator[Settings]:
+async def settings() -> AsyncIterator[ErpSettings]:
     prefix = f"test-odoo-contract-{uuid.uuid4().hex[:8]}:"
     yield make_settings(prefix)
     redis = Redis.from_url("redis://127.0.0.1:6379/0")
@@ -75,7 +75,7 @@ async def settings() -> AsyncIterator[Settings]:
 
 
 @pytest.fixture
-async def connector(settings: Settings) -> AsyncIterator[OdooConnector]:
+async def connector(settings: ErpSettings) -> AsyncIterator[OdooConnector]:
     redis = Redis.from_url(settings.redis_url)
     upstreams = Upstreams(settings, service="contract-test")
     yield OdooConnector(upstreams["erp"], redis, settings)
@@ -138,7 +138,7 @@ async def test_documented_401_becomes_a_502_problem_naming_erp(
     assert "Traceback" not in caplog.text  # Odoo's debug traceback is never copied into our logs
 
 
-def test_documented_401_reaches_our_caller_as_502_problem_json(settings: Settings) -> None:
+def test_documented_401_reaches_our_caller_as_502_problem_json(settings: ErpSettings) -> None:
     error = fixture("json2-error-401-invalid-apikey.error.json")
     with aioresponses() as mock:
         mock.post(re.compile(re.escape(BASE) + r"/json/2/.*"), status=401, payload=error["body"], repeat=True)

@@ -15,8 +15,8 @@ import pytest
 from litestar.testing import TestClient
 
 from services.sandbox.erp.app import create_app
+from services.sandbox.erp.settings import SandboxErpSettings
 from services.system.erp import mapping
-from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "odoo"
@@ -32,7 +32,7 @@ HEADERS = {k: v for k, v in DOCUMENTED_REQUEST["headers"].items() if k not in ("
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient[Any]]:
-    settings = Settings(
+    settings = SandboxErpSettings(
         data_dir=str(tmp_path),
         seed_skus=24,
         seed_stores=1,

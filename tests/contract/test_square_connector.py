@@ -24,13 +24,13 @@ from redis.asyncio import Redis
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector, VersionMismatch
 from services.system.pos.pickups import Pickups
+from services.system.pos.settings import PosSettings
 from services.system.pos.webhooks import verify_signature
 from shared.events import EventBus
 from shared.http import Upstreams
 from shared.models.fulfilment import FulfilmentLine, PickupTaskRequest
 from shared.models.returns import ReturnLine, StoreReturnRequest
 from shared.problems import ProblemError
-from shared.settings import Settings
 from tests.contract.vendor import any_query, fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "square"
@@ -72,7 +72,7 @@ def test_fixtures_are_verbatim_copies() -> None:
 
 @pytest.fixture
 async def pos(redis_url: str, key_prefix: str) -> AsyncIterator[SquareConnector]:
-    settings = Settings(
+    settings = PosSettings(
         urls={"pos": BASE}, retry_attempts=1, breaker_fail_max=100, key_prefix=key_prefix, pos_access_token=TOKEN
     )
     upstreams = Upstreams(settings, service="test-pos-contract")
@@ -428,7 +428,7 @@ LOCATION, VARIATION = "C6W5YS5QM06F5", "W62UWFY35CWMYGVWK6TWJDNI"  # the documen
 
 @pytest.fixture
 async def pickups(redis_url: str, key_prefix: str) -> AsyncIterator[Pickups]:
-    settings = Settings(
+    settings = PosSettings(
         urls={"pos": BASE},
         retry_attempts=1,
         breaker_fail_max=100,

@@ -21,8 +21,8 @@ from litestar.testing import TestClient
 from services.sandbox.common.catalogue import generate
 from services.sandbox.pos import square
 from services.sandbox.pos.app import create_app
+from services.sandbox.pos.settings import SandboxPosSettings
 from services.sandbox.pos.square import object_id
-from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "square"
@@ -39,8 +39,8 @@ _, body = fixture_loaders("square")
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(
+def settings(tmp_path_factory: pytest.TempPathFactory) -> SandboxPosSettings:
+    return SandboxPosSettings(
         data_dir=str(tmp_path_factory.mktemp("sandbox-pos")),
         seed_skus=50,
         seed_stores=3,
@@ -51,13 +51,13 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient[Any]]:
+def client(settings: SandboxPosSettings) -> Iterator[TestClient[Any]]:
     with TestClient(create_app(settings)) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def ids(settings: Settings) -> dict[str, Any]:
+def ids(settings: SandboxPosSettings) -> dict[str, Any]:
     """Sandbox ids standing in for the documentation's example ids."""
     cat = generate(settings.seed, settings.seed_skus, settings.seed_stores, settings.seed_dcs)
     store = cat.stores[0]
@@ -199,7 +199,7 @@ def test_batch_retrieve_counts_pages(client: TestClient[Any]) -> None:
 
 
 def test_batch_change_inventory_is_idempotent_and_signals(
-    client: TestClient[Any], ids: dict[str, Any], settings: Settings
+    client: TestClient[Any], ids: dict[str, Any], settings: SandboxPosSettings
 ) -> None:
     request = copy.deepcopy(body("inventory-batch-create-changes.request.json"))
     change = request["changes"][0]["physical_count"]
@@ -287,7 +287,7 @@ def test_create_order_documented_request(client: TestClient[Any], ids: dict[str,
 
 
 def test_pickup_order_and_its_fulfillment_webhook(
-    client: TestClient[Any], ids: dict[str, Any], settings: Settings
+    client: TestClient[Any], ids: dict[str, Any], settings: SandboxPosSettings
 ) -> None:
     request = {
         "idempotency_key": "pickup-1",
@@ -372,7 +372,7 @@ def _pickup(client: TestClient[Any], location: str, variation: str, ref: str, qt
     return response.json()["order"]  # type: ignore[no-any-return]
 
 
-def _webhooks_for(settings: Settings, order_id: str) -> list[dict[str, Any]]:
+def _webhooks_for(settings: SandboxPosSettings, order_id: str) -> list[dict[str, Any]]:
     db = sqlite3.connect(Path(settings.data_dir) / "sandbox" / "sandbox-pos.sqlite3")
     rows = db.execute("SELECT body FROM _webhooks ORDER BY created_at").fetchall()
     db.close()
@@ -389,7 +389,7 @@ def _square_error(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def test_update_order_cancels_a_pickup_fulfillment(
-    client: TestClient[Any], ids: dict[str, Any], settings: Settings
+    client: TestClient[Any], ids: dict[str, Any], settings: SandboxPosSettings
 ) -> None:
     order = _pickup(client, ids["location"], ids["variation"], "upd-1")
     request = copy.deepcopy(body("orders-update.synthetic.request.json"))

@@ -16,8 +16,8 @@ import pytest
 from litestar.testing import TestClient
 
 from services.sandbox.wms.app import create_app
+from services.sandbox.wms.settings import SandboxWmsSettings
 from services.system.wms.webhooks import verify_signature
-from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wms"
@@ -62,7 +62,7 @@ def _compare(doc: Any, act: Any, where: str) -> None:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
-    settings = Settings(
+    settings = SandboxWmsSettings(
         data_dir=str(tmp_path_factory.mktemp("wms-conformance")),
         seed_skus=60,
         seed_stores=2,

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.sandbox.erp.settings import SandboxErpSettings
+from services.sandbox.wms.settings import SandboxWmsSettings
 from tests.estate import TestEstate, assert_problem
 from tests.integration.test_order_truths import cancel, fault, wms_status
 from tests.integration.test_process_orders import (
@@ -56,7 +58,7 @@ def odoo(estate: TestEstate, model: str, method: str, body: dict[str, Any]) -> A
         estate.url("sandbox-erp") + f"/json/2/{model}/{method}",
         json=body,
         timeout=10,
-        headers={"Authorization": f"bearer {estate.settings.erp_api_key}"},
+        headers={"Authorization": f"bearer {estate.settings_of(SandboxErpSettings).erp_api_key}"},
     )
     assert answer.status_code == 200, answer.text
     return answer.json()
@@ -106,7 +108,7 @@ def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(est
             "lines": [{"sku": sku, "quantity": 1}],
             "ship_to": {"name": "A", "address1": "B", "city": "C", "postal_code": "1", "country_code": "NL"},
         },
-        headers={"X-Api-Key": estate.settings.wms_api_key},
+        headers={"X-Api-Key": estate.settings_of(SandboxWmsSettings).wms_api_key},
     )
     assert warehouse_order.status_code == 201, warehouse_order.text
     extra_sales_order(estate, order_id)

@@ -31,6 +31,7 @@ import redis
 
 from estate.launcher import Estate, free_port, redis_answers
 from services.sandbox.common.catalogue import generate
+from services.sandbox.common.settings import SandboxSettings
 from tests.estate import TEST_SETTINGS, TEST_WORKERS, ControlledEstate
 
 pytestmark = pytest.mark.estate
@@ -313,7 +314,7 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
 
 
 def fresh_skus(estate: Estate, offset: int) -> list[str]:
-    s = estate.settings
+    s = estate.settings_of(SandboxSettings)
     products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
     return [p.sku for p in products[offset : offset + 4]]
 

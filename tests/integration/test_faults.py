@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from services.sandbox.common.catalogue import generate
+from services.sandbox.common.settings import SandboxSettings
+from services.sandbox.erp.settings import SandboxErpSettings
 from tests.estate import TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.estate
 
 @pytest.fixture
 def skus(estate: TestEstate) -> tuple[str, str]:
-    s = estate.settings
+    s = estate.settings_of(SandboxSettings)
     products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
     return products[11].sku, products[12].sku
 
@@ -71,7 +73,7 @@ def _partners(estate: TestEstate, ref: str) -> int:
 
 @pytest.fixture
 def erp_sandbox(estate: TestEstate) -> Iterator[httpx.Client]:
-    key = estate.settings.erp_api_key
+    key = estate.settings_of(SandboxErpSettings).erp_api_key
     with httpx.Client(
         base_url=estate.url("sandbox-erp"), timeout=30, headers={"Authorization": f"bearer {key}"}
     ) as client:

@@ -25,7 +25,7 @@ from shared.locks import Fenced, Locks
 from shared.models.orders import CancelRequest
 from shared.problems import ProblemError
 from shared.service import create_service
-from shared.settings import from_env
+from shared.settings import Settings, from_env
 
 
 async def test_a_lock_is_one_holder_waits_then_409_and_is_fenced(aredis: Redis, key_prefix: str) -> None:
@@ -165,7 +165,7 @@ def test_a_key_whose_first_attempt_died_resumes_what_it_started(redis_url: str, 
         title="t",
         description="d",
         lifespan=[idempotency],
-        settings=from_env({"REDIS_URL": redis_url}),
+        settings=from_env(Settings, {"REDIS_URL": redis_url}),
     )
     sync = SyncRedis.from_url(redis_url)
     with TestClient(app) as client:

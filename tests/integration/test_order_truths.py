@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.process.orders.settings import OrdersSettings
+from services.sandbox.pos.settings import SandboxPosSettings
 from tests.estate import TestEstate, assert_problem
 from tests.integration.test_process_orders import (
     atp,
@@ -237,7 +239,9 @@ def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestE
         interval=0.2,
         what="every order released after the restart",
     )
-    time.sleep(float(estate.settings.orders_inflight_s) + 0.5)  # the dead first attempts' in-flight leases lapse
+    time.sleep(
+        float(estate.settings_of(OrdersSettings).orders_inflight_s) + 0.5
+    )  # the dead first attempts' in-flight leases lapse
     for order_id in ids:
         owner, key = started[order_id]
         replay = place(estate, order_body(sku), owner=owner, key=key)
@@ -365,7 +369,7 @@ def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_
     assert httpx.post(deliver_sims + "/_sim/ship", json={"order_reference": order_id}).status_code == 200
     assert httpx.post(deliver_sims + "/_sim/deliver", json={"order_reference": order_id}).status_code == 200
     # Longer than five redeliveries of a stream message would take (claim idle x 5, plus their backoff).
-    time.sleep(estate.settings.orders_claim_idle_s * 5 + 3)
+    time.sleep(estate.settings_of(OrdersSettings).orders_claim_idle_s * 5 + 3)
     assert record(estate, order_id)["state"] == "pending_backend"
     clear_faults(estate)
     wait_state(estate, order_id, "delivered", timeout=40)
@@ -465,7 +469,7 @@ def pos_in_stock(estate: TestEstate, sku: str, store: str) -> int:
 
 
 def set_store_stock(estate: TestEstate, sku: str, store: str, qty: int) -> None:
-    s = estate.settings
+    s = estate.settings_of(SandboxPosSettings)
     variation = sql(estate, "sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0][0]
     body = {
         "idempotency_key": uuid.uuid4().hex,

@@ -13,6 +13,8 @@ import msgspec
 import pytest
 
 from services.sandbox.common.catalogue import generate
+from services.sandbox.common.settings import SandboxSettings
+from services.sandbox.pos.settings import SandboxPosSettings
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
@@ -147,7 +149,7 @@ def test_atp_terms_ship_and_explain(estate: Any, av: httpx.Client, skus: list[st
     with _client(estate, "system-wms") as wms:
         for position in wms.get(f"/stock/{sku}").json():
             assert _loc(body, position["location"])["explain"][0]["value"] == position["on_hand"]
-    s = estate.settings  # a read moves no stock: any 100 catalogue SKUs will do
+    s = estate.settings_of(SandboxSettings)  # a read moves no stock: any 100 catalogue SKUs will do
     hundred = [p.sku for p in generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products[:100]]
     bulk = av.post("/availability/query", json={"skus": hundred + ["NOPE-1"], "locations": ["dc-tlb"]})
     assert bulk.status_code == 200
@@ -437,7 +439,7 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
     count = httpx.post(
         estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
         timeout=10,
-        headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"},
+        headers={"Authorization": f"Bearer {estate.settings_of(SandboxPosSettings).pos_access_token}"},
         json={
             "idempotency_key": uuid.uuid4().hex,
             "changes": [

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from services.sandbox.common.catalogue import Catalogue, generate
+from services.sandbox.common.settings import SandboxSettings
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
@@ -28,7 +29,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def catalogue(estate: Any) -> Catalogue:
-    s = estate.settings
+    s = estate.settings_of(SandboxSettings)
     return generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs)
 
 

@@ -14,6 +14,8 @@ import httpx
 import msgspec
 import pytest
 
+from services.sandbox.pos.settings import SandboxPosSettings
+from services.system.pos.settings import PosSettings
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
@@ -60,7 +62,7 @@ def _entries(estate: Any, domain: str) -> list[dict[str, Any]]:
 
 
 def _sign(estate: Any, body: bytes) -> str:
-    s = estate.settings
+    s = estate.settings_of(PosSettings)
     mac = hmac.new(s.pos_webhook_signature_key.encode(), s.pos_webhook_url.encode() + body, hashlib.sha256)
     return base64.b64encode(mac.digest()).decode()
 
@@ -450,7 +452,7 @@ def _set_in_stock(estate: Any, sku: str, store: str, qty: int) -> None:
         estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
         json=body,
         timeout=10,
-        headers={"Authorization": f"Bearer {estate.settings.pos_access_token}"},
+        headers={"Authorization": f"Bearer {estate.settings_of(SandboxPosSettings).pos_access_token}"},
     )
     assert answer.status_code == 200, answer.text
     assert _in_stock(estate, sku, store) == qty

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.system.wms.settings import WmsSettings
 from tests.estate import TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
@@ -215,7 +216,7 @@ def test_cycle_count_publishes_an_absolute_count(estate: TestEstate, sandbox: ht
 
 
 def test_webhook_signature_is_enforced(estate: TestEstate, wms: httpx.Client) -> None:
-    secret = estate.settings.wms_webhook_secret
+    secret = estate.settings_of(WmsSettings).wms_webhook_secret
     body = json.dumps(
         {
             "id": "evt_sigtest",
@@ -243,7 +244,7 @@ def test_webhook_signature_is_enforced(estate: TestEstate, wms: httpx.Client) ->
 
 
 def test_signed_but_unknown_type_is_ignored_and_malformed_is_400(estate: TestEstate, wms: httpx.Client) -> None:
-    secret = estate.settings.wms_webhook_secret
+    secret = estate.settings_of(WmsSettings).wms_webhook_secret
     unknown = json.dumps(
         {"id": "evt_unknown1", "type": "pallet.moved", "created_at": "2026-03-02T12:30:00Z", "data": {"anything": 1}}
     ).encode()

@@ -212,12 +212,17 @@ def test_environment_is_what_shared_settings_expects(chart: helm.Chart) -> None:
         assert env["CACHE_REDIS_URL"] == (
             f"redis://:<redis_password>@{RELEASE}-redis-cache.{NAMESPACE}.svc.cluster.local:6379/0"
         )
-        settings = from_env(env)  # the chart's environment decodes into the same settings the launcher gives
+        # The chart's environment decodes into the deployable's own settings, as the launcher's does.
+        kind = ESTATE[name].settings_class()
+        settings = from_env(kind, env)
         assert settings.service == name
         assert settings.url_for("erp") == service_url("sandbox-erp")
         assert settings.url_for("system-pos") == service_url("system-pos")
-        assert settings.erp_api_key == "<erp_api_key>"
         assert settings.cache_url != settings.redis_url
+        for secret in set(SECRET_NAMES) & set(kind.__struct_fields__):  # each reads its credentials from the Secret
+            assert getattr(settings, secret) == f"<{secret}>", (name, secret)
+    readers = {d.name for d in ESTATE.values() if "erp_api_key" in d.settings_class().__struct_fields__}
+    assert readers == {"sandbox-erp", "system-erp"}
 
 
 # --- Kubernetes schemas ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from aiohttp import web
 from shared import context
 from shared.http import Upstreams
 from shared.problems import ProblemError
-from shared.settings import from_env
+from shared.settings import Settings, from_env
 
 
 class Upstream:
@@ -53,7 +53,7 @@ def make_pool(url: str, **overrides: str) -> Upstreams:
         "OMNIGATE_RETRY_BACKOFF_S": "0.001",
         **overrides,
     }
-    return Upstreams(from_env(env), service="test")
+    return Upstreams(from_env(Settings, env), service="test")
 
 
 async def test_get_is_retried_then_answers_with_upstream_problem(upstream: tuple[Upstream, str]) -> None:
@@ -144,14 +144,14 @@ async def test_correlation_headers_are_propagated(upstream: tuple[Upstream, str]
 
 
 async def test_unknown_upstream_is_a_configuration_error() -> None:
-    pool = Upstreams(from_env({}), service="test")
+    pool = Upstreams(from_env(Settings, {}), service="test")
     with pytest.raises(LookupError, match="OMNIGATE_URL_NOWHERE"):
         pool["nowhere"]
 
 
 async def test_a_body_of_the_wrong_shape_is_a_502_naming_the_upstream(upstream: tuple[Upstream, str]) -> None:
     _, url = upstream
-    upstreams = Upstreams(from_env({"OMNIGATE_URL_WMS": url}), service="t")
+    upstreams = Upstreams(from_env(Settings, {"OMNIGATE_URL_WMS": url}), service="t")
     try:
         response = await upstreams["wms"].get("/anything")
         with pytest.raises(ProblemError) as raised:

@@ -9,20 +9,21 @@ import pytest
 from services.sandbox.common import catalogue
 from shared import context
 from shared.problems import CATALOGUE, ProblemError, type_uri
-from shared.settings import from_env, url_env_name
+from shared.settings import Settings, from_env, url_env_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_settings_from_env_types_and_urls() -> None:
     settings = from_env(
+        Settings,
         {
             "REDIS_URL": "redis://r:1/2",
             "OMNIGATE_HTTP_TIMEOUT_S": "0.25",
             "OMNIGATE_BREAKER_FAIL_MAX": "7",
             "OMNIGATE_URL_SANDBOX_ERP": "http://127.0.0.1:9/",
             "OMNIGATE_UNRELATED": "ignored",
-        }
+        },
     )
     assert settings.redis_url == "redis://r:1/2" and settings.cache_url == "redis://r:1/2"
     assert settings.http_timeout_s == 0.25 and settings.breaker_fail_max == 7
@@ -32,7 +33,7 @@ def test_settings_from_env_types_and_urls() -> None:
 
 def test_settings_refuse_bad_values() -> None:
     with pytest.raises(ValueError, match="breaker_fail_max"):
-        from_env({"OMNIGATE_BREAKER_FAIL_MAX": "many"})
+        from_env(Settings, {"OMNIGATE_BREAKER_FAIL_MAX": "many"})
 
 
 def test_traceparent_is_continued_or_restarted() -> None:

@@ -12,4 +12,4 @@ from estate.openapi_export import OPENAPI_DIR, document, render
 def test_committed_openapi_matches_app(deployable) -> None:  # type: ignore[no-untyped-def]
     path = OPENAPI_DIR / f"{deployable.name}.json"
     assert path.exists(), f"{path} missing: run `make openapi`"
-    assert path.read_text() == render(document(deployable.module)), f"{path} is stale: run `make openapi`"
+    assert path.read_text() == render(document(deployable)), f"{path} is stale: run `make openapi`"

@@ -14,12 +14,12 @@ import pytest
 from services.process.orders.backends import Backends
 from services.process.orders.intake import Intake, Rejected, received, request_of
 from services.process.orders.records import OrderRecord, ReturnRecord, ReturnStep, Step
+from services.process.orders.settings import OrdersSettings
 from shared.models.availability import AvailabilityQueryResult
 from shared.models.inventory import Location
 from shared.models.orders import OrderRequest, OrderState
 from shared.models.returns import ReturnLine
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 NOW = "2025-01-01T00:00:00Z"
 ADDRESS = {"name": "A", "line1": "B", "city": "C", "postal_code": "1", "country": "NL"}
@@ -203,7 +203,7 @@ class FakeBackends(Backends):
 
 
 def intake(answer: AvailabilityQueryResult, stores: list[Location] | None = None) -> Intake:
-    return Intake(FakeBackends(answer, stores), Settings())
+    return Intake(FakeBackends(answer, stores), OrdersSettings())
 
 
 def test_intake_prices_taxes_and_splits_a_ship_order_where_the_channel_allows() -> None:

@@ -16,7 +16,7 @@ from shared import outage
 from shared.models.orders import SalesOrderRequest
 from shared.problems import MEDIA_TYPE, ProblemError
 from shared.service import create_service
-from shared.settings import from_env
+from shared.settings import Settings, from_env
 
 
 @post("/orders")
@@ -41,7 +41,7 @@ async def down() -> None:
 
 
 def make_client(redis_url: str = "redis://127.0.0.1:1/0", uses_redis: bool = False) -> TestClient:
-    settings = from_env({"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048"})
+    settings = from_env(Settings, {"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048"})
     app = create_service(
         "svc-test",
         [create_order, bug, down, needs_redis],
@@ -203,7 +203,7 @@ async def logs_something() -> None:
 def test_log_lines_are_json_with_the_request_correlation(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    settings = from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})
+    settings = from_env(Settings, {"REDIS_URL": "redis://127.0.0.1:1/0"})
     app = create_service("svc-logs", [logs_something], title="t", description="d", uses_redis=False, settings=settings)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     with TestClient(app) as client:
@@ -231,7 +231,7 @@ def test_outer_wrappers_see_every_request_the_routers_404_included() -> None:
         title="t",
         description="d",
         uses_redis=False,
-        settings=from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}),
+        settings=from_env(Settings, {"REDIS_URL": "redis://127.0.0.1:1/0"}),
         wrappers=[counting],
     )
     with TestClient(app) as client:

@@ -21,17 +21,18 @@ from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
 from services.process.availability.rounds import Rounds
 from services.process.availability.scripts import Scripts
+from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import Locations
 from shared.background import in_background
 from shared.clock import worker_id
 from shared.events import Consumer, EventBus
 from shared.outbox import Outbox
 from shared.service import create_service
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+def create_app(settings: AvailabilitySettings | None = None) -> Litestar:
+    settings = settings or get_settings(AvailabilitySettings)
 
     @asynccontextmanager
     async def state_lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from services.process.availability import sources
 from services.process.availability.keys import GROUP, Keys
 from services.process.availability.scripts import Scripts
+from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import Locations, dc_location
 from shared.background import run_rounds
 from shared.clock import now_ms, worker_id
@@ -45,7 +46,6 @@ from shared.models.events import (
     ShipmentDispatched,
 )
 from shared.models.inventory import StockPosition
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.availability.projection")
 DOMAINS = ("inventory", "fulfilment")
@@ -59,7 +59,7 @@ def ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def safety_stock(settings: Settings, location: str) -> int:
+def safety_stock(settings: AvailabilitySettings, location: str) -> int:
     return (
         settings.availability_dc_safety_stock
         if location.startswith("dc-")
@@ -71,7 +71,7 @@ def _lines(lines: list[Any]) -> list[dict[str, Any]]:
     return [{"sku": line.sku, "qty": line.qty} for line in lines]
 
 
-def snapshot_row(settings: Settings, position: StockPosition) -> list[Any]:
+def snapshot_row(settings: AvailabilitySettings, position: StockPosition) -> list[Any]:
     return [
         position.sku,
         position.location,
@@ -90,7 +90,7 @@ class Projection:
         keys: Keys,
         scripts: Scripts,
         http: Upstreams,
-        settings: Settings,
+        settings: AvailabilitySettings,
         locations: Locations,
         bus: EventBus,
     ) -> None:

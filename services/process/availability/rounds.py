@@ -16,12 +16,12 @@ from services.process.availability.prices import Prices
 from services.process.availability.projection import Projection
 from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
+from services.process.availability.settings import AvailabilitySettings
 from shared.background import until_done, wait_until_set
 from shared.events import Consumer
 from shared.lease import Lease, run_under_lease
 from shared.outbox import Outbox, run_relay
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.availability.rounds")
 
@@ -32,7 +32,7 @@ class Rounds:
     def __init__(
         self,
         redis: Redis,
-        settings: Settings,
+        settings: AvailabilitySettings,
         stop: asyncio.Event,
         *,
         projection: Projection,

@@ -19,6 +19,7 @@ from services.process.availability.atp import AtpReader, sku_availability
 from services.process.availability.prices import Prices
 from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
+from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import POSTAL_PATTERN, Locations, centroid, distance_km
 from shared.clock import now_ms
 from shared.models.availability import (
@@ -40,7 +41,6 @@ from shared.models.availability import (
 from shared.models.catalog import Price
 from shared.models.common import MAX_LINE_QTY, REF_PATTERN, SKU_PATTERN
 from shared.problems import ProblemError, invalid, not_found
-from shared.settings import Settings
 
 _SKU = re.compile(SKU_PATTERN)
 _REF = re.compile(REF_PATTERN)
@@ -287,7 +287,9 @@ async def get_price(sku: FromPath[str], prices: NamedDependency[Prices]) -> Pric
     summary="Sync the price projection from the ERP now",
     response_description="`done` with the count, or 202 `running` if it takes longer than the wait",
 )
-async def sync_prices(prices: NamedDependency[Prices], settings: NamedDependency[Settings]) -> Response[Any]:
+async def sync_prices(
+    prices: NamedDependency[Prices], settings: NamedDependency[AvailabilitySettings]
+) -> Response[Any]:
     status = await prices.request_sync(wait_s=settings.http_timeout_s * 4 + 2)
     return Response(status, status_code=200 if status.state == "done" else 202)
 

@@ -20,6 +20,7 @@ from services.process.orders.recovery import RetryWorker
 from services.process.orders.returns import Returns
 from services.process.orders.routes import ROUTES
 from services.process.orders.saga import Saga
+from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep
 from services.process.orders.tracking import Facts, run_tracker
@@ -29,14 +30,14 @@ from shared.idempotency import Idempotency
 from shared.lease import Lease, run_under_lease
 from shared.outbox import Outbox, run_relay
 from shared.service import create_service
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 NAME = "process-orders"
 
 
 @asynccontextmanager
 async def orders_state(app: Litestar) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
+    settings: OrdersSettings = app.state.settings
     redis: Redis = app.state.redis
     bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
     outbox = Outbox(redis, bus, name=NAME, prefix=settings.key_prefix)
@@ -67,14 +68,14 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
 
 async def relay_outbox(app: Litestar) -> None:
     """Publish lifecycle events from the outbox; one replica at a time (the lease), in order."""
-    settings: Settings = app.state.settings
+    settings: OrdersSettings = app.state.settings
     lease = Lease(app.state.redis, f"{NAME}-outbox", prefix=settings.key_prefix, ttl_ms=10_000)
     await run_relay(parts(app.state).outbox, lease, interval_s=settings.orders_relay_s, stop=app.state.stop)
 
 
 async def sweep_documents(app: Litestar) -> None:
     """The scheduled document sweep: one replica at a time (the lease), every ``orders_sweep_s``."""
-    settings: Settings = app.state.settings
+    settings: OrdersSettings = app.state.settings
     if settings.orders_sweep_s <= 0:
         return
     sweep = parts(app.state).sweep
@@ -86,7 +87,7 @@ async def sweep_documents(app: Litestar) -> None:
     await run_under_lease(lease, sweep.scheduled, interval_s=settings.orders_sweep_s, stop=app.state.stop)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: OrdersSettings | None = None) -> Litestar:
     return create_service(
         NAME,
         ROUTES,
@@ -107,6 +108,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             in_background("orders-outbox-relay", relay_outbox),
             in_background("orders-document-sweep", sweep_documents),
         ],
-        settings=settings or get_settings(),
+        settings=settings or get_settings(OrdersSettings),
         dependencies=DEPENDENCIES,
     )

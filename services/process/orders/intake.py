@@ -22,6 +22,7 @@ from typing import Any
 from services.process.orders import pricing, sourcing
 from services.process.orders.backends import AVAILABILITY, Backends
 from services.process.orders.records import Group, OrderRecord
+from services.process.orders.settings import OrdersSettings
 from shared import context
 from shared.clock import utcnow
 from shared.models.availability import AvailabilityQueryResult
@@ -29,7 +30,6 @@ from shared.models.catalog import Price
 from shared.models.inventory import Location
 from shared.models.orders import Fulfilment, OrderLine, OrderLineRequest, OrderRequest
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 # A store id the cache does not know refreshes the POS's store list at most this often.
 MISS_REFRESH_S = 5.0
@@ -88,7 +88,7 @@ def request_of(record: OrderRecord) -> OrderRequest:
 
 
 class Intake:
-    def __init__(self, backends: Backends, settings: Settings) -> None:
+    def __init__(self, backends: Backends, settings: OrdersSettings) -> None:
         self.backends = backends
         self.settings = settings
         self.stores = StoreCache({})

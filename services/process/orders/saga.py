@@ -32,6 +32,7 @@ import msgspec
 from services.process.orders.backends import SYSTEM_OF, Backends, Refused
 from services.process.orders.intake import Intake, Rejected, received, request_of
 from services.process.orders.records import AFTER_RELEASE, FINAL, OrderRecord, Step
+from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import Store
 from shared import context
 from shared.changes import Change, now_entry
@@ -48,7 +49,6 @@ from shared.models.events import (
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, PickupTaskRequest
 from shared.models.orders import CancelRequest, OrderRequest, SalesOrderLine, SalesOrderRequest
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.saga")
 
@@ -63,7 +63,7 @@ def member(order_id: str) -> str:
 
 
 class Saga:
-    def __init__(self, store: Store, backends: Backends, intake: Intake, settings: Settings) -> None:
+    def __init__(self, store: Store, backends: Backends, intake: Intake, settings: OrdersSettings) -> None:
         self.store = store
         self.backends = backends
         self.intake = intake

@@ -26,6 +26,7 @@ import msgspec
 
 from services.process.orders.backends import Backends
 from services.process.orders.records import AFTER_RELEASE, FINAL, OrderRecord, ReturnStep, Step
+from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import Store
 from shared.clock import utcnow
 from shared.lease import Lease
@@ -38,7 +39,6 @@ from shared.models.orders import (
     MismatchKind,
 )
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.sweep")
 KEEP_S = 7 * 86_400
@@ -55,7 +55,7 @@ def new_sweep_id() -> str:
 
 
 class Sweep:
-    def __init__(self, store: Store, backends: Backends, settings: Settings) -> None:
+    def __init__(self, store: Store, backends: Backends, settings: OrdersSettings) -> None:
         self.store = store
         self.backends = backends
         self.settings = settings

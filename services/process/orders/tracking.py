@@ -21,12 +21,12 @@ import msgspec
 
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
+from services.process.orders.settings import OrdersSettings
 from shared import context
 from shared.clock import worker_id
 from shared.events import Consumer, EventBus
 from shared.locks import Lock
 from shared.models.events import Event, ReceiptReceived
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.orders.tracking")
 GROUP = "process-orders"
@@ -84,7 +84,7 @@ class Facts:
             await self.returns.settle_receipts(order_id, lock)
 
 
-async def run_tracker(bus: EventBus, facts: Facts, settings: Settings, stop: asyncio.Event) -> None:
+async def run_tracker(bus: EventBus, facts: Facts, settings: OrdersSettings, stop: asyncio.Event) -> None:
     """This worker's member of the ``fulfilment`` consumer group, until ``stop``."""
     consumer = Consumer(
         bus,

@@ -16,18 +16,18 @@ from litestar import Litestar
 from litestar.types import ControllerRouterHandler
 
 from services.sandbox.common import catalogue, db, faults, webhooks
-from services.sandbox.common.deps import DEPENDENCIES, Sandbox, sandbox
+from services.sandbox.common.deps import DEPENDENCIES, S, Sandbox, sandbox
+from services.sandbox.common.settings import SandboxSettings
 from shared.service import create_service
-from shared.settings import Settings, get_settings
 
 SeedFn = Callable[[sqlite3.Connection, catalogue.Catalogue], None]
 
 
-def database_path(settings: Settings, name: str) -> Path:
+def database_path(settings: SandboxSettings, name: str) -> Path:
     return settings.data_path / "sandbox" / f"{name}.sqlite3"
 
 
-def open_database(settings: Settings, name: str, schema: str, seed: SeedFn) -> sqlite3.Connection:
+def open_database(settings: SandboxSettings, name: str, schema: str, seed: SeedFn) -> sqlite3.Connection:
     """Open (creating and seeding on first use) the sandbox's database; seeding is one transaction."""
     conn = db.connect(database_path(settings, name))
     faults.ensure_schema(conn)
@@ -44,7 +44,7 @@ def open_database(settings: Settings, name: str, schema: str, seed: SeedFn) -> s
     return conn
 
 
-def seed_database(settings: Settings, name: str, schema: str, seed: SeedFn, *, force: bool) -> Path | None:
+def seed_database(settings: SandboxSettings, name: str, schema: str, seed: SeedFn, *, force: bool) -> Path | None:
     """Create a sandbox's database afresh (the sandbox must be stopped); None if it exists and not ``force``."""
     path = database_path(settings, name)
     if path.exists() and not force:
@@ -55,7 +55,7 @@ def seed_database(settings: Settings, name: str, schema: str, seed: SeedFn, *, f
     return path
 
 
-def current_catalogue(settings: Settings) -> catalogue.Catalogue:
+def current_catalogue(settings: SandboxSettings) -> catalogue.Catalogue:
     return catalogue.generate(settings.seed, settings.seed_skus, settings.seed_stores, settings.seed_dcs)
 
 
@@ -69,9 +69,9 @@ def create_sandbox(
     seed: SeedFn,
     error_body: faults.ErrorBody,
     signer: webhooks.Signer | None = None,
-    settings: Settings | None = None,
+    settings: S,
 ) -> Litestar:
-    settings = settings or get_settings()
+    """``settings`` is the back-end's own struct; its handlers receive ``Sandbox[<that struct>]``."""
 
     @asynccontextmanager
     async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:

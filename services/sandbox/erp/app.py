@@ -7,13 +7,15 @@ from pathlib import Path
 from litestar import Litestar
 
 from services.sandbox.common.app import create_sandbox, seed_database
+from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.erp import db, routes, sim
 from services.sandbox.erp.seed import seed as seed_catalogue
-from shared.settings import Settings, get_settings
+from services.sandbox.erp.settings import SandboxErpSettings
+from shared.settings import get_settings
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+def create_app(settings: SandboxErpSettings | None = None) -> Litestar:
+    settings = settings or get_settings(SandboxErpSettings)
     return create_sandbox(
         "sandbox-erp",
         [routes.json2, *sim.ROUTES],
@@ -27,6 +29,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-def seed(settings: Settings, *, force: bool = False) -> Path | None:
+def seed(settings: SandboxSettings, *, force: bool = False) -> Path | None:
     """``omnigate seed``: this sandbox's database afresh from the deterministic catalogue (the sandbox stopped)."""
     return seed_database(settings, "sandbox-erp", db.SCHEMA, seed_catalogue, force=force)

@@ -18,10 +18,10 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from services.sandbox.common.deps import Sandbox
 from services.sandbox.erp import orm
+from services.sandbox.erp.deps import ErpSandbox
 from services.sandbox.erp.orm import OdooError
-from shared.settings import Settings
+from services.sandbox.erp.settings import SandboxErpSettings
 
 JSON = "application/json; charset=utf-8"
 
@@ -58,7 +58,7 @@ def error_body(status: int) -> tuple[bytes, str]:
     return msgspec.json.encode(body), JSON
 
 
-def _authorised(request: Request[Any, Any, Any], settings: Settings) -> bool:
+def _authorised(request: Request[Any, Any, Any], settings: SandboxErpSettings) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     expected = settings.erp_api_key
@@ -133,7 +133,7 @@ def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dic
     summary="Call a model method (Odoo external JSON-2 API)",
 )
 async def json2(
-    request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str], sandbox: NamedDependency[Sandbox]
+    request: Request[Any, Any, Any], model: FromPath[str], method: FromPath[str], sandbox: NamedDependency[ErpSandbox]
 ) -> Response[bytes]:
     """Authenticate with the bearer API key, then call ``model.method(**body)`` and answer its return value."""
     settings = sandbox.settings

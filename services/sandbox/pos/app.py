@@ -7,15 +7,17 @@ from pathlib import Path
 from litestar import Litestar
 
 from services.sandbox.common.app import create_sandbox, seed_database
+from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.pos import db, routes, sim, square
 from services.sandbox.pos.seed import seed as seed_catalogue
-from shared.settings import Settings, get_settings
+from services.sandbox.pos.settings import SandboxPosSettings
+from shared.settings import get_settings
 
 NAME = "sandbox-pos"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+def create_app(settings: SandboxPosSettings | None = None) -> Litestar:
+    settings = settings or get_settings(SandboxPosSettings)
     signature_key = settings.pos_webhook_signature_key
 
     def signer(url: str, body: bytes) -> dict[str, str]:
@@ -36,6 +38,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-def seed(settings: Settings, *, force: bool = False) -> Path | None:
+def seed(settings: SandboxSettings, *, force: bool = False) -> Path | None:
     """``omnigate seed``: this sandbox's database afresh from the deterministic catalogue (the sandbox stopped)."""
     return seed_database(settings, "sandbox-pos", db.SCHEMA, seed_catalogue, force=force)

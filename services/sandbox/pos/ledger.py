@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from services.sandbox.common.deps import Sandbox
 from services.sandbox.pos import square
+from services.sandbox.pos.deps import PosSandbox
 
 _encoder = msgspec.json.Encoder()
 
@@ -186,11 +186,11 @@ def count_of(conn: sqlite3.Connection, catalog_object_id: str, location_id: str)
     )
 
 
-def merchant_id(sandbox: Sandbox) -> str:
+def merchant_id(sandbox: PosSandbox) -> str:
     return square.object_id("MERCHANT", str(sandbox.catalogue.seed))[:13]
 
 
-def notify(sandbox: Sandbox, event_type: str, data: square.EventData) -> str:
+def notify(sandbox: PosSandbox, event_type: str, data: square.EventData) -> str:
     """Queue one signed webhook notification; returns its ``event_id`` (= the kit's notification id)."""
     event_id = str(uuid.uuid4())
     event = square.WebhookEvent(
@@ -200,7 +200,7 @@ def notify(sandbox: Sandbox, event_type: str, data: square.EventData) -> str:
     return event_id
 
 
-def notify_counts(sandbox: Sandbox, counts: Sequence[square.InventoryCount]) -> str | None:
+def notify_counts(sandbox: PosSandbox, counts: Sequence[square.InventoryCount]) -> str | None:
     if not counts:
         return None
     data = square.EventData(

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from services.sandbox.common.deps import Sandbox
 from services.sandbox.pos import ledger, square
+from services.sandbox.pos.deps import PosSandbox
 
 _decoder = msgspec.json.Decoder(square.Order)
 _encoder = msgspec.json.Encoder()
@@ -367,7 +367,7 @@ def completed_now(before: square.Order, after: square.Order) -> bool:
     return before.state != "COMPLETED" and after.state == "COMPLETED"
 
 
-def notify_fulfillment(sandbox: Sandbox, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:
+def notify_fulfillment(sandbox: PosSandbox, order: square.Order, updates: list[square.FulfillmentUpdate]) -> str:
     assert order.id is not None and order.created_at and order.updated_at and order.state and order.version
     data = square.EventData(
         type="order_fulfillment_updated",

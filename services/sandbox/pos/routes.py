@@ -24,8 +24,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
 from services.sandbox.common.db import Transaction
-from services.sandbox.common.deps import Sandbox, settings_of
+from services.sandbox.common.deps import settings_of
 from services.sandbox.pos import ledger, orders, square
+from services.sandbox.pos.deps import PosSandbox
+from services.sandbox.pos.settings import SandboxPosSettings
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
@@ -62,7 +64,7 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
 
 def bearer_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Square answers 401 AUTHENTICATION_ERROR for a missing or wrong access token."""
-    token = settings_of(connection).pos_access_token
+    token = settings_of(connection, SandboxPosSettings).pos_access_token
     header = connection.headers.get("authorization", "")
     scheme, _sep, presented = header.partition(" ")
     if not token or scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.encode()):
@@ -173,7 +175,7 @@ def location_of(row: Any, merchant_id: str) -> square.Location:
 
 
 @get("/locations", summary="ListLocations")
-async def list_locations(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+async def list_locations(request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]) -> Response[bytes]:
     rows = sandbox.db.execute("SELECT * FROM locations ORDER BY name, id").fetchall()
     merchant = ledger.merchant_id(sandbox)
     return _json(square.ListLocationsResponse([location_of(r, merchant) for r in rows]))
@@ -202,7 +204,7 @@ def catalog_object(row: Any) -> square.CatalogObject:
 
 
 @post("/catalog/search", summary="SearchCatalogObjects (ITEM_VARIATION, exact_query on sku or name)", status_code=200)
-async def search_catalog(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+async def search_catalog(request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]) -> Response[bytes]:
     req = decode(await request.body(), square.SearchCatalogObjectsRequest)
     limit = _limit(req.limit, 100, 1000)
     clauses, args = ["1 = 1"], []
@@ -238,7 +240,9 @@ async def search_catalog(request: Request[Any, Any, Any], sandbox: NamedDependen
 
 
 @post("/inventory/counts/batch-retrieve", summary="BatchRetrieveInventoryCounts", status_code=200)
-async def batch_retrieve_counts(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+async def batch_retrieve_counts(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]
+) -> Response[bytes]:
     req = decode(await request.body(), square.BatchRetrieveInventoryCountsRequest)
     limit = _limit(req.limit, 1000, 1000)
     clauses, args = ["1 = 1"], []
@@ -282,7 +286,9 @@ async def batch_retrieve_counts(request: Request[Any, Any, Any], sandbox: NamedD
 
 
 @post("/inventory/changes/batch-create", summary="BatchChangeInventory (PHYSICAL_COUNT, ADJUSTMENT)", status_code=200)
-async def batch_change_inventory(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+async def batch_change_inventory(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]
+) -> Response[bytes]:
     req = decode(await request.body(), square.BatchChangeInventoryRequest)
     _check_idempotency_key(req.idempotency_key)
     changes = req.changes or []
@@ -306,7 +312,7 @@ async def batch_change_inventory(request: Request[Any, Any, Any], sandbox: Named
 
 
 @post("/orders", summary="CreateOrder (line items, PICKUP fulfillments, returns)", status_code=200)
-async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]) -> Response[bytes]:
     conn = sandbox.db
     req = decode(await request.body(), square.CreateOrderRequest)
     if req.idempotency_key is not None:
@@ -327,7 +333,7 @@ async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency
 
 @get("/orders/{order_id:str}", summary="RetrieveOrder")
 async def retrieve_order(
-    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox], order_id: FromPath[str]
 ) -> Response[bytes]:
     order = orders.load(sandbox.db, order_id)
     if order is None:
@@ -340,7 +346,7 @@ UPDATE_ENDPOINT = "orders/update"
 
 @put("/orders/{order_id:str}", summary="UpdateOrder (fulfillment state changes by uid)", status_code=200)
 async def update_order(
-    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], order_id: FromPath[str]
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox], order_id: FromPath[str]
 ) -> Response[bytes]:
     """A sparse update under Square's rules (see orders.py). A repeated ``idempotency_key`` changes nothing
     and answers the order as it is now (Square: "The latest order version is returned"), whatever the body;
@@ -444,7 +450,7 @@ def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] |
 
 
 @post("/orders/search", summary="SearchOrders (state and created/updated time filters, sort, cursor)", status_code=200)
-async def search_orders(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> Response[bytes]:
+async def search_orders(request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]) -> Response[bytes]:
     """Orders of up to 10 locations, a page at a time. As Square documents: time ranges are inclusive, an
     absent end is the time of the cursor's first request, and a cursor belongs to the query it came from."""
     req = decode(await request.body(), square.SearchOrdersRequest)

@@ -20,8 +20,8 @@ from litestar.params import JSONBody
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
-from services.sandbox.common.deps import Sandbox
 from services.sandbox.pos import ledger, orders, square
+from services.sandbox.pos.deps import PosSandbox
 from shared.problems import ProblemError, not_found
 
 SKU = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -77,7 +77,7 @@ def _insufficient(short: list[dict[str, Any]]) -> ProblemError:
     status_code=200,
 )
 async def sim_sale(
-    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox], data: JSONBody[StockMove]
 ) -> SimResult:
     """A sale at the till, refused (409) beyond the store's IN_STOCK count.
 
@@ -120,7 +120,7 @@ async def sim_sale(
     status_code=200,
 )
 async def sim_return(
-    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[StockMove]
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox], data: JSONBody[StockMove]
 ) -> SimResult:
     conn = sandbox.db
     with Transaction(conn):
@@ -156,7 +156,7 @@ def _pickup_order(conn: Any, order_id: str) -> square.Order:
     status_code=200,
 )
 async def sim_pickup_ready(
-    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox], data: JSONBody[OrderRef]
 ) -> SimResult:
     conn = sandbox.db
     with Transaction(conn):
@@ -184,7 +184,7 @@ async def sim_pickup_ready(
     status_code=200,
 )
 async def sim_picked_up(
-    request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox], data: JSONBody[OrderRef]
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox], data: JSONBody[OrderRef]
 ) -> SimResult:
     """The customer takes the order's units from the shelf: those set aside for this very order (held off
     the till) count as there, with whatever IN_STOCK the store has besides."""

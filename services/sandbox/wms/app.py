@@ -7,13 +7,15 @@ from pathlib import Path
 from litestar import Litestar
 
 from services.sandbox.common.app import create_sandbox, seed_database
+from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.wms import db, routes, sim
 from services.sandbox.wms.seed import seed as seed_catalogue
-from shared.settings import Settings, get_settings
+from services.sandbox.wms.settings import SandboxWmsSettings
+from shared.settings import get_settings
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+def create_app(settings: SandboxWmsSettings | None = None) -> Litestar:
+    settings = settings or get_settings(SandboxWmsSettings)
     return create_sandbox(
         "sandbox-wms",
         [routes.api, *sim.ROUTES],
@@ -28,6 +30,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-def seed(settings: Settings, *, force: bool = False) -> Path | None:
+def seed(settings: SandboxSettings, *, force: bool = False) -> Path | None:
     """``omnigate seed``: this sandbox's database afresh from the deterministic catalogue (the sandbox stopped)."""
     return seed_database(settings, "sandbox-wms", db.SCHEMA, seed_catalogue, force=force)

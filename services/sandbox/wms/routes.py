@@ -24,6 +24,7 @@ from msgspec import Meta
 from services.sandbox.common.db import Transaction
 from services.sandbox.common.deps import settings_of
 from services.sandbox.wms import db
+from services.sandbox.wms.settings import SandboxWmsSettings
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 Sku = Annotated[str, Meta(pattern=SKU_PATTERN)]
@@ -89,7 +90,7 @@ def _on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[by
 
 
 def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    expected = settings_of(connection).wms_api_key
+    expected = settings_of(connection, SandboxWmsSettings).wms_api_key
     given = connection.headers.get("x-api-key", "")
     # No key configured means nobody gets in: an open WMS would hide a missing secret.
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):

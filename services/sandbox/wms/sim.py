@@ -23,8 +23,8 @@ from litestar.di import NamedDependency
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
-from services.sandbox.common.deps import Sandbox
 from services.sandbox.wms import db
+from services.sandbox.wms.deps import WmsSandbox
 from services.sandbox.wms.routes import CANCELLABLE, Reference, Sku, WarehouseCode
 from shared.problems import ProblemError, invalid, not_found
 
@@ -46,7 +46,7 @@ def make_signer(secret: str) -> Callable[[str, bytes], dict[str, str]]:
     return signer
 
 
-def emit(sandbox: Sandbox, type_: str, data: dict[str, Any]) -> str:
+def emit(sandbox: WmsSandbox, type_: str, data: dict[str, Any]) -> str:
     event_id = db.new_id("evt")
     body = _encoder.encode({"id": event_id, "type": type_, "created_at": db.now(), "data": data})
     sandbox.sender().enqueue(event_id, sandbox.settings.wms_webhook_url, body)
@@ -108,7 +108,7 @@ def _order(conn: sqlite3.Connection, reference: str) -> sqlite3.Row:
     summary="Dispatch a fulfillment order (shipment.dispatched webhook)",
     status_code=200,
 )
-async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
+async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[WmsSandbox]) -> dict[str, Any]:
     data: ShipInput = await _decode(request, ShipInput)
     conn = sandbox.db
     order = _order(conn, data.order_reference)
@@ -165,7 +165,7 @@ async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[San
 @post(
     "/_sim/deliver", tags=["sandbox"], summary="Deliver a shipped order (shipment.delivered webhook)", status_code=200
 )
-async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
+async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[WmsSandbox]) -> dict[str, Any]:
     data: DeliverInput = await _decode(request, DeliverInput)
     conn = sandbox.db
     order = _order(conn, data.order_reference)
@@ -199,7 +199,7 @@ async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[
     summary="Receive a return or a supplier delivery (receipt.received)",
     status_code=200,
 )
-async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
+async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[WmsSandbox]) -> dict[str, Any]:
     data: ReceiveInput = await _decode(request, ReceiveInput)
     conn = sandbox.db
     supplier = (data.warehouse, data.sku, data.qty)
@@ -280,7 +280,7 @@ async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[
     summary="Cycle count: set absolute on-hand (stock.counted webhook)",
     status_code=200,
 )
-async def sim_count(request: Request[Any, Any, Any], sandbox: NamedDependency[Sandbox]) -> dict[str, Any]:
+async def sim_count(request: Request[Any, Any, Any], sandbox: NamedDependency[WmsSandbox]) -> dict[str, Any]:
     data: CountInput = await _decode(request, CountInput)
     conn = sandbox.db
     if not db.warehouse_exists(conn, data.warehouse):

@@ -11,17 +11,18 @@ from services.system.erp import routes
 from services.system.erp.connector import UPSTREAM, OdooConnector
 from services.system.erp.deps import DEPENDENCIES, Parts, parts
 from services.system.erp.price_feed import PriceFeed
+from services.system.erp.settings import ErpSettings
 from shared.background import in_background, until_done
 from shared.events import EventBus
 from shared.lease import Lease, run_under_lease
 from shared.service import create_service
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 NAME = "system-erp"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+def create_app(settings: ErpSettings | None = None) -> Litestar:
+    settings = settings or get_settings(ErpSettings)
 
     @asynccontextmanager
     async def connector_lifespan(app: Litestar) -> AsyncIterator[None]:

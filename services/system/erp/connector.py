@@ -38,6 +38,7 @@ from services.system.erp.mapping import (
     OdooSaleOrderLine,
     OdooWarehouse,
 )
+from services.system.erp.settings import ErpSettings
 from shared.http import Upstream, UpstreamResponse
 from shared.idmap import IdMap, chunks
 from shared.locks import Lock, Locks
@@ -47,7 +48,6 @@ from shared.models.inventory import StockPosition
 from shared.models.orders import SalesOrder, SalesOrderLine, SalesOrderRequest
 from shared.models.returns import CreditMemo, CreditMemoRequest
 from shared.problems import ProblemError, not_found
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.system.erp")
 
@@ -92,7 +92,7 @@ class OdooErrorBody(msgspec.Struct):
 
 
 class OdooConnector:
-    def __init__(self, upstream: Upstream, redis: Redis, settings: Settings) -> None:
+    def __init__(self, upstream: Upstream, redis: Redis, settings: ErpSettings) -> None:
         self.upstream = upstream
         self.redis = redis
         self.settings = settings

@@ -11,18 +11,19 @@ from services.system.pos import routes
 from services.system.pos.connector import SquareConnector
 from services.system.pos.deps import DEPENDENCIES, Parts, parts
 from services.system.pos.pickups import Pickups, StoreReturns
+from services.system.pos.settings import PosSettings
 from services.system.pos.webhooks import square_webhook
 from shared.background import in_background, until_done
 from shared.events import EventBus
 from shared.service import create_service
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 NAME = "system-pos"
 UPSTREAM = "pos"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+def create_app(settings: PosSettings | None = None) -> Litestar:
+    settings = settings or get_settings(PosSettings)
 
     @asynccontextmanager
     async def pos_lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -26,10 +26,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.system.pos import mapping
+from services.system.pos.settings import PosSettings
 from shared.http import Upstream, UpstreamResponse
 from shared.idmap import IdMap
 from shared.problems import ProblemError
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.system.pos")
 T = TypeVar("T")
@@ -44,7 +44,7 @@ class VersionMismatch(ProblemError):
 
 
 class SquareConnector:
-    def __init__(self, upstream: Upstream, settings: Settings, redis: Redis) -> None:
+    def __init__(self, upstream: Upstream, settings: PosSettings, redis: Redis) -> None:
         self.upstream = upstream
         self.settings = settings
         self.items = IdMap(redis, prefix=settings.key_prefix, system="pos", kind="item")

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector, VersionMismatch
 from services.system.pos.keys import Keys
+from services.system.pos.settings import PosSettings
 from shared import context, replies
 from shared.events import EventBus
 from shared.locks import Lock, Locks
@@ -42,7 +43,6 @@ from shared.models.common import REF_PATTERN
 from shared.models.fulfilment import FulfilmentLine, PickupTask, PickupTaskRequest
 from shared.models.returns import StoreReturn, StoreReturnRequest
 from shared.problems import ProblemError, not_found
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.system.pos")
 _REF = re.compile(REF_PATTERN)
@@ -94,7 +94,7 @@ async def task_lines(pos: SquareConnector, order: mapping.SqOrder) -> list[Fulfi
 
 
 class Pickups:
-    def __init__(self, pos: SquareConnector, redis: Redis, bus: EventBus, settings: Settings) -> None:
+    def __init__(self, pos: SquareConnector, redis: Redis, bus: EventBus, settings: PosSettings) -> None:
         self.pos = pos
         self.redis = redis
         self.bus = bus
@@ -274,7 +274,7 @@ class StoreReturns:
     shelf, both replayed by Square for their idempotency keys, so a repeat (or a retry after a lost answer) is
     the same document."""
 
-    def __init__(self, pos: SquareConnector, redis: Redis, settings: Settings) -> None:
+    def __init__(self, pos: SquareConnector, redis: Redis, settings: PosSettings) -> None:
         self.pos = pos
         self.redis = redis
         self.keys = Keys(settings.key_prefix)

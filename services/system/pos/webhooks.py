@@ -19,10 +19,10 @@ from litestar.di import NamedDependency
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector
 from services.system.pos.pickups import Pickups, task_lines
+from services.system.pos.settings import PosSettings
 from shared import context
 from shared.events import EventBus
 from shared.problems import ProblemError, invalid
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.system.pos")
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
@@ -119,7 +119,7 @@ async def _on_fulfillment(pos: SquareConnector, bus: EventBus, pickups: Pickups,
 )
 async def square_webhook(
     request: Request[Any, Any, Any],
-    settings: NamedDependency[Settings],
+    settings: NamedDependency[PosSettings],
     pos: NamedDependency[SquareConnector],
     bus: NamedDependency[EventBus],
     pickups: NamedDependency[Pickups],

@@ -10,18 +10,19 @@ from litestar import Litestar
 from services.system.wms.connector import WmsConnector
 from services.system.wms.deps import DEPENDENCIES, Parts
 from services.system.wms.routes import ROUTES
+from services.system.wms.settings import WmsSettings
 from services.system.wms.webhooks import wms_webhook
 from shared.events import EventBus
 from shared.locks import Locks
 from shared.service import create_service
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 NAME = "system-wms"
 
 
 @asynccontextmanager
 async def wms_parts(app: Litestar) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
+    settings: WmsSettings = app.state.settings
     # One connector per worker: its per-ref locks sit in the state Redis, so workers and replicas share them.
     connector = WmsConnector(
         app.state.http["wms"],
@@ -34,7 +35,7 @@ async def wms_parts(app: Litestar) -> AsyncIterator[None]:
     yield
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: WmsSettings | None = None) -> Litestar:
     return create_service(
         NAME,
         [*ROUTES, wms_webhook],
@@ -42,6 +43,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         description="DC stock, fulfilment orders, shipments and return receipts in the canonical model, over a "
         "3PL WMS; WMS webhooks become events on the `fulfilment` and `inventory` streams.",
         lifespan=[wms_parts],
-        settings=settings or get_settings(),
+        settings=settings or get_settings(WmsSettings),
         dependencies=DEPENDENCIES,
     )

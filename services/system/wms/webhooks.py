@@ -17,10 +17,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.system.wms import mapping
+from services.system.wms.settings import WmsSettings
 from shared import context
 from shared.events import EventBus
 from shared.problems import ProblemError, invalid
-from shared.settings import Settings
 
 log = logging.getLogger("omnigate.system.wms")
 SIGNATURE_HEADER = "x-wms-signature"
@@ -74,7 +74,7 @@ def decode(body: bytes, type_: type[Any]) -> Any:
 
 @post("/webhooks/wms", summary="WMS webhooks (X-WMS-Signature) -> canonical events", status_code=200)
 async def wms_webhook(
-    request: Request[Any, Any, Any], bus: NamedDependency[EventBus], settings: NamedDependency[Settings]
+    request: Request[Any, Any, Any], bus: NamedDependency[EventBus], settings: NamedDependency[WmsSettings]
 ) -> WebhookResult:
     """Verified on the raw bytes, then translated (mapping.events_for) and published once per event id."""
     body = await request.body()

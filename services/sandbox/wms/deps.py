@@ -1,0 +1,11 @@
+"""What sandbox-wms's handlers receive: the sandbox kit's collaborators (common/deps.py), typed with this
+back-end's own settings, so the credentials and webhook URL it reads are checked names."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from services.sandbox.common.deps import Sandbox
+from services.sandbox.wms.settings import SandboxWmsSettings
+
+WmsSandbox: TypeAlias = Sandbox[SandboxWmsSettings]
