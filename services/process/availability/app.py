@@ -13,7 +13,7 @@ from litestar import Litestar
 
 from services.process.availability import routes
 from services.process.availability.atp import AtpReader
-from services.process.availability.deps import DEPENDENCIES, Parts, parts
+from services.process.availability.deps import WIRING, Parts
 from services.process.availability.keys import NAME, Keys
 from services.process.availability.prices import Prices
 from services.process.availability.projection import Projection
@@ -58,22 +58,25 @@ def create_app(settings: AvailabilitySettings | None = None) -> Litestar:
         )
         await price_events.ensure_groups()
         reconciler = Reconciler(redis, keys, projection, locations)
-        app.state.availability = Parts(
-            atp=AtpReader(redis, keys),
-            locations=locations,
-            reservations=reservations,
-            prices=prices,
-            reconciler=reconciler,
-            rounds=Rounds(
-                redis,
-                settings,
-                app.state.stop,
-                projection=projection,
-                prices=prices,
-                price_events=price_events,
+        WIRING.keep(
+            app.state,
+            Parts(
+                atp=AtpReader(redis, keys),
+                locations=locations,
                 reservations=reservations,
-                outbox=outbox,
+                prices=prices,
                 reconciler=reconciler,
+                rounds=Rounds(
+                    redis,
+                    settings,
+                    app.state.stop,
+                    projection=projection,
+                    prices=prices,
+                    price_events=price_events,
+                    reservations=reservations,
+                    outbox=outbox,
+                    reconciler=reconciler,
+                ),
             ),
         )
         try:
@@ -90,13 +93,13 @@ def create_app(settings: AvailabilitySettings | None = None) -> Litestar:
         "down; reconciliation against the systems of record.",
         lifespan=[
             state_lifespan,
-            in_background("availability-projection", lambda app: parts(app.state).rounds.build_and_consume()),
-            in_background("availability-prices", lambda app: parts(app.state).rounds.price_sync()),
-            in_background("availability-price-events", lambda app: parts(app.state).rounds.consume_price_events()),
-            in_background("availability-expiry", lambda app: parts(app.state).rounds.expiry()),
-            in_background("availability-outbox", lambda app: parts(app.state).rounds.relay()),
-            in_background("availability-reconcile", lambda app: parts(app.state).rounds.reconcile()),
+            in_background("availability-projection", lambda app: WIRING.of(app.state).rounds.build_and_consume()),
+            in_background("availability-prices", lambda app: WIRING.of(app.state).rounds.price_sync()),
+            in_background("availability-price-events", lambda app: WIRING.of(app.state).rounds.consume_price_events()),
+            in_background("availability-expiry", lambda app: WIRING.of(app.state).rounds.expiry()),
+            in_background("availability-outbox", lambda app: WIRING.of(app.state).rounds.relay()),
+            in_background("availability-reconcile", lambda app: WIRING.of(app.state).rounds.reconcile()),
         ],
         settings=settings,
-        dependencies=DEPENDENCIES,
+        dependencies=WIRING.dependencies,
     )

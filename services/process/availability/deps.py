@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.datastructures import State
-
 from services.process.availability.atp import AtpReader
 from services.process.availability.prices import Prices
 from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
 from services.process.availability.rounds import Rounds
 from services.process.availability.stores import Locations
-from shared.deps import provide
+from shared.deps import Wiring
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +28,4 @@ class Parts:
     rounds: Rounds
 
 
-def parts(state: State) -> Parts:
-    found: Parts = state.availability
-    return found
-
-
-DEPENDENCIES = provide("availability", Parts)
+WIRING = Wiring("availability", Parts)

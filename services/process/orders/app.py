@@ -14,7 +14,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from services.process.orders.backends import Backends
-from services.process.orders.deps import DEPENDENCIES, Parts, parts
+from services.process.orders.deps import WIRING, Parts
 from services.process.orders.intake import Intake
 from services.process.orders.recovery import RetryWorker
 from services.process.orders.returns import Returns
@@ -46,22 +46,25 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
     saga = Saga(store, backends, Intake(backends, settings), settings)
     returns = Returns(saga)
     facts = Facts(saga, returns)
-    app.state.orders = Parts(
-        bus=bus,
-        outbox=outbox,
-        store=store,
-        saga=saga,
-        returns=returns,
-        facts=facts,
-        idempotency=Idempotency(
-            redis,
-            prefix=settings.key_prefix,
-            service=NAME,
-            ttl_s=settings.orders_idempotency_ttl_s,
-            inflight_s=settings.orders_inflight_s,
+    WIRING.keep(
+        app.state,
+        Parts(
+            bus=bus,
+            outbox=outbox,
+            store=store,
+            saga=saga,
+            returns=returns,
+            facts=facts,
+            idempotency=Idempotency(
+                redis,
+                prefix=settings.key_prefix,
+                service=NAME,
+                ttl_s=settings.orders_idempotency_ttl_s,
+                inflight_s=settings.orders_inflight_s,
+            ),
+            sweep=Sweep(store, saga.backends, settings),
+            retry_worker=RetryWorker(saga, returns, facts),
         ),
-        sweep=Sweep(store, saga.backends, settings),
-        retry_worker=RetryWorker(saga, returns, facts),
     )
     yield
 
@@ -70,7 +73,7 @@ async def relay_outbox(app: Litestar) -> None:
     """Publish lifecycle events from the outbox; one replica at a time (the lease), in order."""
     settings: OrdersSettings = app.state.settings
     lease = Lease(app.state.redis, f"{NAME}-outbox", prefix=settings.key_prefix, ttl_ms=10_000)
-    await run_relay(parts(app.state).outbox, lease, interval_s=settings.orders_relay_s, stop=app.state.stop)
+    await run_relay(WIRING.of(app.state).outbox, lease, interval_s=settings.orders_relay_s, stop=app.state.stop)
 
 
 async def sweep_documents(app: Litestar) -> None:
@@ -78,7 +81,7 @@ async def sweep_documents(app: Litestar) -> None:
     settings: OrdersSettings = app.state.settings
     if settings.orders_sweep_s <= 0:
         return
-    sweep = parts(app.state).sweep
+    sweep = WIRING.of(app.state).sweep
     lease = Lease(
         app.state.redis, f"{NAME}-sweep", prefix=settings.key_prefix, ttl_ms=int(settings.orders_sweep_s * 1000)
     )
@@ -98,16 +101,16 @@ def create_app(settings: OrdersSettings | None = None) -> Litestar:
         "`orders` and `returns` streams. Every route is scoped by the `X-Omnigate-Owner` header.",
         lifespan=[
             orders_state,
-            in_background("orders-retry-worker", lambda app: parts(app.state).retry_worker.run(app.state.stop)),
+            in_background("orders-retry-worker", lambda app: WIRING.of(app.state).retry_worker.run(app.state.stop)),
             in_background(
                 "orders-tracker",
                 lambda app: run_tracker(
-                    parts(app.state).bus, parts(app.state).facts, app.state.settings, app.state.stop
+                    WIRING.of(app.state).bus, WIRING.of(app.state).facts, app.state.settings, app.state.stop
                 ),
             ),
             in_background("orders-outbox-relay", relay_outbox),
             in_background("orders-document-sweep", sweep_documents),
         ],
         settings=settings or get_settings(OrdersSettings),
-        dependencies=DEPENDENCIES,
+        dependencies=WIRING.dependencies,
     )

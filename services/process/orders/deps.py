@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.datastructures import State
-
 from services.process.orders.recovery import RetryWorker
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
 from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep
 from services.process.orders.tracking import Facts
-from shared.deps import provide
+from shared.deps import Wiring
 from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.outbox import Outbox
@@ -35,9 +33,4 @@ class Parts:
     retry_worker: RetryWorker
 
 
-def parts(state: State) -> Parts:
-    found: Parts = state.orders
-    return found
-
-
-DEPENDENCIES = provide("orders", Parts)
+WIRING = Wiring("orders", Parts)

@@ -9,7 +9,7 @@ from litestar import Litestar
 
 from services.system.erp import routes
 from services.system.erp.connector import UPSTREAM, OdooConnector
-from services.system.erp.deps import DEPENDENCIES, Parts, parts
+from services.system.erp.deps import WIRING, Parts
 from services.system.erp.price_feed import PriceFeed
 from services.system.erp.settings import ErpSettings
 from shared.background import in_background, until_done
@@ -28,13 +28,14 @@ def create_app(settings: ErpSettings | None = None) -> Litestar:
     async def connector_lifespan(app: Litestar) -> AsyncIterator[None]:
         connector = OdooConnector(app.state.http[UPSTREAM], app.state.redis, settings)
         bus = EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME)
-        app.state.erp_parts = Parts(
-            erp=connector, price_feed=PriceFeed(connector, bus, app.state.redis, prefix=settings.key_prefix)
+        WIRING.keep(
+            app.state,
+            Parts(erp=connector, price_feed=PriceFeed(connector, bus, app.state.redis, prefix=settings.key_prefix)),
         )
         yield
 
     async def warm_up(app: Litestar) -> None:
-        await until_done(parts(app.state).erp.warm_up, what="erp id maps", first_delay_s=1.0)
+        await until_done(WIRING.of(app.state).erp.warm_up, what="erp id maps", first_delay_s=1.0)
 
     async def price_feed(app: Litestar) -> None:
         if settings.erp_price_poll_s <= 0:
@@ -46,7 +47,7 @@ def create_app(settings: ErpSettings | None = None) -> Litestar:
             ttl_ms=int(max(30.0, settings.erp_price_poll_s * 4) * 1000),
         )
         await run_under_lease(
-            lease, parts(app.state).price_feed.poll, interval_s=settings.erp_price_poll_s, stop=app.state.stop
+            lease, WIRING.of(app.state).price_feed.poll, interval_s=settings.erp_price_poll_s, stop=app.state.stop
         )
 
     return create_service(
@@ -62,5 +63,5 @@ def create_app(settings: ErpSettings | None = None) -> Litestar:
             in_background("erp-price-feed", price_feed),
         ],
         settings=settings,
-        dependencies=DEPENDENCIES,
+        dependencies=WIRING.dependencies,
     )

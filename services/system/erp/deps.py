@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.datastructures import State
-
 from services.system.erp.connector import OdooConnector
 from services.system.erp.price_feed import PriceFeed
-from shared.deps import provide
+from shared.deps import Wiring
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +15,4 @@ class Parts:
     price_feed: PriceFeed
 
 
-def parts(state: State) -> Parts:
-    found: Parts = state.erp_parts
-    return found
-
-
-DEPENDENCIES = provide("erp_parts", Parts)
+WIRING = Wiring("erp_parts", Parts)

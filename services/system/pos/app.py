@@ -9,7 +9,7 @@ from litestar import Litestar
 
 from services.system.pos import routes
 from services.system.pos.connector import SquareConnector
-from services.system.pos.deps import DEPENDENCIES, Parts, parts
+from services.system.pos.deps import WIRING, Parts
 from services.system.pos.pickups import Pickups, StoreReturns
 from services.system.pos.settings import PosSettings
 from services.system.pos.webhooks import square_webhook
@@ -30,17 +30,20 @@ def create_app(settings: PosSettings | None = None) -> Litestar:
         redis = app.state.redis
         pos = SquareConnector(app.state.http[UPSTREAM], settings, redis)
         bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
-        app.state.pos_parts = Parts(
-            pos=pos,
-            bus=bus,
-            pickups=Pickups(pos, redis, bus, settings),
-            store_returns=StoreReturns(pos, redis, settings),
+        WIRING.keep(
+            app.state,
+            Parts(
+                pos=pos,
+                bus=bus,
+                pickups=Pickups(pos, redis, bus, settings),
+                store_returns=StoreReturns(pos, redis, settings),
+            ),
         )
         yield
 
     async def warm_up(app: Litestar) -> None:
         # Misses are also filled on demand, so this only saves the first requests a round trip.
-        await until_done(parts(app.state).pos.warm_up, what="pos id maps")
+        await until_done(WIRING.of(app.state).pos.warm_up, what="pos id maps")
 
     return create_service(
         NAME,
@@ -50,5 +53,5 @@ def create_app(settings: PosSettings | None = None) -> Litestar:
         "signed webhooks become canonical inventory and fulfilment events.",
         lifespan=[pos_lifespan, in_background("pos-idmap-warm-up", warm_up)],
         settings=settings,
-        dependencies=DEPENDENCIES,
+        dependencies=WIRING.dependencies,
     )

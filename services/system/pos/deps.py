@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.datastructures import State
-
 from services.system.pos.connector import SquareConnector
 from services.system.pos.pickups import Pickups, StoreReturns
-from shared.deps import provide
+from shared.deps import Wiring
 from shared.events import EventBus
 
 
@@ -20,9 +18,4 @@ class Parts:
     bus: EventBus
 
 
-def parts(state: State) -> Parts:
-    found: Parts = state.pos_parts
-    return found
-
-
-DEPENDENCIES = provide("pos_parts", Parts)
+WIRING = Wiring("pos_parts", Parts)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from services.system.wms.connector import WmsConnector
-from services.system.wms.deps import DEPENDENCIES, Parts
+from services.system.wms.deps import WIRING, Parts
 from services.system.wms.routes import ROUTES
 from services.system.wms.settings import WmsSettings
 from services.system.wms.webhooks import wms_webhook
@@ -31,7 +31,9 @@ async def wms_parts(app: Litestar) -> AsyncIterator[None]:
         settings.upstream_commit_limit_s,
         settings.http_timeout_s / 3,
     )
-    app.state.wms = Parts(wms=connector, bus=EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME))
+    WIRING.keep(
+        app.state, Parts(wms=connector, bus=EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME))
+    )
     yield
 
 
@@ -44,5 +46,5 @@ def create_app(settings: WmsSettings | None = None) -> Litestar:
         "3PL WMS; WMS webhooks become events on the `fulfilment` and `inventory` streams.",
         lifespan=[wms_parts],
         settings=settings or get_settings(WmsSettings),
-        dependencies=DEPENDENCIES,
+        dependencies=WIRING.dependencies,
     )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.datastructures import State
-
 from services.system.wms.connector import WmsConnector
-from shared.deps import provide
+from shared.deps import Wiring
 from shared.events import EventBus
 
 
@@ -17,9 +15,4 @@ class Parts:
     bus: EventBus
 
 
-def parts(state: State) -> Parts:
-    found: Parts = state.wms
-    return found
-
-
-DEPENDENCIES = provide("wms", Parts)
+WIRING = Wiring("wms", Parts)
