@@ -1,19 +1,19 @@
 """process-availability HTTP (DESIGN §10): ATP reads, reservations, prices, reconciliations.
 
-Path and query values are checked here (SKU, ref and postal patterns, quantities, limits) before anything
-reaches Redis; bodies are the contract Structs of ``shared.models.availability``, decoded strictly.
+Path and query values are typed (the kernel's ``shared.params``; SKU, ref and postal patterns, quantities,
+limits), so the framework refuses a bad one before anything reaches Redis; bodies are the contract Structs of
+``shared.models.availability``, decoded strictly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Any
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.params import Body, JSONBody, Parameter
 
 from services.process.availability.atp import AtpReader, sku_availability
 from services.process.availability.prices import Prices
@@ -21,6 +21,7 @@ from services.process.availability.reconcile import Reconciler
 from services.process.availability.reservations import Reservations
 from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import POSTAL_PATTERN, Locations, centroid, distance_km
+from shared import params
 from shared.clock import now_ms
 from shared.models.availability import (
     MAX_QUERY_SKUS,
@@ -39,24 +40,10 @@ from shared.models.availability import (
     StoreLineAvailability,
 )
 from shared.models.catalog import Price
-from shared.models.common import MAX_LINE_QTY, REF_PATTERN, SKU_PATTERN
+from shared.models.common import Qty, Sku
 from shared.problems import ProblemError, invalid, not_found
 
-_SKU = re.compile(SKU_PATTERN)
-_REF = re.compile(REF_PATTERN)
 MAX_BASKET = 50
-
-
-def _sku(value: str, field: str = "sku") -> str:
-    if not _SKU.match(value):
-        raise invalid("a SKU matches [A-Za-z0-9._-]{1,64}", errors=[{"field": field, "value": value[:80]}])
-    return value
-
-
-def _order_id(value: str) -> str:
-    if not _REF.match(value):
-        raise invalid("an order id matches [A-Za-z0-9._:-]{1,64}", errors=[{"field": "order_id", "value": value[:80]}])
-    return value
 
 
 # --- availability ---------------------------------------------------------------------------------------------
@@ -80,26 +67,25 @@ RESERVATION_EXAMPLE = {
 async def stores_near(
     atp: NamedDependency[AtpReader],
     locations: NamedDependency[Locations],
-    sku: Annotated[list[str], Parameter(description="SKUs of the basket (repeat the parameter)")],
-    postal: Annotated[str, Parameter(max_length=12, description="Postal code to measure distance from")],
-    qty: Annotated[list[int] | None, Parameter(description="One qty for every SKU, or one per SKU; default 1")] = None,
+    # The items' own types check each SKU and qty (msgspec reads them); Litestar checks the list's length.
+    sku: Annotated[
+        list[Sku], Parameter(min_items=1, max_items=MAX_BASKET, description="SKUs of the basket (repeat the parameter)")
+    ],
+    postal: Annotated[
+        str, Parameter(pattern=POSTAL_PATTERN.pattern, description="Postal code to measure distance from")
+    ],
+    qty: Annotated[list[Qty] | None, Parameter(description="One qty for every SKU, or one per SKU; default 1")] = None,
     limit: Annotated[int, Parameter(ge=1, le=100, description="How many stores, nearest first")] = 10,
 ) -> list[StoreAvailability]:
     """Every pickup store, nearest first, with what it has of each basket line and whether it has it all.
 
     The postal code is placed by the stores' own postal codes (a geocoder is a seam; see stores.py)."""
-    if not 1 <= len(sku) <= MAX_BASKET:
-        raise invalid(f"give 1 to {MAX_BASKET} sku parameters")
-    skus = [_sku(s) for s in sku]
+    skus = sku  # one query parameter per SKU: ?sku=A&sku=B
     if len(set(skus)) != len(skus):
         raise invalid("each SKU once; give the quantity with qty")
     qtys = qty or [1]
     if len(qtys) not in (1, len(skus)):
         raise invalid("give one qty for every SKU, or one qty per SKU in the same order")
-    if any(not 1 <= q <= MAX_LINE_QTY for q in qtys):
-        raise invalid(f"quantities are 1 to {MAX_LINE_QTY}", errors=[{"field": "qty"}])
-    if not POSTAL_PATTERN.match(postal):
-        raise invalid("postal is a postal code (letters, digits, spaces, dashes)", errors=[{"field": "postal"}])
     basket = [BasketLine(sku=s, qty=qtys[0] if len(qtys) == 1 else qtys[i]) for i, s in enumerate(skus)]
     known = await locations.all()
     stores = [loc for loc in known.values() if loc.type == "store" and loc.pickup]
@@ -143,12 +129,11 @@ async def stores_near(
 async def get_availability(
     atp: NamedDependency[AtpReader],
     locations: NamedDependency[Locations],
-    sku: FromPath[str],
+    sku: params.Sku,
     explain: Annotated[
         bool, Parameter(description="Include every term (on hand, reserved, safety stock, in transit)")
     ] = False,
 ) -> SkuAvailability:
-    _sku(sku)
     fields, staleness = await atp.read([sku], now_ms())
     found = sku_availability(sku, fields[0], await locations.all(), staleness_ms=staleness, explain=explain)
     if found is None:
@@ -219,8 +204,8 @@ async def reserve(
 
 
 @get("/reservations/{order_id:str}", tags=["reservations"], summary="The reservation set of an order")
-async def get_reservations(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
-    return await reservations.get(_order_id(order_id))
+async def get_reservations(order_id: params.OrderId, reservations: NamedDependency[Reservations]) -> ReservationSet:
+    return await reservations.get(order_id)
 
 
 @post(
@@ -231,10 +216,10 @@ async def get_reservations(order_id: FromPath[str], reservations: NamedDependenc
 )
 async def extend(
     reservations: NamedDependency[Reservations],
-    order_id: FromPath[str],
+    order_id: params.OrderId,
     data: Annotated[ExtendRequest, Body(examples=[Example(summary="ten more minutes", value={"ttl_s": 600})])],
 ) -> ReservationSet:
-    return await reservations.transition(_order_id(order_id), "extend", data.ttl_s)
+    return await reservations.transition(order_id, "extend", data.ttl_s)
 
 
 @post(
@@ -243,8 +228,8 @@ async def extend(
     tags=["reservations"],
     summary="held -> allocated (the order was accepted): no expiry from now on",
 )
-async def commit(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
-    return await reservations.transition(_order_id(order_id), "commit")
+async def commit(order_id: params.OrderId, reservations: NamedDependency[Reservations]) -> ReservationSet:
+    return await reservations.transition(order_id, "commit")
 
 
 @post(
@@ -253,8 +238,8 @@ async def commit(order_id: FromPath[str], reservations: NamedDependency[Reservat
     tags=["reservations"],
     summary="Give the stock back (cancel or failure); idempotent",
 )
-async def release(order_id: FromPath[str], reservations: NamedDependency[Reservations]) -> ReservationSet:
-    return await reservations.transition(_order_id(order_id), "release")
+async def release(order_id: params.OrderId, reservations: NamedDependency[Reservations]) -> ReservationSet:
+    return await reservations.transition(order_id, "release")
 
 
 # --- prices ---------------------------------------------------------------------------------------------------
@@ -273,8 +258,8 @@ async def query_prices(
 
 
 @get("/prices/{sku:str}", tags=["prices"], summary="The price of one SKU from the price projection")
-async def get_price(sku: FromPath[str], prices: NamedDependency[Prices]) -> Price:
-    price = await prices.get(_sku(sku))
+async def get_price(sku: params.Sku, prices: NamedDependency[Prices]) -> Price:
+    price = await prices.get(sku)
     if price is None:
         raise not_found(f"price of sku {sku}")
     return price
@@ -323,9 +308,9 @@ async def start_reconciliation(
 
 
 @get("/reconciliations/{recon_id:str}", tags=["reconciliation"], summary="A reconciliation's state and drift")
-async def get_reconciliation(recon_id: FromPath[str], reconciler: NamedDependency[Reconciler]) -> Reconciliation:
-    if not re.fullmatch(r"[0-9a-f]{32}", recon_id):
-        raise not_found(f"reconciliation {recon_id[:80]}")
+async def get_reconciliation(
+    recon_id: params.ReconciliationId, reconciler: NamedDependency[Reconciler]
+) -> Reconciliation:
     report = await reconciler.get(recon_id)
     if report is None:
         raise not_found(f"reconciliation {recon_id}")

@@ -22,9 +22,9 @@ from msgspec import Meta
 from services.sandbox.common.db import Transaction
 from services.sandbox.pos import ledger, orders, square
 from services.sandbox.pos.deps import PosSandbox
+from shared.models.common import Sku
 from shared.problems import ProblemError, not_found
 
-SKU = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 STORE = Annotated[str, Meta(pattern=r"^(store-)?[A-Za-z0-9]{1,40}$")]
 QTY = Annotated[int, Meta(ge=1, le=10_000)]
 ORDER_ID = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,64}$")]
@@ -32,7 +32,7 @@ ORDER_ID = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,64}$")]
 
 class StockMove(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     store: STORE
-    sku: SKU
+    sku: Sku
     qty: QTY
 
 

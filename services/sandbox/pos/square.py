@@ -15,6 +15,7 @@ import hmac
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import msgspec
 
@@ -23,6 +24,9 @@ CURRENCY = "EUR"
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _UID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _QUANTITY = re.compile(r"^-?\d{1,9}(\.0{1,5})?$")
+# Square's idempotency keys are 1 to 192 characters; a bad one is refused while decoding, as 400 INVALID_VALUE
+# naming the field (routes.decode).
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=192)]
 
 # Square's InventoryState values (api.json #/components/schemas/InventoryState).
 INVENTORY_STATES = frozenset(
@@ -210,7 +214,7 @@ class InventoryChange(msgspec.Struct, omit_defaults=True):
 
 
 class BatchChangeInventoryRequest(msgspec.Struct, omit_defaults=True):
-    idempotency_key: str
+    idempotency_key: IdempotencyKey
     changes: list[InventoryChange] | None = None
     ignore_unchanged_counts: bool | None = None
 
@@ -312,7 +316,7 @@ class Order(msgspec.Struct, omit_defaults=True):
 
 class CreateOrderRequest(msgspec.Struct, omit_defaults=True):
     order: Order
-    idempotency_key: str | None = None
+    idempotency_key: IdempotencyKey | None = None
 
 
 # UpdateOrder takes a *sparse* order. Unlike the other request Structs these forbid unknown fields: the sandbox
@@ -336,7 +340,7 @@ class SparseOrder(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
 class UpdateOrderRequest(msgspec.Struct, omit_defaults=True):
     order: SparseOrder
     fields_to_clear: list[str] | None = None
-    idempotency_key: str | None = None
+    idempotency_key: IdempotencyKey | None = None
 
 
 class TimeRange(msgspec.Struct, omit_defaults=True):

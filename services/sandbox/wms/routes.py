@@ -8,7 +8,6 @@ envelope rather than problem+json, authentication is an ``X-Api-Key`` header, an
 from __future__ import annotations
 
 import hmac
-import re
 import sqlite3
 from typing import Annotated, Any, Literal
 
@@ -25,17 +24,24 @@ from services.sandbox.common.db import Transaction
 from services.sandbox.common.deps import settings_of
 from services.sandbox.wms import db
 from services.sandbox.wms.settings import SandboxWmsSettings
+from shared import params
+from shared.models.common import Ref, Sku
 
-SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-Sku = Annotated[str, Meta(pattern=SKU_PATTERN)]
-_SKU_RE = re.compile(SKU_PATTERN)
-Reference = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
-WarehouseCode = Annotated[str, Meta(pattern=r"^[A-Z0-9]{2,10}$")]
+# The WMS's formats (README.md). Its SKUs and references are documented as exactly ours, so they are the kernel's
+# types (``params`` for paths and query strings); what is the WMS's own is declared here, once, for bodies (msgspec)
+# and for query strings (Litestar reads only ``Parameter`` from a handler). A bad value is refused before a
+# handler runs, in the WMS's envelope (``_on_http_error`` below renders the framework's 400).
+WAREHOUSE_PATTERN = r"^[A-Z0-9]{2,10}$"
+WarehouseCode = Annotated[str, Meta(pattern=WAREHOUSE_PATTERN)]
+WarehouseFilter = Annotated[str | None, Parameter(pattern=WAREHOUSE_PATTERN)]
 Quantity = Annotated[int, Meta(ge=1, le=10_000)]
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
 MAX_LINES = 500
 MAX_STOCK_PAGE = 1000
 MAX_ORDER_PAGE = 100
+PageToken = Annotated[str | None, Parameter(max_length=200)]
+StockPageSize = Annotated[int, Parameter(ge=1, le=MAX_STOCK_PAGE)]
+OrderPageSize = Annotated[int, Parameter(ge=1, le=MAX_ORDER_PAGE)]
 
 _encoder = msgspec.json.Encoder()
 
@@ -121,14 +127,14 @@ class ShipTo(_Input, kw_only=True):
 
 
 class FulfillmentOrderCreate(_Input, kw_only=True):
-    order_reference: Reference
+    order_reference: Ref
     warehouse: WarehouseCode
     ship_to: ShipTo
     lines: Annotated[list[Line], Meta(min_length=1, max_length=MAX_LINES)]
 
 
 class ReceiptCreate(_Input, kw_only=True):
-    reference: Reference
+    reference: Ref
     warehouse: WarehouseCode
     type: Literal["return"]
     lines: Annotated[list[Line], Meta(min_length=1, max_length=MAX_LINES)]
@@ -152,11 +158,6 @@ def check_catalogue(conn: sqlite3.Connection, warehouse: str, skus: list[str]) -
     unknown = db.unknown_skus(conn, skus)
     if unknown:
         raise WmsError(422, "unknown_sku", f"{len(unknown)} SKU(s) are not known to the WMS", {"skus": unknown})
-
-
-def check_sku(sku: str) -> None:
-    if not _SKU_RE.fullmatch(sku):
-        raise WmsError(400, "invalid_request", "sku must match [A-Za-z0-9._-]{1,64}")
 
 
 # --- warehouses and stock ------------------------------------------------------------------------------------------
@@ -187,9 +188,9 @@ async def list_warehouses(
 async def list_stock(
     request: Request[Any, Any, Any],
     conn: NamedDependency[sqlite3.Connection],
-    warehouse: Annotated[str | None, Parameter(pattern=r"^[A-Z0-9]{2,10}$")] = None,
-    page_token: Annotated[str | None, Parameter(max_length=200)] = None,
-    page_size: Annotated[int, Parameter(ge=1, le=MAX_STOCK_PAGE)] = 100,
+    warehouse: WarehouseFilter = None,
+    page_token: PageToken = None,
+    page_size: StockPageSize = 100,
 ) -> Response[bytes]:
     if warehouse is not None and not db.warehouse_exists(conn, warehouse):
         raise WmsError(404, "not_found", f"Warehouse {warehouse} does not exist", {"warehouse": warehouse})
@@ -204,9 +205,8 @@ async def list_stock(
 
 @get("/stock/{sku:str}", summary="Stock of one SKU in every warehouse")
 async def get_stock(
-    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], sku: FromPath[str]
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection], sku: params.Sku
 ) -> Response[bytes]:
-    check_sku(sku)
     if db.unknown_skus(conn, [sku]):
         raise WmsError(404, "not_found", f"SKU {sku} is not known to the WMS", {"sku": sku})
     rows = conn.execute("SELECT * FROM stock WHERE sku = ? ORDER BY warehouse", (sku,)).fetchall()
@@ -259,23 +259,24 @@ async def create_order(request: Request[Any, Any, Any], conn: NamedDependency[sq
 async def list_orders(
     request: Request[Any, Any, Any],
     conn: NamedDependency[sqlite3.Connection],
-    order_reference: Annotated[str | None, Parameter(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] = None,
-    page_token: Annotated[str | None, Parameter(max_length=200)] = None,
-    page_size: Annotated[int, Parameter(ge=1, le=MAX_ORDER_PAGE)] = 50,
+    order_reference: params.OptionalRef = None,
+    page_token: PageToken = None,
+    page_size: OrderPageSize = 50,
 ) -> Response[bytes]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    args: list[str] = []
     if order_reference is not None:
         clauses.append("order_reference = ?")
-        params.append(order_reference)
+        args.append(order_reference)
     if page_token:
         after = db.decode_page_token(page_token)
         if after is None or after[0] != "fo":
             raise WmsError(400, "invalid_request", "page_token is not valid for this listing")
         clauses.append("id > ?")
-        params.append(after[1])
+        args.append(after[1])
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
-        f"SELECT * FROM fulfillment_orders {where} ORDER BY id LIMIT ?", (*params, page_size + 1)
+        f"SELECT * FROM fulfillment_orders {where} ORDER BY id LIMIT ?", (*args, page_size + 1)
     ).fetchall()
     token = db.encode_page_token("fo", rows[page_size - 1]["id"]) if len(rows) > page_size else None
     return _json({"items": [db.order_json(conn, r) for r in rows[:page_size]], "next_page_token": token})
@@ -372,7 +373,7 @@ async def create_receipt(request: Request[Any, Any, Any], conn: NamedDependency[
 async def list_receipts(
     request: Request[Any, Any, Any],
     conn: NamedDependency[sqlite3.Connection],
-    reference: Annotated[str, Parameter(pattern=r"^[A-Za-z0-9._:-]{1,64}$")],
+    reference: params.Ref,
 ) -> Response[bytes]:
     row = db.find_receipt(conn, reference=reference)
     return _json({"items": [db.receipt_json(conn, row)] if row is not None else [], "next_page_token": None})

@@ -25,7 +25,8 @@ from msgspec import Meta
 from services.sandbox.common.db import Transaction
 from services.sandbox.wms import db
 from services.sandbox.wms.deps import WmsSandbox
-from services.sandbox.wms.routes import CANCELLABLE, Reference, Sku, WarehouseCode
+from services.sandbox.wms.routes import CANCELLABLE, WarehouseCode
+from shared.models.common import Ref, Sku
 from shared.problems import ProblemError, invalid, not_found
 
 SIGNATURE_HEADER = "X-WMS-Signature"
@@ -58,12 +59,12 @@ class _SimInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ShipInput(_SimInput, kw_only=True):
-    order_reference: Reference
+    order_reference: Ref
     carrier: Annotated[str, Meta(min_length=1, max_length=40)] | None = None
 
 
 class DeliverInput(_SimInput, kw_only=True):
-    order_reference: Reference
+    order_reference: Ref
 
 
 class ReceivedLine(_SimInput, kw_only=True):
@@ -75,7 +76,7 @@ class ReceiveInput(_SimInput, kw_only=True):
     """Either ``reference`` (an announced return receipt, received in full unless ``lines`` says what
     actually arrived: fewer units, or more) or ``warehouse, sku, qty`` (a supplier delivery)."""
 
-    reference: Reference | None = None
+    reference: Ref | None = None
     lines: Annotated[list[ReceivedLine], Meta(min_length=1, max_length=500)] | None = None
     warehouse: WarehouseCode | None = None
     sku: Sku | None = None

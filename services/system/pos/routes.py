@@ -2,49 +2,45 @@
 webhooks.py.
 
 Pickup tasks, the hold on their units and counter returns (each once per ref) live in pickups.py; the handlers
-here validate and delegate."""
+here delegate (paths and query strings are typed with the kernel's ``shared.params``, bodies are canonical
+Structs, so bad values are refused before a handler runs)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 
 from services.system.pos import mapping
 from services.system.pos.connector import SquareConnector
 from services.system.pos.pickups import Pickups, StoreReturns
-from shared.models.common import LOCATION_PATTERN, REF_PATTERN, SKU_PATTERN, Page
+from shared import params
+from shared.models.common import Page
 from shared.models.fulfilment import PickupTask, PickupTaskRequest
 from shared.models.inventory import Location, StockPosition
 from shared.models.returns import StoreReturn, StoreReturnRequest
-from shared.problems import ProblemError, invalid, not_found
+from shared.problems import ProblemError, not_found
 
 log = logging.getLogger("omnigate.system.pos")
 _encoder = msgspec.json.Encoder()
-_SKU = re.compile(SKU_PATTERN)
-_LOCATION = re.compile(LOCATION_PATTERN)
-_REF = re.compile(REF_PATTERN)
-_CURSOR = re.compile(r"^[A-Za-z0-9+/=_.:-]{1,512}$")
+# Square's own cursor, passed through: opaque, but checked for shape before it goes into a request to the POS.
+SquareCursor = Annotated[
+    str | None, Parameter(pattern=r"^[A-Za-z0-9+/=_.:-]{1,512}$", description="Opaque cursor from a previous page")
+]
+Limit = Annotated[int, Parameter(ge=1, le=1000, description="Page size, 1-1000")]
 
 
 def _digest(value: msgspec.Struct) -> str:
     return hashlib.sha256(_encoder.encode(value)).hexdigest()
 
 
-def _check_sku(sku: str) -> None:
-    if not _SKU.match(sku):
-        raise invalid("sku must match [A-Za-z0-9._-]{1,64}", errors=[{"field": "sku", "value": sku[:80]}])
-
-
-async def _store_location(pos: SquareConnector, store: str, field: str) -> str:
-    if not _LOCATION.match(store):
-        raise invalid(f"{field} must be a canonical location id", errors=[{"field": field, "value": store[:80]}])
+async def _store_location(pos: SquareConnector, store: str) -> str:
+    """The Square location id of a canonical store id (already checked for shape by its type)."""
     if not store.startswith(mapping.STORE_PREFIX):
         raise not_found(f"store {store} (the POS holds stores only)")
     location_id = await pos.location_id(store)
@@ -79,13 +75,11 @@ async def list_stores(pos: NamedDependency[SquareConnector]) -> list[Location]:
 @get("/stock", summary="Stock on hand at one store, a page at a time")
 async def store_stock(
     pos: NamedDependency[SquareConnector],
-    location: FromQuery[str],
-    cursor: Annotated[str | None, Parameter(max_length=512)] = None,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    location: params.LocationId,
+    cursor: SquareCursor = None,
+    limit: Limit = 100,
 ) -> Page[StockPosition]:
-    if cursor is not None and not _CURSOR.match(cursor):
-        raise invalid("cursor is not one this API gave out", errors=[{"field": "cursor"}])
-    location_id = await _store_location(pos, location, "location")
+    location_id = await _store_location(pos, location)
     page = await pos.retrieve_counts(location_ids=[location_id], cursor=cursor, limit=limit)
     counts = [c for c in page.counts if mapping.is_stock(c) and c.location_id == location_id]
     skus = await pos.skus([c.catalog_object_id for c in counts])
@@ -94,8 +88,7 @@ async def store_stock(
 
 
 @get("/stock/{sku:str}", summary="Stock on hand of one SKU in every store that carries it")
-async def sku_stock(pos: NamedDependency[SquareConnector], sku: FromPath[str]) -> list[StockPosition]:
-    _check_sku(sku)
+async def sku_stock(pos: NamedDependency[SquareConnector], sku: params.Sku) -> list[StockPosition]:
     variation_id = await pos.variation_id(sku)
     if variation_id is None:
         raise not_found(f"sku {sku} at the POS")
@@ -114,11 +107,6 @@ async def sku_stock(pos: NamedDependency[SquareConnector], sku: FromPath[str]) -
 # --- pickup tasks ------------------------------------------------------------------------------------------------
 
 
-def _check_ref(ref: str) -> None:
-    if not _REF.match(ref):
-        raise invalid("ref must match [A-Za-z0-9._:-]{1,64}")
-
-
 @post(
     "/pickup-tasks",
     summary="Ask a store to prepare a pickup (a Square order with a PICKUP fulfillment) and take "
@@ -132,7 +120,7 @@ async def create_pickup_task(
     """Idempotent by ``ref``: a repeat answers 200 with the same task. The units leave the store's sellable
     stock (Square ``IN_STOCK -> SOLD``) and ``pickup.held`` is published with the counts the POS reported.
     409 ``conflict`` (with Retry-After) while another request on the same ref runs or its outcome is unknown."""
-    location_id = await _store_location(pos, data.store, "store")
+    location_id = await _store_location(pos, data.store)
     # Resolve every SKU before claiming the ref, so a request refused for a bad SKU can be corrected.
     variation_ids = await _variation_ids(pos, data.lines)
     task, created = await pickups.create(data, _digest(data), location_id, variation_ids)
@@ -140,8 +128,7 @@ async def create_pickup_task(
 
 
 @get("/pickup-tasks/{ref:str}", summary="A pickup task and its state at the store")
-async def get_pickup_task(ref: FromPath[str], pickups: NamedDependency[Pickups]) -> PickupTask:
-    _check_ref(ref)
+async def get_pickup_task(ref: params.Ref, pickups: NamedDependency[Pickups]) -> PickupTask:
     return await pickups.task(ref)
 
 
@@ -150,12 +137,11 @@ async def get_pickup_task(ref: FromPath[str], pickups: NamedDependency[Pickups])
     summary="Cancel a pickup task by its ref and give its units back to the till",
     status_code=200,
 )
-async def cancel_pickup_task(ref: FromPath[str], pickups: NamedDependency[Pickups]) -> PickupTask:
+async def cancel_pickup_task(ref: params.Ref, pickups: NamedDependency[Pickups]) -> PickupTask:
     """Sets the order's PICKUP fulfillment to CANCELED at the POS and gives the held units back. Idempotent: a
     cancelled task answers 200 with status ``canceled``. 404 when no order exists for the ref (a create of that
     ref is refused afterwards), 409 when the task was already collected, or (with Retry-After) while another
     request on the ref runs or its outcome is unknown."""
-    _check_ref(ref)
     return await pickups.cancel(ref)
 
 
@@ -168,7 +154,7 @@ async def create_store_return(
     pos: NamedDependency[SquareConnector],
     store_returns: NamedDependency[StoreReturns],
 ) -> Response[StoreReturn]:
-    location_id = await _store_location(pos, data.store, "store")
+    location_id = await _store_location(pos, data.store)
     variation_ids = await _variation_ids(pos, data.lines)
     taken, created = await store_returns.create(data, _digest(data), location_id, variation_ids)
     return Response(taken, status_code=201 if created else 200)
