@@ -7,25 +7,19 @@ fails when a committed document differs from what the app generates.
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from estate.launcher import Deployable, load_estate
-from shared.settings import from_env
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 
 def document(deployable: Deployable) -> dict[str, Any]:
-    module_name, factory_name = deployable.module.split(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
-    # Building an app reads settings but connects to nothing; fixed settings keep the document stable.
-    settings = from_env(deployable.settings_class(), {"OMNIGATE_DATA_DIR": "/nonexistent"})
-    app = factory(settings=settings) if "settings" in inspect.signature(factory).parameters else factory()
+    # Fixed settings keep the document stable.
+    app = deployable.build({"OMNIGATE_DATA_DIR": "/nonexistent"})
     schema: dict[str, Any] = app.openapi_schema.to_schema()
     return schema
 

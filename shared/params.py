@@ -26,6 +26,7 @@ Sku = Annotated[str, Parameter(pattern=SKU_PATTERN, description="Canonical SKU: 
 Ref = Annotated[str, Parameter(pattern=REF_PATTERN, description="A document reference")]
 OptionalRef = Annotated[str | None, Parameter(pattern=REF_PATTERN, description="Only the document with this reference")]
 OrderId = Annotated[str, Parameter(pattern=REF_PATTERN, description="The order id")]
+ReturnId = Annotated[str, Parameter(pattern=REF_PATTERN, description="The return id")]
 ReconciliationId = Annotated[
     str, Parameter(pattern=REF_PATTERN, description="The id the start of the reconciliation answered")
 ]

@@ -287,7 +287,7 @@ def test_bad_input_is_a_problem_never_a_500(estate: TestEstate) -> None:
     assert_problem(place(estate, twice), 400)
     assert_problem(httpx.post(url, content=b"{not json", headers=headers()), 400)
     assert_problem(
-        httpx.get(estate.url("process-orders") + "/orders/nope!", headers={"X-Omnigate-Owner": "web:c-1"}), 404
+        httpx.get(estate.url("process-orders") + "/orders/nope!", headers={"X-Omnigate-Owner": "web:c-1"}), 400
     )
     assert_problem(
         httpx.get(estate.url("process-orders") + "/returns/r0", headers={"X-Omnigate-Owner": "web:c-1"}), 404

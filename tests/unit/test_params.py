@@ -3,9 +3,7 @@ handler declares a constraint Litestar would silently ignore."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 import pytest
@@ -18,7 +16,7 @@ from estate.launcher import load_estate
 from shared import params
 from shared.problems import MEDIA_TYPE
 from shared.service import create_service
-from shared.settings import from_env
+from shared.settings import Settings, from_env
 
 
 @get("/items/{sku:str}")
@@ -49,7 +47,7 @@ def client() -> TestClient[Litestar]:
         title="t",
         description="d",
         uses_redis=False,
-        settings=from_env({}),
+        settings=from_env(Settings, {}),
     )
     return TestClient(app)
 
@@ -110,11 +108,7 @@ def _unenforced(field: FieldDefinition) -> str | None:
 def _apps() -> list[tuple[str, Litestar]]:
     apps = []
     for deployable in load_estate():
-        module_name, factory_name = deployable.module.split(":")
-        factory = getattr(importlib.import_module(module_name), factory_name)
-        settings = from_env({"OMNIGATE_DATA_DIR": "/nonexistent"})
-        kwargs: dict[str, Any] = {"settings": settings} if "settings" in inspect.signature(factory).parameters else {}
-        apps.append((deployable.name, factory(**kwargs)))
+        apps.append((deployable.name, deployable.build({"OMNIGATE_DATA_DIR": "/nonexistent"})))
     return apps
 
 

@@ -122,7 +122,7 @@ def test_each_deployable_is_built_with_its_own_struct(deployable: Deployable) ->
     assert typing.get_type_hints(create_app)["settings"] == kind | None
     # Litestar checks an injected value against the declared type, and a struct is refused where its base class
     # is declared: every handler that takes the settings declares exactly its deployable's struct.
-    app = create_app(settings=from_env(kind, {"OMNIGATE_DATA_DIR": "/nonexistent"}))
+    app = deployable.build({"OMNIGATE_DATA_DIR": "/nonexistent"})
     declared = {
         f"{route.path} {handler.handler_name}": handler.parsed_fn_signature.parameters["settings"].annotation
         for route in app.routes

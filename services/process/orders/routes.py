@@ -17,7 +17,7 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
+from litestar.params import Body, HeaderParameter, JSONBody, Parameter, QueryParameter
 
 from services.process.orders.records import (
     OrderRecord,
@@ -32,11 +32,11 @@ from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
 from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep, new_sweep_id
-from shared import context, cursor
+from shared import context, cursor, params
 from shared.changes import Exists, Locked
 from shared.idempotency import Idempotency, Stored
 from shared.models.availability import OWNER_PATTERN
-from shared.models.common import REF_PATTERN, Page
+from shared.models.common import Page
 from shared.models.orders import (
     CancelRequest,
     DocumentReconciliation,
@@ -50,7 +50,6 @@ from shared.models.returns import Return
 from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, invalid, not_found, type_uri
 
 _OWNER = re.compile(OWNER_PATTERN)
-_REF = re.compile(REF_PATTERN)
 _encoder = msgspec.json.Encoder()
 CURSOR_TAG = "orders"
 
@@ -107,7 +106,7 @@ def _owner(value: str | None) -> str:
 
 
 async def _owned_order(store: Store, order_id: str, owner: str) -> OrderRecord:
-    record = await store.order(order_id) if _REF.match(order_id) else None
+    record = await store.order(order_id)
     if record is None or record.owner != owner:
         raise not_found(f"order {order_id}")  # another owner's order does not exist for this caller
     return record
@@ -258,7 +257,7 @@ async def create_order(
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
-async def get_order(order_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None) -> Order:
+async def get_order(order_id: params.OrderId, store: NamedDependency[Store], owner: OwnerHeader = None) -> Order:
     return (await _owned_order(store, order_id, _owner(owner))).view()
 
 
@@ -283,7 +282,7 @@ async def list_orders(
 
 @get("/orders/{order_id:str}/timeline", tags=["orders"], summary="Every transition of one order")
 async def get_timeline(
-    order_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None
+    order_id: params.OrderId, store: NamedDependency[Store], owner: OwnerHeader = None
 ) -> list[TimelineEntry]:
     """Time, source system, document id (reservation, ERP sales order, WMS order, POS task, shipment,
     receipt, credit memo) and the correlation id of the request that caused it."""
@@ -303,7 +302,7 @@ def _cancel_answer(record: OrderRecord) -> Stored:
 )
 async def cancel_order(
     request: Request[Any, Any, Any],
-    order_id: FromPath[str],
+    order_id: params.OrderId,
     data: JSONBody[CancelRequest],
     store: NamedDependency[Store],
     saga: NamedDependency[Saga],
@@ -351,7 +350,7 @@ def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored
 )
 async def create_return(
     request: Request[Any, Any, Any],
-    order_id: FromPath[str],
+    order_id: params.OrderId,
     data: JSONBody[ReturnRequest],
     store: NamedDependency[Store],
     returns: NamedDependency[Returns],
@@ -390,9 +389,9 @@ async def create_return(
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
-async def get_return(return_id: FromPath[str], store: NamedDependency[Store], owner: OwnerHeader = None) -> Return:
+async def get_return(return_id: params.ReturnId, store: NamedDependency[Store], owner: OwnerHeader = None) -> Return:
     owner = _owner(owner)
-    ret = await store.ret(return_id) if _REF.match(return_id) else None
+    ret = await store.ret(return_id)
     if ret is None or ret.owner != owner:
         raise not_found(f"return {return_id}")
     return ret.view()
@@ -443,10 +442,10 @@ async def start_document_sweep(
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
 async def get_document_sweep(
-    sweep_id: FromPath[str], sweep: NamedDependency[Sweep], owner: OwnerHeader = None
+    sweep_id: params.ReconciliationId, sweep: NamedDependency[Sweep], owner: OwnerHeader = None
 ) -> DocumentReconciliation:
     _operator(owner)
-    report = await sweep.get(sweep_id) if _REF.match(sweep_id) else None
+    report = await sweep.get(sweep_id)
     if report is None:
         raise not_found(f"document reconciliation {sweep_id}")
     return report
