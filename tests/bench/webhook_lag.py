@@ -61,31 +61,27 @@ def _stocked_pairs(estate: Estate, wanted: int) -> list[tuple[str, str]]:
     return pairs
 
 
-async def _measure(estate: Estate, sales: int) -> dict[str, Any]:
-    pairs = _stocked_pairs(estate, sales)
-    stream = f"{ENV['OMNIGATE_KEY_PREFIX']}omnigate.events.inventory"
-    redis = Redis.from_url(estate.settings.redis_url)
-    sent_at: dict[str, float] = {}
-    lags: dict[str, float] = {}
-    done = asyncio.Event()
+async def _read_lags(
+    redis: Redis, stream: str, sent_at: dict[str, float], lags: dict[str, float], wanted: int, done: asyncio.Event
+) -> None:
+    """Record each sale's lag as its canonical event reaches the stream, until ``wanted`` are seen or ``done``."""
+    last = "$"
+    while not done.is_set():
+        response = await redis.xread({stream: last}, block=500, count=500)
+        now = time.perf_counter()
+        for _, entries in response or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                square_event = fields[b"id"].decode().split(":")[1]
+                if square_event in sent_at and square_event not in lags:
+                    lags[square_event] = now - sent_at[square_event]
+        if len(lags) >= wanted:
+            done.set()
 
-    async def reader() -> None:
-        last = "$"
-        while not done.is_set():
-            response = await redis.xread({stream: last}, block=500, count=500)
-            now = time.perf_counter()
-            for _, entries in response or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    square_event = fields[b"id"].decode().split(":")[1]
-                    if square_event in sent_at and square_event not in lags:
-                        lags[square_event] = now - sent_at[square_event]
-            if len(lags) >= len(pairs):
-                done.set()
 
-    reading = asyncio.create_task(reader())
-    await asyncio.sleep(0.2)
-    sim = estate.url("sandbox-pos") + "/_sim/sale"
+async def _sell_at_rate(sim: str, pairs: list[tuple[str, str]], sent_at: dict[str, float]) -> None:
+    """Ring up one sale per pair at ``RATE`` a second (open loop); each sale's Square event ids are stamped with
+    the time just before its request."""
     async with aiohttp.ClientSession() as session:
         start = time.perf_counter()
 
@@ -103,19 +99,34 @@ async def _measure(estate: Estate, sales: int) -> dict[str, Any]:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(sell(store, sku)))
         await asyncio.gather(*tasks)
-    try:
-        await asyncio.wait_for(done.wait(), timeout=30)
-    except TimeoutError:
-        done.set()
-    await reading
-    await redis.aclose()
+
+
+def _summary(sales: int, lags: dict[str, float]) -> dict[str, float | int | None]:
     ms = sorted(v * 1000 for v in lags.values())
-    summary = {
-        "sales": len(pairs),
+    return {
+        "sales": sales,
         "events_seen": len(ms),
         "rate_per_s": RATE,
         "lag_p50_ms": round(statistics.median(ms), 2) if ms else None,
         "lag_p99_ms": round(ms[max(0, int(len(ms) * 0.99) - 1)], 2) if ms else None,
         "lag_max_ms": round(ms[-1], 2) if ms else None,
     }
-    return {"bench": "webhook_lag", "summary": summary}
+
+
+async def _measure(estate: Estate, sales: int) -> dict[str, Any]:
+    pairs = _stocked_pairs(estate, sales)
+    stream = f"{ENV['OMNIGATE_KEY_PREFIX']}omnigate.events.inventory"
+    redis = Redis.from_url(estate.settings.redis_url)
+    sent_at: dict[str, float] = {}
+    lags: dict[str, float] = {}
+    done = asyncio.Event()
+    reading = asyncio.create_task(_read_lags(redis, stream, sent_at, lags, len(pairs), done))
+    await asyncio.sleep(0.2)
+    await _sell_at_rate(estate.url("sandbox-pos") + "/_sim/sale", pairs, sent_at)
+    try:
+        await asyncio.wait_for(done.wait(), timeout=30)
+    except TimeoutError:
+        done.set()
+    await reading
+    await redis.aclose()
+    return {"bench": "webhook_lag", "summary": _summary(len(pairs), lags)}

@@ -23,6 +23,7 @@ from shared.lease import Lease
 from shared.models.availability import ReservationRequest, ReservationSet
 from shared.models.inventory import Reservation
 from shared.problems import ProblemError, invalid, not_found
+from shared.replies import Reply
 
 SWEEP_BATCH = 200
 
@@ -73,6 +74,49 @@ def reservation_set(order_id: str, flat: list[Any]) -> ReservationSet:
     )
 
 
+def _check_unique_lines(request: ReservationRequest) -> None:
+    seen: set[str] = set()
+    for i, line in enumerate(request.lines):
+        if line.line_id in seen:
+            raise invalid(
+                "line ids must be unique within an order",
+                errors=[{"field": f"lines[{i}].line_id", "value": line.line_id}],
+            )
+        seen.add(line.line_id)
+
+
+def _reserve_args(request: ReservationRequest) -> list[str | int]:
+    """``reserve.lua``'s ARGV: order, owner, ttl, line count, then (line id, sku, location, qty) per line,
+    the allocate flag and the attempt."""
+    args: list[str | int] = [request.order_id, request.owner, request.ttl_s * 1000, len(request.lines)]
+    for line in request.lines:
+        args.extend((line.line_id, line.sku, line.location, line.qty))
+    args.append("1" if request.allocate else "0")
+    args.append(request.attempt)
+    return args
+
+
+# Refusals of ``reserve.lua`` whose detail is the JSON list of the offending lines.
+_LINE_REFUSALS = {
+    "short": ("insufficient-stock", "not enough stock for some lines; nothing was reserved"),
+    "unknown": ("unprocessable", "some lines name a SKU the projection does not know"),
+}
+
+
+def _reserved(order_id: str, outcome: str, detail: Reply, flat: list[Reply]) -> tuple[ReservationSet, bool]:
+    """``reserve.lua``'s answer: the set and whether it reserved anything (a replay did not), or its refusal."""
+    if outcome in ("created", "added", "replay"):
+        return reservation_set(order_id, flat), outcome != "replay"
+    if outcome in _LINE_REFUSALS:
+        kind, title = _LINE_REFUSALS[outcome]
+        raise ProblemError(kind, title, errors=msgspec.json.decode(detail))
+    if outcome == "gone":
+        if _text(detail) == "expired":
+            raise ProblemError("reservation-expired", f"the reservations of order {order_id} expired")
+        raise ProblemError("conflict", f"the reservations of order {order_id} are {_text(detail)}")
+    raise ProblemError("conflict", _text(detail))
+
+
 class Reservations:
     def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, locations: Locations) -> None:
         self.redis = redis
@@ -82,14 +126,14 @@ class Reservations:
 
     async def reserve(self, request: ReservationRequest) -> tuple[ReservationSet, bool]:
         """Hold every line or none; returns the set and whether this call reserved anything."""
-        seen: set[str] = set()
-        for i, line in enumerate(request.lines):
-            if line.line_id in seen:
-                raise invalid(
-                    "line ids must be unique within an order",
-                    errors=[{"field": f"lines[{i}].line_id", "value": line.line_id}],
-                )
-            seen.add(line.line_id)
+        _check_unique_lines(request)
+        await self._check_locations(request)
+        outcome, detail, flat = await self.scripts.call(
+            "reserve", [self.keys.reservation(request.order_id)], _reserve_args(request)
+        )
+        return _reserved(request.order_id, _text(outcome), detail, flat)
+
+    async def _check_locations(self, request: ReservationRequest) -> None:
         known = await self.locations.all()
         unknown_locations = [
             {"line_id": line.line_id, "location": line.location} for line in request.lines if line.location not in known
@@ -98,34 +142,6 @@ class Reservations:
             raise ProblemError(
                 "unprocessable", "some lines name a location that does not exist", errors=unknown_locations
             )
-        args: list[Any] = [request.order_id, request.owner, request.ttl_s * 1000, len(request.lines)]
-        for line in request.lines:
-            args.extend((line.line_id, line.sku, line.location, line.qty))
-        args.append("1" if request.allocate else "0")
-        args.append(request.attempt)
-        outcome, detail, flat = await self.scripts.call("reserve", [self.keys.reservation(request.order_id)], args)
-        outcome = _text(outcome)
-        if outcome in ("created", "added"):
-            return reservation_set(request.order_id, flat), True
-        if outcome == "replay":
-            return reservation_set(request.order_id, flat), False
-        if outcome == "short":
-            raise ProblemError(
-                "insufficient-stock",
-                "not enough stock for some lines; nothing was reserved",
-                errors=msgspec.json.decode(detail),
-            )
-        if outcome == "unknown":
-            raise ProblemError(
-                "unprocessable",
-                "some lines name a SKU the projection does not know",
-                errors=msgspec.json.decode(detail),
-            )
-        if outcome == "gone":
-            if _text(detail) == "expired":
-                raise ProblemError("reservation-expired", f"the reservations of order {request.order_id} expired")
-            raise ProblemError("conflict", f"the reservations of order {request.order_id} are {_text(detail)}")
-        raise ProblemError("conflict", _text(detail))
 
     async def transition(self, order_id: str, action: str, ttl_s: int = 0) -> ReservationSet:
         outcome, detail, flat = await self.scripts.call(

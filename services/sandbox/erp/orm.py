@@ -220,15 +220,49 @@ def _scalar(f: Field, value: Any, leaf: Sequence[Any]) -> Any:
     return value
 
 
-def _leaf(model: Model, leaf: Sequence[Any]) -> _Sql:
+def _leaf_field(model: Model, leaf: Sequence[Any]) -> Field:
+    """The field a leaf ``[name, operator, value]`` compares, once its shape, field and operator type pass."""
     if not (isinstance(leaf, (list, tuple)) and len(leaf) == 3 and isinstance(leaf[0], str)):
         raise value_error(f"Invalid leaf {leaf!r}")
-    name, op, value = leaf
+    name, op, _ = leaf
     f = model.fields.get(name)
     if f is None or f.kind == "o2m":
         raise value_error(f"Invalid field {model.name}.{name} in leaf {list(leaf)!r}")
     if not isinstance(op, str):
         raise value_error(f"Invalid operator {op!r} in leaf {list(leaf)!r}")
+    return f
+
+
+def _in(f: Field, col: str, op: str, value: object, leaf: Sequence[Any]) -> _Sql:
+    """``in`` / ``not in``: a single value is a one-item list, and ``false`` / ``None`` in the list match NULL."""
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    values = [_scalar(f, v, leaf) for v in value if v is not False and v is not None]
+    has_null = len(values) != len(value)
+    parts = [f"{col} IN ({', '.join('?' * len(values))})"] if values else []
+    if has_null:
+        parts.append(f"{col} IS NULL")
+    if op == "in":
+        return _Sql("(" + " OR ".join(parts) + ")" if parts else "0", values)
+    return _Sql("NOT (" + " OR ".join(parts) + ")" if parts else "1", values)
+
+
+def _ilike(f: Field, col: str, op: str, value: object) -> _Sql:
+    """``ilike`` / ``not ilike`` (substring) and ``=ilike`` (whole pattern); a many2one matches its display."""
+    if not isinstance(value, str):
+        raise value_error(f"Invalid value {value!r} for operator {op!r}")
+    pattern = value if op == "=ilike" else f"%{value}%"
+    if f.kind == "m2o":
+        target = f.relation
+        sql = f'{col} IN (SELECT id FROM {target} WHERE "{f.display}" LIKE ?)'
+    else:
+        sql = f"COALESCE({col}, '') LIKE ?"
+    return _Sql(f"NOT ({sql})" if op == "not ilike" else sql, [pattern])
+
+
+def _leaf(model: Model, leaf: Sequence[Any]) -> _Sql:
+    f = _leaf_field(model, leaf)
+    name, op, value = leaf
     col = f'"{name}"'
     op = op.lower()
     if op in ("=", "!=") and (value is False or value is None) and f.kind != "bool":
@@ -236,26 +270,9 @@ def _leaf(model: Model, leaf: Sequence[Any]) -> _Sql:
     if op in _COMPARISONS:
         return _Sql(f"{col} {_COMPARISONS[op]} ?", [_scalar(f, value, leaf)])
     if op in ("in", "not in"):
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        values = [_scalar(f, v, leaf) for v in value if v is not False and v is not None]
-        has_null = len(values) != len(value)
-        parts = [f"{col} IN ({', '.join('?' * len(values))})"] if values else []
-        if has_null:
-            parts.append(f"{col} IS NULL")
-        if op == "in":
-            return _Sql("(" + " OR ".join(parts) + ")" if parts else "0", values)
-        return _Sql("NOT (" + " OR ".join(parts) + ")" if parts else "1", values)
+        return _in(f, col, op, value, leaf)
     if op in ("ilike", "not ilike", "=ilike"):
-        if not isinstance(value, str):
-            raise value_error(f"Invalid value {value!r} for operator {op!r}")
-        pattern = value if op == "=ilike" else f"%{value}%"
-        if f.kind == "m2o":
-            target = f.relation
-            sql = f'{col} IN (SELECT id FROM {target} WHERE "{f.display}" LIKE ?)'
-        else:
-            sql = f"COALESCE({col}, '') LIKE ?"
-        return _Sql(f"NOT ({sql})" if op == "not ilike" else sql, [pattern])
+        return _ilike(f, col, op, value)
     raise value_error(f"Invalid operator {op!r} in leaf {list(leaf)!r}")
 
 
@@ -357,10 +374,10 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def read(conn: sqlite3.Connection, model: Model, ids: Sequence[int], fields: Any) -> list[dict[str, Any]]:
-    names = _field_names(model, fields)
-    if not ids:
-        return []
+def _stored_rows(
+    conn: sqlite3.Connection, model: Model, names: Sequence[str], ids: Sequence[int]
+) -> dict[int, sqlite3.Row]:
+    """The stored columns of ``names`` for each of ``ids``, by id; Odoo's MissingError names the first absent id."""
     stored = [n for n in names if model.fields[n].kind != "o2m"]
     rows = conn.execute(
         f"SELECT {', '.join(chr(34) + n + chr(34) for n in stored)} FROM {model.table} "
@@ -375,50 +392,73 @@ def read(conn: sqlite3.Connection, model: Model, ids: Sequence[int], fields: Any
             "odoo.exceptions.MissingError",
             f"Record does not exist or has been deleted.\n(Record: {model.name}({missing[0]},))",
         )
+    return by_id
+
+
+def _display_names(conn: sqlite3.Connection, f: Field, rows: Iterable[sqlite3.Row], name: str) -> dict[int, Any]:
+    """A many2one column's display names (the target's ``display`` column), by target id."""
+    targets = sorted({row[name] for row in rows if row[name] is not None})
+    if not targets:
+        return {}
+    return dict(
+        conn.execute(
+            f'SELECT id, "{f.display}" FROM {f.relation} WHERE id IN ({_placeholders(len(targets))})',
+            targets,
+        ).fetchall()
+    )
+
+
+def _child_ids(conn: sqlite3.Connection, f: Field, ids: Sequence[int]) -> dict[int, list[int]]:
+    """A one2many field's child ids (ascending) for each parent id, empty lists included."""
+    grouped: dict[int, list[int]] = {i: [] for i in ids}
+    for child_id, parent in conn.execute(
+        f"SELECT id, {f.inverse} FROM {f.relation} WHERE {f.inverse} IN ({_placeholders(len(ids))}) ORDER BY id",
+        list(ids),
+    ):
+        grouped[parent].append(child_id)
+    return grouped
+
+
+def _record(
+    model: Model,
+    names: Sequence[str],
+    row: sqlite3.Row,
+    displays: Mapping[str, Mapping[int, Any]],
+    children: Mapping[str, Mapping[int, list[int]]],
+) -> dict[str, Any]:
+    """One record as Odoo reads it: many2one as ``[id, display_name]``, one2many as ids, empty as ``false``."""
+    record: dict[str, Any] = {}
+    for n in names:
+        f = model.fields[n]
+        if f.kind == "o2m":
+            record[n] = children[n][row["id"]]
+            continue
+        value = row[n]
+        if f.kind == "m2o":
+            record[n] = [value, displays[n].get(value, False)] if value is not None else False
+        elif f.kind == "bool":
+            record[n] = bool(value)
+        elif value is None:
+            record[n] = False
+        else:
+            record[n] = value
+    return record
+
+
+def read(conn: sqlite3.Connection, model: Model, ids: Sequence[int], fields: Any) -> list[dict[str, Any]]:
+    names = _field_names(model, fields)
+    if not ids:
+        return []
+    by_id = _stored_rows(conn, model, names, ids)
     displays: dict[str, dict[int, Any]] = {}
     children: dict[str, dict[int, list[int]]] = {}
     for n in names:
         f = model.fields[n]
         if f.kind == "m2o":
-            targets = sorted({row[n] for row in rows if row[n] is not None})
-            displays[n] = (
-                dict(
-                    conn.execute(
-                        f'SELECT id, "{f.display}" FROM {f.relation} WHERE id IN ({_placeholders(len(targets))})',
-                        targets,
-                    ).fetchall()
-                )
-                if targets
-                else {}
-            )
+            displays[n] = _display_names(conn, f, by_id.values(), n)
         elif f.kind == "o2m":
-            grouped: dict[int, list[int]] = {i: [] for i in ids}
-            for child_id, parent in conn.execute(
-                f"SELECT id, {f.inverse} FROM {f.relation} WHERE {f.inverse} IN ({_placeholders(len(ids))}) ORDER BY id",
-                list(ids),
-            ):
-                grouped[parent].append(child_id)
-            children[n] = grouped
-    records = []
-    for i in ids:
-        row = by_id[i]
-        record: dict[str, Any] = {}
-        for n in names:
-            f = model.fields[n]
-            if f.kind == "o2m":
-                record[n] = children[n][i]
-                continue
-            value = row[n]
-            if f.kind == "m2o":
-                record[n] = [value, displays[n].get(value, False)] if value is not None else False
-            elif f.kind == "bool":
-                record[n] = bool(value)
-            elif value is None:
-                record[n] = False
-            else:
-                record[n] = value
-        records.append(record)
-    return records
+            children[n] = _child_ids(conn, f, ids)
+    return [_record(model, names, by_id[i], displays, children) for i in ids]
 
 
 # --- create and actions ------------------------------------------------------------------------------------

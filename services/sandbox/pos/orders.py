@@ -59,89 +59,106 @@ def _price(
     return name, base.amount
 
 
+def _quantity(value: str, field: str) -> int:
+    """A line's quantity: Square's decimal string, whole units, more than zero."""
+    qty = square.parse_quantity(value, field)
+    if qty <= 0:
+        raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=field)
+    return qty
+
+
+def _line_item(conn: sqlite3.Connection, item: square.OrderLineItem, field: str) -> tuple[square.OrderLineItem, int]:
+    """A requested line item filled in, and its gross amount."""
+    qty = _quantity(item.quantity, f"{field}.quantity")
+    name, price = _price(conn, item.catalog_object_id, item.name, item.base_price_money, field)
+    filled = square.OrderLineItem(
+        uid=item.uid or square.uid(),
+        name=name,
+        quantity=str(qty),
+        catalog_object_id=item.catalog_object_id,
+        variation_name="Regular" if item.catalog_object_id else None,
+        note=item.note,
+        base_price_money=_money(price),
+        gross_sales_money=_money(price * qty),
+        total_tax_money=_money(0),
+        total_discount_money=_money(0),
+        total_money=_money(price * qty),
+    )
+    return filled, price * qty
+
+
+def _fulfillment(f: square.Fulfillment, field: str, now: str) -> square.Fulfillment:
+    """A requested fulfillment checked and filled in: PROPOSED unless a state is given, a pickup placed ``now``."""
+    if f.type is None:
+        raise square.bad_request("type is required", code="MISSING_REQUIRED_PARAMETER", field=f"{field}.type")
+    if f.type == "PICKUP" and f.pickup_details is None:
+        raise square.bad_request(
+            "pickup_details is required for a PICKUP fulfillment",
+            code="MISSING_REQUIRED_PARAMETER",
+            field=f"{field}.pickup_details",
+        )
+    state = f.state or "PROPOSED"
+    if state not in square.FULFILLMENT_STATES:
+        raise square.bad_request(
+            f"`{state}` is not a fulfillment state", code="INVALID_ENUM_VALUE", field=f"{field}.state"
+        )
+    details = f.pickup_details
+    if details is not None:
+        details = msgspec.structs.replace(details, placed_at=now)
+    return square.Fulfillment(type=f.type, state=state, uid=f.uid or square.uid(), pickup_details=details)
+
+
+def _return_line_item(
+    conn: sqlite3.Connection, returned: square.OrderReturnLineItem, field: str
+) -> tuple[square.OrderReturnLineItem, int]:
+    """A requested return line filled in, and its gross amount."""
+    qty = _quantity(returned.quantity, f"{field}.quantity")
+    name, price = _price(conn, returned.catalog_object_id, returned.name, returned.base_price_money, field)
+    filled = square.OrderReturnLineItem(
+        uid=returned.uid or square.uid(),
+        source_line_item_uid=returned.source_line_item_uid,
+        name=name,
+        quantity=str(qty),
+        catalog_object_id=returned.catalog_object_id,
+        base_price_money=_money(price),
+        gross_return_money=_money(price * qty),
+        total_money=_money(price * qty),
+    )
+    return filled, price * qty
+
+
+def _return(conn: sqlite3.Connection, ret: square.OrderReturn, field: str) -> tuple[square.OrderReturn, int]:
+    """A requested return filled in, and the gross amount of its lines."""
+    priced = [
+        _return_line_item(conn, returned, f"{field}.return_line_items[{j}]")
+        for j, returned in enumerate(ret.return_line_items or [])
+    ]
+    filled = square.OrderReturn(
+        uid=ret.uid or square.uid(), source_order_id=ret.source_order_id, return_line_items=[i for i, _ in priced]
+    )
+    return filled, sum(amount for _, amount in priced)
+
+
 def build(conn: sqlite3.Connection, requested: square.Order) -> square.Order:
     """Fill in a requested order as Square's CreateOrder does."""
     if not ledger.location_exists(conn, requested.location_id):
         raise square.not_found(f"location `{requested.location_id}` not found", field="order.location_id")
     now = square.now_ts()
-    lines: list[square.OrderLineItem] = []
-    gross_total = 0
-    for i, item in enumerate(requested.line_items or []):
-        field = f"order.line_items[{i}]"
-        qty = square.parse_quantity(item.quantity, f"{field}.quantity")
-        if qty <= 0:
-            raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
-        name, price = _price(conn, item.catalog_object_id, item.name, item.base_price_money, field)
-        gross_total += price * qty
-        lines.append(
-            square.OrderLineItem(
-                uid=item.uid or square.uid(),
-                name=name,
-                quantity=str(qty),
-                catalog_object_id=item.catalog_object_id,
-                variation_name="Regular" if item.catalog_object_id else None,
-                note=item.note,
-                base_price_money=_money(price),
-                gross_sales_money=_money(price * qty),
-                total_tax_money=_money(0),
-                total_discount_money=_money(0),
-                total_money=_money(price * qty),
-            )
-        )
-    fulfillments: list[square.Fulfillment] = []
-    for i, f in enumerate(requested.fulfillments or []):
-        field = f"order.fulfillments[{i}]"
-        if f.type is None:
-            raise square.bad_request("type is required", code="MISSING_REQUIRED_PARAMETER", field=f"{field}.type")
-        if f.type == "PICKUP" and f.pickup_details is None:
-            raise square.bad_request(
-                "pickup_details is required for a PICKUP fulfillment",
-                code="MISSING_REQUIRED_PARAMETER",
-                field=f"{field}.pickup_details",
-            )
-        state = f.state or "PROPOSED"
-        if state not in square.FULFILLMENT_STATES:
-            raise square.bad_request(
-                f"`{state}` is not a fulfillment state", code="INVALID_ENUM_VALUE", field=f"{field}.state"
-            )
-        details = f.pickup_details
-        if details is not None:
-            details = msgspec.structs.replace(details, placed_at=now)
-        fulfillments.append(
-            square.Fulfillment(type=f.type, state=state, uid=f.uid or square.uid(), pickup_details=details)
-        )
-    returns: list[square.OrderReturn] = []
-    returned_total = 0
-    for i, ret in enumerate(requested.returns or []):
-        items: list[square.OrderReturnLineItem] = []
-        for j, returned in enumerate(ret.return_line_items or []):
-            field = f"order.returns[{i}].return_line_items[{j}]"
-            qty = square.parse_quantity(returned.quantity, f"{field}.quantity")
-            if qty <= 0:
-                raise square.bad_request("quantity must be positive", code="INVALID_VALUE", field=f"{field}.quantity")
-            name, price = _price(conn, returned.catalog_object_id, returned.name, returned.base_price_money, field)
-            returned_total += price * qty
-            items.append(
-                square.OrderReturnLineItem(
-                    uid=returned.uid or square.uid(),
-                    source_line_item_uid=returned.source_line_item_uid,
-                    name=name,
-                    quantity=str(qty),
-                    catalog_object_id=returned.catalog_object_id,
-                    base_price_money=_money(price),
-                    gross_return_money=_money(price * qty),
-                    total_money=_money(price * qty),
-                )
-            )
-        returns.append(
-            square.OrderReturn(
-                uid=ret.uid or square.uid(), source_order_id=ret.source_order_id, return_line_items=items
-            )
-        )
+    priced_lines = [
+        _line_item(conn, item, f"order.line_items[{i}]") for i, item in enumerate(requested.line_items or [])
+    ]
+    fulfillments = [
+        _fulfillment(f, f"order.fulfillments[{i}]", now) for i, f in enumerate(requested.fulfillments or [])
+    ]
+    priced_returns = [_return(conn, ret, f"order.returns[{i}]") for i, ret in enumerate(requested.returns or [])]
+    lines = [line for line, _ in priced_lines]
+    returns = [ret for ret, _ in priced_returns]
     if not lines and not returns:
         raise square.bad_request(
             "an order needs line_items or returns", code="MISSING_REQUIRED_PARAMETER", field="order.line_items"
         )
+    gross_total = sum(amount for _, amount in priced_lines)
+    returned_total = sum(amount for _, amount in priced_returns)
     zero = _money(0)
     return square.Order(
         id=square.order_id(),
@@ -300,8 +317,9 @@ def set_fulfillment_state(order: square.Order, new_state: str) -> tuple[square.O
     return _finish(order, fulfillments, updates, now), updates
 
 
-def update(order: square.Order, sparse: square.SparseOrder) -> tuple[square.Order, list[square.FulfillmentUpdate]]:
-    """Apply a sparse UpdateOrder ``order`` (fulfillment states by uid) as Square does; raises Square's errors."""
+def _check_updatable(order: square.Order, sparse: square.SparseOrder) -> None:
+    """Square's refusals of an UpdateOrder as a whole: a closed order, a missing or stale version, and (in this
+    sandbox) a change of location or of the order's own state."""
     if order.state in ("COMPLETED", "CANCELED"):
         raise square.bad_request(
             f"order `{order.id}` is {order.state}: completed and canceled orders cannot be updated", field="order"
@@ -324,42 +342,54 @@ def update(order: square.Order, sparse: square.SparseOrder) -> tuple[square.Orde
             code="INVALID_VALUE",
             field="order.state",
         )
+
+
+def _fulfillment_move(
+    fulfillments: list[square.Fulfillment], change: square.SparseFulfillment, field: str
+) -> tuple[int, square.FulfillmentUpdate] | None:
+    """Which fulfillment ``change`` moves and how, or None if it leaves the state as it is; raises Square's errors."""
+    if change.uid is None:
+        raise square.bad_request(
+            "uid is required: this sandbox updates existing fulfillments only",
+            code="MISSING_REQUIRED_PARAMETER",
+            field=f"{field}.uid",
+        )
+    at = next((n for n, f in enumerate(fulfillments) if f.uid == change.uid), None)
+    if at is None:
+        raise square.bad_request(
+            f"the order has no fulfillment `{change.uid}`", code="INVALID_VALUE", field=f"{field}.uid"
+        )
+    current = fulfillments[at]
+    if change.type is not None and change.type != current.type:
+        raise square.bad_request("a fulfillment's type cannot be changed", code="INVALID_VALUE", field=f"{field}.type")
+    if change.state is None or change.state == current.state:
+        return None
+    if change.state not in square.FULFILLMENT_STATES:
+        raise square.bad_request(
+            f"`{change.state}` is not a fulfillment state", code="INVALID_ENUM_VALUE", field=f"{field}.state"
+        )
+    if current.state in square.FINAL_FULFILLMENT_STATES:
+        raise square.bad_request(
+            f"fulfillment `{change.uid}` is {current.state} and cannot change state", field=f"{field}.state"
+        )
+    assert current.state is not None
+    return at, square.FulfillmentUpdate(fulfillment_uid=change.uid, old_state=current.state, new_state=change.state)
+
+
+def update(order: square.Order, sparse: square.SparseOrder) -> tuple[square.Order, list[square.FulfillmentUpdate]]:
+    """Apply a sparse UpdateOrder ``order`` (fulfillment states by uid) as Square does; raises Square's errors."""
+    _check_updatable(order, sparse)
     now = square.now_ts()
     fulfillments = list(order.fulfillments or [])
     updates: list[square.FulfillmentUpdate] = []
     for i, change in enumerate(sparse.fulfillments or []):
-        field = f"order.fulfillments[{i}]"
-        if change.uid is None:
-            raise square.bad_request(
-                "uid is required: this sandbox updates existing fulfillments only",
-                code="MISSING_REQUIRED_PARAMETER",
-                field=f"{field}.uid",
-            )
-        at = next((n for n, f in enumerate(fulfillments) if f.uid == change.uid), None)
-        if at is None:
-            raise square.bad_request(
-                f"the order has no fulfillment `{change.uid}`", code="INVALID_VALUE", field=f"{field}.uid"
-            )
-        current = fulfillments[at]
-        if change.type is not None and change.type != current.type:
-            raise square.bad_request(
-                "a fulfillment's type cannot be changed", code="INVALID_VALUE", field=f"{field}.type"
-            )
-        if change.state is None or change.state == current.state:
+        # Each change sees the fulfillments as the changes before it left them.
+        move = _fulfillment_move(fulfillments, change, f"order.fulfillments[{i}]")
+        if move is None:
             continue
-        if change.state not in square.FULFILLMENT_STATES:
-            raise square.bad_request(
-                f"`{change.state}` is not a fulfillment state", code="INVALID_ENUM_VALUE", field=f"{field}.state"
-            )
-        if current.state in square.FINAL_FULFILLMENT_STATES:
-            raise square.bad_request(
-                f"fulfillment `{change.uid}` is {current.state} and cannot change state", field=f"{field}.state"
-            )
-        assert current.state is not None
-        updates.append(
-            square.FulfillmentUpdate(fulfillment_uid=change.uid, old_state=current.state, new_state=change.state)
-        )
-        fulfillments[at] = _moved(current, change.state, now)
+        at, fulfillment_update = move
+        updates.append(fulfillment_update)
+        fulfillments[at] = _moved(fulfillments[at], fulfillment_update.new_state, now)
     return _finish(order, fulfillments, updates, now), updates
 
 

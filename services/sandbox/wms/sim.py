@@ -194,6 +194,79 @@ async def sim_deliver(request: Request[Any, Any, Any], sandbox: NamedDependency[
     }
 
 
+def _dock_counts(reference: str, expected: list[sqlite3.Row], lines: list[ReceivedLine] | None) -> list[int]:
+    """What the dock counted for each announced line: the announced quantity unless ``lines`` says otherwise
+    (split over the lines of a SKU in order; the last line of a SKU takes any surplus)."""
+    counted = Counter[str]()
+    for received in lines or []:
+        counted[received.sku] += received.qty
+    unexpected = sorted(set(counted) - {line["sku"] for line in expected})
+    if unexpected:
+        raise invalid(f"receipt {reference} expects no {', '.join(unexpected)}")
+    if lines is None:
+        return [line["quantity"] for line in expected]
+    quantities: list[int] = []
+    for line in expected:
+        last = line["line_no"] == max(x["line_no"] for x in expected if x["sku"] == line["sku"])
+        qty = counted[line["sku"]] if last else min(line["quantity"], counted[line["sku"]])
+        counted[line["sku"]] -= qty
+        quantities.append(qty)
+    return quantities
+
+
+def _receive_return(conn: sqlite3.Connection, reference: str, lines: list[ReceivedLine] | None, stamp: str) -> str:
+    """Receive an announced return receipt into its warehouse; returns the receipt's id."""
+    receipt = db.find_receipt(conn, reference=reference)
+    if receipt is None:
+        raise not_found(f"receipt {reference}")
+    if receipt["status"] != "expected":
+        raise ProblemError("conflict", f"receipt {reference} is {receipt['status']}")
+    receipt_id: str = receipt["id"]
+    expected = conn.execute(
+        "SELECT line_no, sku, quantity FROM receipt_lines WHERE receipt_id = ? ORDER BY line_no", (receipt_id,)
+    ).fetchall()
+    quantities = _dock_counts(reference, expected, lines)
+    with Transaction(conn):
+        for line, qty in zip(expected, quantities, strict=True):
+            db.ensure_stock_row(conn, receipt["warehouse"], line["sku"])
+            conn.execute(
+                "UPDATE stock SET on_hand = on_hand + ?, updated_at = ? WHERE warehouse = ? AND sku = ?",
+                (qty, stamp, receipt["warehouse"], line["sku"]),
+            )
+            conn.execute(
+                "UPDATE receipt_lines SET received_quantity = ? WHERE receipt_id = ? AND line_no = ?",
+                (qty, receipt_id, line["line_no"]),
+            )
+        conn.execute("UPDATE receipts SET status = 'received', received_at = ? WHERE id = ?", (stamp, receipt_id))
+    return receipt_id
+
+
+def _receive_delivery(conn: sqlite3.Connection, warehouse: str, sku: str, qty: int, stamp: str) -> str:
+    """Receive a supplier delivery (a purchase order received in full on arrival); returns the receipt's id."""
+    if not db.warehouse_exists(conn, warehouse):
+        raise not_found(f"warehouse {warehouse}")
+    if db.unknown_skus(conn, [sku]):
+        raise not_found(f"SKU {sku}")
+    with Transaction(conn):
+        receipt_id = db.insert_receipt(
+            conn,
+            reference="PO-" + os.urandom(5).hex().upper(),
+            warehouse=warehouse,
+            type_="purchase_order",
+            status="received",
+            lines=[(sku, qty)],
+        )
+        conn.execute("UPDATE receipt_lines SET received_quantity = quantity WHERE receipt_id = ?", (receipt_id,))
+        conn.execute("UPDATE receipts SET received_at = ? WHERE id = ?", (stamp, receipt_id))
+        db.ensure_stock_row(conn, warehouse, sku)
+        conn.execute(
+            "UPDATE stock SET on_hand = on_hand + ?, in_transit = max(0, in_transit - ?), updated_at = ? "
+            "WHERE warehouse = ? AND sku = ?",
+            (qty, qty, stamp, warehouse, sku),
+        )
+    return receipt_id
+
+
 @post(
     "/_sim/receive",
     tags=["sandbox"],
@@ -206,66 +279,10 @@ async def sim_receive(request: Request[Any, Any, Any], sandbox: NamedDependency[
     supplier = (data.warehouse, data.sku, data.qty)
     stamp = db.now()
     if data.reference is not None and supplier == (None, None, None):
-        receipt = db.find_receipt(conn, reference=data.reference)
-        if receipt is None:
-            raise not_found(f"receipt {data.reference}")
-        if receipt["status"] != "expected":
-            raise ProblemError("conflict", f"receipt {data.reference} is {receipt['status']}")
-        expected = conn.execute(
-            "SELECT line_no, sku, quantity FROM receipt_lines WHERE receipt_id = ? ORDER BY line_no", (receipt["id"],)
-        ).fetchall()
-        counted = Counter[str]()
-        for received in data.lines or []:
-            counted[received.sku] += received.qty
-        unexpected = sorted(set(counted) - {line["sku"] for line in expected})
-        if unexpected:
-            raise invalid(f"receipt {data.reference} expects no {', '.join(unexpected)}")
-        with Transaction(conn):
-            for line in expected:
-                # What the dock counted: the announced quantity unless told otherwise (split over the lines of a
-                # SKU in order; the last line of a SKU takes any surplus).
-                if data.lines is None:
-                    qty = line["quantity"]
-                else:
-                    last = line["line_no"] == max(x["line_no"] for x in expected if x["sku"] == line["sku"])
-                    qty = counted[line["sku"]] if last else min(line["quantity"], counted[line["sku"]])
-                    counted[line["sku"]] -= qty
-                db.ensure_stock_row(conn, receipt["warehouse"], line["sku"])
-                conn.execute(
-                    "UPDATE stock SET on_hand = on_hand + ?, updated_at = ? WHERE warehouse = ? AND sku = ?",
-                    (qty, stamp, receipt["warehouse"], line["sku"]),
-                )
-                conn.execute(
-                    "UPDATE receipt_lines SET received_quantity = ? WHERE receipt_id = ? AND line_no = ?",
-                    (qty, receipt["id"], line["line_no"]),
-                )
-            conn.execute(
-                "UPDATE receipts SET status = 'received', received_at = ? WHERE id = ?", (stamp, receipt["id"])
-            )
-        receipt_id = receipt["id"]
+        receipt_id = _receive_return(conn, data.reference, data.lines, stamp)
     elif data.reference is None and data.lines is None and None not in supplier:
         assert data.warehouse is not None and data.sku is not None and data.qty is not None
-        if not db.warehouse_exists(conn, data.warehouse):
-            raise not_found(f"warehouse {data.warehouse}")
-        if db.unknown_skus(conn, [data.sku]):
-            raise not_found(f"SKU {data.sku}")
-        with Transaction(conn):
-            receipt_id = db.insert_receipt(
-                conn,
-                reference="PO-" + os.urandom(5).hex().upper(),
-                warehouse=data.warehouse,
-                type_="purchase_order",
-                status="received",
-                lines=[(data.sku, data.qty)],
-            )
-            conn.execute("UPDATE receipt_lines SET received_quantity = quantity WHERE receipt_id = ?", (receipt_id,))
-            conn.execute("UPDATE receipts SET received_at = ? WHERE id = ?", (stamp, receipt_id))
-            db.ensure_stock_row(conn, data.warehouse, data.sku)
-            conn.execute(
-                "UPDATE stock SET on_hand = on_hand + ?, in_transit = max(0, in_transit - ?), updated_at = ? "
-                "WHERE warehouse = ? AND sku = ?",
-                (data.qty, data.qty, stamp, data.warehouse, data.sku),
-            )
+        receipt_id = _receive_delivery(conn, data.warehouse, data.sku, data.qty, stamp)
     else:
         raise invalid("give either {reference} or {warehouse, sku, qty}")
     row = db.find_receipt(conn, receipt_id=receipt_id)
