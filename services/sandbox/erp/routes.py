@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -77,12 +78,18 @@ def _ids(value: Any) -> list[int]:
     raise orm.value_error(f"Invalid ids {value!r}")
 
 
-def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dict[str, Any]) -> Any:
+def _method(model_name: str, method: str) -> orm.Model:
+    """The model, if it exists and answers ``method`` (else Odoo's 404 NotFound)."""
     model = orm.MODELS.get(model_name)
     if model is None:
         raise OdooError(404, "werkzeug.exceptions.NotFound", f"the model {model_name!r} does not exist")
     if method not in model.methods or method not in SIGNATURES:
         raise OdooError(404, "werkzeug.exceptions.NotFound", f"the method {model_name}.{method} does not exist")
+    return model
+
+
+def _arguments(model_name: str, method: str, kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    """Pop ``context`` and ``ids`` off the body and check the rest against the method's signature."""
     is_record_method, accepted, required = SIGNATURES[method]
     context = kwargs.pop("context", None) or {}
     if not isinstance(context, dict):
@@ -96,34 +103,38 @@ def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dic
     missing = sorted(required - set(kwargs))
     if missing:
         raise orm.unprocessable(f"{method}() missing 1 required positional argument: {missing[0]!r}")
-    if method == "search_read":
-        found = orm.search(
-            conn,
-            model,
-            kwargs.get("domain") or [],
-            offset=kwargs.get("offset", 0),
-            limit=kwargs.get("limit"),
-            order=kwargs.get("order"),
-            context=context,
-        )
-        return orm.read(conn, model, found, kwargs.get("fields"))
-    if method == "search":
-        return orm.search(
-            conn,
-            model,
-            kwargs["domain"],
-            offset=kwargs.get("offset", 0),
-            limit=kwargs.get("limit"),
-            order=kwargs.get("order"),
-            context=context,
-        )
-    if method == "search_count":
-        return orm.search_count(conn, model, kwargs["domain"], limit=kwargs.get("limit"), context=context)
-    if method == "read":
-        return orm.read(conn, model, ids or [], kwargs.get("fields"))
-    if method == "create":
-        return orm.create(conn, model, kwargs["vals_list"])
-    return orm.action(conn, model, method, ids or [])
+    return context, ids or []
+
+
+def _search(
+    conn: sqlite3.Connection, model: orm.Model, domain: object, kwargs: dict[str, Any], context: dict[str, Any]
+) -> list[int]:
+    offset, limit, order = kwargs.get("offset", 0), kwargs.get("limit"), kwargs.get("order")
+    return orm.search(conn, model, domain, offset=offset, limit=limit, order=order, context=context)
+
+
+_Call = Callable[[sqlite3.Connection, orm.Model, dict[str, Any], dict[str, Any], list[int]], object]
+# The read methods by name; any other method that passed _method is one of orm.action's.
+_CALLS: dict[str, _Call] = {
+    "search_read": lambda conn, model, kw, ctx, ids: orm.read(
+        conn, model, _search(conn, model, kw.get("domain") or [], kw, ctx), kw.get("fields")
+    ),
+    "search": lambda conn, model, kw, ctx, ids: _search(conn, model, kw["domain"], kw, ctx),
+    "search_count": lambda conn, model, kw, ctx, ids: orm.search_count(
+        conn, model, kw["domain"], limit=kw.get("limit"), context=ctx
+    ),
+    "read": lambda conn, model, kw, ctx, ids: orm.read(conn, model, ids, kw.get("fields")),
+    "create": lambda conn, model, kw, ctx, ids: orm.create(conn, model, kw["vals_list"]),
+}
+
+
+def dispatch(conn: sqlite3.Connection, model_name: str, method: str, kwargs: dict[str, Any]) -> Any:
+    model = _method(model_name, method)
+    context, ids = _arguments(model_name, method, kwargs)
+    call = _CALLS.get(method)
+    if call is None:
+        return orm.action(conn, model, method, ids)
+    return call(conn, model, kwargs, context, ids)
 
 
 @post(

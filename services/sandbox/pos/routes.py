@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import sqlite3
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -349,25 +350,10 @@ async def update_order(
         order = orders.load(conn, order_id)
         if order is None:
             raise square.not_found(f"Order `{order_id}` not found", field="order_id")
-        if req.idempotency_key is not None:
-            row = conn.execute(
-                "SELECT response FROM idempotency WHERE endpoint = ? AND key = ?",
-                (UPDATE_ENDPOINT, req.idempotency_key),
-            ).fetchone()
-            if row is not None:
-                if bytes(row[0]).decode() != order_id:
-                    raise square.bad_request(
-                        "idempotency_key was already used for another order",
-                        code="IDEMPOTENCY_KEY_REUSED",
-                        field="idempotency_key",
-                    )
-                return _json(square.OrderResponse(order))
+        if req.idempotency_key is not None and _update_replayed(conn, req.idempotency_key, order_id):
+            return _json(square.OrderResponse(order))
         updated, updates = orders.update(order, req.order)
-        counts: list[square.InventoryCount] = []
-        if updates:
-            orders.save(conn, updated)
-            if orders.completed_now(order, updated):
-                counts = ledger.apply(conn, orders.sold_moves(updated))
+        counts = _save_update(conn, order, updated, updates)
         if req.idempotency_key is not None:
             remember(conn, UPDATE_ENDPOINT, req.idempotency_key, _request_hash(req), order_id.encode())
     if updates:
@@ -376,19 +362,45 @@ async def update_order(
     return _json(square.OrderResponse(updated))
 
 
+def _update_replayed(conn: sqlite3.Connection, key: str, order_id: str) -> bool:
+    """Whether ``key`` already updated this order (a replay); a key first used for another order is refused."""
+    row = conn.execute(
+        "SELECT response FROM idempotency WHERE endpoint = ? AND key = ?", (UPDATE_ENDPOINT, key)
+    ).fetchone()
+    if row is None:
+        return False
+    if bytes(row[0]).decode() != order_id:
+        raise square.bad_request(
+            "idempotency_key was already used for another order", code="IDEMPOTENCY_KEY_REUSED", field="idempotency_key"
+        )
+    return True
+
+
+def _save_update(
+    conn: sqlite3.Connection, order: square.Order, updated: square.Order, updates: list[square.FulfillmentUpdate]
+) -> list[square.InventoryCount]:
+    """Store an update that changed something; one that completed the order takes its lines out of IN_STOCK."""
+    if not updates:
+        return []
+    orders.save(conn, updated)
+    if orders.completed_now(order, updated):
+        return ledger.apply(conn, orders.sold_moves(updated))
+    return []
+
+
 SORT_FIELDS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at"}
 _MAX_LOCATIONS = 10
 
 
-def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] | None, str | None, str | None]:
-    """Validate a SearchOrders query as Square does: (sort column, ASC|DESC, states, start, end)."""
-    query = req.query or square.SearchOrdersQuery()
-    filters = query.filter or square.SearchOrdersFilter()
+def _unsupported_filters(filters: square.SearchOrdersFilter) -> None:
     for name in ("fulfillment_filter", "source_filter", "customer_filter"):
         if getattr(filters, name) is not None:
             raise square.bad_request(
                 f"this sandbox does not implement {name}", code="INVALID_VALUE", field=f"query.filter.{name}"
             )
+
+
+def _states(filters: square.SearchOrdersFilter) -> list[str] | None:
     states = filters.state_filter.states if filters.state_filter is not None else None
     for i, value in enumerate(states or []):
         if value not in square.ORDER_STATES:
@@ -397,6 +409,11 @@ def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] |
                 code="INVALID_ENUM_VALUE",
                 field=f"query.filter.state_filter.states[{i}]",
             )
+    return states
+
+
+def _sort(query: square.SearchOrdersQuery) -> tuple[str, str]:
+    """(sort field, ASC|DESC): CREATED_AT, newest first, unless the query says otherwise."""
     sort = query.sort or square.SearchOrdersSort(sort_field="CREATED_AT")
     if sort.sort_field == "CLOSED_AT":
         raise square.bad_request(
@@ -411,30 +428,46 @@ def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] |
         raise square.bad_request(
             f"`{direction}` is not a sort order", code="INVALID_ENUM_VALUE", field="query.sort.sort_order"
         )
+    return sort.sort_field, direction
+
+
+def _time_range(dates: square.SearchOrdersDateTimeFilter | None, sort_field: str) -> tuple[str | None, str | None]:
+    """(start, end) of the one date_time_filter range, which must be on the sort field."""
     start = end = None
-    dates = filters.date_time_filter
-    if dates is not None:
-        ranges = {
-            name: getattr(dates, name)
-            for name in ("created_at", "updated_at", "closed_at")
-            if getattr(dates, name) is not None
-        }
-        if len(ranges) > 1:
+    if dates is None:
+        return start, end
+    ranges = {
+        name: getattr(dates, name)
+        for name in ("created_at", "updated_at", "closed_at")
+        if getattr(dates, name) is not None
+    }
+    if len(ranges) > 1:
+        raise square.bad_request(
+            "filter on one time range at a time", code="INVALID_VALUE", field="query.filter.date_time_filter"
+        )
+    for name, span in ranges.items():
+        if name != SORT_FIELDS.get(sort_field):
+            # Square: the sort field must be the field the date time filter filters on.
             raise square.bad_request(
-                "filter on one time range at a time", code="INVALID_VALUE", field="query.filter.date_time_filter"
+                f"a date_time_filter on {name} needs sort_field {name.upper()}", field="query.sort.sort_field"
             )
-        for name, span in ranges.items():
-            if name != SORT_FIELDS.get(sort.sort_field):
-                # Square: the sort field must be the field the date time filter filters on.
-                raise square.bad_request(
-                    f"a date_time_filter on {name} needs sort_field {name.upper()}", field="query.sort.sort_field"
-                )
-            where = f"query.filter.date_time_filter.{name}"
-            if span.start_at is not None:
-                start = square.format_ts(square.parse_ts(span.start_at, f"{where}.start_at"))
-            if span.end_at is not None:
-                end = square.format_ts(square.parse_ts(span.end_at, f"{where}.end_at"))
-    return SORT_FIELDS[sort.sort_field], direction, states, start, end
+        where = f"query.filter.date_time_filter.{name}"
+        if span.start_at is not None:
+            start = square.format_ts(square.parse_ts(span.start_at, f"{where}.start_at"))
+        if span.end_at is not None:
+            end = square.format_ts(square.parse_ts(span.end_at, f"{where}.end_at"))
+    return start, end
+
+
+def _search_plan(req: square.SearchOrdersRequest) -> tuple[str, str, list[str] | None, str | None, str | None]:
+    """Validate a SearchOrders query as Square does: (sort column, ASC|DESC, states, start, end)."""
+    query = req.query or square.SearchOrdersQuery()
+    filters = query.filter or square.SearchOrdersFilter()
+    _unsupported_filters(filters)
+    states = _states(filters)
+    sort_field, direction = _sort(query)
+    start, end = _time_range(filters.date_time_filter, sort_field)
+    return SORT_FIELDS[sort_field], direction, states, start, end
 
 
 @post("/orders/search", summary="SearchOrders (state and created/updated time filters, sort, cursor)", status_code=200)
