@@ -70,7 +70,7 @@ class EventBus:
         )
         outcome = "published" if entry else "duplicate"
         metrics.EVENTS.labels(self.service, domain, outcome).inc()
-        return entry.decode() if isinstance(entry, bytes) else entry
+        return replies.lua_text(entry) if entry else None
 
     async def publish_many(self, domain: str, events: Sequence[Event]) -> int:
         published = 0

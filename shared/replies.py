@@ -20,6 +20,11 @@ def text(value: Reply) -> str:
     return value if isinstance(value, str) else value.decode()
 
 
+def lua_text(value: object) -> str:
+    """A Lua script's reply (a bulk string, or an integer Redis made of a Lua number) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def text_or_none(value: Reply | None) -> str | None:
     return None if value is None else text(value)
 

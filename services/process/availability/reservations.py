@@ -20,10 +20,11 @@ from services.process.availability.scripts import Scripts
 from services.process.availability.stores import Locations
 from shared.clock import now_ms
 from shared.lease import Lease
-from shared.models.availability import ReservationRequest, ReservationSet
-from shared.models.inventory import Reservation
+from shared.models.availability import ReservationRequest, ReservationSet, ReservationSetState
+from shared.models.inventory import Reservation, ReservationState
 from shared.problems import ProblemError, invalid, not_found
 from shared.replies import Reply
+from shared.replies import lua_text as _text
 
 SWEEP_BATCH = 200
 
@@ -32,15 +33,11 @@ class _Line(msgspec.Struct):
     sku: str
     loc: str
     qty: int
-    state: str
+    state: ReservationState
     done: int = 0
 
 
 _line = msgspec.json.Decoder(_Line)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def reservation_set(order_id: str, flat: list[Any]) -> ReservationSet:
@@ -61,14 +58,14 @@ def reservation_set(order_id: str, flat: list[Any]) -> ReservationSet:
                 sku=line.sku,
                 location=line.loc,
                 qty=line.qty,
-                state=line.state,  # type: ignore[arg-type]
+                state=line.state,
                 expires_at=expires_at if line.state == "held" else None,
             )
         )
     return ReservationSet(
         order_id=order_id,
         owner=_text(fields["owner"]),
-        state=_text(fields["state"]),  # type: ignore[arg-type]
+        state=msgspec.convert(_text(fields["state"]), ReservationSetState),
         lines=lines,
         expires_at=expires_at,
     )

@@ -174,6 +174,7 @@ LOCK_WAIT_S = 3.0  # how long a cancel or return waits for a saga step of the or
     summary="Place an order (Idempotency-Key required)",
     status_code=201,
     responses={
+        201: ResponseSpec(data_container=Order, description="Document created, URL follows", generate_examples=False),
         202: ResponseSpec(data_container=Order, description="Accepted while a back-end is away (pending_backend)"),
         409: ResponseSpec(
             data_container=Problem,
@@ -212,7 +213,7 @@ async def create_order(
     idempotency: NamedDependency[Idempotency],
     owner: OwnerHeader = None,
     idempotency_key: KeyHeader = None,
-) -> Response[Order]:
+) -> Response[bytes]:
     """201 with the order once released to the warehouse or store; 202 (``pending_backend``) when accepted
     while the ERP, WMS or POS is away, finished later by the retry worker; 409 ``insufficient-stock`` or 422
     naming the lines when it is rejected. A replay of the key answers the first answer, byte for byte; a replay
@@ -253,7 +254,7 @@ async def create_order(
                 await lock.release()
         return _order_answer(request, record)
 
-    return await idempotency.respond(request, owner=owner, data=data, new_id=new_order_id(), start=start, resume=resume)  # type: ignore[return-value]
+    return await idempotency.respond(request, owner=owner, data=data, new_id=new_order_id(), start=start, resume=resume)
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
@@ -299,6 +300,11 @@ def _cancel_answer(record: OrderRecord) -> Stored:
     tags=["orders"],
     summary="Cancel an order (Idempotency-Key honoured)",
     status_code=200,
+    responses={
+        200: ResponseSpec(
+            data_container=Order, description="Request fulfilled, document follows", generate_examples=False
+        )
+    },
 )
 async def cancel_order(
     request: Request[Any, Any, Any],
@@ -309,7 +315,7 @@ async def cancel_order(
     idempotency: NamedDependency[Idempotency],
     owner: OwnerHeader = None,
     idempotency_key: KeyHeader = None,
-) -> Response[Order]:
+) -> Response[bytes]:
     """Cancels the fulfilment documents and the ERP sales order by reference and releases the stock: 200 when
     done, 202 while a back-end is away (or a document's create is still in doubt; the retry worker finishes
     it). A ship order can be cancelled until it is released to the warehouse, a pickup until it is collected;
@@ -333,7 +339,7 @@ async def cancel_order(
 
     return await idempotency.respond(
         request, owner=owner, data=data, new_id=order_id, start=start, resume=resume, required=False
-    )  # type: ignore[return-value]
+    )
 
 
 def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored:
@@ -347,6 +353,9 @@ def _return_answer(request: Request[Any, Any, Any], ret: ReturnRecord) -> Stored
     "/orders/{order_id:str}/returns",
     tags=["returns"],
     summary="Return lines of a delivered or picked-up order (Idempotency-Key required)",
+    responses={
+        201: ResponseSpec(data_container=Return, description="Document created, URL follows", generate_examples=False)
+    },
 )
 async def create_return(
     request: Request[Any, Any, Any],
@@ -357,7 +366,7 @@ async def create_return(
     idempotency: NamedDependency[Idempotency],
     owner: OwnerHeader = None,
     idempotency_key: KeyHeader = None,
-) -> Response[Return]:
+) -> Response[bytes]:
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
     owner = _owner(owner)
@@ -385,7 +394,7 @@ async def create_return(
 
     return await idempotency.respond(
         request, owner=owner, data=data, new_id=new_return_id(), start=start, resume=resume
-    )  # type: ignore[return-value]
+    )
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
@@ -409,6 +418,13 @@ def _operator(owner: str | None) -> str:
     tags=["reconciliation"],
     status_code=202,
     summary="Compare orders with the back-ends' documents; repair or report every mismatch",
+    responses={
+        202: ResponseSpec(
+            data_container=DocumentReconciliation,
+            description="Request accepted, processing continues off-line",
+            generate_examples=False,
+        )
+    },
 )
 async def start_document_sweep(
     request: Request[Any, Any, Any],
@@ -417,7 +433,7 @@ async def start_document_sweep(
     idempotency: NamedDependency[Idempotency],
     owner: OwnerHeader = None,
     idempotency_key: KeyHeader = None,
-) -> Response[DocumentReconciliation]:
+) -> Response[bytes]:
     """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
     orders or POS pickups and its returns' credit memos and receipts, by reference. An orphan behind a rejected,
     failed or cancelled order and a duplicate sales order are cancelled (``repaired``); the rest is reported.
@@ -437,7 +453,7 @@ async def start_document_sweep(
 
     return await idempotency.respond(
         request, owner=operator, data=data, new_id=new_sweep_id(), start=start, resume=resume, required=False
-    )  # type: ignore[return-value]
+    )
 
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
