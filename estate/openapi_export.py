@@ -6,12 +6,11 @@ fails when a committed document differs from what the app generates.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from estate import generated
 from estate.launcher import Deployable, load_estate
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
@@ -32,25 +31,12 @@ def documents() -> dict[str, str]:
     return {d.name: render(document(d)) for d in load_estate()}
 
 
+def files() -> dict[Path, str]:
+    return {OPENAPI_DIR / f"{name}.json": text for name, text in documents().items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true")
-    mode.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    stale = []
-    for name, text in documents().items():
-        path = OPENAPI_DIR / f"{name}.json"
-        if args.write:
-            OPENAPI_DIR.mkdir(exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-        elif not path.exists() or path.read_text() != text:
-            stale.append(name)
-    if stale:
-        print(f"OpenAPI documents out of date: {', '.join(stale)} — run `make openapi`", file=sys.stderr)
-        return 1
-    return 0
+    return generated.main(files, what="OpenAPI documents", target="openapi", argv=argv)
 
 
 if __name__ == "__main__":

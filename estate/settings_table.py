@@ -10,8 +10,6 @@ same type, default and description, or the table is not generated.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 
+from estate import generated
 from estate.launcher import Deployable, load_estate
 from shared.settings import Settings, env_name
 
@@ -104,22 +103,12 @@ def render(readme: str, generated: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true")
-    mode.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    current = README.read_text()
-    wanted = render(current, table())
-    if args.write:
-        if wanted != current:
-            README.write_text(wanted)
-            print(f"wrote the settings table in {README}")
-        return 0
-    if wanted != current:
-        print("README.md's settings table is out of date - run `make settings`", file=sys.stderr)
-        return 1
-    return 0
+    return generated.main(
+        lambda: {README: render(README.read_text(), table())},
+        what="README.md's settings table",
+        target="settings",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

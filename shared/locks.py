@@ -125,6 +125,16 @@ class Lock:
             raise
 
     @asynccontextmanager
+    async def holding(self, wait_s: float) -> AsyncIterator[Lock]:
+        """Acquire (waiting up to ``wait_s``, else 409 as :meth:`acquire`), renew while the body runs, release."""
+        await self.acquire(wait_s)
+        try:
+            async with self.kept_alive():
+                yield self
+        finally:
+            await self.release()
+
+    @asynccontextmanager
     async def kept_alive(self) -> AsyncIterator[Lock]:
         """Renew the (held) lock every third of its TTL while the body runs."""
         done = asyncio.Event()

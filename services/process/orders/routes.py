@@ -324,13 +324,8 @@ async def cancel_order(
     await _owned_order(store, order_id, owner)
 
     async def start(_: str) -> Stored:
-        lock = store.lock(order_id)
-        await lock.acquire(LOCK_WAIT_S)
-        try:
-            async with lock.kept_alive():
-                record = await saga.cancel(await _owned_order(store, order_id, owner), lock, data)
-        finally:
-            await lock.release()
+        async with store.lock(order_id).holding(LOCK_WAIT_S) as lock:
+            record = await saga.cancel(await _owned_order(store, order_id, owner), lock, data)
         return _cancel_answer(record)
 
     async def resume(_: str) -> Stored | None:
@@ -373,19 +368,14 @@ async def create_return(
     await _owned_order(store, order_id, owner)
 
     async def start(return_id: str) -> Stored:
-        lock = store.lock(order_id)
-        await lock.acquire(LOCK_WAIT_S)
-        try:
-            async with lock.kept_alive():
-                record = await _owned_order(store, order_id, owner)
-                try:
-                    ret = await returns.request(record, lock, data, return_id)
-                except Exists:
-                    found = await store.ret(return_id)
-                    assert found is not None
-                    ret = found
-        finally:
-            await lock.release()
+        async with store.lock(order_id).holding(LOCK_WAIT_S) as lock:
+            record = await _owned_order(store, order_id, owner)
+            try:
+                ret = await returns.request(record, lock, data, return_id)
+            except Exists:
+                found = await store.ret(return_id)
+                assert found is not None
+                ret = found
         return _return_answer(request, ret)
 
     async def resume(return_id: str) -> Stored | None:

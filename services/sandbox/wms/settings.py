@@ -7,19 +7,12 @@ from typing import Annotated
 from msgspec import Meta
 
 from services.sandbox.common.settings import SandboxSettings
+from services.system.wms.settings import WmsApiKey, WmsWebhookSecret
 
 
 class SandboxWmsSettings(SandboxSettings, kw_only=True, frozen=True):
-    wms_api_key: Annotated[
-        str,
-        Meta(
-            description="The WMS API key (`X-Api-Key`): system-wms presents it, sandbox-wms accepts only it. The "
-            "launcher generates it at first run; the chart reads it from the Secret."
-        ),
-    ] = ""
-    wms_webhook_secret: Annotated[
-        str, Meta(description="The secret the WMS signs its webhooks with; a secret like the key.")
-    ] = ""
+    wms_api_key: WmsApiKey = ""
+    wms_webhook_secret: WmsWebhookSecret = ""
     wms_webhook_url: Annotated[
         str, Meta(description="Where the WMS sends its webhooks: system-wms's `/webhooks/wms` (empty: none sent).")
     ] = ""
