@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.estate import TestEstate
-from tests.integration.test_order_truths import (
+from tests.integration.process_orders.test_order_truths import (
     credit_memos,
     deliver,
     fault,
@@ -23,7 +23,7 @@ from tests.integration.test_order_truths import (
     request_return,
     stocked_store,
 )
-from tests.integration.test_process_orders import (
+from tests.integration.process_orders.test_process_orders import (
     clear_faults,
     order_body,
     place,

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.estate import TestEstate, assert_problem
-from tests.integration.test_order_truths import cancel, fault, wms_status
-from tests.integration.test_process_orders import (
+from tests.integration.process_orders.test_order_truths import cancel, fault, wms_status
+from tests.integration.process_orders.test_process_orders import (
     clear_faults,
     erp_states,
     order_body,

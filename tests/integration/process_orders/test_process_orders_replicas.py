@@ -6,7 +6,7 @@ import pytest
 
 from tests.bench.load import process_tree
 from tests.estate import TestEstate
-from tests.integration.test_process_orders import (
+from tests.integration.process_orders.test_process_orders import (
     atp,
     clear_faults,
     erp_orders,

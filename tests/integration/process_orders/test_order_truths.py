@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.estate import TestEstate, assert_problem
-from tests.integration.test_process_orders import (
+from tests.integration.process_orders.test_process_orders import (
     atp,
     clear_faults,
     erp_orders,
