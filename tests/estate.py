@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from estate.launcher import Estate, _Process, free_port
+from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
+from shared.idempotency import Idempotency
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -52,6 +57,7 @@ TEST_WORKERS = {
 }
 # Catalogue positions below this are the read-only favourites of the system-API tests.
 FIRST_FRESH_SKU = 40
+SANDBOXES = ("sandbox-erp", "sandbox-wms", "sandbox-pos")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
@@ -93,6 +99,9 @@ class TestEstate:
         self.settings: Settings = estate.settings
         self.redis = redis.Redis.from_url(self.settings.redis_url)
         self._next_sku = FIRST_FRESH_SKU
+        self._order_keys = OrderKeys(prefix)
+        # Kernel keys are named by the kernel's own classes; this client only lends them its type (no I/O).
+        self._naming = AsyncRedis.from_url(self.settings.redis_url)
 
     def url(self, name: str) -> str:
         return self._estate.url(name)
@@ -105,7 +114,7 @@ class TestEstate:
 
     def fresh_skus(self, n: int = 1) -> list[str]:
         """SKUs no other test of this session has been given: tests that move stock must never share one.
-        One allocator for the session (tests import each other's helpers, so a counter per module is not one)."""
+        One allocator for the session, so no two modules (or conftest helpers) can hand out the same SKU."""
         s = self.settings
         products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
         out = [p.sku for p in products[self._next_sku : self._next_sku + n]]
@@ -129,6 +138,42 @@ class TestEstate:
 
     def stream(self, domain: str) -> str:
         return f"{self.prefix}omnigate.events.{domain}"
+
+    # --- the sandboxes: staged faults and their own databases ---------------------------------------------------
+
+    def fault(self, sandbox: str, **spec: Any) -> None:
+        """Stage a fault on a sandbox (``PUT /_faults``): a route's latency, errors, resets or outage."""
+        assert httpx.put(self.url(sandbox) + "/_faults", json=spec, timeout=10).status_code == 200, spec
+
+    def clear_faults(self) -> None:
+        for name in SANDBOXES:
+            assert httpx.delete(self.url(name) + "/_faults", timeout=10).status_code == 204
+
+    def sql(self, name: str, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows from a sandbox's own SQLite file (read-only): the back-end's truth, counted behind the APIs."""
+        conn = sqlite3.connect(f"file:{self.db_path(name)}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(query, args).fetchall()
+        finally:
+            conn.close()
+
+    # --- process-orders' state that its API does not show (the saga's step, records of any owner) -------------
+
+    def order_records(self, order_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The saga's records of these orders (None for one not written yet), whoever owns them."""
+        raws = self.redis.mget([self._order_keys.order(i) for i in order_ids]) if order_ids else []
+        return [json.loads(raw) if raw is not None else None for raw in raws]
+
+    def order_record(self, order_id: str) -> dict[str, Any]:
+        (found,) = self.order_records([order_id])
+        assert found is not None, f"no record of order {order_id}"
+        return found
+
+    def idempotent_request_id(self, service: str, owner: str, key: str) -> str | None:
+        """The id a service's idempotency record names for (owner, key): set before the request's work is done."""
+        idempotency = Idempotency(self._naming, prefix=self.prefix, service=service, ttl_s=1, inflight_s=1)
+        found = self.redis.hget(idempotency.record_key(owner, key), "id")
+        return found.decode() if isinstance(found, bytes) else None
 
     @staticmethod
     def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.05, what: str = "") -> T:

@@ -30,18 +30,6 @@ def _key(estate: Any, *parts: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def av(estate: Any) -> httpx.Client:
-    with _client(estate) as client:
-        estate.wait_for(
-            lambda: client.post("/availability/query", json={"skus": ["X"]}).status_code == 200,
-            timeout=60,
-            what="the stock projection is built",
-        )
-        estate.wait_for(lambda: client.get("/prices/X").status_code == 404, timeout=60, what="prices synced")
-        yield client
-
-
-@pytest.fixture(scope="module")
 def skus(estate: Any) -> list[str]:
     """SKUs this module alone moves stock of (the session's allocator hands each out once)."""
     return estate.fresh_skus(24)

@@ -11,43 +11,19 @@ import json
 import time
 import unicodedata
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from tests.estate import TestEstate, assert_problem
-from tests.integration.process_orders.test_process_orders import (
-    atp,
-    clear_faults,
-    erp_orders,
-    erp_states,
-    get_order,
-    order_body,
-    pause_orders_at,
-    place,
-    record,
-    set_dc_stock,
-    skus,
-    sql,
-    timeline,
-    wait_state,
-    wms_orders,
-)
+
+if TYPE_CHECKING:
+    from tests.integration.process_orders.conftest import Orders
 
 pytestmark = pytest.mark.estate
 
 OWNER = {"X-Omnigate-Owner": "web:c-1"}
-
-
-@pytest.fixture(autouse=True)
-def _faults_cleared(estate: TestEstate) -> Any:
-    yield
-    clear_faults(estate)
-
-
-def fault(estate: TestEstate, sandbox: str, **spec: Any) -> None:
-    assert httpx.put(estate.url(sandbox) + "/_faults", json=spec, timeout=10).status_code == 200, spec
 
 
 def slow_past_timeout_ms(estate: TestEstate) -> int:
@@ -55,145 +31,97 @@ def slow_past_timeout_ms(estate: TestEstate) -> int:
     return int((2 * estate.settings.http_timeout_s + 1) * 1000)
 
 
-def cancel(estate: TestEstate, order_id: str, owner: str = "web:c-1", key: str | None = None) -> httpx.Response:
-    headers = {"X-Omnigate-Owner": owner, "Idempotency-Key": key or uuid.uuid4().hex}
-    return httpx.post(
-        estate.url("process-orders") + f"/orders/{order_id}/cancel",
-        json={"reason": "test"},
-        headers=headers,
-        timeout=30,
-    )
-
-
-def deliver(estate: TestEstate, order_id: str) -> None:
-    wms = estate.url("sandbox-wms")
-    assert httpx.post(wms + "/_sim/ship", json={"order_reference": order_id}, timeout=10).status_code == 200
-    assert httpx.post(wms + "/_sim/deliver", json={"order_reference": order_id}, timeout=10).status_code == 200
-    wait_state(estate, order_id, "delivered")
-
-
-def request_return(estate: TestEstate, order_id: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-    headers = {**OWNER, "Idempotency-Key": key or uuid.uuid4().hex}
-    return httpx.post(
-        estate.url("process-orders") + f"/orders/{order_id}/returns", json=body, headers=headers, timeout=30
-    )
-
-
-def get_return(estate: TestEstate, return_id: str) -> dict[str, Any]:
-    response = httpx.get(estate.url("process-orders") + f"/returns/{return_id}", headers=OWNER, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def credit_memos(estate: TestEstate, ref: str) -> list[tuple[str, float]]:
-    return [
-        (r[0], r[1])
-        for r in sql(
-            estate, "sandbox-erp", "SELECT state, amount_total FROM account_move WHERE ref = ? ORDER BY id", (ref,)
-        )
-    ]
-
-
 def pos_orders(estate: TestEstate, ref: str) -> list[dict[str, Any]]:
-    rows = sql(estate, "sandbox-pos", "SELECT body FROM orders WHERE reference_id = ? ORDER BY created_at", (ref,))
+    rows = estate.sql("sandbox-pos", "SELECT body FROM orders WHERE reference_id = ? ORDER BY created_at", (ref,))
     return [json.loads(r[0]) for r in rows]
-
-
-def wms_status(estate: TestEstate, ref: str) -> str | None:
-    rows = sql(estate, "sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?", (ref,))
-    return rows[0][0] if rows else None
-
-
-def stocked_store(estate: TestEstate, sku: str, min_qty: int) -> str:
-    stock = atp(estate, sku)
-    stores = sorted(
-        (loc for loc in stock if loc.startswith("store-") and stock[loc] >= min_qty), key=lambda loc: -stock[loc]
-    )
-    assert stores, f"no store holds {min_qty} of {sku}: {stock}"
-    return stores[0]
 
 
 # --- 1. a back-end call that timed out has an unknown outcome -------------------------------------------------
 
 
-def test_a_slow_erp_sales_order_create_makes_one_sales_order(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
-    fault(estate, "sandbox-erp", route="/json/2/sale.order/create", latency_ms=slow_past_timeout_ms(estate))
-    response = place(estate, order_body(sku))
+def test_a_slow_erp_sales_order_create_makes_one_sales_order(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
+    estate.fault("sandbox-erp", route="/json/2/sale.order/create", latency_ms=slow_past_timeout_ms(estate))
+    response = orders.place(orders.body(sku))
     assert response.status_code in (201, 202), response.text
     order_id = response.json()["id"]
     estate.wait_for(
-        lambda: record(estate, order_id)["state"] == "released",
+        lambda: estate.order_record(order_id)["state"] == "released",
         timeout=40,
         interval=0.3,
         what="the order released once the ERP's slow create is known",
     )
     time.sleep(slow_past_timeout_ms(estate) / 1000)  # any create still under way commits by now
-    assert erp_orders(estate, [order_id]) == {order_id: 1}
-    assert erp_states(estate, [order_id]) == {order_id: "sale"}
+    assert orders.erp_orders([order_id]) == {order_id: 1}
+    assert orders.erp_states([order_id]) == {order_id: "sale"}
 
 
-def test_a_slow_credit_memo_create_makes_one_credit_memo(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
-    order = place(estate, order_body(sku, 1)).json()
-    deliver(estate, order["id"])
-    fault(estate, "sandbox-erp", route="/json/2/account.move/create", latency_ms=slow_past_timeout_ms(estate))
-    response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
+def test_a_slow_credit_memo_create_makes_one_credit_memo(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
+    order = orders.place(orders.body(sku, 1)).json()
+    orders.deliver(order["id"])
+    estate.fault("sandbox-erp", route="/json/2/account.move/create", latency_ms=slow_past_timeout_ms(estate))
+    response = orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
     assert response.status_code in (201, 202), response.text
     ret = response.json()
     httpx.post(estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret["id"]}).raise_for_status()
     estate.wait_for(
-        lambda: get_return(estate, ret["id"])["state"] == "refunded",
+        lambda: orders.get_return(ret["id"])["state"] == "refunded",
         timeout=40,
         interval=0.3,
         what="the return refunded once the ERP's slow create is known",
     )
     time.sleep(slow_past_timeout_ms(estate) / 1000)  # any create still under way commits by now
-    assert [state for state, _ in credit_memos(estate, ret["id"])] == ["posted"]
+    assert [state for state, _ in orders.credit_memos(ret["id"])] == ["posted"]
 
 
-def test_a_cancel_after_a_slow_wms_create_leaves_no_live_fulfilment_order(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=4)
-    fault(
-        estate,
+def test_a_cancel_after_a_slow_wms_create_leaves_no_live_fulfilment_order(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=4)
+    estate.fault(
         "sandbox-wms",
         route="/api/v1/fulfillment-orders",
         method="POST",
         exact=True,
         latency_ms=slow_past_timeout_ms(estate),
     )
-    response = place(estate, order_body(sku, 2))
+    response = orders.place(orders.body(sku, 2))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    assert cancel(estate, order_id).status_code in (200, 202)
+    assert orders.cancel(order_id).status_code in (200, 202)
     estate.wait_for(
-        lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3, what="the order cancelled"
+        lambda: estate.order_record(order_id)["state"] == "cancelled",
+        timeout=30,
+        interval=0.3,
+        what="the order cancelled",
     )
     # The WMS committed the create after our hop gave up: the compensation must cancel it too.
     time.sleep(slow_past_timeout_ms(estate) / 1000)
     estate.wait_for(
-        lambda: wms_status(estate, order_id) in (None, "cancelled"),
+        lambda: orders.wms_status(order_id) in (None, "cancelled"),
         timeout=30,
         interval=0.3,
         what="no live fulfilment order behind the cancelled order",
     )
-    assert wms_status(estate, order_id) == "cancelled"
-    assert atp(estate, sku)["dc-tlb"] == 4
+    assert orders.wms_status(order_id) == "cancelled"
+    assert orders.atp(sku)["dc-tlb"] == 4
 
 
-def test_a_cancel_after_a_slow_pos_pickup_create_cancels_the_pickup(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    store = stocked_store(estate, sku, 1)
-    fault(estate, "sandbox-pos", route="/v2/orders", method="POST", exact=True, latency_ms=slow_past_timeout_ms(estate))
-    response = place(estate, order_body(sku, 1, mode="pickup", store=store))
+def test_a_cancel_after_a_slow_pos_pickup_create_cancels_the_pickup(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    store = orders.stocked_store(sku, 1)
+    estate.fault("sandbox-pos", route="/v2/orders", method="POST", exact=True, latency_ms=slow_past_timeout_ms(estate))
+    response = orders.place(orders.body(sku, 1, mode="pickup", store=store))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    assert cancel(estate, order_id).status_code in (200, 202)
+    assert orders.cancel(order_id).status_code in (200, 202)
     estate.wait_for(
-        lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3, what="the order cancelled"
+        lambda: estate.order_record(order_id)["state"] == "cancelled",
+        timeout=30,
+        interval=0.3,
+        what="the order cancelled",
     )
     time.sleep(slow_past_timeout_ms(estate) / 1000)
     estate.wait_for(
@@ -214,13 +142,12 @@ def test_a_cancel_after_a_slow_pos_pickup_create_cancels_the_pickup(estate: Test
 # --- 2. a repeated request never acts twice, nor re-places an existing order --------------------------------
 
 
-def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
+def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
     count = 6
-    set_dc_stock(estate, sku, tlb=count)  # exactly what the orders take: a re-placed order finds no stock
+    orders.set_dc_stock(sku, tlb=count)  # exactly what the orders take: a re-placed order finds no stock
     started: dict[str, tuple[str, str]] = {}
-    ids, thread = pause_orders_at(
-        estate,
+    ids, thread = orders.pause_at(
         sku,
         sandbox="sandbox-wms",
         route="/api/v1/fulfillment-orders",
@@ -230,9 +157,9 @@ def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestE
     )
     estate.restart("process-orders", kill=True)
     thread.join(30)
-    clear_faults(estate)
+    estate.clear_faults()
     estate.wait_for(
-        lambda: all(record(estate, i)["state"] == "released" for i in ids),
+        lambda: all(estate.order_record(i)["state"] == "released" for i in ids),
         timeout=30,
         interval=0.2,
         what="every order released after the restart",
@@ -240,54 +167,54 @@ def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestE
     time.sleep(float(estate.settings.orders_inflight_s) + 0.5)  # the dead first attempts' in-flight leases lapse
     for order_id in ids:
         owner, key = started[order_id]
-        replay = place(estate, order_body(sku), owner=owner, key=key)
+        replay = orders.place(orders.body(sku), owner=owner, key=key)
         assert replay.status_code == 201, replay.text
         assert replay.json()["id"] == order_id and replay.json()["state"] == "released"
-        assert record(estate, order_id)["state"] == "released"
-    assert erp_orders(estate, ids) == {i: 1 for i in ids}
-    assert wms_orders(estate, ids) == {i: 1 for i in ids}
+        assert estate.order_record(order_id)["state"] == "released"
+    assert orders.erp_orders(ids) == {i: 1 for i in ids}
+    assert orders.wms_orders(ids) == {i: 1 for i in ids}
 
 
-def test_the_same_return_sent_twice_is_one_return(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
-    order = place(estate, order_body(sku, 2)).json()
-    deliver(estate, order["id"])
-    stores = [loc for loc in atp(estate, sku) if loc.startswith("store-")]
+def test_the_same_return_sent_twice_is_one_return(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
+    order = orders.place(orders.body(sku, 2)).json()
+    orders.deliver(order["id"])
+    stores = [loc for loc in orders.atp(sku) if loc.startswith("store-")]
     body = {"lines": [{"line_id": "1", "qty": 1}], "location": stores[0]}
     key = uuid.uuid4().hex
-    first = request_return(estate, order["id"], body, key=key)
-    second = request_return(estate, order["id"], body, key=key)
+    first = orders.request_return(order["id"], body, key=key)
+    second = orders.request_return(order["id"], body, key=key)
     assert first.status_code == 201, first.text
     assert (second.status_code, second.content) == (first.status_code, first.content)
-    memos = sql(estate, "sandbox-erp", "SELECT count(*) FROM account_move WHERE invoice_origin = ?", (order["id"],))
+    memos = estate.sql("sandbox-erp", "SELECT count(*) FROM account_move WHERE invoice_origin = ?", (order["id"],))
     assert memos == [(1,)], f"one credit memo for the order's one return, not {memos}"
-    assert len(record(estate, order["id"])["returns"]) == 1
+    assert len(estate.order_record(order["id"])["returns"]) == 1
 
 
-def test_idempotency_keys_are_structured_field_strings(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
+def test_idempotency_keys_are_structured_field_strings(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
     url = estate.url("process-orders") + "/orders"
     key = uuid.uuid4().hex
-    quoted = httpx.post(url, json=order_body(sku), headers={**OWNER, "Idempotency-Key": f'"{key}"'}, timeout=30)
-    bare = httpx.post(url, json=order_body(sku), headers={**OWNER, "Idempotency-Key": key}, timeout=30)
+    quoted = httpx.post(url, json=orders.body(sku), headers={**OWNER, "Idempotency-Key": f'"{key}"'}, timeout=30)
+    bare = httpx.post(url, json=orders.body(sku), headers={**OWNER, "Idempotency-Key": key}, timeout=30)
     assert quoted.status_code == 201, quoted.text
     assert (bare.status_code, bare.content) == (201, quoted.content), '"k" and k name the same key'
     for bad in ('"a", "b"', "1", "?1", ":aGVsbG8=:", '"unterminated', ""):
-        assert_problem(httpx.post(url, json=order_body(sku), headers={**OWNER, "Idempotency-Key": bad}), 400)
+        assert_problem(httpx.post(url, json=orders.body(sku), headers={**OWNER, "Idempotency-Key": bad}), 400)
     two_lines = httpx.Headers(
         [("X-Omnigate-Owner", "web:c-1"), ("Idempotency-Key", '"a1"'), ("Idempotency-Key", '"a2"')]
     )
-    assert_problem(httpx.post(url, json=order_body(sku), headers=two_lines), 400)
+    assert_problem(httpx.post(url, json=orders.body(sku), headers=two_lines), 400)
 
 
-def test_the_fingerprint_is_the_request_not_its_bytes(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
+def test_the_fingerprint_is_the_request_not_its_bytes(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
     url = estate.url("process-orders") + "/orders"
     key = uuid.uuid4().hex
-    body = order_body(sku)
+    body = orders.body(sku)
     body["customer"]["name"] = unicodedata.normalize("NFC", "José Núñez")
     first = httpx.post(
         url,
@@ -309,23 +236,23 @@ def test_the_fingerprint_is_the_request_not_its_bytes(estate: TestEstate) -> Non
 # --- 3. facts and events have their own identity and may arrive early ---------------------------------------
 
 
-def test_entering_pending_backend_twice_is_two_events(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
-    fault(estate, "sandbox-erp", outage=True)
-    response = place(estate, order_body(sku))
+def test_entering_pending_backend_twice_is_two_events(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
+    estate.fault("sandbox-erp", outage=True)
+    response = orders.place(orders.body(sku))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    fault(estate, "sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
+    estate.fault("sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
     assert httpx.delete(estate.url("sandbox-erp") + "/_faults").status_code == 204
     estate.wait_for(
-        lambda: [e["state"] for e in timeline(estate, order_id)].count("pending_backend") >= 2,
+        lambda: [e["state"] for e in orders.timeline(order_id)].count("pending_backend") >= 2,
         timeout=40,
         interval=0.3,
         what="pending_backend entered a second time (WMS down)",
     )
-    clear_faults(estate)
-    wait_state(estate, order_id, "released", timeout=40)
+    estate.clear_faults()
+    orders.wait_state(order_id, "released", timeout=40)
 
     def pending_events() -> list[str]:
         return [
@@ -343,13 +270,14 @@ def test_entering_pending_backend_twice_is_two_events(estate: TestEstate) -> Non
     assert len(set(pending_events())) == 2
 
 
-def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_order(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
+def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_order(
+    estate: TestEstate, orders: Orders
+) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
     # The WMS takes the order, but every answer to the create is lost for a while: the order waits in
     # pending_backend while the warehouse ships and delivers it.
-    fault(
-        estate,
+    estate.fault(
         "sandbox-wms",
         route="/api/v1/fulfillment-orders",
         method="POST",
@@ -357,84 +285,86 @@ def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_
         when="after",
         error_rate=1.0,
     )
-    response = place(estate, order_body(sku, 1))
+    response = orders.place(orders.body(sku, 1))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    estate.wait_for(lambda: wms_status(estate, order_id) == "received", timeout=15, what="the WMS holds the order")
+    estate.wait_for(lambda: orders.wms_status(order_id) == "received", timeout=15, what="the WMS holds the order")
     deliver_sims = estate.url("sandbox-wms")
     assert httpx.post(deliver_sims + "/_sim/ship", json={"order_reference": order_id}).status_code == 200
     assert httpx.post(deliver_sims + "/_sim/deliver", json={"order_reference": order_id}).status_code == 200
     # Longer than five redeliveries of a stream message would take (claim idle x 5, plus their backoff).
     time.sleep(estate.settings.orders_claim_idle_s * 5 + 3)
-    assert record(estate, order_id)["state"] == "pending_backend"
-    clear_faults(estate)
-    wait_state(estate, order_id, "delivered", timeout=40)
+    assert estate.order_record(order_id)["state"] == "pending_backend"
+    estate.clear_faults()
+    orders.wait_state(order_id, "delivered", timeout=40)
     dead = [f for _, f in estate.redis.xrange(f"{estate.prefix}omnigate.dead") if order_id.encode() in f[b"data"]]
     assert dead == []
-    assert wms_orders(estate, [order_id]) == {order_id: 1}
+    assert orders.wms_orders([order_id]) == {order_id: 1}
 
 
 # --- 4. money follows observed facts -----------------------------------------------------------------------------
 
 
-def test_a_partial_receipt_refunds_what_arrived(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
-    order = place(estate, order_body(sku, 2)).json()
+def test_a_partial_receipt_refunds_what_arrived(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
+    order = orders.place(orders.body(sku, 2)).json()
     unit = order["lines"][0]["unit_price"]
-    deliver(estate, order["id"])
-    response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 2}], "location": "dc-tlb"})
+    orders.deliver(order["id"])
+    response = orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 2}], "location": "dc-tlb"})
     assert response.status_code == 201, response.text
     ret = response.json()["id"]
     received = httpx.post(
         estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret, "lines": [{"sku": sku, "qty": 1}]}
     )
     assert received.status_code == 200, received.text
-    estate.wait_for(lambda: len(credit_memos(estate, ret)) == 1, timeout=20, what="a credit memo")
+    estate.wait_for(lambda: len(orders.credit_memos(ret)) == 1, timeout=20, what="a credit memo")
     time.sleep(1)
-    assert credit_memos(estate, ret) == [("posted", unit / 100)], "refund what was received, at the line's price"
-    assert get_return(estate, ret)["state"] == "partially_received"
-    assert get_return(estate, ret)["received"] == {sku: 1}
+    assert orders.credit_memos(ret) == [("posted", unit / 100)], "refund what was received, at the line's price"
+    assert orders.get_return(ret)["state"] == "partially_received"
+    assert orders.get_return(ret)["received"] == {sku: 1}
     # The other unit never comes: the return closes short after the configured time, and says so.
     estate.wait_for(
-        lambda: get_return(estate, ret)["state"] == "closed", timeout=30, interval=0.5, what="the partial return closed"
+        lambda: orders.get_return(ret)["state"] == "closed", timeout=30, interval=0.5, what="the partial return closed"
     )
-    closing = [e for e in timeline(estate, order["id"]) if e["state"] == "closed"]
+    closing = [e for e in orders.timeline(order["id"]) if e["state"] == "closed"]
     assert len(closing) == 1 and "1 of 2" in closing[0]["detail"]
-    assert len(credit_memos(estate, ret)) == 1
+    assert len(orders.credit_memos(ret)) == 1
 
 
-def test_a_receipt_of_more_than_was_returned_refunds_no_more_and_is_reported(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=5)
-    order = place(estate, order_body(sku, 2)).json()
+def test_a_receipt_of_more_than_was_returned_refunds_no_more_and_is_reported(
+    estate: TestEstate, orders: Orders
+) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=5)
+    order = orders.place(orders.body(sku, 2)).json()
     unit = order["lines"][0]["unit_price"]
-    deliver(estate, order["id"])
-    before = atp(estate, sku)["dc-tlb"]
-    response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
+    orders.deliver(order["id"])
+    before = orders.atp(sku)["dc-tlb"]
+    response = orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
     assert response.status_code == 201, response.text
     ret = response.json()["id"]
     received = httpx.post(
         estate.url("sandbox-wms") + "/_sim/receive", json={"reference": ret, "lines": [{"sku": sku, "qty": 3}]}
     )
     assert received.status_code == 200, received.text
-    estate.wait_for(lambda: get_return(estate, ret)["state"] == "refunded", timeout=20, what="refunded")
-    assert credit_memos(estate, ret) == [("posted", unit / 100)], "no more than the one unit returned"
-    assert any("more than requested" in (e["detail"] or "") for e in timeline(estate, order["id"]))
+    estate.wait_for(lambda: orders.get_return(ret)["state"] == "refunded", timeout=20, what="refunded")
+    assert orders.credit_memos(ret) == [("posted", unit / 100)], "no more than the one unit returned"
+    assert any("more than requested" in (e["detail"] or "") for e in orders.timeline(order["id"]))
     # The restock is what the DC counted on its shelf: all three.
-    estate.wait_for(lambda: atp(estate, sku)["dc-tlb"] == before + 3, timeout=10, what="three units back on hand")
+    estate.wait_for(lambda: orders.atp(sku)["dc-tlb"] == before + 3, timeout=10, what="three units back on hand")
 
 
 # --- 5. customers are who their id says ------------------------------------------------------------------------
 
 
 def partners(estate: TestEstate, ref: str) -> list[str]:
-    return [r[0] for r in sql(estate, "sandbox-erp", "SELECT name FROM res_partner WHERE ref = ?", (ref,))]
+    return [r[0] for r in estate.sql("sandbox-erp", "SELECT name FROM res_partner WHERE ref = ?", (ref,))]
 
 
-def test_customers_are_keyed_by_id_never_by_name(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=10)
+def test_customers_are_keyed_by_id_never_by_name(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=10)
     run = uuid.uuid4().hex[:8]
     a, b, c = f"c-jj-{run}-a", f"c-jj-{run}-b", f"c-jose-{run}"
     for customer, name in (
@@ -443,9 +373,9 @@ def test_customers_are_keyed_by_id_never_by_name(estate: TestEstate) -> None:
         (c, unicodedata.normalize("NFC", "José")),
         (c, unicodedata.normalize("NFD", "José")),
     ):
-        body = order_body(sku)
+        body = orders.body(sku)
         body["customer"] = {"id": customer, "name": name}
-        assert place(estate, body, owner=f"web:{customer}").status_code == 201
+        assert orders.place(body, owner=f"web:{customer}").status_code == 201
     assert partners(estate, a) == ["Jan Jansen"] and partners(estate, b) == ["Jan Jansen"]
     assert partners(estate, c) == [unicodedata.normalize("NFC", "José")]
 
@@ -454,8 +384,7 @@ def test_customers_are_keyed_by_id_never_by_name(estate: TestEstate) -> None:
 
 
 def pos_in_stock(estate: TestEstate, sku: str, store: str) -> int:
-    rows = sql(
-        estate,
+    rows = estate.sql(
         "sandbox-pos",
         "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
         "WHERE v.sku = ? AND c.location_id = ?",
@@ -464,9 +393,9 @@ def pos_in_stock(estate: TestEstate, sku: str, store: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def set_store_stock(estate: TestEstate, sku: str, store: str, qty: int) -> None:
+def set_store_stock(estate: TestEstate, orders: Orders, sku: str, store: str, qty: int) -> None:
     s = estate.settings
-    variation = sql(estate, "sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0][0]
+    variation = estate.sql("sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0][0]
     body = {
         "idempotency_key": uuid.uuid4().hex,
         "changes": [
@@ -489,16 +418,16 @@ def set_store_stock(estate: TestEstate, sku: str, store: str, qty: int) -> None:
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
-    estate.wait_for(lambda: atp(estate, sku).get(store) == qty, timeout=10, what=f"ATP {qty} at {store}")
+    estate.wait_for(lambda: orders.atp(sku).get(store) == qty, timeout=10, what=f"ATP {qty} at {store}")
 
 
-def test_pickups_take_their_units_off_the_till(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    store = stocked_store(estate, sku, 0)
-    set_store_stock(estate, sku, store, 12)
+def test_pickups_take_their_units_off_the_till(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    store = orders.stocked_store(sku, 0)
+    set_store_stock(estate, orders, sku, store, 12)
     ids = []
     for n in range(9):
-        response = place(estate, order_body(sku, 1, mode="pickup", store=store), owner=f"web:pick-{n}")
+        response = orders.place(orders.body(sku, 1, mode="pickup", store=store), owner=f"web:pick-{n}")
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     estate.wait_for(
@@ -506,16 +435,16 @@ def test_pickups_take_their_units_off_the_till(estate: TestEstate) -> None:
         timeout=10,
         what=f"the POS sells only 3 at the till (IN_STOCK is {pos_in_stock(estate, sku, store)})",
     )
-    estate.wait_for(lambda: atp(estate, sku)[store] == 3, timeout=10, what="store ATP counts the 9 once")
+    estate.wait_for(lambda: orders.atp(sku)[store] == 3, timeout=10, what="store ATP counts the 9 once")
     sales = [
         httpx.post(estate.url("sandbox-pos") + "/_sim/sale", json={"store": store, "sku": sku, "qty": 1})
         for _ in range(12)
     ]
     assert [s.status_code for s in sales] == [200] * 3 + [409] * 9
-    response = cancel(estate, ids[0], owner="web:pick-0")
+    response = orders.cancel(ids[0], owner="web:pick-0")
     assert response.status_code in (200, 202), response.text
     estate.wait_for(lambda: pos_in_stock(estate, sku, store) == 1, timeout=15, what="a cancel gives its unit back")
-    estate.wait_for(lambda: atp(estate, sku)[store] == 1, timeout=10, what="store ATP after the cancel")
+    estate.wait_for(lambda: orders.atp(sku)[store] == 1, timeout=10, what="store ATP after the cancel")
 
 
 # --- 7. a dependency that is down is a 503, and bad input is a 4xx ----------------------------------------------
@@ -528,8 +457,8 @@ def test_special_floats_in_a_cursor_are_refused(estate: TestEstate) -> None:
         assert_problem(httpx.get(url, params={"cursor": cursor}, headers=OWNER, timeout=10), 400)
 
 
-def test_get_order_still_answers(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=2)
-    order = place(estate, order_body(sku)).json()
-    assert get_order(estate, order["id"])["state"] == "released"
+def test_get_order_still_answers(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=2)
+    order = orders.place(orders.body(sku)).json()
+    assert orders.get(order["id"])["state"] == "released"

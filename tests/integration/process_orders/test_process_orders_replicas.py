@@ -2,43 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.bench.load import process_tree
 from tests.estate import TestEstate
-from tests.integration.process_orders.test_process_orders import (
-    atp,
-    clear_faults,
-    erp_orders,
-    pause_orders_at,
-    record,
-    set_dc_stock,
-    skus,
-    wms_orders,
-)
+
+if TYPE_CHECKING:
+    from tests.integration.process_orders.conftest import Orders
 
 pytestmark = pytest.mark.estate
 
 
-def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=30)
-    ids, thread = pause_orders_at(
-        estate, sku, sandbox="sandbox-erp", route="/json/2/sale.order/create", step="erp_order", count=10
+def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=30)
+    ids, thread = orders.pause_at(
+        sku, sandbox="sandbox-erp", route="/json/2/sale.order/create", step="erp_order", count=10
     )
     workers_key = f"{estate.prefix}omnigate.orders:workers"
     estate.redis.delete(workers_key)
     _, replica_pid = estate.kill_and_start_with_replica("process-orders")
     thread.join(30)
-    clear_faults(estate)
+    estate.clear_faults()
     estate.wait_for(
-        lambda: all(record(estate, i)["state"] == "released" for i in ids),
+        lambda: all(estate.order_record(i)["state"] == "released" for i in ids),
         timeout=40,
         interval=0.2,
         what="every order released after two instances came up",
     )
-    assert erp_orders(estate, ids) == {i: 1 for i in ids}
-    assert wms_orders(estate, ids) == {i: 1 for i in ids}
+    assert orders.erp_orders(ids) == {i: 1 for i in ids}
+    assert orders.wms_orders(ids) == {i: 1 for i in ids}
     claims = estate.redis.hgetall(f"{estate.prefix}omnigate.orders:claims")
     assert {i: int(claims.get(f"o:{i}".encode(), 0)) for i in ids} == {i: 1 for i in ids}
     # Both instances ran their recovery loop (the replica's workers are among the pollers).
@@ -46,4 +41,4 @@ def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate
     replica_pids = {str(pid) for pid in process_tree(replica_pid)}
     assert pollers & replica_pids, (pollers, replica_pids)
     assert pollers - replica_pids, "the restarted deployable polled too"
-    assert atp(estate, sku)["dc-tlb"] == 30 - len(ids)
+    assert orders.atp(sku)["dc-tlb"] == 30 - len(ids)

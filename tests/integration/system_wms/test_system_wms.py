@@ -25,22 +25,6 @@ def ref(prefix: str) -> str:
     return f"{prefix}-{os.urandom(4).hex()}"
 
 
-@pytest.fixture(scope="module")
-def wms(estate: TestEstate) -> httpx.Client:
-    return httpx.Client(base_url=estate.url("system-wms"), timeout=10)
-
-
-@pytest.fixture(scope="module")
-def sandbox(estate: TestEstate) -> httpx.Client:
-    return httpx.Client(base_url=estate.url("sandbox-wms"), timeout=10)
-
-
-@pytest.fixture(scope="module")
-def sku(wms: httpx.Client) -> str:
-    page = wms.get("/stock", params={"location": "dc-tlb", "limit": 5}).json()
-    return page["items"][3]["sku"]  # type: ignore[no-any-return]
-
-
 def order_body(order_ref: str, sku: str, qty: int = 1, **extra: Any) -> dict[str, Any]:
     return {
         "ref": order_ref,
