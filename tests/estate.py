@@ -16,9 +16,12 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from estate.launcher import Estate, _Process, free_port
+from services.process.availability.keys import Keys as AvailabilityKeys
 from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
+from shared.events import EventBus
 from shared.idempotency import Idempotency
+from shared.locks import Locks
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -97,11 +100,14 @@ class TestEstate:
         self._estate = estate
         self.prefix = prefix
         self.settings: Settings = estate.settings
-        self.redis = redis.Redis.from_url(self.settings.redis_url)
+        self._redis = redis.Redis.from_url(self.settings.redis_url)
         self._next_sku = FIRST_FRESH_SKU
         self._order_keys = OrderKeys(prefix)
+        self._availability_keys = AvailabilityKeys(prefix)
         # Kernel keys are named by the kernel's own classes; this client only lends them its type (no I/O).
         self._naming = AsyncRedis.from_url(self.settings.redis_url)
+        self._bus = EventBus(self._naming, prefix=prefix)
+        self._locks = Locks(self._naming, prefix=prefix)
 
     def url(self, name: str) -> str:
         return self._estate.url(name)
@@ -136,8 +142,21 @@ class TestEstate:
     def names(self) -> list[str]:
         return self._estate.names
 
+    # --- the event streams ----------------------------------------------------------------------------------------
+
     def stream(self, domain: str) -> str:
-        return f"{self.prefix}omnigate.events.{domain}"
+        return self._bus.stream(domain)
+
+    def events(self, domain: str) -> list[dict[str, Any]]:
+        """Every event on a domain's stream, oldest first, as its decoded envelope (id, type, key, payload, ...)."""
+        return [json.loads(fields[b"data"]) for _, fields in self._redis.xrange(self.stream(domain))]
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        """The dead-letter stream's entries (stream, id, type, data, ...), oldest first."""
+        return [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for _, fields in self._redis.xrange(self._bus.dead_stream)
+        ]
 
     # --- the sandboxes: staged faults and their own databases ---------------------------------------------------
 
@@ -161,7 +180,7 @@ class TestEstate:
 
     def order_records(self, order_ids: list[str]) -> list[dict[str, Any] | None]:
         """The saga's records of these orders (None for one not written yet), whoever owns them."""
-        raws = self.redis.mget([self._order_keys.order(i) for i in order_ids]) if order_ids else []
+        raws = self._redis.mget([self._order_keys.order(i) for i in order_ids]) if order_ids else []
         return [json.loads(raw) if raw is not None else None for raw in raws]
 
     def order_record(self, order_id: str) -> dict[str, Any]:
@@ -172,8 +191,39 @@ class TestEstate:
     def idempotent_request_id(self, service: str, owner: str, key: str) -> str | None:
         """The id a service's idempotency record names for (owner, key): set before the request's work is done."""
         idempotency = Idempotency(self._naming, prefix=self.prefix, service=service, ttl_s=1, inflight_s=1)
-        found = self.redis.hget(idempotency.record_key(owner, key), "id")
+        found = self._redis.hget(idempotency.record_key(owner, key), "id")
         return found.decode() if isinstance(found, bytes) else None
+
+    def order_locked(self, order_id: str) -> bool:
+        """Whether the per-order lock (``Store.lock``: the kernel lock ``order:<id>``) is held."""
+        return bool(self._redis.exists(self._locks.key(f"order:{order_id}")))
+
+    def saga_claims(self) -> dict[str, int]:
+        """How often each due saga (``o:<order id>``, ``r:<order id>:<return id>``) was claimed by a retry worker."""
+        return {k.decode(): int(v) for k, v in self._redis.hgetall(self._order_keys.claims).items()}
+
+    def saga_pollers(self) -> list[str]:
+        """The retry workers that have polled for due sagas, by worker id (``<host>/<pid>``)."""
+        return [name.decode() for name in self._redis.hgetall(self._order_keys.workers)]
+
+    def forget_saga_pollers(self) -> None:
+        self._redis.delete(self._order_keys.workers)
+
+    # --- process-availability's state that its API does not show -------------------------------------------------
+
+    def reservation_expiry_indexed(self, order_id: str) -> bool:
+        """Whether a reservation set sits in the expiry index (only held sets may: allocated stock never expires)."""
+        return self._redis.zscore(self._availability_keys.res_expiry, order_id) is not None
+
+    def corrupt_projected_on_hand(self, sku: str, location: str, on_hand: int) -> None:
+        """Overwrite the projection's on-hand figure behind the service's back (what a reconciliation repairs)."""
+        self._redis.hset(self._availability_keys.sku(sku), f"{location}|oh", on_hand)
+
+    # --- system-erp ----------------------------------------------------------------------------------------------
+
+    def price_feed_has_cursor(self) -> bool:
+        # system-erp has no keys.py: the key is PriceFeed.cursor_key (services/system/erp/price_feed.py).
+        return bool(self._redis.exists(f"{self.prefix}omnigate.erp:price-feed-cursor"))
 
     @staticmethod
     def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.05, what: str = "") -> T:
@@ -216,9 +266,9 @@ class TestEstate:
         return found
 
     def clean_redis(self) -> None:
-        for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
-            self.redis.delete(key)
-        self.redis.close()
+        for key in self._redis.scan_iter(match=f"{self.prefix}*", count=1000):
+            self._redis.delete(key)
+        self._redis.close()
 
 
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate, str]:

@@ -256,9 +256,7 @@ def test_entering_pending_backend_twice_is_two_events(estate: TestEstate, orders
 
     def pending_events() -> list[str]:
         return [
-            f[b"id"].decode()
-            for _, f in estate.redis.xrange(estate.stream("orders"))
-            if json.loads(f[b"data"])["key"] == order_id and f[b"type"] == b"order.pending_backend"
+            e["id"] for e in estate.events("orders") if e["key"] == order_id and e["type"] == "order.pending_backend"
         ]
 
     estate.wait_for(
@@ -297,7 +295,7 @@ def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_
     assert estate.order_record(order_id)["state"] == "pending_backend"
     estate.clear_faults()
     orders.wait_state(order_id, "delivered", timeout=40)
-    dead = [f for _, f in estate.redis.xrange(f"{estate.prefix}omnigate.dead") if order_id.encode() in f[b"data"]]
+    dead = [d for d in estate.dead_letters() if order_id in d["data"]]
     assert dead == []
     assert orders.wms_orders([order_id]) == {order_id: 1}
 

@@ -8,7 +8,6 @@ not depend on each other or on the seed's quantities. Documents are counted in t
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -74,7 +73,7 @@ def test_ship_order_is_released_with_prices_tax_and_a_timeline(estate: TestEstat
     reservations = httpx.get(estate.url("process-availability") + f"/reservations/{order['id']}", timeout=10).json()
     assert reservations["state"] == "allocated" and reservations["expires_at"] is None
     # The last saga write released the order's lock with it.
-    assert estate.redis.exists(f"{estate.prefix}omnigate.lock:order:{order['id']}") == 0
+    assert not estate.order_locked(order["id"])
     # Another owner does not see it.
     other = httpx.get(estate.url("process-orders") + f"/orders/{order['id']}", headers={"X-Omnigate-Owner": "web:c-2"})
     assert_problem(other, 404, "not-found")
@@ -291,10 +290,9 @@ def test_kill_at_a_step_boundary_then_every_saga_resumes_once(
     assert set(orders.erp_states(ids).values()) == {"sale"}
     assert orders.wms_orders(ids) == {i: 1 for i in ids}
     # Replicas: both workers of the restarted deployable run the retry loop, yet each saga was claimed once.
-    claims = estate.redis.hgetall(f"{estate.prefix}omnigate.orders:claims")
-    assert {i: int(claims.get(f"o:{i}".encode(), 0)) for i in ids} == {i: 1 for i in ids}
-    pollers = estate.redis.hgetall(f"{estate.prefix}omnigate.orders:workers")
-    assert len(pollers) >= estate.workers("process-orders")
+    claims = estate.saga_claims()
+    assert {i: claims.get(f"o:{i}", 0) for i in ids} == {i: 1 for i in ids}
+    assert len(estate.saga_pollers()) >= estate.workers("process-orders")
     assert orders.atp(sku)["dc-tlb"] == 30 - len(ids)
 
 
@@ -335,11 +333,7 @@ def test_events_advance_ship_and_pickup_orders(estate: TestEstate, orders: Order
     ]
 
     def relayed() -> list[str]:
-        mine = [
-            json.loads(f[b"data"])
-            for _, f in estate.redis.xrange(estate.stream("orders"))
-            if json.loads(f[b"data"])["key"] == ship["id"]
-        ]
+        mine = [e for e in estate.events("orders") if e["key"] == ship["id"]]
         # Each transition is its own event, named by the order's transition count: orders:<id>:<seq>:<state>.
         assert all(e["id"] == f"orders:{ship['id']}:{n}:{e['type'][6:]}" for n, e in enumerate(mine, start=1))
         return [e["type"] for e in mine]
@@ -462,14 +456,7 @@ def test_returns_at_a_dc_and_at_a_store_end_refunded_with_stock_back(estate: Tes
         httpx.post(url, json={"lines": [{"line_id": "1", "qty": 1}], "location": store}, headers=keyed(owner)), 422
     )
     estate.wait_for(
-        lambda: (
-            "return.refunded"
-            in {
-                json.loads(f[b"data"])["type"]
-                for _, f in estate.redis.xrange(estate.stream("returns"))
-                if json.loads(f[b"data"])["key"] == ret["id"]
-            }
-        ),
+        lambda: "return.refunded" in {e["type"] for e in estate.events("returns") if e["key"] == ret["id"]},
         timeout=10,
         what="return events relayed to the returns stream",
     )

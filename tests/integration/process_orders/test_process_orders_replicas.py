@@ -21,8 +21,7 @@ def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate
     ids, thread = orders.pause_at(
         sku, sandbox="sandbox-erp", route="/json/2/sale.order/create", step="erp_order", count=10
     )
-    workers_key = f"{estate.prefix}omnigate.orders:workers"
-    estate.redis.delete(workers_key)
+    estate.forget_saga_pollers()
     _, replica_pid = estate.kill_and_start_with_replica("process-orders")
     thread.join(30)
     estate.clear_faults()
@@ -34,10 +33,10 @@ def test_two_instances_started_together_resume_each_saga_once(estate: TestEstate
     )
     assert orders.erp_orders(ids) == {i: 1 for i in ids}
     assert orders.wms_orders(ids) == {i: 1 for i in ids}
-    claims = estate.redis.hgetall(f"{estate.prefix}omnigate.orders:claims")
-    assert {i: int(claims.get(f"o:{i}".encode(), 0)) for i in ids} == {i: 1 for i in ids}
+    claims = estate.saga_claims()
+    assert {i: claims.get(f"o:{i}", 0) for i in ids} == {i: 1 for i in ids}
     # Both instances ran their recovery loop (the replica's workers are among the pollers).
-    pollers = {name.decode().rsplit("/", 1)[-1] for name in estate.redis.hgetall(workers_key)}
+    pollers = {name.rsplit("/", 1)[-1] for name in estate.saga_pollers()}
     replica_pids = {str(pid) for pid in process_tree(replica_pid)}
     assert pollers & replica_pids, (pollers, replica_pids)
     assert pollers - replica_pids, "the restarted deployable polled too"
