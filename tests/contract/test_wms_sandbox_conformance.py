@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 
 from services.sandbox.wms.app import create_app
 from services.system.wms.webhooks import verify_signature
+from shared.problems import ProblemError
 from shared.settings import Settings
 from tests.contract.vendor import fixture_loaders
 
@@ -255,7 +256,7 @@ def test_webhooks_have_documented_shapes_and_verifiable_signatures(client: TestC
         raw, headers = _outbox(client, event_id)
         same_shape(body(fixture_name), msgspec.json.decode(raw))
         verify_signature(SECRET, headers["X-WMS-Signature"], raw)
-        with pytest.raises(Exception):
+        with pytest.raises(ProblemError):
             verify_signature("another-secret", headers["X-WMS-Signature"], raw)
     delivered = client.post("/_sim/deliver", json={"order_reference": "ORD-HOOK-1"})
     (event_id,) = delivered.json()["webhooks"]
