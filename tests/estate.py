@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from estate.launcher import Estate, _Process, free_port
+from services.process.availability.keys import Keys as AvailabilityKeys
+from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
+from shared.events import EventBus
+from shared.idempotency import Idempotency
+from shared.locks import Locks
 from shared.settings import S, Settings
 
 T = TypeVar("T")
@@ -53,6 +61,7 @@ TEST_WORKERS = {
 }
 # Catalogue positions below this are the read-only favourites of the system-API tests.
 FIRST_FRESH_SKU = 40
+SANDBOXES = ("sandbox-erp", "sandbox-wms", "sandbox-pos")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
@@ -92,8 +101,14 @@ class TestEstate:
         self._estate = estate
         self.prefix = prefix
         self.settings: Settings = estate.settings  # the kernel's; settings_of() reads a deployable's own
-        self.redis = redis.Redis.from_url(self.settings.redis_url)
+        self._redis = redis.Redis.from_url(self.settings.redis_url)
         self._next_sku = FIRST_FRESH_SKU
+        self._order_keys = OrderKeys(prefix)
+        self._availability_keys = AvailabilityKeys(prefix)
+        # Kernel keys are named by the kernel's own classes; this client only lends them its type (no I/O).
+        self._naming = AsyncRedis.from_url(self.settings.redis_url)
+        self._bus = EventBus(self._naming, prefix=prefix)
+        self._locks = Locks(self._naming, prefix=prefix)
 
     def settings_of(self, kind: type[S]) -> S:
         """What a deployable reading ``kind`` (e.g. ``PosSettings``) was started with."""
@@ -110,7 +125,7 @@ class TestEstate:
 
     def fresh_skus(self, n: int = 1) -> list[str]:
         """SKUs no other test of this session has been given: tests that move stock must never share one.
-        One allocator for the session (tests import each other's helpers, so a counter per module is not one)."""
+        One allocator for the session, so no two modules (or conftest helpers) can hand out the same SKU."""
         s = self.settings_of(SandboxSettings)
         products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
         out = [p.sku for p in products[self._next_sku : self._next_sku + n]]
@@ -132,8 +147,88 @@ class TestEstate:
     def names(self) -> list[str]:
         return self._estate.names
 
+    # --- the event streams ----------------------------------------------------------------------------------------
+
     def stream(self, domain: str) -> str:
-        return f"{self.prefix}omnigate.events.{domain}"
+        return self._bus.stream(domain)
+
+    def events(self, domain: str) -> list[dict[str, Any]]:
+        """Every event on a domain's stream, oldest first, as its decoded envelope (id, type, key, payload, ...)."""
+        return [json.loads(fields[b"data"]) for _, fields in self._redis.xrange(self.stream(domain))]
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        """The dead-letter stream's entries (stream, id, type, data, ...), oldest first."""
+        return [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for _, fields in self._redis.xrange(self._bus.dead_stream)
+        ]
+
+    # --- the sandboxes: staged faults and their own databases ---------------------------------------------------
+
+    def fault(self, sandbox: str, **spec: Any) -> None:
+        """Stage a fault on a sandbox (``PUT /_faults``): a route's latency, errors, resets or outage."""
+        assert httpx.put(self.url(sandbox) + "/_faults", json=spec, timeout=10).status_code == 200, spec
+
+    def clear_faults(self) -> None:
+        for name in SANDBOXES:
+            assert httpx.delete(self.url(name) + "/_faults", timeout=10).status_code == 204
+
+    def sql(self, name: str, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows from a sandbox's own SQLite file (read-only): the back-end's truth, counted behind the APIs."""
+        conn = sqlite3.connect(f"file:{self.db_path(name)}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(query, args).fetchall()
+        finally:
+            conn.close()
+
+    # --- process-orders' state that its API does not show (the saga's step, records of any owner) -------------
+
+    def order_records(self, order_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The saga's records of these orders (None for one not written yet), whoever owns them."""
+        raws = self._redis.mget([self._order_keys.order(i) for i in order_ids]) if order_ids else []
+        return [json.loads(raw) if raw is not None else None for raw in raws]
+
+    def order_record(self, order_id: str) -> dict[str, Any]:
+        (found,) = self.order_records([order_id])
+        assert found is not None, f"no record of order {order_id}"
+        return found
+
+    def idempotent_request_id(self, service: str, owner: str, key: str) -> str | None:
+        """The id a service's idempotency record names for (owner, key): set before the request's work is done."""
+        idempotency = Idempotency(self._naming, prefix=self.prefix, service=service, ttl_s=1, inflight_s=1)
+        found = self._redis.hget(idempotency.record_key(owner, key), "id")
+        return found.decode() if isinstance(found, bytes) else None
+
+    def order_locked(self, order_id: str) -> bool:
+        """Whether the per-order lock (``Store.lock``: the kernel lock ``order:<id>``) is held."""
+        return bool(self._redis.exists(self._locks.key(f"order:{order_id}")))
+
+    def saga_claims(self) -> dict[str, int]:
+        """How often each due saga (``o:<order id>``, ``r:<order id>:<return id>``) was claimed by a retry worker."""
+        return {k.decode(): int(v) for k, v in self._redis.hgetall(self._order_keys.claims).items()}
+
+    def saga_pollers(self) -> list[str]:
+        """The retry workers that have polled for due sagas, by worker id (``<host>/<pid>``)."""
+        return [name.decode() for name in self._redis.hgetall(self._order_keys.workers)]
+
+    def forget_saga_pollers(self) -> None:
+        self._redis.delete(self._order_keys.workers)
+
+    # --- process-availability's state that its API does not show -------------------------------------------------
+
+    def reservation_expiry_indexed(self, order_id: str) -> bool:
+        """Whether a reservation set sits in the expiry index (only held sets may: allocated stock never expires)."""
+        return self._redis.zscore(self._availability_keys.res_expiry, order_id) is not None
+
+    def corrupt_projected_on_hand(self, sku: str, location: str, on_hand: int) -> None:
+        """Overwrite the projection's on-hand figure behind the service's back (what a reconciliation repairs)."""
+        self._redis.hset(self._availability_keys.sku(sku), f"{location}|oh", on_hand)
+
+    # --- system-erp ----------------------------------------------------------------------------------------------
+
+    def price_feed_has_cursor(self) -> bool:
+        # system-erp has no keys.py: the key is PriceFeed.cursor_key (services/system/erp/price_feed.py).
+        return bool(self._redis.exists(f"{self.prefix}omnigate.erp:price-feed-cursor"))
 
     @staticmethod
     def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.05, what: str = "") -> T:
@@ -176,9 +271,9 @@ class TestEstate:
         return found
 
     def clean_redis(self) -> None:
-        for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
-            self.redis.delete(key)
-        self.redis.close()
+        for key in self._redis.scan_iter(match=f"{self.prefix}*", count=1000):
+            self._redis.delete(key)
+        self._redis.close()
 
 
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate, str]:

@@ -56,7 +56,7 @@ def make_settings(prefix: str) -> ErpSettings:
         erp_database=documented["X-Odoo-Database"],
         urls={"erp": BASE},
         retry_backoff_s=0.001,
-        # The price feed is a background poller with its own test (tests/integration/test_price_events.py).
+        # The price feed is a background poller with its own test (tests/integration/system_erp/test_price_events.py).
         # Booting the whole app on aioresponses' mocked transport, a cancellation of the feed's task at
         # shutdown was lost (the lifespan then waited forever); real processes shut down cleanly.
         erp_price_poll_s=0,

@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 from services.sandbox.wms.app import create_app
 from services.sandbox.wms.settings import SandboxWmsSettings
 from services.system.wms.webhooks import verify_signature
+from shared.problems import ProblemError
 from tests.contract.vendor import fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wms"
@@ -255,7 +256,7 @@ def test_webhooks_have_documented_shapes_and_verifiable_signatures(client: TestC
         raw, headers = _outbox(client, event_id)
         same_shape(body(fixture_name), msgspec.json.decode(raw))
         verify_signature(SECRET, headers["X-WMS-Signature"], raw)
-        with pytest.raises(Exception):
+        with pytest.raises(ProblemError):
             verify_signature("another-secret", headers["X-WMS-Signature"], raw)
     delivered = client.post("/_sim/deliver", json={"order_reference": "ORD-HOOK-1"})
     (event_id,) = delivered.json()["webhooks"]

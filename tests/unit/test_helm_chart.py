@@ -395,7 +395,7 @@ def test_external_redis_renders_no_statefulset(chart: helm.Chart) -> None:
     assert not any(c.startswith("redis") for c in of_kind(docs, "Deployment"))
     (secret,) = [d for d in docs if d["kind"] == "Secret"]
     assert "redis_password" not in secret["data"]
-    for name, deployment in of_kind(docs, "Deployment").items():
+    for deployment in of_kind(docs, "Deployment").values():
         env = env_of(deployment)
         assert env["REDIS_URL"]["value"] == "rediss://redis.internal.example:6380/0"
         assert "CACHE_REDIS_URL" not in env and "REDIS_PASSWORD" not in env

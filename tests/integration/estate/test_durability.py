@@ -30,6 +30,7 @@ import pytest
 import redis
 
 from estate.launcher import Estate, free_port, redis_answers
+from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
 from tests.estate import TEST_SETTINGS, TEST_WORKERS, ControlledEstate
@@ -56,6 +57,8 @@ ONLY = [
 ORDERS = 120
 ARRIVALS_S = 6.0
 STOCK = 25  # per SKU at dc-tlb: four SKUs, so 100 units for 120 orders: some are refused
+PREFIX = "durable:"
+ORDER_KEYS = OrderKeys(PREFIX)  # process-orders' records in this module's Redis, read for the accounting
 
 
 class PrivateRedis:
@@ -113,7 +116,7 @@ class PrivateRedis:
 def durable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlledEstate, PrivateRedis]]:
     store = PrivateRedis(tmp_path_factory.mktemp("durable-redis"))
     store.start()
-    env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX="durable:")
+    env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=PREFIX)
     estate = ControlledEstate(
         data_dir=tmp_path_factory.mktemp("durable-estate"),
         free_ports=True,
@@ -245,7 +248,7 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
     state = redis.Redis.from_url(estate.settings.redis_url)
 
     def states() -> Counter[str]:
-        raws = state.mget([f"durable:omnigate.orders:order:{i}" for i in accepted])
+        raws = state.mget([ORDER_KEYS.order(i) for i in accepted])
         return Counter(json.loads(r)["state"] if r else "missing" for r in raws)
 
     deadline = time.monotonic() + 120
@@ -290,7 +293,7 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
     assert fulfil == {i: 1 for i in accepted}, "one live fulfilment order per accepted order, none for the rejected"
     # ATP = on hand at the WMS - allocations of the accepted orders (none shipped) - safety stock (0).
     allocated: Counter[str] = Counter()
-    for raw in state.mget([f"durable:omnigate.orders:order:{i}" for i in accepted]):
+    for raw in state.mget([ORDER_KEYS.order(i) for i in accepted]):
         for line in json.loads(raw)["lines"]:
             allocated[(line["sku"], line["location"])] += line["qty"]
     on_hand = {

@@ -9,29 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from tests.estate import TestEstate
-from tests.integration.test_order_truths import (
-    credit_memos,
-    deliver,
-    fault,
-    get_return,
-    request_return,
-    stocked_store,
-)
-from tests.integration.test_process_orders import (
-    clear_faults,
-    order_body,
-    place,
-    record,
-    set_dc_stock,
-    skus,
-    sql,
-)
+
+if TYPE_CHECKING:
+    from tests.integration.process_orders.conftest import Orders
 
 pytestmark = pytest.mark.estate
 
@@ -42,16 +28,9 @@ OUTCOMES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _faults_cleared(estate: TestEstate) -> Any:
-    yield
-    clear_faults(estate)
-
-
 def lose_answers(estate: TestEstate, sandbox: str, route: str, outcome: str) -> None:
     """The create commits, then its answer is lost, for every attempt the hop makes of it."""
-    fault(
-        estate,
+    estate.fault(
         sandbox,
         route=route,
         method="POST",
@@ -66,7 +45,7 @@ def released(estate: TestEstate, response: httpx.Response) -> str:
     assert response.status_code in (201, 202), response.text
     order_id: str = response.json()["id"]
     estate.wait_for(
-        lambda: record(estate, order_id)["state"] == "released",
+        lambda: estate.order_record(order_id)["state"] == "released",
         timeout=40,
         interval=0.3,
         what=f"order {order_id} released",
@@ -74,11 +53,11 @@ def released(estate: TestEstate, response: httpx.Response) -> str:
     return order_id
 
 
-def refunded(estate: TestEstate, response: httpx.Response) -> str:
+def refunded(estate: TestEstate, orders: Orders, response: httpx.Response) -> str:
     assert response.status_code in (201, 202), response.text
     return_id: str = response.json()["id"]
     estate.wait_for(
-        lambda: get_return(estate, return_id)["state"] == "refunded",
+        lambda: orders.get_return(return_id)["state"] == "refunded",
         timeout=40,
         interval=0.3,
         what=f"return {return_id} refunded",
@@ -87,62 +66,62 @@ def refunded(estate: TestEstate, response: httpx.Response) -> str:
 
 
 def count(estate: TestEstate, sandbox: str, query: str, *args: Any) -> int:
-    return int(sql(estate, sandbox, query, args)[0][0])
+    return int(estate.sql(sandbox, query, args)[0][0])
 
 
-def erp_sales_order(estate: TestEstate, outcome: str) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=3)
+def erp_sales_order(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=3)
     lose_answers(estate, "sandbox-erp", "/json/2/sale.order/create", outcome)
-    order_id = released(estate, place(estate, order_body(sku)))
-    assert sql(estate, "sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ?", (order_id,)) == [
+    order_id = released(estate, orders.place(orders.body(sku)))
+    assert estate.sql("sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ?", (order_id,)) == [
         ("sale",)
     ]
 
 
-def erp_partner(estate: TestEstate, outcome: str) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=3)
+def erp_partner(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=3)
     customer = f"c-new-{uuid.uuid4().hex[:10]}"
-    body = order_body(sku)
+    body = orders.body(sku)
     body["customer"] = {"id": customer, "name": "Nieuwe Klant"}
     lose_answers(estate, "sandbox-erp", "/json/2/res.partner/create", outcome)
-    released(estate, place(estate, body, owner=f"web:{customer}"))
+    released(estate, orders.place(body, owner=f"web:{customer}"))
     assert count(estate, "sandbox-erp", "SELECT count(*) FROM res_partner WHERE ref = ?", customer) == 1
 
 
-def delivered_order(estate: TestEstate, qty: int = 1) -> dict[str, Any]:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=3)
-    order: dict[str, Any] = place(estate, order_body(sku, qty)).json()
-    deliver(estate, order["id"])
+def delivered_order(estate: TestEstate, orders: Orders, qty: int = 1) -> dict[str, Any]:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=3)
+    order: dict[str, Any] = orders.place(orders.body(sku, qty)).json()
+    orders.deliver(order["id"])
     return order
 
 
-def erp_credit_memo(estate: TestEstate, outcome: str) -> None:
-    order = delivered_order(estate)
-    store = stocked_store(estate, order["lines"][0]["sku"], 0)
+def erp_credit_memo(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    order = delivered_order(estate, orders)
+    store = orders.stocked_store(order["lines"][0]["sku"], 0)
     lose_answers(estate, "sandbox-erp", "/json/2/account.move/create", outcome)
     return_id = refunded(
-        estate, request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": store})
+        estate, orders, orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": store})
     )
-    assert [state for state, _ in credit_memos(estate, return_id)] == ["posted"]
+    assert [state for state, _ in orders.credit_memos(return_id)] == ["posted"]
 
 
-def wms_fulfilment_order(estate: TestEstate, outcome: str) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=3)
+def wms_fulfilment_order(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=3)
     lose_answers(estate, "sandbox-wms", "/api/v1/fulfillment-orders", outcome)
-    order_id = released(estate, place(estate, order_body(sku)))
-    assert sql(
-        estate, "sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?", (order_id,)
+    order_id = released(estate, orders.place(orders.body(sku)))
+    assert estate.sql(
+        "sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?", (order_id,)
     ) == [("received",)]
 
 
-def wms_receipt(estate: TestEstate, outcome: str) -> None:
-    order = delivered_order(estate)
+def wms_receipt(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    order = delivered_order(estate, orders)
     lose_answers(estate, "sandbox-wms", "/api/v1/receipts", outcome)
-    response = request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
+    response = orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
     assert response.status_code in (201, 202), response.text
     return_id = response.json()["id"]
     estate.wait_for(
@@ -150,7 +129,7 @@ def wms_receipt(estate: TestEstate, outcome: str) -> None:
         timeout=30,
         what="the receipt at the WMS",
     )
-    clear_faults(estate)
+    estate.clear_faults()
     estate.wait_for(
         lambda: (
             httpx.post(estate.url("sandbox-wms") + "/_sim/receive", json={"reference": return_id}).status_code == 200
@@ -159,28 +138,27 @@ def wms_receipt(estate: TestEstate, outcome: str) -> None:
         interval=0.3,
         what="the receipt received",
     )
-    refunded(estate, response)
+    refunded(estate, orders, response)
     assert count(estate, "sandbox-wms", "SELECT count(*) FROM receipts WHERE reference = ?", return_id) == 1
 
 
-def pos_pickup(estate: TestEstate, outcome: str) -> None:
-    (sku,) = skus(estate)
-    store = stocked_store(estate, sku, 1)
+def pos_pickup(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    (sku,) = estate.fresh_skus()
+    store = orders.stocked_store(sku, 1)
     lose_answers(estate, "sandbox-pos", "/v2/orders", outcome)
-    order_id = released(estate, place(estate, order_body(sku, 1, mode="pickup", store=store)))
+    order_id = released(estate, orders.place(orders.body(sku, 1, mode="pickup", store=store)))
     assert count(estate, "sandbox-pos", "SELECT count(*) FROM orders WHERE reference_id = ?", order_id) == 1
 
 
-def pos_return(estate: TestEstate, outcome: str) -> None:
-    order = delivered_order(estate)
-    store = stocked_store(estate, order["lines"][0]["sku"], 0)
+def pos_return(estate: TestEstate, orders: Orders, outcome: str) -> None:
+    order = delivered_order(estate, orders)
+    store = orders.stocked_store(order["lines"][0]["sku"], 0)
     lose_answers(estate, "sandbox-pos", "/v2/orders", outcome)
     return_id = refunded(
-        estate, request_return(estate, order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": store})
+        estate, orders, orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": store})
     )
     assert count(estate, "sandbox-pos", "SELECT count(*) FROM orders WHERE reference_id = ?", return_id) == 1
-    restocks = sql(
-        estate,
+    restocks = estate.sql(
         "sandbox-pos",
         "SELECT quantity FROM changes WHERE reference_id = ? AND to_state = 'IN_STOCK'",
         (return_id,),
@@ -188,7 +166,7 @@ def pos_return(estate: TestEstate, outcome: str) -> None:
     assert restocks == [(1,)], "the unit went back on the shelf once"
 
 
-KINDS: dict[str, Callable[[TestEstate, str], None]] = {
+KINDS: dict[str, Callable[[TestEstate, Orders, str], None]] = {
     "erp-sales-order": erp_sales_order,
     "erp-credit-memo": erp_credit_memo,
     "erp-partner": erp_partner,
@@ -201,5 +179,7 @@ KINDS: dict[str, Callable[[TestEstate, str], None]] = {
 
 @pytest.mark.parametrize("outcome", list(OUTCOMES))
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_one_document_whatever_happened_to_the_answer(estate: TestEstate, kind: str, outcome: str) -> None:
-    KINDS[kind](estate, outcome)
+def test_one_document_whatever_happened_to_the_answer(
+    estate: TestEstate, orders: Orders, kind: str, outcome: str
+) -> None:
+    KINDS[kind](estate, orders, outcome)

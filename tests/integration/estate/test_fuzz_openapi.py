@@ -15,7 +15,7 @@ from hypothesis import HealthCheck
 from tests.estate import PROBLEM_MEDIA_TYPE, TestEstate
 
 pytestmark = pytest.mark.estate
-OPENAPI = Path(__file__).resolve().parents[2] / "openapi"
+OPENAPI = Path(__file__).resolve().parents[3] / "openapi"
 EXAMPLES = 15
 # Upstream-named answers are the documented way a back-end failure surfaces; a 500 never is.
 UPSTREAM_STATUSES = {502, 503, 504}

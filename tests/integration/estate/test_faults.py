@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
-from services.sandbox.erp.settings import SandboxErpSettings
 from tests.estate import TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
@@ -21,14 +19,6 @@ def skus(estate: TestEstate) -> tuple[str, str]:
     s = estate.settings_of(SandboxSettings)
     products = generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs).products
     return products[11].sku, products[12].sku
-
-
-@pytest.fixture
-def wms_sandbox(estate: TestEstate) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=estate.url("sandbox-wms"), timeout=10) as client:
-        yield client
-        client.delete("/_faults")
-        estate.wait_until_every_worker_answers("system-wms", "/stock?limit=1")
 
 
 def test_error_rate_on_one_route_is_a_502_naming_the_upstream_and_spares_other_routes(
@@ -69,16 +59,6 @@ def _partners(estate: TestEstate, ref: str) -> int:
         return int(conn.execute("SELECT count(*) FROM res_partner WHERE ref = ?", (ref,)).fetchone()[0])
     finally:
         conn.close()
-
-
-@pytest.fixture
-def erp_sandbox(estate: TestEstate) -> Iterator[httpx.Client]:
-    key = estate.settings_of(SandboxErpSettings).erp_api_key
-    with httpx.Client(
-        base_url=estate.url("sandbox-erp"), timeout=30, headers={"Authorization": f"bearer {key}"}
-    ) as client:
-        yield client
-        client.delete("/_faults")
 
 
 def _create_partner(client: httpx.Client, ref: str) -> httpx.Response:

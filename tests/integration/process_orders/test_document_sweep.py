@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -16,27 +16,13 @@ import pytest
 from services.sandbox.erp.settings import SandboxErpSettings
 from services.sandbox.wms.settings import SandboxWmsSettings
 from tests.estate import TestEstate, assert_problem
-from tests.integration.test_order_truths import cancel, fault, wms_status
-from tests.integration.test_process_orders import (
-    clear_faults,
-    erp_states,
-    order_body,
-    place,
-    record,
-    set_dc_stock,
-    skus,
-    sql,
-)
+
+if TYPE_CHECKING:
+    from tests.integration.process_orders.conftest import Orders
 
 pytestmark = pytest.mark.estate
 
 OPS = {"X-Omnigate-Owner": "ops:test"}
-
-
-@pytest.fixture(autouse=True)
-def _faults_cleared(estate: TestEstate) -> Any:
-    yield
-    clear_faults(estate)
 
 
 def sweep(estate: TestEstate, order_ids: list[str]) -> dict[str, Any]:
@@ -85,19 +71,24 @@ def extra_sales_order(estate: TestEstate, ref: str) -> int:
     return int(order_id)
 
 
-def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=4)
-    fault(estate, "sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
-    response = place(estate, order_body(sku))
+def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(
+    estate: TestEstate, orders: Orders
+) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=4)
+    estate.fault("sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
+    response = orders.place(orders.body(sku))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    assert cancel(estate, order_id).status_code in (200, 202)
-    clear_faults(estate)
+    assert orders.cancel(order_id).status_code in (200, 202)
+    estate.clear_faults()
     estate.wait_for(
-        lambda: record(estate, order_id)["state"] == "cancelled", timeout=30, interval=0.3, what="the order cancelled"
+        lambda: estate.order_record(order_id)["state"] == "cancelled",
+        timeout=30,
+        interval=0.3,
+        what="the order cancelled",
     )
-    assert wms_status(estate, order_id) is None
+    assert orders.wms_status(order_id) is None
     # Behind the cancelled order, documents appear that a lost create committed after the compensation.
     warehouse_order = httpx.post(
         estate.url("sandbox-wms") + "/api/v1/fulfillment-orders",
@@ -117,30 +108,32 @@ def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(est
     assert set(found) == {("wms", "orphan"), ("erp", "orphan")}, report
     assert all(m["repaired"] and m["order_id"] == order_id for m in found.values())
     assert report["orders_checked"] == 1 and report["repaired"] == 2
-    assert wms_status(estate, order_id) == "cancelled"
-    assert set(erp_states(estate, [order_id]).values()) == {"cancel"}
+    assert orders.wms_status(order_id) == "cancelled"
+    assert set(orders.erp_states([order_id]).values()) == {"cancel"}
     # Repaired means repaired: a second sweep finds nothing.
     assert sweep(estate, [order_id])["mismatches"] == []
 
 
-def test_the_sweep_cancels_a_duplicate_sales_order_and_keeps_the_confirmed_one(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=4)
-    order_id = place(estate, order_body(sku)).json()["id"]
-    assert record(estate, order_id)["state"] == "released"
+def test_the_sweep_cancels_a_duplicate_sales_order_and_keeps_the_confirmed_one(
+    estate: TestEstate, orders: Orders
+) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=4)
+    order_id = orders.place(orders.body(sku)).json()["id"]
+    assert estate.order_record(order_id)["state"] == "released"
     extra_sales_order(estate, order_id)
     report = sweep(estate, [order_id])
     assert [(m["system"], m["kind"], m["repaired"]) for m in report["mismatches"]] == [("erp", "duplicate", True)]
-    states = sql(
-        estate, "sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ? ORDER BY id", (order_id,)
+    states = estate.sql(
+        "sandbox-erp", "SELECT state FROM sale_order WHERE client_order_ref = ? ORDER BY id", (order_id,)
     )
     assert states == [("sale",), ("cancel",)]
 
 
-def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstate) -> None:
-    (sku,) = skus(estate)
-    set_dc_stock(estate, sku, tlb=4)
-    order_id = place(estate, order_body(sku)).json()["id"]
+def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstate, orders: Orders) -> None:
+    (sku,) = estate.fresh_skus()
+    orders.set_dc_stock(sku, tlb=4)
+    order_id = orders.place(orders.body(sku)).json()["id"]
     done = subprocess.run(
         [
             sys.executable,

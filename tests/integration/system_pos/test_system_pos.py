@@ -2,76 +2,38 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import sqlite3
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 import pytest
 
-from services.sandbox.pos.settings import SandboxPosSettings
-from services.system.pos.settings import PosSettings
 from tests.estate import assert_problem
+
+if TYPE_CHECKING:
+    from tests.integration.system_pos.conftest import Pos
 
 pytestmark = pytest.mark.estate
 
 PROBLEM = "application/problem+json"
 
 
-def _client(estate: Any, name: str) -> httpx.Client:
-    return httpx.Client(base_url=estate.url(name), timeout=10)
-
-
 _problem = assert_problem
 
 
-def _stores(estate: Any) -> list[dict[str, Any]]:
-    with _client(estate, "system-pos") as c:
-        response = c.get("/stores")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def _stocked(estate: Any, store: str, min_qty: int = 3) -> tuple[str, int]:
-    """A SKU the store has at least ``min_qty`` of, from system-pos itself."""
-    with _client(estate, "system-pos") as c:
-        page = c.get("/stock", params={"location": store, "limit": 1000}).json()
-    for position in page["items"]:
-        if position["on_hand"] >= min_qty:
-            return position["sku"], position["on_hand"]
-    raise AssertionError(f"no SKU with {min_qty}+ units at {store}")
-
-
 def _entries(estate: Any, domain: str) -> list[dict[str, Any]]:
-    out = []
-    for entry_id, fields in estate.redis.xrange(estate.stream(domain)):
-        out.append(
-            {
-                "entry": entry_id,
-                "id": fields[b"id"].decode(),
-                "type": fields[b"type"].decode(),
-                "event": msgspec.json.decode(fields[b"data"]),
-            }
-        )
-    return out
-
-
-def _sign(estate: Any, body: bytes) -> str:
-    s = estate.settings_of(PosSettings)
-    mac = hmac.new(s.pos_webhook_signature_key.encode(), s.pos_webhook_url.encode() + body, hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
+    """The events on a domain's stream, each as its id, its type and the whole envelope."""
+    return [{"id": e["id"], "type": e["type"], "event": e} for e in estate.events(domain)]
 
 
 # --- stores and stock ----------------------------------------------------------------------------------------
 
 
-def test_stores_are_canonical_locations(estate: Any) -> None:
-    stores = _stores(estate)
+def test_stores_are_canonical_locations(pos: Pos) -> None:
+    stores = pos.stores()
     assert len(stores) == 6
     for store in stores:
         assert store["type"] == "store" and store["pickup"] is True and store["source"] == "pos"
@@ -81,11 +43,11 @@ def test_stores_are_canonical_locations(estate: Any) -> None:
     assert sum(s["ship_from_store"] for s in stores) == 2
 
 
-def test_stock_pages_and_sku_view_agree(estate: Any) -> None:
-    store = _stores(estate)[0]["id"]
+def test_stock_pages_and_sku_view_agree(pos: Pos) -> None:
+    store = pos.stores()[0]["id"]
     seen: list[dict[str, Any]] = []
     cursor = None
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         for _ in range(20):
             params: dict[str, Any] = {"location": store, "limit": 50}
             if cursor:
@@ -114,12 +76,12 @@ def test_stock_pages_and_sku_view_agree(estate: Any) -> None:
 # --- pickup tasks --------------------------------------------------------------------------------------------
 
 
-def test_pickup_task_is_idempotent_by_ref(estate: Any) -> None:
-    store = _stores(estate)[1]["id"]
-    sku, _ = _stocked(estate, store)
+def test_pickup_task_is_idempotent_by_ref(estate: Any, pos: Pos) -> None:
+    store = pos.stores()[1]["id"]
+    sku, _ = pos.stocked(store)
     ref = f"pk-{uuid.uuid4().hex[:12]}"
     request = {"ref": ref, "store": store, "customer_name": "Ada Lovelace", "lines": [{"sku": sku, "qty": 1}]}
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         first = c.post("/pickup-tasks", json=request)
         second = c.post("/pickup-tasks", json=request)
         assert first.status_code == 201, first.text
@@ -136,16 +98,16 @@ def test_pickup_task_is_idempotent_by_ref(estate: Any) -> None:
     assert count == 1
 
 
-def test_pickup_ready_and_completed_reach_the_fulfilment_stream(estate: Any) -> None:
-    store = _stores(estate)[2]["id"]
-    sku, _ = _stocked(estate, store)
+def test_pickup_ready_and_completed_reach_the_fulfilment_stream(estate: Any, pos: Pos) -> None:
+    store = pos.stores()[2]["id"]
+    sku, _ = pos.stocked(store)
     ref = f"pk-{uuid.uuid4().hex[:12]}"
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         task = c.post(
             "/pickup-tasks",
             json={"ref": ref, "store": store, "customer_name": "Grace Hopper", "lines": [{"sku": sku, "qty": 2}]},
         ).json()
-    with _client(estate, "sandbox-pos") as sb:
+    with pos.client("sandbox-pos") as sb:
         assert sb.post("/_sim/pickup-ready", json={"order_id": task["pos_id"]}).status_code == 200
         estate.wait_for(
             lambda: [
@@ -164,13 +126,13 @@ def test_pickup_ready_and_completed_reach_the_fulfilment_stream(estate: Any) -> 
         what="pickup.completed",
     )
     assert completed[0]["event"]["payload"] == {"task_ref": ref, "store": store, "lines": [{"sku": sku, "qty": 2}]}
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "completed"
 
 
-def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
-    store = _stores(estate)[3]["id"]
-    sku, before = _stocked(estate, store, min_qty=0)
+def test_store_return_is_idempotent_and_restocks(pos: Pos) -> None:
+    store = pos.stores()[3]["id"]
+    sku, before = pos.stocked(store, min_qty=0)
     ref = f"rt-{uuid.uuid4().hex[:12]}"
     request = {
         "ref": ref,
@@ -179,7 +141,7 @@ def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
         "currency": "EUR",
         "lines": [{"sku": sku, "qty": 2, "unit_price": 1995}],
     }
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         first = c.post("/returns", json=request)
         second = c.post("/returns", json=request)
         assert first.status_code == 201, first.text
@@ -266,15 +228,15 @@ def test_store_return_is_idempotent_and_restocks(estate: Any) -> None:
         ),
     ],
 )
-def test_bad_input_is_a_problem(estate: Any, method: str, path: str, body: Any, status: int) -> None:
-    with _client(estate, "system-pos") as c:
+def test_bad_input_is_a_problem(pos: Pos, method: str, path: str, body: Any, status: int) -> None:
+    with pos.client() as c:
         response = c.request(method, path, json=body)
     _problem(response, status)
 
 
-def test_unknown_sku_in_a_pickup_is_unprocessable(estate: Any) -> None:
-    store = _stores(estate)[0]["id"]
-    with _client(estate, "system-pos") as c:
+def test_unknown_sku_in_a_pickup_is_unprocessable(pos: Pos) -> None:
+    store = pos.stores()[0]["id"]
+    with pos.client() as c:
         response = c.post(
             "/pickup-tasks",
             json={
@@ -287,8 +249,8 @@ def test_unknown_sku_in_a_pickup_is_unprocessable(estate: Any) -> None:
     _problem(response, 422)
 
 
-def test_oversized_and_malformed_bodies(estate: Any) -> None:
-    with _client(estate, "system-pos") as c:
+def test_oversized_and_malformed_bodies(pos: Pos) -> None:
+    with pos.client() as c:
         # Its own connection: the server answers 413 without reading the body and closes the connection.
         _problem(
             httpx.post(
@@ -302,7 +264,7 @@ def test_oversized_and_malformed_bodies(estate: Any) -> None:
         _problem(c.post("/pickup-tasks", content=b"{not json", headers={"content-type": "application/json"}), 400)
 
 
-def test_webhook_signatures_are_checked(estate: Any) -> None:
+def test_webhook_signatures_are_checked(pos: Pos) -> None:
     body = msgspec.json.encode(
         {
             "merchant_id": "M",
@@ -312,9 +274,9 @@ def test_webhook_signatures_are_checked(estate: Any) -> None:
             "data": {"type": "webhooks", "id": "x"},
         }
     )
-    good = _sign(estate, body)
+    good = pos.sign(body)
     flipped = body.replace(b"webhooks.test", b"webhooks.tesT")
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         _problem(c.post("/webhooks/pos", content=body), 401)
         _problem(c.post("/webhooks/pos", content=body, headers={"x-square-hmacsha256-signature": "AAAA"}), 401)
         _problem(c.post("/webhooks/pos", content=flipped, headers={"x-square-hmacsha256-signature": good}), 401)
@@ -322,7 +284,7 @@ def test_webhook_signatures_are_checked(estate: Any) -> None:
         assert ok.status_code == 200 and ok.json()["status"] == "ignored"
         garbage = b"[1, 2"
         _problem(
-            c.post("/webhooks/pos", content=garbage, headers={"x-square-hmacsha256-signature": _sign(estate, garbage)}),
+            c.post("/webhooks/pos", content=garbage, headers={"x-square-hmacsha256-signature": pos.sign(garbage)}),
             400,
         )
         wrong = msgspec.json.encode(
@@ -333,17 +295,17 @@ def test_webhook_signatures_are_checked(estate: Any) -> None:
             }
         )
         _problem(
-            c.post("/webhooks/pos", content=wrong, headers={"x-square-hmacsha256-signature": _sign(estate, wrong)}), 400
+            c.post("/webhooks/pos", content=wrong, headers={"x-square-hmacsha256-signature": pos.sign(wrong)}), 400
         )
 
 
 # --- done means ----------------------------------------------------------------------------------------------
 
 
-def test_a_store_sale_is_one_counted_event_even_when_redelivered(estate: Any) -> None:
-    store = _stores(estate)[4]["id"]
-    sku, before = _stocked(estate, store)
-    with _client(estate, "sandbox-pos") as sb:
+def test_a_store_sale_is_one_counted_event_even_when_redelivered(estate: Any, pos: Pos) -> None:
+    store = pos.stores()[4]["id"]
+    sku, before = pos.stocked(store)
+    with pos.client("sandbox-pos") as sb:
         sale = sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 2})
         assert sale.status_code == 200, sale.text
         result = sale.json()
@@ -383,79 +345,16 @@ def test_a_store_sale_is_one_counted_event_even_when_redelivered(estate: Any) ->
     )
 
 
-def test_a_sale_beyond_stock_is_refused(estate: Any) -> None:
-    store = _stores(estate)[5]["id"]
-    sku, on_hand = _stocked(estate, store, min_qty=0)
-    with _client(estate, "sandbox-pos") as sb:
+def test_a_sale_beyond_stock_is_refused(pos: Pos) -> None:
+    store = pos.stores()[5]["id"]
+    sku, on_hand = pos.stocked(store, min_qty=0)
+    with pos.client("sandbox-pos") as sb:
         _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": on_hand + 1}), 409)
         _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 0}), 400)
         _problem(sb.post("/_sim/sale", json={"store": "store-nope", "sku": sku, "qty": 1}), 404)
 
 
 # --- store stock promised to pickups (issue 6, section 6) ------------------------------------------------------
-
-
-def _sql(estate: Any, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
-        return db.execute(query, args).fetchall()
-
-
-def _location_id(store: str) -> str:
-    return store[len("store-") :].upper()
-
-
-def _in_stock(estate: Any, sku: str, store: str) -> int:
-    rows = _sql(
-        estate,
-        "SELECT c.quantity FROM counts c JOIN variations v ON v.id = c.catalog_object_id "
-        "WHERE v.sku = ? AND c.location_id = ?",
-        (sku, _location_id(store)),
-    )
-    return int(rows[0][0]) if rows else 0
-
-
-def _adjustments(estate: Any, ref: str, from_state: str, to_state: str) -> int:
-    (count,) = _sql(
-        estate,
-        "SELECT count(*) FROM changes WHERE type = 'ADJUSTMENT' AND reference_id = ? "
-        "AND from_state = ? AND to_state = ?",
-        (ref, from_state, to_state),
-    )[0]
-    return int(count)
-
-
-def _pos_orders(estate: Any, ref: str) -> list[dict[str, Any]]:
-    return [
-        msgspec.json.decode(row[0]) for row in _sql(estate, "SELECT body FROM orders WHERE reference_id = ?", (ref,))
-    ]
-
-
-def _set_in_stock(estate: Any, sku: str, store: str, qty: int) -> None:
-    """A physical count at the store, through Square's own API (as a stock take would)."""
-    (variation,) = _sql(estate, "SELECT id FROM variations WHERE sku = ?", (sku,))[0]
-    body = {
-        "idempotency_key": uuid.uuid4().hex,
-        "changes": [
-            {
-                "type": "PHYSICAL_COUNT",
-                "physical_count": {
-                    "catalog_object_id": variation,
-                    "location_id": _location_id(store),
-                    "quantity": str(qty),
-                    "state": "IN_STOCK",
-                    "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                },
-            }
-        ],
-    }
-    answer = httpx.post(
-        estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
-        json=body,
-        timeout=10,
-        headers={"Authorization": f"Bearer {estate.settings_of(SandboxPosSettings).pos_access_token}"},
-    )
-    assert answer.status_code == 200, answer.text
-    assert _in_stock(estate, sku, store) == qty
 
 
 def _pickup(c: httpx.Client, ref: str, store: str, sku: str, qty: int = 1) -> httpx.Response:
@@ -465,21 +364,21 @@ def _pickup(c: httpx.Client, ref: str, store: str, sku: str, qty: int = 1) -> ht
     )
 
 
-def test_pickups_take_their_units_off_the_till_and_a_cancel_gives_one_back(estate: Any) -> None:
+def test_pickups_take_their_units_off_the_till_and_a_cancel_gives_one_back(estate: Any, pos: Pos) -> None:
     (sku,) = estate.fresh_skus(1)
-    store = _stores(estate)[0]["id"]
-    _set_in_stock(estate, sku, store, 12)
+    store = pos.stores()[0]["id"]
+    pos.set_in_stock(sku, store, 12)
     refs = [f"hold-{uuid.uuid4().hex[:10]}" for _ in range(9)]
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         for ref in refs:
             response = _pickup(c, ref, store, sku)
             assert response.status_code == 201, response.text
         # The hold is part of accepting the task: the till sees it as soon as the create answered.
-        assert _in_stock(estate, sku, store) == 3
-        assert sum(_adjustments(estate, ref, "IN_STOCK", "SOLD") for ref in refs) == 9
+        assert pos.in_stock(sku, store) == 3
+        assert sum(pos.adjustments(ref, "IN_STOCK", "SOLD") for ref in refs) == 9
         again = _pickup(c, refs[0], store, sku)
         assert again.status_code == 200 and again.json()["created"] is False and again.json()["status"] == "proposed"
-        assert _adjustments(estate, refs[0], "IN_STOCK", "SOLD") == 1 and _in_stock(estate, sku, store) == 3
+        assert pos.adjustments(refs[0], "IN_STOCK", "SOLD") == 1 and pos.in_stock(sku, store) == 3
     held = [e for e in _entries(estate, "fulfilment") if e["type"] == "pickup.held" and e["event"]["key"] in refs]
     assert sorted(e["id"] for e in held) == sorted(f"pos:hold:{ref}" for ref in refs)  # one each, retry included
     assert sorted(e["event"]["payload"]["counts"][0]["on_hand"] for e in held) == list(range(3, 12))
@@ -487,17 +386,17 @@ def test_pickups_take_their_units_off_the_till_and_a_cancel_gives_one_back(estat
         payload = e["event"]["payload"]
         assert payload["store"] == store and payload["lines"] == [{"sku": sku, "qty": 1}]
         assert payload["counts"][0]["sku"] == sku and payload["counts"][0]["location"] == store
-    with _client(estate, "sandbox-pos") as sb:
+    with pos.client("sandbox-pos") as sb:
         sales = [sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 1}) for _ in range(12)]
     assert [s.status_code for s in sales] == [200] * 3 + [409] * 9
-    assert _in_stock(estate, sku, store) == 0
-    with _client(estate, "system-pos") as c:
+    assert pos.in_stock(sku, store) == 0
+    with pos.client() as c:
         cancelled = c.post(f"/pickup-tasks/{refs[0]}/cancel")
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "canceled" and cancelled.json()["pos_id"] == again.json()["pos_id"]
         assert cancelled.json()["lines"] == [{"sku": sku, "qty": 1}]
-        assert _in_stock(estate, sku, store) == 1
-        (order,) = _pos_orders(estate, refs[0])
+        assert pos.in_stock(sku, store) == 1
+        (order,) = pos.orders(refs[0])
         assert [f["state"] for f in order["fulfillments"]] == ["CANCELED"]
         # Idempotent: a cancelled task answers as it is and gives nothing back twice; a create does not re-hold.
         repeat = c.post(f"/pickup-tasks/{refs[0]}/cancel")
@@ -505,28 +404,28 @@ def test_pickups_take_their_units_off_the_till_and_a_cancel_gives_one_back(estat
         recreated = _pickup(c, refs[0], store, sku)
         assert recreated.status_code == 200 and recreated.json()["status"] == "canceled"
         assert c.get(f"/pickup-tasks/{refs[0]}").json()["status"] == "canceled"
-    assert _adjustments(estate, refs[0], "NONE", "IN_STOCK") == 1
-    assert _adjustments(estate, refs[0], "IN_STOCK", "SOLD") == 1
-    assert _in_stock(estate, sku, store) == 1
-    assert len(_pos_orders(estate, refs[0])) == 1
+    assert pos.adjustments(refs[0], "NONE", "IN_STOCK") == 1
+    assert pos.adjustments(refs[0], "IN_STOCK", "SOLD") == 1
+    assert pos.in_stock(sku, store) == 1
+    assert len(pos.orders(refs[0])) == 1
 
 
-def test_a_collected_pickup_gives_its_hold_back_once_and_cannot_be_cancelled(estate: Any) -> None:
+def test_a_collected_pickup_gives_its_hold_back_once_and_cannot_be_cancelled(estate: Any, pos: Pos) -> None:
     (sku,) = estate.fresh_skus(1)
-    store = _stores(estate)[1]["id"]
-    _set_in_stock(estate, sku, store, 2)
+    store = pos.stores()[1]["id"]
+    pos.set_in_stock(sku, store, 2)
     ref = f"hold-{uuid.uuid4().hex[:10]}"
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         task = _pickup(c, ref, store, sku, qty=2).json()
-    assert _in_stock(estate, sku, store) == 0
-    with _client(estate, "sandbox-pos") as sb:
+    assert pos.in_stock(sku, store) == 0
+    with pos.client("sandbox-pos") as sb:
         _problem(sb.post("/_sim/sale", json={"store": store, "sku": sku, "qty": 1}), 409)
         # The customer's two units are on the shelf, set aside: collecting them works at IN_STOCK 0.
         done = sb.post("/_sim/picked-up", json={"order_id": task["pos_id"]})
         assert done.status_code == 200, done.text
     # Square's completion took 2 out of IN_STOCK; system-pos gives the hold back on the webhook.
-    estate.wait_for(lambda: _adjustments(estate, ref, "NONE", "IN_STOCK") == 1, 10, what="the hold given back")
-    assert _in_stock(estate, sku, store) == 0
+    estate.wait_for(lambda: pos.adjustments(ref, "NONE", "IN_STOCK") == 1, 10, what="the hold given back")
+    assert pos.in_stock(sku, store) == 0
     estate.wait_for(
         lambda: [
             e for e in _entries(estate, "fulfilment") if e["type"] == "pickup.completed" and e["event"]["key"] == ref
@@ -534,20 +433,20 @@ def test_a_collected_pickup_gives_its_hold_back_once_and_cannot_be_cancelled(est
         5,
         what="pickup.completed",
     )
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         _problem(c.post(f"/pickup-tasks/{ref}/cancel"), 409)
         assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "completed"
     time.sleep(0.5)  # a redelivered or late webhook gives nothing back twice
-    assert _adjustments(estate, ref, "NONE", "IN_STOCK") == 1 and _in_stock(estate, sku, store) == 0
+    assert pos.adjustments(ref, "NONE", "IN_STOCK") == 1 and pos.in_stock(sku, store) == 0
 
 
-def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any) -> None:
+def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any, pos: Pos) -> None:
     (sku,) = estate.fresh_skus(1)
-    store = _stores(estate)[2]["id"]
-    _set_in_stock(estate, sku, store, 5)
+    store = pos.stores()[2]["id"]
+    pos.set_in_stock(sku, store, 5)
     ref = f"lost-{uuid.uuid4().hex[:10]}"
     attempts = estate.settings.retry_attempts
-    with _client(estate, "sandbox-pos") as sb:
+    with pos.client("sandbox-pos") as sb:
         # Square creates the order, then every answer (the hop's retries too) is lost.
         assert (
             sb.put(
@@ -557,7 +456,7 @@ def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any) -> No
             == 200
         )
         try:
-            with _client(estate, "system-pos") as c:
+            with pos.client() as c:
                 failed = _pickup(c, ref, store, sku)
                 assert failed.status_code in (502, 503, 504), failed.text
                 # The outcome is unknown until Square's commit limit has passed: a cancel is told to come back.
@@ -574,19 +473,19 @@ def test_a_cancel_finds_a_pickup_whose_create_answer_was_lost(estate: Any) -> No
                 assert c.get(f"/pickup-tasks/{ref}").json()["status"] == "canceled"
         finally:
             sb.delete("/_faults")
-    (order,) = _pos_orders(estate, ref)  # found by SearchOrders, cancelled, not created again
+    (order,) = pos.orders(ref)  # found by SearchOrders, cancelled, not created again
     assert cancelled.json()["pos_id"] == order["id"]
     assert [f["state"] for f in order["fulfillments"]] == ["CANCELED"]
-    assert _adjustments(estate, ref, "IN_STOCK", "SOLD") == 0  # the hold was never sent, so nothing to give back
-    assert _adjustments(estate, ref, "NONE", "IN_STOCK") == 0 and _in_stock(estate, sku, store) == 5
+    assert pos.adjustments(ref, "IN_STOCK", "SOLD") == 0  # the hold was never sent, so nothing to give back
+    assert pos.adjustments(ref, "NONE", "IN_STOCK") == 0 and pos.in_stock(sku, store) == 5
 
 
-def test_a_cancel_of_an_unknown_ref_is_404_and_that_ref_is_not_created_later(estate: Any) -> None:
-    store = _stores(estate)[3]["id"]
-    sku, _ = _stocked(estate, store, min_qty=1)
+def test_a_cancel_of_an_unknown_ref_is_404_and_that_ref_is_not_created_later(pos: Pos) -> None:
+    store = pos.stores()[3]["id"]
+    sku, _ = pos.stocked(store, min_qty=1)
     ref = f"never-{uuid.uuid4().hex[:10]}"
-    with _client(estate, "system-pos") as c:
+    with pos.client() as c:
         _problem(c.post(f"/pickup-tasks/{ref}/cancel"), 404)
         _problem(_pickup(c, ref, store, sku), 409)
         _problem(c.get(f"/pickup-tasks/{ref}"), 404)
-    assert _pos_orders(estate, ref) == []
+    assert pos.orders(ref) == []

@@ -176,7 +176,8 @@ def test_a_key_whose_first_attempt_died_resumes_what_it_started(redis_url: str, 
         now = int(time.time() * 1000)
         fp = fingerprint("POST", "/things", "web:c-1", CancelRequest(reason="x"))
         claim = sync.register_script(scripts.source(scripts.KERNEL / "idempotency_begin.lua"))
-        claim(keys=[f"{key_prefix}omnigate.idem:svc:web:c-1:k-1"], args=[fp, "t-dead", now, now + 300, 60_000, "x"])
+        record = client.app.state.idem.record_key("web:c-1", "k-1")
+        claim(keys=[record], args=[fp, "t-dead", now, now + 300, 60_000, "x"])
         sync.set(f"{key_prefix}thing:t-dead", b"made")
         headers = {"Idempotency-Key": '"k-1"'}
         busy = client.post("/things", json={"reason": "x"}, headers=headers)

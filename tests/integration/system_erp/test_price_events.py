@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import msgspec
 import pytest
 
 from tests.estate import TestEstate
@@ -12,9 +11,7 @@ pytestmark = pytest.mark.estate
 
 
 def price_events(estate: TestEstate, sku: str) -> list[dict[str, object]]:
-    entries = estate.redis.xrange(estate.stream("catalog"))
-    events = [msgspec.json.decode(fields[b"data"]) for _, fields in entries]
-    return [e for e in events if e["type"] == "price.changed" and e["key"] == sku]
+    return [e for e in estate.events("catalog") if e["type"] == "price.changed" and e["key"] == sku]
 
 
 def test_an_erp_price_change_reaches_the_projection_as_one_event(estate: TestEstate) -> None:
@@ -28,7 +25,7 @@ def test_an_erp_price_change_reaches_the_projection_as_one_event(estate: TestEst
     new_price = before["amount"] + 1000
     # The feed starts from the newest change it finds, so let it take its cursor before the change.
     estate.wait_for(
-        lambda: estate.redis.exists(f"{estate.prefix}omnigate.erp:price-feed-cursor"),
+        estate.price_feed_has_cursor,
         timeout=10,
         what="the price feed has a cursor",
     )

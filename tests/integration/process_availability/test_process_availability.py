@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
 from services.sandbox.common.catalogue import generate
@@ -27,22 +26,6 @@ def _client(estate: Any, name: str = NAME) -> httpx.Client:
     return httpx.Client(base_url=estate.url(name), timeout=15)
 
 
-def _key(estate: Any, *parts: str) -> str:
-    return f"{estate.prefix}omnigate.availability:" + ":".join(parts)
-
-
-@pytest.fixture(scope="module")
-def av(estate: Any) -> httpx.Client:
-    with _client(estate) as client:
-        estate.wait_for(
-            lambda: client.post("/availability/query", json={"skus": ["X"]}).status_code == 200,
-            timeout=60,
-            what="the stock projection is built",
-        )
-        estate.wait_for(lambda: client.get("/prices/X").status_code == 404, timeout=60, what="prices synced")
-        yield client
-
-
 @pytest.fixture(scope="module")
 def skus(estate: Any) -> list[str]:
     """SKUs this module alone moves stock of (the session's allocator hands each out once)."""
@@ -51,6 +34,12 @@ def skus(estate: Any) -> list[str]:
 
 def _loc(body: dict[str, Any], location: str) -> dict[str, Any]:
     return next(entry for entry in body["locations"] if entry["location"] == location)
+
+
+def _terms(av: httpx.Client, sku: str, location: str) -> dict[str, int]:
+    """The projection's figures for (sku, location), as ``explain`` shows them: on_hand, reserved, ..."""
+    body = av.get(f"/availability/{sku}", params={"explain": "true"}).json()
+    return {t["name"]: t["value"] for t in _loc(body, location)["explain"]}
 
 
 def _count_at_dc(estate: Any, av: httpx.Client, sku: str, on_hand: int, dc: str = "dc-tlb") -> None:
@@ -84,10 +73,6 @@ def _reserve(
             ],
         },
     )
-
-
-def _events(estate: Any, domain: str) -> list[dict[str, Any]]:
-    return [msgspec.json.decode(fields[b"data"]) for _, fields in estate.redis.xrange(estate.stream(domain))]
 
 
 # --- prices ---------------------------------------------------------------------------------------------------
@@ -202,7 +187,7 @@ def test_a_pos_sale_changes_atp_within_the_deadline(estate: Any, av: httpx.Clien
     estate.wait_for(
         lambda: [
             e
-            for e in _events(estate, "availability")
+            for e in estate.events("availability")
             if e["type"] == "availability.changed"
             and e["key"] == sku
             and any(loc["location"] == store and loc["available"] == before - 2 for loc in e["payload"]["locations"])
@@ -238,7 +223,7 @@ def test_no_oversell_200_concurrent_reservations_for_50_units(estate: Any, av: h
         assert problem["errors"][0]["line_id"] == "1" and problem["errors"][0]["requested"] == 1
     assert len({r.headers["x-served-by"] for r in responses}) == estate.workers(NAME)
     assert _loc(av.get(f"/availability/{sku}").json(), "dc-tlb")["available"] == 0
-    assert int(estate.redis.hget(_key(estate, "sku", sku), "dc-tlb|rs")) == 50
+    assert _terms(av, sku, "dc-tlb")["reserved"] == 50
     # Clean up: releasing gives all 50 back.
     for response in created:
         assert av.post(f"/reservations/{response.json()['order_id']}/release").status_code == 200
@@ -269,7 +254,7 @@ def test_reservation_lifecycle_replay_commit_release(estate: Any, av: httpx.Clie
     assert committed.status_code == 200 and committed.json()["state"] == "allocated"
     assert committed.json()["expires_at"] is None
     assert av.post(f"/reservations/{order}/commit").status_code == 200  # idempotent
-    assert estate.redis.zscore(_key(estate, "res-expiry"), order) is None
+    assert not estate.reservation_expiry_indexed(order)
     released = av.post(f"/reservations/{order}/release")
     assert released.status_code == 200 and {line["state"] for line in released.json()["lines"]} == {"released"}
     assert av.post(f"/reservations/{order}/release").status_code == 200
@@ -292,14 +277,14 @@ def test_reserve_with_allocate_holds_and_commits_in_one_update(estate: Any, av: 
     assert created.status_code == 201, created.text
     assert created.json()["state"] == "allocated" and created.json()["expires_at"] is None
     assert {line["state"] for line in created.json()["lines"]} == {"allocated"}
-    assert estate.redis.zscore(_key(estate, "res-expiry"), order) is None  # allocated never expires
+    assert not estate.reservation_expiry_indexed(order)  # allocated never expires
     assert _loc(av.get(f"/availability/{sku_a}").json(), "dc-zwl")["available"] == before - 2
     replay = av.post("/reservations", json=body)
     assert replay.status_code == 200 and replay.json() == created.json()
     # A set first held without allocate is promoted by an allocating replay (a saga resumed mid-way).
     held = f"alloc-held-{uuid.uuid4().hex[:8]}"
     assert _reserve(av, held, [(sku_b, "dc-zwl", 1)]).status_code == 201
-    assert estate.redis.zscore(_key(estate, "res-expiry"), held) is not None
+    assert estate.reservation_expiry_indexed(held)
     promoted = av.post(
         "/reservations",
         json={
@@ -310,7 +295,7 @@ def test_reserve_with_allocate_holds_and_commits_in_one_update(estate: Any, av: 
         },
     )
     assert promoted.status_code == 200 and promoted.json()["state"] == "allocated"
-    assert estate.redis.zscore(_key(estate, "res-expiry"), held) is None
+    assert not estate.reservation_expiry_indexed(held)
     # All or nothing still: a short line allocates nothing.
     short = av.post(
         "/reservations",
@@ -342,9 +327,7 @@ def test_held_reservation_expires_back_to_atp_with_an_event(estate: Any, av: htt
         what="the expired reservation is back in ATP",
     )
     expired = estate.wait_for(
-        lambda: [
-            e for e in _events(estate, "availability") if e["type"] == "reservation.expired" and e["key"] == order
-        ],
+        lambda: [e for e in estate.events("availability") if e["type"] == "reservation.expired" and e["key"] == order],
         timeout=2,
         what="reservation.expired relayed",
     )
@@ -499,7 +482,7 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
     # Each hold was one update: one availability.changed caused by each pickup.held (relayed from the outbox).
     wanted = {f"availability:pos:hold:{ref}:{sku}" for ref in refs}
     estate.wait_for(
-        lambda: wanted <= {e["id"] for e in _events(estate, "availability")},
+        lambda: wanted <= {e["id"] for e in estate.events("availability")},
         timeout=5,
         what="an availability.changed caused by each pickup.held",
     )
@@ -512,7 +495,7 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
         == 200
     )
     estate.wait_for(
-        lambda: [e for e in _events(estate, "fulfilment") if e["type"] == "pickup.completed" and e["key"] == refs[1]],
+        lambda: [e for e in estate.events("fulfilment") if e["type"] == "pickup.completed" and e["key"] == refs[1]],
         timeout=5,
         what="pickup.completed",
     )
@@ -535,9 +518,9 @@ def test_reconciliation_reports_exactly_the_drift_and_repairs_the_projection(
     estate: Any, av: httpx.Client, skus: list[str]
 ) -> None:
     sku_redis, sku_wms = skus[20], skus[21]
-    truth_redis = int(estate.redis.hget(_key(estate, "sku", sku_redis), "dc-tlb|oh"))
-    projected_wms = int(estate.redis.hget(_key(estate, "sku", sku_wms), "dc-tlb|oh"))
-    estate.redis.hset(_key(estate, "sku", sku_redis), "dc-tlb|oh", truth_redis + 500)  # projection corrupted
+    truth_redis = _terms(av, sku_redis, "dc-tlb")["on_hand"]
+    projected_wms = _terms(av, sku_wms, "dc-tlb")["on_hand"]
+    estate.corrupt_projected_on_hand(sku_redis, "dc-tlb", truth_redis + 500)  # projection corrupted
     with sqlite3.connect(estate.db_path("sandbox-wms")) as db:  # back-end changed behind our back (no webhook)
         db.execute("UPDATE stock SET on_hand = on_hand + 7 WHERE warehouse = 'TLB' AND sku = ?", (sku_wms,))
     started = av.post("/reconciliations", json={"locations": ["dc-tlb"]})
@@ -556,8 +539,8 @@ def test_reconciliation_reports_exactly_the_drift_and_repairs_the_projection(
         ]
     )
     assert report["repaired"] == 2
-    assert int(estate.redis.hget(_key(estate, "sku", sku_redis), "dc-tlb|oh")) == truth_redis
-    assert int(estate.redis.hget(_key(estate, "sku", sku_wms), "dc-tlb|oh")) == projected_wms + 7
+    assert _terms(av, sku_redis, "dc-tlb")["on_hand"] == truth_redis
+    assert _terms(av, sku_wms, "dc-tlb")["on_hand"] == projected_wms + 7
     # ERP financial stock is reported apart and never used to repair.
     assert any(
         d["sku"] == sku_wms and d["source"] == "erp" and d["projected"] == projected_wms + 7

@@ -11,26 +11,18 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
-from services.sandbox.common.catalogue import Catalogue, generate
-from services.sandbox.common.settings import SandboxSettings
+from services.sandbox.common.catalogue import Catalogue
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def catalogue(estate: Any) -> Catalogue:
-    s = estate.settings_of(SandboxSettings)
-    return generate(s.seed, s.seed_skus, s.seed_stores, s.seed_dcs)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,19 +31,6 @@ def erp_reachable(estate: Any, catalogue: Catalogue) -> None:
     not listening yet (opening the breaker): wait until a read gets through before testing."""
     with httpx.Client(base_url=estate.url("system-erp"), timeout=15) as client:
         wait_until_erp_answers(estate, client, catalogue.products[0].sku)
-
-
-@pytest.fixture
-def erp(estate: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=estate.url("system-erp"), timeout=15) as client:
-        yield client
-
-
-@pytest.fixture
-def sandbox(estate: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=estate.url("sandbox-erp"), timeout=15) as client:
-        yield client
-        client.delete("/_faults")
 
 
 problem = assert_problem
