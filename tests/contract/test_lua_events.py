@@ -26,6 +26,7 @@ from services.process.availability.keys import Keys
 from services.process.availability.projection import Projection
 from services.process.availability.reservations import Reservations
 from services.process.availability.scripts import Scripts
+from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import Locations
 from shared.clock import now_ms
 from shared.events import EventBus
@@ -92,7 +93,7 @@ class Availability:
     """process-availability's own collaborators on a private key prefix."""
 
     def __init__(self, redis: Redis, prefix: str, redis_url: str) -> None:
-        settings = from_env({"REDIS_URL": redis_url, "OMNIGATE_KEY_PREFIX": prefix})
+        settings = from_env(AvailabilitySettings, {"REDIS_URL": redis_url, "OMNIGATE_KEY_PREFIX": prefix})
         self.redis = redis
         self.keys = Keys(prefix)
         bus = EventBus(redis, prefix=prefix)
