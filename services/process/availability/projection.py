@@ -33,7 +33,6 @@ from services.process.availability.keys import GROUP, Keys
 from services.process.availability.scripts import Scripts
 from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import Locations, dc_location
-from shared.background import run_rounds
 from shared.clock import now_ms, worker_id
 from shared.events import Consumer, EventBus
 from shared.http import Upstreams
@@ -254,18 +253,10 @@ class Projection:
         """This worker's consumer: apply events, and mark how fresh the projection is when caught up."""
         while not await self.redis.exists(self.keys.built):
             await asyncio.sleep(0.2)
+        await self.consumer.run(stop, drained=self._mark_fresh)
 
-        async def round_() -> None:
-            started = now_ms()
-            try:
-                handled = await self.consumer.poll_once()
-            except Exception:
-                await asyncio.sleep(1.0)  # back off before run_rounds reports it
-                raise
-            if handled < self.consumer.batch:
-                await self.redis.set(self.keys.fresh, started)
-
-        await run_rounds(f"availability consumer {self.consumer.name}", round_, interval_s=0, stop=stop)
+    async def _mark_fresh(self, started_ms: int) -> None:
+        await self.redis.set(self.keys.fresh, started_ms)
 
     async def caught_up(self, timeout_s: float) -> bool:
         """Wait until the group has nothing undelivered or unacknowledged (reconciliation compares after)."""
