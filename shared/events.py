@@ -137,9 +137,13 @@ class Consumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, drained: Callable[[int], Awaitable[object]] | None = None) -> None:
         """Poll until ``stop``; the poll blocks up to ``block_ms`` itself, so rounds follow each other at once
-        (after a failed round - Redis away, or a bug - the loop waits a second)."""
+        (after a failed round - Redis away, or a bug - the loop waits a second).
+
+        ``drained(started_ms)`` follows every round that handled less than a full batch, i.e. read what was on the
+        streams when it started (a projection marks how fresh it is with it).
+        """
         ready = False
 
         async def round_() -> None:
@@ -147,11 +151,14 @@ class Consumer:
             if not ready:
                 await self.ensure_groups()
                 ready = True
+            started = clock.now_ms()
             try:
-                await self.poll_once()
+                handled = await self.poll_once()
             except Exception:
                 await asyncio.sleep(1.0)  # back off before run_rounds reports it and polls again
                 raise
+            if drained is not None and handled < self.batch:
+                await drained(started)
 
         await run_rounds(f"consumer {self.group}/{self.name}", round_, interval_s=0, stop=stop)
 

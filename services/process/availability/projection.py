@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -31,7 +33,6 @@ from services.process.availability.keys import GROUP, Keys
 from services.process.availability.scripts import Scripts
 from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import Locations, dc_location
-from shared.background import run_rounds
 from shared.clock import now_ms, worker_id
 from shared.events import Consumer, EventBus
 from shared.http import Upstreams
@@ -45,6 +46,7 @@ from shared.models.events import (
     ReceiptReceived,
     ShipmentDispatched,
 )
+from shared.models.fulfilment import FulfilmentLine
 from shared.models.inventory import StockPosition
 
 log = logging.getLogger("omnigate.availability.projection")
@@ -67,8 +69,61 @@ def safety_stock(settings: AvailabilitySettings, location: str) -> int:
     )
 
 
-def _lines(lines: list[Any]) -> list[dict[str, Any]]:
+def _lines(lines: list[FulfilmentLine]) -> list[dict[str, object]]:
     return [{"sku": line.sku, "qty": line.qty} for line in lines]
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """What one event means to the projection: apply.lua's ``op`` at a location with that op's own fields, the
+    payload's own stamp if it carries one (else the event's), and the fulfilment ref whose reservations it settles.
+    """
+
+    op: str
+    location: str
+    fields: dict[str, object]
+    as_of: datetime | None = None
+    ref: str | None = None
+
+
+P = TypeVar("P", bound=msgspec.Struct)
+
+
+def reading(payload: type[P], fact: Callable[[P], Fact]) -> Callable[[Event], Fact]:
+    """Read an event's payload as ``payload`` (lax, as it crossed JSON) and say what it means."""
+    return lambda event: fact(msgspec.convert(event.payload, payload, strict=False))
+
+
+# Event type -> its fact. `inclusive` goes with every change, but only moves (delta, ship, receive) read it.
+FACTS: dict[str, Callable[[Event], Fact]] = {
+    "inventory.counted": reading(
+        InventoryCounted, lambda c: Fact("count", c.location, {"sku": c.sku, "on_hand": c.on_hand}, as_of=c.as_of)
+    ),
+    "inventory.adjusted": reading(
+        InventoryAdjusted, lambda a: Fact("delta", a.location, {"sku": a.sku, "delta": a.delta}, as_of=a.as_of)
+    ),
+    "shipment.dispatched": reading(
+        ShipmentDispatched, lambda s: Fact("ship", s.location, {"lines": _lines(s.lines)}, ref=s.order_ref)
+    ),
+    "pickup.held": reading(
+        PickupHeld,
+        lambda h: Fact(
+            "hold",
+            h.store,
+            {
+                "lines": _lines(h.lines),
+                "counts": [
+                    {"sku": c.sku, "loc": c.location, "on_hand": c.on_hand, "at": ms(c.as_of)} for c in h.counts
+                ],
+            },
+            ref=h.task_ref,
+        ),
+    ),
+    "pickup.completed": reading(
+        PickupCompleted, lambda p: Fact("consume", p.store, {"lines": _lines(p.lines)}, ref=p.task_ref)
+    ),
+    "receipt.received": reading(ReceiptReceived, lambda r: Fact("receive", r.location, {"lines": _lines(r.lines)})),
+}
 
 
 def snapshot_row(settings: AvailabilitySettings, position: StockPosition) -> list[Any]:
@@ -162,78 +217,22 @@ class Projection:
 
     # --- events ---------------------------------------------------------------------------------------------
 
-    def change_for(self, event: Event) -> tuple[dict[str, Any], list[str]] | None:
+    def change_for(self, event: Event) -> tuple[dict[str, object], list[str]] | None:
         """The projection change an event stands for, and the reservation sets it may settle."""
-        at = ms(event.occurred_at)
-        inclusive = event.source in SECOND_PRECISION
-        if event.type == "inventory.counted":
-            c = msgspec.convert(event.payload, InventoryCounted, strict=False)
-            return {
-                "op": "count",
-                "sku": c.sku,
-                "loc": c.location,
-                "on_hand": c.on_hand,
-                "at": ms(c.as_of),
-                "src": event.source,
-                "ss": safety_stock(self.settings, c.location),
-            }, []
-        if event.type == "inventory.adjusted":
-            a = msgspec.convert(event.payload, InventoryAdjusted, strict=False)
-            return {
-                "op": "delta",
-                "sku": a.sku,
-                "loc": a.location,
-                "delta": a.delta,
-                "at": ms(a.as_of),
-                "inclusive": inclusive,
-                "src": event.source,
-                "ss": safety_stock(self.settings, a.location),
-            }, []
-        if event.type == "shipment.dispatched":
-            s = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
-            return {
-                "op": "ship",
-                "loc": s.location,
-                "at": at,
-                "inclusive": inclusive,
-                "src": event.source,
-                "ss": safety_stock(self.settings, s.location),
-                "lines": _lines(s.lines),
-            }, self._sets(s.order_ref)
-        if event.type == "pickup.held":
-            h = msgspec.convert(event.payload, PickupHeld, strict=False)
-            counts = [{"sku": c.sku, "loc": c.location, "on_hand": c.on_hand, "at": ms(c.as_of)} for c in h.counts]
-            return {
-                "op": "hold",
-                "loc": h.store,
-                "at": at,
-                "src": event.source,
-                "counts": counts,
-                "ss": safety_stock(self.settings, h.store),
-                "lines": _lines(h.lines),
-            }, self._sets(h.task_ref)
-        if event.type == "pickup.completed":
-            p = msgspec.convert(event.payload, PickupCompleted, strict=False)
-            return {
-                "op": "consume",
-                "loc": p.store,
-                "at": at,
-                "src": event.source,
-                "ss": safety_stock(self.settings, p.store),
-                "lines": _lines(p.lines),
-            }, self._sets(p.task_ref)
-        if event.type == "receipt.received":
-            r = msgspec.convert(event.payload, ReceiptReceived, strict=False)
-            return {
-                "op": "receive",
-                "loc": r.location,
-                "at": at,
-                "inclusive": inclusive,
-                "src": event.source,
-                "ss": safety_stock(self.settings, r.location),
-                "lines": [{"sku": line.sku, "qty": line.qty} for line in r.lines],
-            }, []
-        return None  # pickup.ready, delivery.completed...: no stock moves
+        read = FACTS.get(event.type)
+        if read is None:
+            return None  # pickup.ready, delivery.completed...: no stock moves
+        fact = read(event)
+        change: dict[str, object] = {
+            "op": fact.op,
+            "loc": fact.location,
+            "at": ms(fact.as_of or event.occurred_at),
+            "inclusive": event.source in SECOND_PRECISION,
+            "src": event.source,
+            "ss": safety_stock(self.settings, fact.location),
+            **fact.fields,
+        }
+        return change, self._sets(fact.ref) if fact.ref is not None else []
 
     def _sets(self, ref: str) -> list[str]:
         """The reservation sets a fulfilment ref may settle: the ref's, and the order's a split ref
@@ -254,18 +253,10 @@ class Projection:
         """This worker's consumer: apply events, and mark how fresh the projection is when caught up."""
         while not await self.redis.exists(self.keys.built):
             await asyncio.sleep(0.2)
+        await self.consumer.run(stop, drained=self._mark_fresh)
 
-        async def round_() -> None:
-            started = now_ms()
-            try:
-                handled = await self.consumer.poll_once()
-            except Exception:
-                await asyncio.sleep(1.0)  # back off before run_rounds reports it
-                raise
-            if handled < self.consumer.batch:
-                await self.redis.set(self.keys.fresh, started)
-
-        await run_rounds(f"availability consumer {self.consumer.name}", round_, interval_s=0, stop=stop)
+    async def _mark_fresh(self, started_ms: int) -> None:
+        await self.redis.set(self.keys.fresh, started_ms)
 
     async def caught_up(self, timeout_s: float) -> bool:
         """Wait until the group has nothing undelivered or unacknowledged (reconciliation compares after)."""

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 
 from redis.asyncio import Redis
 
@@ -26,31 +27,20 @@ from shared.problems import ProblemError
 log = logging.getLogger("omnigate.availability.rounds")
 
 
+@dataclass(frozen=True, slots=True)
 class Rounds:
     """The loops of one worker, built by app.py with what they work on."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        settings: AvailabilitySettings,
-        stop: asyncio.Event,
-        *,
-        projection: Projection,
-        prices: Prices,
-        price_events: Consumer,
-        reservations: Reservations,
-        outbox: Outbox,
-        reconciler: Reconciler,
-    ) -> None:
-        self.redis = redis
-        self.settings = settings
-        self.stop = stop
-        self.projection = projection
-        self.prices = prices
-        self.price_events = price_events
-        self.reservations = reservations
-        self.outbox = outbox
-        self.reconciler = reconciler
+    redis: Redis
+    settings: AvailabilitySettings
+    stop: asyncio.Event
+    _: KW_ONLY
+    projection: Projection
+    prices: Prices
+    price_events: Consumer
+    reservations: Reservations
+    outbox: Outbox
+    reconciler: Reconciler
 
     def _lease(self, name: str, ttl_ms: int) -> Lease:
         return Lease(self.redis, f"availability-{name}", prefix=self.settings.key_prefix, ttl_ms=ttl_ms)
