@@ -8,8 +8,8 @@ rest never comes. A receipt of more units than requested refunds no more than wa
 reported. The restock is the WMS's own count of what arrived (the availability projection applies it).
 
 A return is a small saga of its own, run under its order's lock (returned quantities are checked against the
-order, so two returns of one order must not race) and parked in the same due set when a back-end is away.
-Every transition is a kernel state change: an entry on its order's timeline and a ``return.<state>`` event on
+order, so two returns of one order must not race) and parked in the same due set when a back-end is away; the
+order saga's loop and writes (driver.py) drive it. Every transition is a kernel state change: an entry on its order's timeline and a ``return.<state>`` event on
 ``returns`` whose id names the transition.
 """
 
@@ -21,15 +21,16 @@ from collections import Counter
 import msgspec
 
 from services.process.orders.backends import SYSTEM_OF, Refused
+from services.process.orders.driver import Driver
 from services.process.orders.records import OrderRecord, ReturnRecord, ReturnStep
-from services.process.orders.saga import Saga, backoff_s
+from services.process.orders.saga import Saga
 from shared import context
-from shared.changes import Change, now_entry
+from shared.changes import Change
 from shared.clock import now_ms, utcnow
-from shared.locks import Fenced, Lock
+from shared.locks import Lock
 from shared.models.events import ReceiptReceived
 from shared.models.fulfilment import FulfilmentLine, ReceiptRequest
-from shared.models.orders import ReturnRequest
+from shared.models.orders import ReturnRequest, TimelineEntry
 from shared.models.returns import CreditMemoRequest, ReturnLine, StoreReturnRequest
 from shared.problems import ProblemError, not_found
 
@@ -56,64 +57,50 @@ def credited_lines(ret: ReturnRecord) -> list[ReturnLine]:
     return lines
 
 
-class Returns:
+class Returns(Driver[ReturnRecord]):
+    kind = "return"
+
     def __init__(self, saga: Saga) -> None:
+        super().__init__(saga.store, saga.settings)
         self.saga = saga
-        self.store = saga.store
         self.backends = saga.backends
-        self.settings = saga.settings
 
-    def transition(
-        self,
-        change: Change,
-        ret: ReturnRecord,
-        state: str,
-        system: str,
-        *,
-        document_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        entry = now_entry(
-            state,
-            system,
-            document_id=document_id or ret.id,
-            correlation_id=ret.correlation_id,
-            detail=detail or f"return {ret.id}",
-        )
-        change.transition(
-            ret,
-            state,
-            timeline=self.store.keys.timeline(ret.order_id),
-            entry=entry,
-            domain="returns",
-            source="returns",
-            event_type=f"return.{state}",
-            payload={
-                "return_id": ret.id,
-                "order_id": ret.order_id,
-                "owner": ret.owner,
-                "state": state,
-                "location": ret.location,
-                "received": ret.received,
-            },
-        )
+    # --- what is a return's own (driver.py) -------------------------------------------------------------------
 
-    def note(
-        self, change: Change, ret: ReturnRecord, system: str, detail: str, *, document_id: str | None = None
-    ) -> None:
-        change.append(
-            self.store.keys.timeline(ret.order_id),
-            now_entry(
-                ret.state, system, document_id=document_id or ret.id, correlation_id=ret.correlation_id, detail=detail
-            ),
-        )
+    def _key(self, ret: ReturnRecord) -> str:
+        return self.store.keys.ret(ret.id)
 
-    async def save(self, ret: ReturnRecord, lock: Lock, change: Change) -> None:
-        ret.updated_at = utcnow()
-        change.put(self.store.keys.ret(ret.id), ret)
-        if ret.step in PARKED:
-            change.not_due(member(ret.order_id, ret.id))
-        await self.store.apply(lock, change)
+    def _member(self, ret: ReturnRecord) -> str:
+        return member(ret.order_id, ret.id)
+
+    def _order_id(self, ret: ReturnRecord) -> str:
+        return ret.order_id
+
+    def _payload(self, ret: ReturnRecord, state: str) -> dict[str, object]:
+        return {
+            "return_id": ret.id,
+            "order_id": ret.order_id,
+            "owner": ret.owner,
+            "state": state,
+            "location": ret.location,
+            "received": ret.received,
+        }
+
+    def _entry(
+        self, ret: ReturnRecord, state: str, system: str, document_id: str | None, detail: str | None
+    ) -> TimelineEntry:
+        # On its order's timeline, a return's entry names the return unless it names a document of its own.
+        return super()._entry(ret, state, system, document_id or ret.id, detail or f"return {ret.id}")
+
+    def _settled(self, ret: ReturnRecord) -> bool:
+        return ret.step in PARKED
+
+    def _stops(self, ret: ReturnRecord) -> bool:
+        # A partial return waits for its closing time in the due set (the retry worker resumes it then).
+        return ret.step in PARKED or ret.step == ReturnStep.AWAIT_CLOSE
+
+    async def _step(self, ret: ReturnRecord, lock: Lock) -> None:
+        await RETURN_STEPS[ret.step](self, ret, lock)
 
     async def request(self, order: OrderRecord, lock: Lock, data: ReturnRequest, return_id: str) -> ReturnRecord:
         """Open return ``return_id`` on ``order`` (the caller holds its lock) and drive it as far as it goes."""
@@ -156,32 +143,16 @@ class Returns:
         return await self.drive(ret, lock)
 
     async def drive(self, ret: ReturnRecord, lock: Lock) -> ReturnRecord:
-        while ret.step not in PARKED:
-            if ret.step == ReturnStep.AWAIT_CLOSE:
-                return ret  # not due yet (the retry worker resumes it at its closing time)
-            try:
-                await RETURN_STEPS[ret.step](self, ret, lock)
-            except Refused as exc:
-                await self._refused(ret, lock, exc)
-            except ProblemError as exc:
-                if exc.status < 500:
-                    raise
-                await self._wait(ret, lock, exc)
-                return ret
-            except Fenced:
-                log.warning("return %s: lock lost; another driver continues it", ret.id)
-                return ret
+        await self._run(ret, lock)
         return ret
 
-    async def _wait(self, ret: ReturnRecord, lock: Lock, exc: ProblemError) -> None:
+    async def _transient(self, ret: ReturnRecord, lock: Lock, exc: ProblemError) -> bool:
         """An upstream is away: park the return in the due set for a retry after a backoff."""
-        ret.attempts += 1
+        change, _ = self._retry(ret, exc)
         ret.waiting = f"{exc.detail or exc.title}"
-        delay = backoff_s(ret.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
-        if exc.retry_after:
-            delay = max(delay, float(exc.retry_after))
-        await self.save(ret, lock, self.store.change().due(member(ret.order_id, ret.id), now_ms() + int(delay * 1000)))
+        await self.save(ret, lock, change)
         log.info("return %s waits for %s (attempt %d): %s", ret.id, exc.upstream, ret.attempts, ret.waiting)
+        return True
 
     async def _announce(self, ret: ReturnRecord, lock: Lock) -> None:
         lines = [FulfilmentLine(sku=ln.sku, qty=ln.qty) for ln in ret.lines]

@@ -9,7 +9,7 @@ APIs look the document up by our reference first, and hold their per-ref lock wh
 is in doubt (DESIGN §4, "Unknown outcomes"). The record names the next step before it runs and is written
 again, with the step's result and the step after it, once it has run. Every write is a kernel state change
 fenced by the order's lock, so a cancel racing a retry, or two replicas resuming the same saga, cannot
-interleave.
+interleave. The loop that runs the steps, and these writes, are driver.py's, shared with a return's steps.
 
 A transient failure (an upstream 5xx, timeout or open breaker) after acceptance parks the order in
 ``pending_backend`` with a next-attempt time in the due set; the retry worker resumes it. Before acceptance
@@ -24,19 +24,19 @@ so the order ends in the state the facts say, whatever the order in which facts 
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 import msgspec
 
 from services.process.orders.backends import SYSTEM_OF, Backends, Refused
+from services.process.orders.driver import Driver
 from services.process.orders.intake import Intake, Rejected, received, request_of
-from services.process.orders.records import AFTER_RELEASE, FINAL, OrderRecord, Step
+from services.process.orders.records import AFTER_RELEASE, FINAL, Group, OrderRecord, Step
 from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import Store
 from shared import context
-from shared.changes import Change, now_entry
-from shared.clock import now_ms, utcnow
+from shared.changes import Change
+from shared.clock import now_ms
 from shared.locks import Fenced, Lock
 from shared.models.availability import ReservationLineRequest, ReservationRequest
 from shared.models.events import (
@@ -53,73 +53,49 @@ from shared.problems import ProblemError
 log = logging.getLogger("omnigate.orders.saga")
 
 
-def backoff_s(attempts: int, base: float, cap: float) -> float:
-    delay = min(cap, base * 2.0 ** max(0, attempts - 1))
-    return delay * random.uniform(0.8, 1.2)
-
-
 def member(order_id: str) -> str:
     return f"o:{order_id}"
 
 
-class Saga:
+class Saga(Driver[OrderRecord]):
+    kind = "order"
+
     def __init__(self, store: Store, backends: Backends, intake: Intake, settings: OrdersSettings) -> None:
-        self.store = store
+        super().__init__(store, settings)
         self.backends = backends
         self.intake = intake
-        self.settings = settings
 
-    # --- writes ------------------------------------------------------------------------------------------------
+    # --- what is an order's own (driver.py) -------------------------------------------------------------------
 
-    def transition(
-        self,
-        change: Change,
-        record: OrderRecord,
-        state: str,
-        system: str,
-        *,
-        document_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        entry = now_entry(state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail)
-        change.transition(
-            record,
-            state,
-            timeline=self.store.keys.timeline(record.id),
-            entry=entry,
-            domain="orders",
-            source="orders",
-            event_type=f"order.{state}",
-            payload={
-                "order_id": record.id,
-                "owner": record.owner,
-                "state": state,
-                "total": record.total,
-                "currency": record.currency,
-                "reason": record.reason,
-            },
-        )
+    def _key(self, record: OrderRecord) -> str:
+        return self.store.keys.order(record.id)
 
-    def note(
-        self, change: Change, record: OrderRecord, system: str, detail: str, *, document_id: str | None = None
-    ) -> None:
-        """A timeline entry that is not a transition (a document found, a fact that changes nothing yet)."""
-        change.append(
-            self.store.keys.timeline(record.id),
-            now_entry(
-                record.state, system, document_id=document_id, correlation_id=record.correlation_id, detail=detail
-            ),
-        )
+    def _member(self, record: OrderRecord) -> str:
+        return member(record.id)
 
-    async def save(
-        self, record: OrderRecord, lock: Lock, change: Change, *, acquire: bool = False, create: bool = False
-    ) -> None:
-        record.updated_at = utcnow()
-        change.put(self.store.keys.order(record.id), record, create=create)
-        if record.step == Step.DONE:
-            # The driver's last write: out of the due set, and the lock goes with it unless facts are parked.
-            change.not_due(member(record.id)).unlock_unless(self.store.keys.facts(record.id))
-        await self.store.apply(lock, change, acquire=acquire)
+    def _order_id(self, record: OrderRecord) -> str:
+        return record.id
+
+    def _payload(self, record: OrderRecord, state: str) -> dict[str, object]:
+        return {
+            "order_id": record.id,
+            "owner": record.owner,
+            "state": state,
+            "total": record.total,
+            "currency": record.currency,
+            "reason": record.reason,
+        }
+
+    def _settled(self, record: OrderRecord) -> bool:
+        return record.step == Step.DONE
+
+    def _last_write(self, change: Change, record: OrderRecord) -> None:
+        # The driver's last write: out of the due set, and the lock goes with it unless facts are parked.
+        super()._last_write(change, record)
+        change.unlock_unless(self.store.keys.facts(record.id))
+
+    async def _step(self, record: OrderRecord, lock: Lock) -> None:
+        await STEPS[record.step](self, record, lock)
 
     # --- placing an order -------------------------------------------------------------------------------------
 
@@ -175,19 +151,8 @@ class Saga:
     async def drive(self, record: OrderRecord, lock: Lock) -> OrderRecord:
         """Run the remaining steps; returns when the saga is done, waiting for events, or parked for a retry.
         Facts parked against the order are applied on the way out."""
-        while record.step != Step.DONE:
-            try:
-                await STEPS[record.step](self, record, lock)
-            except Refused as exc:
-                await self._refused(record, lock, exc)
-            except ProblemError as exc:
-                if exc.status < 500:
-                    raise
-                if await self._transient(record, lock, exc):
-                    break
-            except Fenced:
-                log.warning("order %s: lock lost mid-saga; another driver continues it", record.id)
-                return record
+        if not await self._run(record, lock):
+            return record
         if not lock.held:
             return record  # the last write released it: nothing was parked
         try:
@@ -204,12 +169,8 @@ class Saga:
             record.compensate("failed", f"not accepted: {detail}")
             record.errors = [{"upstream": upstream, "status": exc.status if exc.status >= 500 else 503}]
             return False
-        record.attempts += 1
+        change, delay = self._retry(record, exc)
         record.reason = detail
-        delay = backoff_s(record.attempts, self.settings.orders_retry_base_s, self.settings.orders_retry_max_s)
-        if exc.retry_after:
-            delay = max(delay, float(exc.retry_after))
-        change = self.store.change().due(member(record.id), now_ms() + int(delay * 1000))
         if record.state in ("accepted", "confirmed"):
             self.transition(change, record, "pending_backend", SYSTEM_OF.get(upstream, upstream), detail=detail)
         await self.save(record, lock, change)
@@ -305,36 +266,12 @@ class Saga:
         await self.save(record, lock, change)
 
     async def _release(self, record: OrderRecord, lock: Lock) -> None:
-        by_id = {ln.line_id: ln for ln in record.lines}
         documents = []
-        if record.fulfilment.mode == "pickup":
-            group = record.groups[0]
-            task = await self.backends.pickup_task(
-                PickupTaskRequest(
-                    ref=group.ref,
-                    store=group.location,
-                    customer_name=record.customer.name,
-                    lines=[FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids],
-                )
-            )
-            group.document_id = task.pos_id
-            documents.append(task.pos_id)
-            system = "pos"
-        else:
-            assert record.fulfilment.ship_to is not None
-            for group in record.groups:
-                if group.document_id is None:
-                    order = await self.backends.fulfilment_order(
-                        FulfilmentOrderRequest(
-                            ref=group.ref,
-                            location=group.location,
-                            ship_to=record.fulfilment.ship_to,
-                            lines=[FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids],
-                        )
-                    )
-                    group.document_id = order.wms_id
-                documents.append(group.document_id)
-            system = "wms"
+        for group in record.groups:  # a pickup order is one group, at its store
+            if group.document_id is None:  # else an earlier attempt of this step created it
+                group.document_id = await self._document(record, group)
+            documents.append(group.document_id)
+        system = "pos" if record.fulfilment.mode == "pickup" else "wms"
         record.step = Step.DONE
         record.reason = None
         change = self.store.change()
@@ -347,6 +284,24 @@ class Saga:
             detail=f"released to {', '.join(g.location for g in record.groups)}",
         )
         await self.save(record, lock, change)
+
+    async def _document(self, record: OrderRecord, group: Group) -> str:
+        """Create (or find, by its ref) one group's fulfilment document: a pickup task at the store, or a
+        fulfilment order at the DC; returns its id."""
+        by_id = {ln.line_id: ln for ln in record.lines}
+        lines = [FulfilmentLine(sku=by_id[i].sku, qty=by_id[i].qty) for i in group.line_ids]
+        if record.fulfilment.mode == "pickup":
+            task = await self.backends.pickup_task(
+                PickupTaskRequest(ref=group.ref, store=group.location, customer_name=record.customer.name, lines=lines)
+            )
+            return task.pos_id
+        assert record.fulfilment.ship_to is not None
+        order = await self.backends.fulfilment_order(
+            FulfilmentOrderRequest(
+                ref=group.ref, location=group.location, ship_to=record.fulfilment.ship_to, lines=lines
+            )
+        )
+        return order.wms_id
 
     async def _compensate(self, record: OrderRecord, lock: Lock) -> None:
         goal = record.goal if record.goal in ("failed", "cancelled") else "failed"

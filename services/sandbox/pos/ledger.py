@@ -14,6 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 
@@ -21,6 +22,7 @@ from services.sandbox.pos import square
 from services.sandbox.pos.deps import PosSandbox
 
 _encoder = msgspec.json.Encoder()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,39 +49,25 @@ def validate_change(conn: sqlite3.Connection, change: square.InventoryChange, in
     """Check one change of a batch the way Square does: its type, its object, its states and quantity."""
     where = f"changes[{index}]"
     if change.type == "PHYSICAL_COUNT":
-        pc = change.physical_count
-        if pc is None:
-            raise square.bad_request(
-                "physical_count is required", code="MISSING_REQUIRED_PARAMETER", field=f"{where}.physical_count"
-            )
-        _check_state(pc.state, f"{where}.physical_count.state")
-        qty = square.parse_quantity(pc.quantity, f"{where}.physical_count.quantity")
-        if qty < 0:
-            raise square.bad_request(
-                "a physical count cannot be negative", code="INVALID_VALUE", field=f"{where}.physical_count.quantity"
-            )
-        square.parse_ts(pc.occurred_at, f"{where}.physical_count.occurred_at")
+        at = f"{where}.physical_count"
+        pc = _required(change.physical_count, at)
+        _check_state(pc.state, f"{at}.state")
+        qty = _quantity(pc.quantity, f"{at}.quantity", least=0, refusal="a physical count cannot be negative")
+        square.parse_ts(pc.occurred_at, f"{at}.occurred_at")
         move = Move(
             "PHYSICAL_COUNT", pc.catalog_object_id, pc.location_id, qty, None, pc.state, pc.occurred_at, pc.reference_id
         )
     elif change.type == "ADJUSTMENT":
-        adj = change.adjustment
-        if adj is None:
-            raise square.bad_request(
-                "adjustment is required", code="MISSING_REQUIRED_PARAMETER", field=f"{where}.adjustment"
-            )
-        _check_state(adj.from_state, f"{where}.adjustment.from_state")
-        _check_state(adj.to_state, f"{where}.adjustment.to_state")
+        at = f"{where}.adjustment"
+        adj = _required(change.adjustment, at)
+        _check_state(adj.from_state, f"{at}.from_state")
+        _check_state(adj.to_state, f"{at}.to_state")
         if adj.from_state == adj.to_state:
             raise square.bad_request(
-                "from_state and to_state must differ", code="INVALID_VALUE", field=f"{where}.adjustment.to_state"
+                "from_state and to_state must differ", code="INVALID_VALUE", field=f"{at}.to_state"
             )
-        qty = square.parse_quantity(adj.quantity, f"{where}.adjustment.quantity")
-        if qty <= 0:
-            raise square.bad_request(
-                "an adjustment quantity must be positive", code="INVALID_VALUE", field=f"{where}.adjustment.quantity"
-            )
-        square.parse_ts(adj.occurred_at, f"{where}.adjustment.occurred_at")
+        qty = _quantity(adj.quantity, f"{at}.quantity", least=1, refusal="an adjustment quantity must be positive")
+        square.parse_ts(adj.occurred_at, f"{at}.occurred_at")
         move = Move(
             "ADJUSTMENT",
             adj.catalog_object_id,
@@ -105,6 +93,22 @@ def validate_change(conn: sqlite3.Connection, change: square.InventoryChange, in
             f"location `{move.location_id}` not found", code="INVALID_VALUE", field=f"{where}.location_id"
         )
     return move
+
+
+def _required(part: T | None, field: str) -> T:
+    """The part of a change its ``type`` names (``physical_count`` or ``adjustment``) must be there."""
+    if part is None:
+        name = field.rsplit(".", 1)[-1]
+        raise square.bad_request(f"{name} is required", code="MISSING_REQUIRED_PARAMETER", field=field)
+    return part
+
+
+def _quantity(raw: str, field: str, *, least: int, refusal: str) -> int:
+    """A change's quantity: a decimal string, at least ``least`` (``refusal`` says why not)."""
+    qty = square.parse_quantity(raw, field)
+    if qty < least:
+        raise square.bad_request(refusal, code="INVALID_VALUE", field=field)
+    return qty
 
 
 def _check_state(state: str, field: str) -> None:

@@ -70,6 +70,13 @@ def _insufficient(short: list[dict[str, Any]]) -> ProblemError:
     return ProblemError("conflict", "not enough stock on hand at the store", errors=short)
 
 
+def _counted(sandbox: PosSandbox, counts: list[square.InventoryCount]) -> tuple[dict[str, int], list[str]]:
+    """Queue the webhook of the counts a driver moved (none if it moved none): what is on hand now, per
+    variation, and the event ids queued."""
+    event_id = ledger.notify_counts(sandbox, counts)
+    return {c.catalog_object_id: int(c.quantity) for c in counts}, [event_id] if event_id else []
+
+
 @post(
     "/_sim/sale",
     tags=["sandbox"],
@@ -102,14 +109,14 @@ async def sim_sale(
         order = msgspec.structs.replace(order, state="COMPLETED", closed_at=order.created_at)
         orders.save(conn, order)
         counts = ledger.apply(conn, orders.sold_moves(order))
-    event_id = ledger.notify_counts(sandbox, counts)
+    on_hand, event_ids = _counted(sandbox, counts)
     return SimResult(
         action="sale",
         location_id=location_id,
         order_id=order.id,
         catalog_object_id=variation_id,
-        on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
-        event_ids=[event_id] if event_id else [],
+        on_hand=on_hand,
+        event_ids=event_ids,
     )
 
 
@@ -130,22 +137,21 @@ async def sim_return(
             "ADJUSTMENT", variation_id, location_id, data.qty, "UNLINKED_RETURN", "IN_STOCK", square.now_ts(), None
         )
         counts = ledger.apply(conn, [move])
-    event_id = ledger.notify_counts(sandbox, counts)
+    on_hand, event_ids = _counted(sandbox, counts)
     return SimResult(
-        action="return",
-        location_id=location_id,
-        catalog_object_id=variation_id,
-        on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
-        event_ids=[event_id] if event_id else [],
+        action="return", location_id=location_id, catalog_object_id=variation_id, on_hand=on_hand, event_ids=event_ids
     )
 
 
-def _pickup_order(conn: Any, order_id: str) -> square.Order:
+def _open_pickup_order(conn: Any, order_id: str) -> square.Order:
+    """The order the pickup drivers move on: it exists, has a PICKUP fulfillment and is still OPEN (409 if not)."""
     order = orders.load(conn, order_id)
     if order is None:
         raise not_found(f"order {order_id}")
     if not any(f.type == "PICKUP" for f in order.fulfillments or []):
         raise ProblemError("conflict", f"order {order_id} has no PICKUP fulfillment")
+    if order.state != "OPEN":
+        raise ProblemError("conflict", f"order {order_id} is {order.state}")
     return order
 
 
@@ -160,9 +166,7 @@ async def sim_pickup_ready(
 ) -> SimResult:
     conn = sandbox.db
     with Transaction(conn):
-        order = _pickup_order(conn, data.order_id)
-        if order.state != "OPEN":
-            raise ProblemError("conflict", f"order {data.order_id} is {order.state}")
+        order = _open_pickup_order(conn, data.order_id)
         order, updates = orders.set_fulfillment_state(order, "PREPARED")
         if not updates:
             raise ProblemError("conflict", f"order {data.order_id} has no fulfillment to prepare")
@@ -190,9 +194,7 @@ async def sim_picked_up(
     the till) count as there, with whatever IN_STOCK the store has besides."""
     conn = sandbox.db
     with Transaction(conn):
-        order = _pickup_order(conn, data.order_id)
-        if order.state != "OPEN":
-            raise ProblemError("conflict", f"order {data.order_id} is {order.state}")
+        order = _open_pickup_order(conn, data.order_id)
         completed, updates = orders.set_fulfillment_state(order, "COMPLETED")
         if not updates:
             raise ProblemError("conflict", f"order {data.order_id} has no open fulfillment to complete")
@@ -202,17 +204,15 @@ async def sim_picked_up(
         order = completed
         orders.save(conn, order)
         counts = ledger.apply(conn, orders.sold_moves(order))
-    event_ids = [orders.notify_fulfillment(sandbox, order, updates)]
-    count_event = ledger.notify_counts(sandbox, counts)
-    if count_event:
-        event_ids.append(count_event)
+    fulfilled = orders.notify_fulfillment(sandbox, order, updates)
+    on_hand, counted = _counted(sandbox, counts)
     return SimResult(
         action="picked-up",
         location_id=order.location_id,
         order_id=order.id,
         fulfillment_state="COMPLETED",
-        on_hand={c.catalog_object_id: int(c.quantity) for c in counts},
-        event_ids=event_ids,
+        on_hand=on_hand,
+        event_ids=[fulfilled, *counted],
     )
 
 
