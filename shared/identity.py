@@ -1,0 +1,616 @@
+"""The internal identity token: who a call is for, minted once at the edge and verified by every layer below.
+
+The gateway never forwards a caller's token (DESIGN §5). It sends ``X-Omnigate-Identity``: a short-lived JWT
+(``typ`` ``omnigate-identity+jwt``, audience ``omnigate-internal``) naming the caller's ``sub``, ``channel``,
+customer or partner id and scopes, signed with its own key. Experience and process APIs verify it here and derive
+the owner (``<channel>:<customer or partner id>``, ``ops:<operator>``) from it, so no bare owner header is trusted.
+
+Why it is built this way:
+
+- **Signing is off the hot path.** :class:`Minter` keeps the token it made for an identity (a bounded LRU) and
+  hands it out again until it is near expiry.
+- **Keys never come by an upward call.** A signer publishes its *public* keys (current and previous during
+  rotation) in the state Redis under ``<prefix>omnigate.identity-keys`` (a hash: signer name -> JWKS), or they are
+  mounted as a file (a Secret). :class:`Verifier` caches them in process, re-reads them every ``refresh_s``, and on
+  an unknown ``kid`` at most once per ``cooldown_s``; a key withdrawn from the set stops verifying at the next read.
+- **Nothing in the token chooses how it is checked.** Only RS256 and ES256; ``kid`` required and looked up only
+  in the published keys, and the key's type must fit ``alg``; any header beyond ``alg``, ``kid``, ``typ`` (``jku``,
+  ``x5u``, ``jwk``, ``x5c``, ``crit``, ``b64``...) is refused; the claims are a strict struct (unknown claims
+  refused); ``iss``, ``aud`` (a string or an array), ``exp``/``nbf``/``iat`` with a small leeway and a bounded
+  lifetime are checked against one injectable clock. Verified tokens are kept in a bounded LRU whose hits
+  re-check expiry and that their key is still published.
+- **A signer is bound to what it may say.** The edge signers (the gateway) mint any caller's identity. Every other
+  signer is a deployable carrying its own *service identity* for calls with no caller (saga retries, sweeps,
+  relays, process -> process): its key is its own (:class:`KeyRing`, a private JWKS file in the data directory or
+  a mounted Secret), published under its own name, and a token under that key verifies only as
+  ``channel=internal`` with ``service`` = that name. A leaked service key cannot speak for a shopper.
+
+Every refusal is ``401 unauthorized`` problem+json with an RFC 6750 ``WWW-Authenticate`` (``invalid_token``); a
+missing token has no error code (RFC 6750 §3.1); a scope or channel an identity lacks is ``403 forbidden`` with
+``insufficient_scope``. A key set that cannot be read at all (Redis down before any key was ever loaded) is a
+503: the caller's token is not at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
+
+import msgspec
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import DictKey, ECKey, Key, KeyParameters, KeySet, KeySetSerialization, RSAKey
+from msgspec import Meta
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.problems import ProblemError
+from shared.replies import text
+
+log = logging.getLogger("omnigate.identity")
+
+HEADER = "X-Omnigate-Identity"
+TOKEN_TYPE = "omnigate-identity+jwt"
+AUDIENCE = "omnigate-internal"
+DEFAULT_ISSUER = "urn:omnigate:identity"
+ALGORITHMS = ("RS256", "ES256")
+# Signers that mint caller identities; any other signer is a deployable speaking only for itself.
+EDGE_SIGNERS = frozenset({"gateway"})
+REALM = "omnigate-internal"
+MAX_TOKEN_BYTES = 4096
+_HEADER_NAMES = frozenset({"alg", "kid", "typ"})
+
+Channel = Literal["web", "mobile", "partner", "internal", "ops"]
+Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+ServiceName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+Scope = Annotated[str, Meta(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]{1,64}$")]  # RFC 6749 scope-token
+
+
+class Identity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Who a call is for. Hashable (the minter's LRU key); ``scopes`` is a set, so order never makes two."""
+
+    sub: Id
+    channel: Channel
+    customer_id: Id | None = None
+    partner_id: Id | None = None
+    service: ServiceName | None = None
+    scopes: frozenset[Scope] = frozenset()
+
+    def __post_init__(self) -> None:
+        wanted = _SHAPES[self.channel]
+        given = (self.customer_id is not None, self.partner_id is not None, self.service is not None)
+        if given != wanted:
+            raise ValueError(f"a {self.channel} identity carries {_SHAPE_TEXT[self.channel]}")
+
+    @property
+    def owner(self) -> str | None:
+        """``<channel>:<customer or partner id>`` (``ops:<sub>`` for an operator); a service acts for no owner."""
+        if self.channel == "internal":
+            return None
+        return f"{self.channel}:{self.customer_id or self.partner_id or self.sub}"
+
+    def require_owner(self) -> str:
+        """The owner a caller's request is scoped by; a service identity has none and is refused (403)."""
+        if self.owner is None:
+            raise forbidden("a service identity acts for no owner; this route needs a caller's identity")
+        return self.owner
+
+    def require(self, *, channels: Sequence[Channel] = (), scope: str | None = None) -> None:
+        """403 ``insufficient_scope`` unless the identity is on one of ``channels`` and holds ``scope``.
+
+        A scope ending in ``*`` (``ops:*``) is met by any scope with that prefix, or the wildcard itself.
+        """
+        if channels and self.channel not in channels:
+            raise forbidden(f"this route is for the {', '.join(channels)} channel(s), not {self.channel}")
+        if scope is not None and not self.has_scope(scope):
+            raise forbidden(f"the {scope} scope is required", scope=scope)
+
+    def has_scope(self, scope: str) -> bool:
+        if scope.endswith("*"):
+            return any(held.startswith(scope[:-1]) for held in self.scopes)
+        return scope in self.scopes
+
+
+# channel -> (customer_id, partner_id, service) present
+_SHAPES: dict[str, tuple[bool, bool, bool]] = {
+    "web": (True, False, False),
+    "mobile": (True, False, False),
+    "partner": (False, True, False),
+    "internal": (False, False, True),
+    "ops": (False, False, False),
+}
+_SHAPE_TEXT = {
+    "web": "a customer_id and nothing else",
+    "mobile": "a customer_id and nothing else",
+    "partner": "a partner_id and nothing else",
+    "internal": "the calling deployable's name (service) and no customer or partner",
+    "ops": "no customer, partner or service (the operator is its sub)",
+}
+
+
+def service_identity(name: str, scopes: frozenset[str] = frozenset()) -> Identity:
+    """The identity a deployable carries on calls that have no caller (``channel=internal``)."""
+    return Identity(sub=f"service:{name}", channel="internal", service=name, scopes=scopes)
+
+
+class Claims(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The token's payload, decoded strictly: a claim we did not define is a token we did not mint."""
+
+    iss: str
+    aud: str | list[str]
+    sub: str
+    channel: str
+    iat: int
+    exp: int
+    jti: str
+    nbf: int | None = None
+    customer_id: str | None = None
+    partner_id: str | None = None
+    service: str | None = None
+    scope: str = ""
+
+
+# --- Problems ------------------------------------------------------------------------------------------------------
+
+
+def _challenge(error: str | None = None, description: str | None = None, scope: str | None = None) -> str:
+    parts = [f'realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append('error_description="{}"'.format(description.replace('"', "'").replace("\\", "/")))
+    if scope:
+        parts.append(f'scope="{scope}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def refused(detail: str) -> ProblemError:
+    """401: the identity token is not one we accept (RFC 6750 ``invalid_token``)."""
+    return ProblemError(
+        "unauthorized", detail, headers={"WWW-Authenticate": _challenge("invalid_token", detail)}, in_doubt=False
+    )
+
+
+def missing() -> ProblemError:
+    """401: no identity token at all (RFC 6750 §3.1: no error code)."""
+    return ProblemError(
+        "unauthorized", f"the {HEADER} header is required", headers={"WWW-Authenticate": _challenge()}, in_doubt=False
+    )
+
+
+def forbidden(detail: str, *, scope: str | None = None) -> ProblemError:
+    """403: a valid identity that may not do this (RFC 6750 ``insufficient_scope``)."""
+    challenge = _challenge("insufficient_scope", detail, scope)
+    return ProblemError("forbidden", detail, headers={"WWW-Authenticate": challenge}, in_doubt=False)
+
+
+# --- Keys ----------------------------------------------------------------------------------------------------------
+
+
+def algorithm_of(key: Key) -> str:
+    """The one algorithm a key signs with: RS256 for RSA (2048 bits or more), ES256 for EC P-256."""
+    if isinstance(key, RSAKey) and key.raw_value.key_size >= 2048:
+        return "RS256"
+    if isinstance(key, ECKey) and key.as_dict().get("crv") == "P-256":
+        return "ES256"
+    raise ValueError(f"an identity key is RSA (2048+) or EC P-256, not {key.key_type}")
+
+
+def generate_key(alg: str = "ES256") -> Key:
+    """A new private signing key with its RFC 7638 thumbprint as ``kid``."""
+    params: KeyParameters = {"use": "sig", "alg": alg}
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", parameters=params, auto_kid=True)
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, parameters=params, auto_kid=True)
+    raise ValueError(f"identity keys are RS256 or ES256, not {alg}")
+
+
+def public_jwks(keys: Sequence[Key]) -> KeySetSerialization:
+    """The public JWKS of ``keys`` (private members never leave the signer)."""
+    return {"keys": [_public_jwk(key) for key in keys]}
+
+
+def _public_jwk(key: Key) -> DictKey:
+    found = dict(key.as_dict(private=False))
+    found.setdefault("alg", algorithm_of(key))
+    found["use"] = "sig"
+    if not found.get("kid"):
+        raise ValueError("an identity key needs a kid")
+    return found
+
+
+class KeyRing:
+    """A signer's private keys: the current one and, during rotation, the previous one.
+
+    Kept as a private JWKS file (``0600``) in the data directory locally, or mounted from a Secret in the chart,
+    so that every worker and replica of a deployable signs with the same key.
+    """
+
+    def __init__(self, current: Key, previous: Key | None = None) -> None:
+        algorithm_of(current)
+        if current.kid is None or not current.is_private:
+            raise ValueError("the current identity key must be private and have a kid")
+        self.current = current
+        self.previous = previous
+
+    @classmethod
+    def load_or_create(cls, path: Path, alg: str = "ES256") -> KeyRing:
+        """The ring in ``path``; a missing file is created once (workers racing to create it agree on one)."""
+        try:
+            return cls.read(path)
+        except FileNotFoundError:
+            pass
+        ring = cls(generate_key(alg))
+        try:
+            ring._write(path, exclusive=True)
+        except FileExistsError:
+            return cls.read(path)
+        return ring
+
+    @classmethod
+    def read(cls, path: Path) -> KeyRing:
+        keys = list(KeySet.import_key_set(msgspec.json.decode(path.read_bytes(), type=KeySetSerialization)).keys)
+        if not keys or len(keys) > 2:
+            raise ValueError(f"{path} must hold the current identity key and at most the previous one")
+        return cls(keys[0], keys[1] if len(keys) > 1 else None)
+
+    def rotated(self, alg: str | None = None) -> KeyRing:
+        """A new current key; this ring's current becomes the previous one (its tokens keep verifying)."""
+        return KeyRing(generate_key(alg or algorithm_of(self.current)), self.current)
+
+    def save(self, path: Path) -> None:
+        self._write(path, exclusive=False)
+
+    def public(self) -> KeySetSerialization:
+        return public_jwks([key for key in (self.current, self.previous) if key is not None])
+
+    def _write(self, path: Path, *, exclusive: bool) -> None:
+        keys = [key for key in (self.current, self.previous) if key is not None]
+        body = json.dumps({"keys": [key.as_dict(private=True) for key in keys]}).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+        if exclusive:  # link fails if another worker made the file first; rename would replace it
+            try:
+                os.link(scratch, path)
+            finally:
+                scratch.unlink()
+        else:
+            os.replace(scratch, path)
+
+
+def keys_key(prefix: str) -> str:
+    """The state-Redis hash of published public keys: signer name -> JWKS."""
+    return f"{prefix}omnigate.identity-keys"
+
+
+async def publish_keys(redis: Redis, prefix: str, signer: str, jwks: Mapping[str, Any]) -> None:
+    """Publish ``signer``'s public keys (current and previous), replacing what it published before."""
+    found = KeySet.import_key_set(msgspec.convert(dict(jwks), KeySetSerialization))
+    if any(key.is_private for key in found.keys):
+        raise ValueError("a published key set must hold public keys only")
+    await redis.hset(keys_key(prefix), signer, json.dumps(public_jwks(list(found.keys))))
+
+
+async def withdraw_keys(redis: Redis, prefix: str, signer: str) -> None:
+    await redis.hdel(keys_key(prefix), signer)
+
+
+# --- Minting -------------------------------------------------------------------------------------------------------
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Lru(Generic[K, V]):
+    """A bounded least-recently-used map (per process; the caches of this module)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def drop_where(self, doomed: Callable[[V], bool]) -> None:
+        for key in [k for k, v in self._items.items() if doomed(v)]:
+            del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Minter:
+    """Signs identity tokens with the current key; one token per identity, reused until ``renew_s`` before expiry."""
+
+    def __init__(
+        self,
+        key: Key,
+        *,
+        issuer: str = DEFAULT_ISSUER,
+        ttl_s: int = 300,
+        renew_s: int = 60,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if key.kid is None or not key.is_private:
+            raise ValueError("a minter needs a private key with a kid")
+        if not 0 <= renew_s < ttl_s:
+            raise ValueError("renew_s must be shorter than ttl_s")
+        self.key = key
+        self.alg = algorithm_of(key)
+        self.kid = key.kid
+        self.issuer = issuer
+        self.ttl_s = ttl_s
+        self.renew_s = renew_s
+        self.clock = clock
+        self._made: Lru[Identity, tuple[str, int]] = Lru(cache_size)
+
+    def mint(self, identity: Identity) -> str:
+        now = int(self.clock())
+        found = self._made.get(identity)
+        if found is not None and now < found[1] - self.renew_s:
+            return found[0]
+        token, exp = self._sign(identity, now)
+        self._made.put(identity, (token, exp))
+        return token
+
+    def _sign(self, identity: Identity, now: int) -> tuple[str, int]:
+        exp = now + self.ttl_s
+        claims = Claims(
+            iss=self.issuer,
+            aud=AUDIENCE,
+            sub=identity.sub,
+            channel=identity.channel,
+            iat=now,
+            exp=exp,
+            jti=uuid.uuid4().hex,
+            customer_id=identity.customer_id,
+            partner_id=identity.partner_id,
+            service=identity.service,
+            scope=" ".join(sorted(identity.scopes)),
+        )
+        header = {"alg": self.alg, "kid": self.kid, "typ": TOKEN_TYPE}
+        return jws.serialize_compact(header, msgspec.json.encode(claims), self.key, algorithms=[self.alg]), exp
+
+
+# --- Verifying -----------------------------------------------------------------------------------------------------
+
+
+class SignerKey(msgspec.Struct, frozen=True):
+    signer: str
+    key: Key
+
+
+class KeySource(Protocol):
+    """Where a verifier reads the published public keys: ``kid -> SignerKey``."""
+
+    async def load(self) -> dict[str, SignerKey]: ...
+
+
+def signer_keys(signer: str, jwks: Mapping[str, Any]) -> dict[str, SignerKey]:
+    """The usable keys of one signer's JWKS (a key without a kid, private, or of another type is skipped)."""
+    found: dict[str, SignerKey] = {}
+    for key in KeySet.import_key_set(msgspec.convert(dict(jwks), KeySetSerialization)).keys:
+        try:
+            algorithm_of(key)
+        except ValueError:
+            log.warning("identity key %s of %s skipped: not RS256/ES256", key.kid, signer)
+            continue
+        if key.kid and not key.is_private:
+            found[key.kid] = SignerKey(signer, key)
+    return found
+
+
+class RedisKeys:
+    """The keys every signer published in the state Redis."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def load(self) -> dict[str, SignerKey]:
+        published = await self.redis.hgetall(keys_key(self.prefix))
+        found: dict[str, SignerKey] = {}
+        for signer, jwks in published.items():
+            found.update(signer_keys(text(signer), json.loads(jwks)))
+        return found
+
+
+class FileKeys:
+    """A signer's public JWKS mounted as a file (a Kubernetes Secret or ConfigMap); re-read on every load."""
+
+    def __init__(self, path: Path, signer: str) -> None:
+        self.path = path
+        self.signer = signer
+
+    async def load(self) -> dict[str, SignerKey]:
+        return signer_keys(self.signer, json.loads(self.path.read_text()))
+
+
+class _Verified(msgspec.Struct, frozen=True):
+    identity: Identity
+    exp: int
+    kid: str
+
+
+class Verifier:
+    """Verifies identity tokens against the published keys; see the module docstring for every rule."""
+
+    def __init__(
+        self,
+        sources: Sequence[KeySource],
+        *,
+        issuer: str = DEFAULT_ISSUER,
+        edge_signers: frozenset[str] = EDGE_SIGNERS,
+        leeway_s: int = 30,
+        max_ttl_s: int = 900,
+        refresh_s: float = 60.0,
+        cooldown_s: float = 10.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sources = list(sources)
+        self.issuer = issuer
+        self.edge_signers = edge_signers
+        self.leeway_s = leeway_s
+        self.max_ttl_s = max_ttl_s
+        self.refresh_s = refresh_s
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self._keys: dict[str, SignerKey] | None = None
+        self._loaded_at = float("-inf")
+        self._verified: Lru[str, _Verified] = Lru(cache_size)
+        self._reading = asyncio.Lock()
+
+    async def verify(self, token: str | None) -> Identity:
+        """The identity ``token`` carries, or a 401 problem (a 503 if no key could ever be read)."""
+        if not token:
+            raise missing()
+        now = self.clock()
+        await self._reload_if(lambda: self._keys is None or self.clock() - self._loaded_at >= self.refresh_s)
+        hit = self._verified.get(token)
+        if hit is not None:
+            if now < hit.exp + self.leeway_s:
+                return hit.identity
+            self._verified.drop(token)
+            raise refused("the identity token has expired")
+        found = await self._check(token, now)
+        self._verified.put(token, found)
+        return found.identity
+
+    async def _reload_if(self, stale: Callable[[], bool]) -> None:
+        """Reload if ``stale()``, asked again once the lock is held: concurrent requests read the keys once."""
+        if stale():
+            async with self._reading:
+                if stale():
+                    await self.reload()
+
+    async def reload(self) -> None:
+        """Re-read the published keys; verified tokens whose key was withdrawn are forgotten."""
+        self._loaded_at = self.clock()
+        try:
+            keys: dict[str, SignerKey] = {}
+            for source in self.sources:
+                keys.update(await source.load())
+        except (RedisError, OSError, ValueError, JoseError) as exc:
+            log.warning("identity keys could not be read (%s); keeping the ones held", exc)
+            if self._keys is None:
+                raise ProblemError("service-unavailable", "the identity keys cannot be read", retry_after=1) from exc
+            return
+        self._keys = keys
+        self._verified.drop_where(lambda entry: entry.kid not in keys)
+
+    async def _check(self, token: str, now: float) -> _Verified:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise refused("the identity token is too large")
+        try:
+            obj = jws.extract_compact(token.encode())
+        except (JoseError, ValueError) as exc:
+            raise refused("the identity token is not a compact JWS") from exc
+        header = obj.headers()
+        kid = _check_header(header)
+        signer_key = await self._key(kid)
+        _check_signature(obj, header["alg"], signer_key.key)
+        claims = _claims(obj.payload)
+        self._check_claims(claims, now)
+        identity = _identity(claims, signer_key.signer, self.edge_signers)
+        return _Verified(identity, claims.exp, kid)
+
+    async def _key(self, kid: str) -> SignerKey:
+        await self._reload_if(
+            lambda: kid not in (self._keys or {}) and self.clock() - self._loaded_at >= self.cooldown_s
+        )
+        keys = self._keys or {}
+        if kid not in keys:
+            raise refused("the identity token's key is not published")
+        return keys[kid]
+
+    def _check_claims(self, claims: Claims, now: float) -> None:
+        if claims.iss != self.issuer:
+            raise refused("the identity token has another issuer")
+        audiences = [claims.aud] if isinstance(claims.aud, str) else claims.aud
+        if AUDIENCE not in audiences:
+            raise refused(f"the identity token is not for {AUDIENCE}")
+        if now >= claims.exp + self.leeway_s:
+            raise refused("the identity token has expired")
+        if claims.nbf is not None and now + self.leeway_s < claims.nbf:
+            raise refused("the identity token is not valid yet")
+        if now + self.leeway_s < claims.iat or claims.exp - claims.iat > self.max_ttl_s:
+            raise refused("the identity token's lifetime is not one we issue")
+
+
+def _check_header(header: Mapping[str, Any]) -> str:
+    """The ``kid`` of a header that names only what we sign with; anything that would choose a key is refused."""
+    extra = set(header) - _HEADER_NAMES
+    if extra:
+        raise refused(f"the identity token's header may not carry {', '.join(sorted(extra))}")
+    if header.get("alg") not in ALGORITHMS:
+        raise refused(f"the identity token's algorithm must be one of {', '.join(ALGORITHMS)}")
+    if header.get("typ") != TOKEN_TYPE:
+        raise refused(f"the identity token's typ must be {TOKEN_TYPE}")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise refused("the identity token names no kid")
+    return kid
+
+
+def _check_signature(obj: jws.CompactSignature, alg: str, key: Key) -> None:
+    if algorithm_of(key) != alg:
+        raise refused("the identity token's algorithm does not fit its key")
+    try:
+        valid = jws.validate_compact(obj, key, algorithms=[alg])
+    except JoseError as exc:
+        raise refused("the identity token's signature does not verify") from exc
+    if not valid:
+        raise refused("the identity token's signature does not verify")
+
+
+def _claims(payload: bytes | None) -> Claims:
+    try:
+        return msgspec.json.decode(payload or b"", type=Claims)
+    except msgspec.DecodeError as exc:
+        raise refused(f"the identity token's claims are not valid: {exc}") from exc
+
+
+def _identity(claims: Claims, signer: str, edge_signers: frozenset[str]) -> Identity:
+    try:
+        identity = msgspec.convert(
+            {
+                "sub": claims.sub,
+                "channel": claims.channel,
+                "customer_id": claims.customer_id,
+                "partner_id": claims.partner_id,
+                "service": claims.service,
+                "scopes": claims.scope.split(),
+            },
+            Identity,
+        )
+    except msgspec.ValidationError as exc:
+        raise refused(f"the identity token's claims are not valid: {exc}") from exc
+    if signer not in edge_signers and (identity.channel != "internal" or identity.service != signer):
+        raise refused(f"a key of {signer} signs only {signer}'s own service identity")
+    return identity
