@@ -166,10 +166,15 @@ def _challenge(error: str | None = None, description: str | None = None, scope: 
     if error:
         parts.append(f'error="{error}"')
     if description:
-        parts.append('error_description="{}"'.format(description.replace('"', "'").replace("\\", "/")))
+        parts.append(f'error_description="{_quotable(description)}"')
     if scope:
         parts.append(f'scope="{scope}"')
     return "Bearer " + ", ".join(parts)
+
+
+def _quotable(description: str) -> str:
+    """RFC 6750 §3: ``error_description`` holds only %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash)."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in description)
 
 
 def refused(detail: str) -> ProblemError:
@@ -436,7 +441,10 @@ class RedisKeys:
         published = await self.redis.hgetall(keys_key(self.prefix))
         found: dict[str, SignerKey] = {}
         for signer, jwks in published.items():
-            found.update(signer_keys(text(signer), json.loads(jwks)))
+            try:  # one signer's unreadable key set never hides the others'
+                found.update(signer_keys(text(signer), json.loads(jwks)))
+            except (ValueError, JoseError) as exc:
+                log.warning("identity keys of %s skipped: %s", text(signer), exc)
         return found
 
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from shared.identity import (
     RedisKeys,
     Verifier,
     generate_key,
+    keys_key,
     public_jwks,
     publish_keys,
     service_identity,
@@ -40,6 +42,10 @@ from shared.problems import ProblemError
 T0 = 1_800_000_000.0
 SHOPPER = Identity(sub="c-1001", channel="web", customer_id="c-1001", scopes=frozenset({"orders:read"}))
 CHALLENGE = 'Bearer realm="omnigate-internal", error="invalid_token"'
+# RFC 6750 §3: the challenge's attribute values hold only %x20-21 / %x23-5B / %x5D-7E.
+CHALLENGE_SYNTAX = re.compile(
+    r'Bearer realm="omnigate-internal"(, error="invalid_token", error_description="[\x20\x21\x23-\x5b\x5d-\x7e]*")?'
+)
 
 
 class Clock:
@@ -114,7 +120,7 @@ async def assert_refused(verifier: Verifier, token: str | None, detail: str = ""
     problem = caught.value
     assert (problem.slug, problem.status) == ("unauthorized", 401), problem
     assert problem.to_problem().type == "https://omnigate.dev/problems/unauthorized"
-    assert problem.headers["WWW-Authenticate"].startswith('Bearer realm="omnigate-internal"')
+    assert CHALLENGE_SYNTAX.fullmatch(problem.headers["WWW-Authenticate"]), problem.headers["WWW-Authenticate"]
     assert detail in (problem.detail or ""), problem.detail
     return problem
 
@@ -357,3 +363,11 @@ async def test_keys_are_held_in_process_between_refreshes(
     await withdraw_keys(aredis, key_prefix, "gateway")
     clock.now += 5  # before the refresh: no read of Redis, the keys held in process verify
     assert await verifier.verify(signed(rsa_key, claims(jti="j-2"))) == SHOPPER
+
+
+async def test_one_signers_unreadable_key_set_hides_no_other(
+    aredis: Redis, key_prefix: str, verifier: Verifier, rsa_key: Key, clock: Clock
+) -> None:
+    await aredis.hset(keys_key(key_prefix), "process-orders", b"{not a key set")
+    await verifier.reload()
+    assert await verifier.verify(Minter(rsa_key, clock=clock).mint(SHOPPER)) == SHOPPER
