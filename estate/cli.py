@@ -14,16 +14,28 @@ import time
 from pathlib import Path
 
 from estate.launcher import Estate, LaunchError, load_estate, serve_command
+from gateway import cli as gateway_cli
 from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.erp.settings import SandboxErpSettings
 from shared import logs
-from shared.settings import from_env
+from shared.settings import env_name, from_env
 
 DEFAULT_DATA_DIR = ".omnigate"
 
 
 def _data_dir(value: str | None) -> Path:
     return Path(value or os.environ.get("OMNIGATE_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def command_environ(args: argparse.Namespace) -> dict[str, str]:
+    """The environment a deployable's command reads its settings from: this process's, plus the secrets a local
+    estate generated in its data directory (``secrets.json``) for those the environment does not set."""
+    env = dict(os.environ)
+    path = _data_dir(getattr(args, "data_dir", None)) / "secrets.json"
+    if path.exists():
+        for name, value in json.loads(path.read_text()).items():
+            env.setdefault(env_name(name), value)
+    return env
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -161,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     documents.add_argument("--operator", default=os.environ.get("USER", "cli"), help="who runs it (ops:<id>)")
     documents.add_argument("--timeout", type=float, default=600.0)
     documents.set_defaults(func=cmd_reconcile_documents)
+    gateway_cli.register(sub, command_environ)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -44,6 +44,7 @@ SECRET_NAMES = (
     "pos_webhook_signature_key",
     "wms_api_key",
     "wms_webhook_secret",
+    "gateway_client_secret_pepper",
 )
 KERNEL_SETTINGS = "shared.settings:Settings"
 T = TypeVar("T")
@@ -242,6 +243,8 @@ class Estate:
             env["OMNIGATE_POS_WEBHOOK_URL"] = self.url("system-pos") + "/webhooks/pos"
         if "system-wms" in self._processes:
             env["OMNIGATE_WMS_WEBHOOK_URL"] = self.url("system-wms") + "/webhooks/wms"
+        if "gateway" in self._processes:
+            env["OMNIGATE_GATEWAY_ISSUER"] = self.url("gateway")
         env.update(self.env)
         return env
 

@@ -58,6 +58,7 @@ TEST_WORKERS = {
     "system-pos": 2,
     "process-availability": 2,
     "process-orders": 2,
+    "gateway": 2,
 }
 # Catalogue positions below this are the read-only favourites of the system-API tests.
 FIRST_FRESH_SKU = 40

@@ -105,7 +105,8 @@ def test_readme_settings_table_is_current() -> None:
 
 
 def test_no_variable_was_renamed_or_lost() -> None:
-    assert {var.name for var, _ in settings_table.variables(ESTATE)} == VARIABLES_BEFORE_THE_SPLIT
+    # A rename loses the old name, so "none lost" is the check; new deployables (the gateway) add variables.
+    assert VARIABLES_BEFORE_THE_SPLIT - {var.name for var, _ in settings_table.variables(ESTATE)} == set()
 
 
 def test_the_kernel_keeps_only_what_the_kernel_uses() -> None:

@@ -1,0 +1,19 @@
+"""The collaborators of the gateway, built once by app.py's lifespan and provided to handlers by type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.authorization import TokenEndpoint, TokenServer
+from gateway.signing import KeyRing
+from shared.deps import Wiring
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    token_endpoint: TokenEndpoint
+    token_server: TokenServer
+    keyring: KeyRing
+
+
+WIRING = Wiring("gateway_parts", Parts)

@@ -1,0 +1,71 @@
+"""The gateway's test helpers, as fixtures: a client of the running gateway, the ``omnigate`` CLI run in this
+process against the estate's Redis (the code path operators use), and the JWKS the gateway serves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from joserfc.jwk import KeySet
+
+from estate import cli
+from gateway.settings import GatewaySettings
+from tests.estate import TestEstate
+
+Cli = Callable[..., str]
+
+
+@pytest.fixture(scope="module")
+def gateway_settings(estate: TestEstate) -> GatewaySettings:
+    return estate.settings_of(GatewaySettings)
+
+
+@pytest.fixture
+def gateway(estate: TestEstate) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=estate.url("gateway"), timeout=15) as client:
+        yield client
+
+
+@pytest.fixture
+def omnigate(
+    gateway_settings: GatewaySettings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    """Run an ``omnigate`` command as an operator would (its settings from the environment); returns its stdout."""
+    monkeypatch.setenv("REDIS_URL", gateway_settings.redis_url)
+    monkeypatch.setenv("OMNIGATE_KEY_PREFIX", gateway_settings.key_prefix)
+    monkeypatch.setenv("OMNIGATE_GATEWAY_CLIENT_SECRET_PEPPER", gateway_settings.gateway_client_secret_pepper)
+    monkeypatch.setenv("OMNIGATE_GATEWAY_TOKEN_TTL_S", str(gateway_settings.gateway_token_ttl_s))
+    monkeypatch.setenv("OMNIGATE_GATEWAY_LEEWAY_S", str(gateway_settings.gateway_leeway_s))
+
+    def run(*argv: str) -> str:
+        capsys.readouterr()
+        code = cli.main(list(argv))
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        return out.out
+
+    return run
+
+
+@pytest.fixture
+def new_client(omnigate: Cli) -> Callable[[str], tuple[str, str]]:
+    """``omnigate clients create`` with these scopes: the client's id and secret, as printed."""
+
+    def create(scopes: str, partner: str | None = None) -> tuple[str, str]:
+        argv = ["clients", "create", "--name", "integration test", "--scopes", scopes]
+        printed = omnigate(*argv, *(["--partner", partner] if partner else []))
+        fields = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
+        return fields["client_id"].strip(), fields["client_secret"].strip()
+
+    return create
+
+
+@pytest.fixture
+def served_jwks(gateway: httpx.Client) -> Callable[[], KeySet]:
+    def fetch() -> KeySet:
+        response = gateway.get("/.well-known/jwks.json")
+        assert response.status_code == 200, response.text
+        return KeySet.import_key_set(response.json())
+
+    return fetch

@@ -1,0 +1,198 @@
+"""The gateway's authorization server without I/O: RFC 9068 tokens (mint and check), the key set's rotation,
+client secrets and scopes, and authlib's token endpoint driven through our adapter."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from gateway.authorization import TokenRequest, TokenServer, parse_form
+from gateway.clients import OAuthClient, UnknownScope, parse_scopes, secret_hmac
+from gateway.signing import SigningKeys, generate_key, record_of, rotated
+from gateway.tokens import InvalidToken, mint, scopes, verify
+
+ISSUER = "https://gw.example.com"
+PEPPER = "pepper"
+SECRET = "s3cret-value"
+KEY = generate_key()
+OTHER = generate_key()
+
+
+def token(key=KEY, **overrides) -> str:
+    args = {"issuer": ISSUER, "client_id": "ogc_1", "scope": "orders:read", "ttl_s": 60, "now": int(time.time())}
+    return mint(key, **{**args, **overrides})
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims_now() -> dict[str, object]:
+    now = int(time.time())
+    return {"iss": ISSUER, "aud": "omnigate", "sub": "x", "client_id": "x", "iat": now, "exp": now + 60}
+
+
+def hs256_with_public_key() -> str:
+    """The classic confusion: an HMAC keyed with our public key (joserfc refuses to make one, so by hand)."""
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'at+jwt', 'kid': KEY.kid}).encode())}."
+    signing_input += b64(json.dumps(claims_now()).encode())
+    mac = hmac.new(KEY.as_pem(private=False), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def unsigned() -> str:
+    header = b64(json.dumps({"alg": "none", "typ": "at+jwt", "kid": KEY.kid}).encode())
+    return f"{header}.{b64(json.dumps(claims_now()).encode())}."
+
+
+def test_a_minted_token_is_an_rfc9068_access_token() -> None:
+    decoded = jwt.decode(token(), KEY)
+    assert decoded.header == {"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid}
+    claims = decoded.claims
+    assert {"iss", "aud", "sub", "client_id", "scope", "iat", "exp", "jti"} <= set(claims)
+    assert (claims["aud"], claims["sub"], claims["client_id"]) == ("omnigate", "ogc_1", "ogc_1")
+    assert claims["exp"] - claims["iat"] == 60
+    assert scopes(verify(token(), KeySet([KEY]), issuer=ISSUER, leeway_s=5)) == {"orders:read"}
+
+
+def test_two_tokens_never_share_a_jti() -> None:
+    assert jwt.decode(token(), KEY).claims["jti"] != jwt.decode(token(), KEY).claims["jti"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda: token(now=int(time.time()) - 3600), id="expired"),
+        pytest.param(lambda: token(now=int(time.time()) + 3600), id="not-yet-valid"),
+        pytest.param(lambda: token(issuer="https://evil.example.com"), id="wrong-issuer"),
+        pytest.param(lambda: token(extra={"aud": "someone-else"}), id="wrong-audience"),
+        pytest.param(lambda: token(key=OTHER), id="unpublished-key"),
+        pytest.param(lambda: jwt.encode({"alg": "RS256", "kid": KEY.kid}, {"iss": ISSUER}, KEY), id="not-at+jwt"),
+        pytest.param(lambda: hs256_with_public_key(), id="hs256-with-the-public-key"),
+        pytest.param(lambda: unsigned(), id="alg-none"),
+        pytest.param(lambda: token()[:-4] + "AAAA", id="tampered-signature"),
+    ],
+)
+def test_the_check_refuses(bad) -> None:
+    with pytest.raises(InvalidToken):
+        verify(bad(), KeySet([KEY]), issuer=ISSUER, leeway_s=5)
+
+
+def test_an_audience_array_holding_ours_is_accepted() -> None:
+    claims = verify(token(extra={"aud": ["other", "omnigate"]}), KeySet([KEY]), issuer=ISSUER, leeway_s=5)
+    assert claims["client_id"] == "ogc_1"
+
+
+def test_rotation_keeps_the_previous_key_published_until_its_tokens_expire() -> None:
+    first, second, third = generate_key(), generate_key(), generate_key()
+    record = rotated(record_of(first), second, now=1_000_000, keep_ms=60_000)
+    record = rotated(record, third, now=1_030_000, keep_ms=60_000)  # first still needed for 30 s more
+    parsed = SigningKeys(
+        current=third,
+        retired=tuple((type(third).import_key(r.jwk), r.retired_at_ms) for r in record.retired),
+        keep_ms=60_000,
+    )
+    assert [k["kid"] for k in parsed.jwks(now=1_040_000)["keys"]] == [third.kid, second.kid, first.kid]
+    assert [k["kid"] for k in parsed.jwks(now=1_061_000)["keys"]] == [third.kid, second.kid]
+    assert [k["kid"] for k in parsed.jwks(now=1_091_000)["keys"]] == [third.kid]
+    assert all("d" not in k for k in parsed.jwks(now=0)["keys"])  # never a private part
+    later = rotated(record, generate_key(), now=1_100_000, keep_ms=60_000)
+    assert [r.jwk["kid"] for r in later.retired] == [third.kid]  # expired retirees leave the record
+
+
+def test_scopes_are_designs_only() -> None:
+    assert parse_scopes("orders:write orders:read orders:read") == ["orders:read", "orders:write"]
+    for bad in ("orders:delete", "", "admin"):
+        with pytest.raises(UnknownScope):
+            parse_scopes(bad)
+
+
+def test_form_parameters_may_not_repeat() -> None:
+    assert parse_form("application/x-www-form-urlencoded; charset=utf-8", b"grant_type=x&scope=a+b") == {
+        "grant_type": "x",
+        "scope": "a b",
+    }
+    for content_type, body in (("application/json", b"{}"), ("application/x-www-form-urlencoded", b"a=1&a=2")):
+        with pytest.raises(Exception, match="invalid_request"):
+            parse_form(content_type, body)
+
+
+# --- authlib's token endpoint through our adapter ------------------------------------------------------------
+
+CLIENT = OAuthClient(
+    client_id="ogc_abc",
+    name="test",
+    scopes=["orders:read", "orders:write"],
+    secret_hmac=secret_hmac(PEPPER, SECRET),
+    created_at_ms=0,
+    partner="acme",
+)
+SERVER = TokenServer(issuer=ISSUER, ttl_s=300, pepper=PEPPER)
+KEYS = SigningKeys(current=KEY, retired=(), keep_ms=0)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def ask(form: dict[str, str], headers: dict[str, str] | None = None, client: OAuthClient | None = CLIENT):
+    return SERVER.answer(TokenRequest(ISSUER + "/oauth/token", form, headers or {}, client, KEYS))
+
+
+def test_client_credentials_by_basic_and_by_post() -> None:
+    by_basic = ask({"grant_type": "client_credentials", "scope": "orders:read"}, basic("ogc_abc", SECRET))
+    by_post = ask({"grant_type": "client_credentials", "client_id": "ogc_abc", "client_secret": SECRET})
+    assert by_basic.status == by_post.status == 200, (by_basic, by_post)
+    assert by_basic.headers["Cache-Control"] == "no-store"
+    assert (by_basic.body["token_type"], by_basic.body["expires_in"]) == ("Bearer", 300)
+    assert by_basic.body["scope"] == "orders:read"
+    assert by_post.body["scope"] == "orders:read orders:write"  # no scope asked: every scope the client holds
+    claims = verify(by_basic.body["access_token"], KeySet([KEY]), issuer=ISSUER, leeway_s=0)
+    assert (claims["client_id"], claims["partner_id"], claims["scope"]) == ("ogc_abc", "acme", "orders:read")
+
+
+@pytest.mark.parametrize(
+    ("form", "headers", "client", "status", "error"),
+    [
+        ({"grant_type": "client_credentials"}, basic("ogc_abc", "wrong"), CLIENT, 401, "invalid_client"),
+        ({"grant_type": "client_credentials"}, basic("ogc_nobody", SECRET), None, 401, "invalid_client"),
+        (
+            {"grant_type": "client_credentials", "client_id": "ogc_abc", "client_secret": "x"},
+            {},
+            CLIENT,
+            401,
+            "invalid_client",
+        ),
+        ({"grant_type": "client_credentials"}, {}, None, 401, "invalid_client"),
+        ({"grant_type": "password"}, basic("ogc_abc", SECRET), CLIENT, 400, "unsupported_grant_type"),
+        (
+            {"grant_type": "client_credentials", "scope": "returns:write"},
+            basic("ogc_abc", SECRET),
+            CLIENT,
+            400,
+            "invalid_scope",
+        ),
+        ({"grant_type": "client_credentials", "scope": "root"}, basic("ogc_abc", SECRET), CLIENT, 400, "invalid_scope"),
+    ],
+    ids=[
+        "wrong-secret",
+        "unknown-client",
+        "wrong-post-secret",
+        "no-credentials",
+        "grant",
+        "lacking-scope",
+        "unknown-scope",
+    ],
+)
+def test_errors_are_rfc6749_json(form, headers, client, status, error) -> None:
+    answer = ask(form, headers, client)
+    assert (answer.status, answer.body["error"]) == (status, error), answer
+    if status == 401:
+        assert answer.headers["WWW-Authenticate"].startswith("Basic "), answer.headers
