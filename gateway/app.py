@@ -14,7 +14,8 @@ from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
 from gateway.keys import Keys
 from gateway.settings import GatewaySettings
-from gateway.signing import KeyRing
+from gateway.tokens import SIGNER, keyring
+from shared.identity import publish_keys
 from shared.service import create_service
 from shared.settings import get_settings
 
@@ -27,16 +28,18 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
     @asynccontextmanager
     async def authorization_lifespan(app: Litestar) -> AsyncIterator[None]:
         keys = Keys(settings.key_prefix)
-        keyring = KeyRing(app.state.redis, keys, keep_s=settings.gateway_token_ttl_s + settings.gateway_leeway_s)
-        # Every worker and replica makes sure of the one key set before it serves (SET NX: one wins the race).
-        await keyring.ensure()
+        ring = keyring(app.state.redis, settings)
+        # Every worker and replica makes sure of the one key set before it serves (SET NX: one wins the race),
+        # and publishes its public keys for the layers below (the same JWKS from every worker: idempotent).
+        await ring.ensure()
+        await publish_keys(app.state.redis, settings.key_prefix, SIGNER, await ring.public())
         server = TokenServer(
             issuer=settings.gateway_issuer,
             ttl_s=settings.gateway_token_ttl_s,
             pepper=settings.gateway_client_secret_pepper,
         )
         clients = ClientStore(app.state.redis, keys, pepper=settings.gateway_client_secret_pepper)
-        WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, keyring), server, keyring))
+        WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring))
         yield
 
     return create_service(

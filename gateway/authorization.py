@@ -35,8 +35,8 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from gateway.clients import SCOPES, ClientStore, OAuthClient, secret_matches
-from gateway.signing import ALGORITHM, KeyRing, SigningKeys
-from gateway.tokens import mint
+from gateway.tokens import ALGORITHM, mint
+from shared.signing import KeyRing, SigningKeys
 
 GRANT_TYPES = ("client_credentials",)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from gateway.clients import ClientStore, UnknownScope
 from gateway.keys import Keys
 from gateway.settings import GatewaySettings
-from gateway.signing import KeyRing
+from gateway.tokens import SIGNER, keyring
+from shared.identity import publish_keys
 from shared.settings import from_env
 
 # The environment a command reads its settings from (the AppHost adds the generated secrets of a local estate).
@@ -33,13 +34,12 @@ async def create_client(settings: GatewaySettings, *, name: str, scopes: str, pa
 
 
 async def rotate_keys(settings: GatewaySettings) -> tuple[str, list[str]]:
-    """A new current signing key; returns its kid and the kids now published."""
+    """A new current signing key, published for the layers below; returns its kid and the kids now published."""
     redis = Redis.from_url(settings.redis_url)
     try:
-        ring = KeyRing(
-            redis, Keys(settings.key_prefix), keep_s=settings.gateway_token_ttl_s + settings.gateway_leeway_s
-        )
+        ring = keyring(redis, settings)
         keys = await ring.rotate()
+        await publish_keys(redis, settings.key_prefix, SIGNER, keys.jwks())
         return str(keys.current.kid), [str(k.kid) for k in keys.published()]
     finally:
         await redis.aclose()

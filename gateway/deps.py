@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.authorization import TokenEndpoint, TokenServer
-from gateway.signing import KeyRing
 from shared.deps import Wiring
+from shared.signing import KeyRing
 
 
 @dataclass(frozen=True, slots=True)

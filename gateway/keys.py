@@ -1,4 +1,5 @@
-"""The gateway's Redis keys, all under ``<prefix>omnigate.gateway:`` in the state Redis."""
+"""The gateway's Redis keys, all under ``<prefix>omnigate.gateway:`` in the state Redis. Its signing keys are a
+kernel key ring (shared/signing.py, signer ``gateway``), named by the kernel."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from __future__ import annotations
 class Keys:
     def __init__(self, prefix: str) -> None:
         self.base = f"{prefix}omnigate.gateway:"
-        # JSON: the signing key set (current private JWK + retired ones with their retirement time); see signing.py
-        self.signing_keys = self.base + "signing-keys"
         self.clients = self.base + "clients"  # set: every OAuth client id
 
     def client(self, client_id: str) -> str:

@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from gateway.authorization import TokenEndpoint, TokenServer
-from gateway.signing import KeyRing
+from shared.signing import KeyRing
 
 JWKS_MEDIA_TYPE = "application/jwk-set+json"
 WELL_KNOWN_CACHE = {"Cache-Control": "public, max-age=60"}
@@ -79,9 +79,10 @@ async def token(request: Request[Any, Any, Any], token_endpoint: NamedDependency
 @get("/.well-known/jwks.json", tags=["oauth"], summary="The public keys our access tokens are signed with")
 async def jwks(keyring: NamedDependency[KeyRing]) -> Response[bytes]:
     """RFC 7517 JWK Set: the current signing key and, after a rotation, the previous one until every token it
-    signed has expired."""
-    keys = await keyring.current()
-    return Response(content=_encoder.encode(keys.jwks()), media_type=JWKS_MEDIA_TYPE, headers=WELL_KNOWN_CACHE)
+    signed has expired (the same JWKS the gateway publishes for the layers below as signer `gateway`)."""
+    return Response(
+        content=_encoder.encode(await keyring.public()), media_type=JWKS_MEDIA_TYPE, headers=WELL_KNOWN_CACHE
+    )
 
 
 @get(

@@ -1,7 +1,7 @@
 """RFC 9068 JWT access tokens: what the gateway's authorization server mints, and the check that reads them.
 
 Signing and checking go through joserfc (authlib's own JOSE library; ``authlib.jose`` and authlib's RFC 9068
-generator built on it are deprecated). The check is the one every consumer of our tokens needs: RS256 only
+generator built on it are deprecated). The keys are the gateway's kernel key ring (shared/signing.py), made RS256. The check is the one every consumer of our tokens needs: RS256 only
 (no ``none``, no HMAC, so a public key can never be used as an HMAC secret), ``typ`` ``at+jwt``, the issuer,
 the audience (a string or an array holding ours), ``exp``/``nbf``/``iat`` with a small leeway.
 """
@@ -13,9 +13,15 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import Key, KeySet
+from redis.asyncio import Redis
 
-from gateway.signing import ALGORITHM
+from gateway.settings import GatewaySettings
+from shared.identity import algorithm_of
+from shared.signing import KeyRing
+
+ALGORITHM = "RS256"  # what the gateway's ring generates and the only algorithm the check accepts
+SIGNER = "gateway"  # the gateway's name as a signer: its key ring and its published keys
 
 AUDIENCE = "omnigate"
 TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
@@ -26,7 +32,7 @@ class InvalidToken(Exception):
 
 
 def mint(
-    key: RSAKey,
+    key: Key,
     *,
     issuer: str,
     client_id: str,
@@ -37,6 +43,8 @@ def mint(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """A signed access token (RFC 9068 §2.2) for ``client_id``; ``now`` in epoch seconds."""
+    if algorithm_of(key) != ALGORITHM:
+        raise ValueError(f"access tokens are signed {ALGORITHM}, not {algorithm_of(key)}")
     claims: dict[str, Any] = {
         "iss": issuer,
         "aud": AUDIENCE,
@@ -51,6 +59,12 @@ def mint(
     }
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key.kid}
     return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+
+
+def keyring(redis: Redis, settings: GatewaySettings) -> KeyRing:
+    """The gateway's kernel key ring: a retired key stays published until every token it signed has expired."""
+    keep_s = settings.gateway_token_ttl_s + settings.gateway_leeway_s
+    return KeyRing(redis, settings.key_prefix, SIGNER, keep_s=keep_s, alg=ALGORITHM)
 
 
 def verify(token: str, keys: KeySet, *, issuer: str, leeway_s: int, now: int | None = None) -> dict[str, Any]:

@@ -21,8 +21,8 @@ Why it is built this way:
   re-check expiry and that their key is still published.
 - **A signer is bound to what it may say.** The edge signers (the gateway) mint any caller's identity. Every other
   signer is a deployable carrying its own *service identity* for calls with no caller (saga retries, sweeps,
-  relays, process -> process): its key is its own (:class:`KeyRing`, a private JWKS file in the data directory or
-  a mounted Secret), published under its own name, and a token under that key verifies only as
+  relays, process -> process): its key is its own (:class:`shared.signing.KeyRing`, kept in the state Redis),
+  published under its own name, and a token under that key verifies only as
   ``channel=internal`` with ``service`` = that name. A leaked service key cannot speak for a shopper.
 
 Every refusal is ``401 unauthorized`` problem+json with an RFC 6750 ``WWW-Authenticate`` (``invalid_token``); a
@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
 from collections import OrderedDict
@@ -231,68 +230,6 @@ def _public_jwk(key: Key) -> DictKey:
     if not found.get("kid"):
         raise ValueError("an identity key needs a kid")
     return found
-
-
-class KeyRing:
-    """A signer's private keys: the current one and, during rotation, the previous one.
-
-    Kept as a private JWKS file (``0600``) in the data directory locally, or mounted from a Secret in the chart,
-    so that every worker and replica of a deployable signs with the same key.
-    """
-
-    def __init__(self, current: Key, previous: Key | None = None) -> None:
-        algorithm_of(current)
-        if current.kid is None or not current.is_private:
-            raise ValueError("the current identity key must be private and have a kid")
-        self.current = current
-        self.previous = previous
-
-    @classmethod
-    def load_or_create(cls, path: Path, alg: str = "ES256") -> KeyRing:
-        """The ring in ``path``; a missing file is created once (workers racing to create it agree on one)."""
-        try:
-            return cls.read(path)
-        except FileNotFoundError:
-            pass
-        ring = cls(generate_key(alg))
-        try:
-            ring._write(path, exclusive=True)
-        except FileExistsError:
-            return cls.read(path)
-        return ring
-
-    @classmethod
-    def read(cls, path: Path) -> KeyRing:
-        keys = list(KeySet.import_key_set(msgspec.json.decode(path.read_bytes(), type=KeySetSerialization)).keys)
-        if not keys or len(keys) > 2:
-            raise ValueError(f"{path} must hold the current identity key and at most the previous one")
-        return cls(keys[0], keys[1] if len(keys) > 1 else None)
-
-    def rotated(self, alg: str | None = None) -> KeyRing:
-        """A new current key; this ring's current becomes the previous one (its tokens keep verifying)."""
-        return KeyRing(generate_key(alg or algorithm_of(self.current)), self.current)
-
-    def save(self, path: Path) -> None:
-        self._write(path, exclusive=False)
-
-    def public(self) -> KeySetSerialization:
-        return public_jwks([key for key in (self.current, self.previous) if key is not None])
-
-    def _write(self, path: Path, *, exclusive: bool) -> None:
-        keys = [key for key in (self.current, self.previous) if key is not None]
-        body = json.dumps({"keys": [key.as_dict(private=True) for key in keys]}).encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-        if exclusive:  # link fails if another worker made the file first; rename would replace it
-            try:
-                os.link(scratch, path)
-            finally:
-                scratch.unlink()
-        else:
-            os.replace(scratch, path)
 
 
 def keys_key(prefix: str) -> str:

@@ -26,7 +26,6 @@ from shared.identity import (
     TOKEN_TYPE,
     FileKeys,
     Identity,
-    KeyRing,
     Minter,
     RedisKeys,
     Verifier,
@@ -38,6 +37,7 @@ from shared.identity import (
     withdraw_keys,
 )
 from shared.problems import ProblemError
+from shared.signing import KeyRing
 
 T0 = 1_800_000_000.0
 SHOPPER = Identity(sub="c-1001", channel="web", customer_id="c-1001", scopes=frozenset({"orders:read"}))
@@ -288,25 +288,29 @@ async def test_an_unknown_kid_is_refused_until_published_and_reloaded_after_the_
     assert await verifier.verify(token) == SHOPPER
 
 
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
 async def test_rotation_keeps_the_previous_key_until_it_is_withdrawn(
-    aredis: Redis, key_prefix: str, verifier: Verifier, clock: Clock, tmp_path: Path
+    aredis: Redis, key_prefix: str, verifier: Verifier, clock: Clock, alg: str
 ) -> None:
-    path = tmp_path / "identity-key.json"
-    ring = KeyRing.load_or_create(path)
-    await publish_keys(aredis, key_prefix, "gateway", ring.public())
-    old_token = Minter(ring.current, clock=clock).mint(SHOPPER)
+    """The signer's kernel key ring (shared.signing) publishes what it signs with, one call each time."""
+    ring = KeyRing(aredis, key_prefix, "gateway", keep_s=60, alg=alg)
+    old = (await ring.ensure()).current
+    await publish_keys(aredis, key_prefix, "gateway", await ring.public())
+    old_token = Minter(old, clock=clock).mint(SHOPPER)
     assert await verifier.verify(old_token) == SHOPPER
 
-    ring = ring.rotated()
-    ring.save(path)
-    await publish_keys(aredis, key_prefix, "gateway", KeyRing.read(path).public())
-    new_token = Minter(ring.current, clock=clock).mint(SHOPPER)
+    new = (await ring.rotate()).current
+    await publish_keys(aredis, key_prefix, "gateway", await ring.public())
+    new_token = Minter(new, clock=clock).mint(SHOPPER)
     clock.now += 11
     assert await verifier.verify(new_token) == SHOPPER
     assert await verifier.verify(old_token) == SHOPPER  # the previous key is still published
 
-    assert ring.previous is not None
-    await publish_keys(aredis, key_prefix, "gateway", public_jwks([ring.current]))
+    # Once the retired key's time is over (a ring over the same key set with no time left to keep it), what the
+    # ring publishes no longer holds it.
+    after = KeyRing(aredis, key_prefix, "gateway", keep_s=0, alg=alg)
+    await publish_keys(aredis, key_prefix, "gateway", await after.public())
+    assert [key["kid"] for key in (await after.public())["keys"]] == [new.kid]
     clock.now += 60  # the next refresh of the key set forgets what the withdrawn key verified
     await assert_refused(verifier, old_token, "not published")
     assert await verifier.verify(new_token) == SHOPPER

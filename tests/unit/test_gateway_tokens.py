@@ -1,5 +1,5 @@
-"""The gateway's authorization server without I/O: RFC 9068 tokens (mint and check), the key set's rotation,
-client secrets and scopes, and authlib's token endpoint driven through our adapter."""
+"""The gateway's authorization server without I/O: RFC 9068 tokens (mint and check), client secrets and scopes,
+and authlib's token endpoint driven through our adapter (the key ring itself: test_signing.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from joserfc.jwk import KeySet
 
 from gateway.authorization import TokenRequest, TokenServer, parse_form
 from gateway.clients import OAuthClient, UnknownScope, parse_scopes, secret_hmac
-from gateway.signing import SigningKeys, generate_key, record_of, rotated
 from gateway.tokens import InvalidToken, mint, scopes, verify
+from shared.identity import generate_key
+from shared.signing import SigningKeys
 
 ISSUER = "https://gw.example.com"
 PEPPER = "pepper"
 SECRET = "s3cret-value"
-KEY = generate_key()
-OTHER = generate_key()
+KEY = generate_key("RS256")
+OTHER = generate_key("RS256")
 
 
 def token(key=KEY, **overrides) -> str:
@@ -90,21 +91,9 @@ def test_an_audience_array_holding_ours_is_accepted() -> None:
     assert claims["client_id"] == "ogc_1"
 
 
-def test_rotation_keeps_the_previous_key_published_until_its_tokens_expire() -> None:
-    first, second, third = generate_key(), generate_key(), generate_key()
-    record = rotated(record_of(first), second, now=1_000_000, keep_ms=60_000)
-    record = rotated(record, third, now=1_030_000, keep_ms=60_000)  # first still needed for 30 s more
-    parsed = SigningKeys(
-        current=third,
-        retired=tuple((type(third).import_key(r.jwk), r.retired_at_ms) for r in record.retired),
-        keep_ms=60_000,
-    )
-    assert [k["kid"] for k in parsed.jwks(now=1_040_000)["keys"]] == [third.kid, second.kid, first.kid]
-    assert [k["kid"] for k in parsed.jwks(now=1_061_000)["keys"]] == [third.kid, second.kid]
-    assert [k["kid"] for k in parsed.jwks(now=1_091_000)["keys"]] == [third.kid]
-    assert all("d" not in k for k in parsed.jwks(now=0)["keys"])  # never a private part
-    later = rotated(record, generate_key(), now=1_100_000, keep_ms=60_000)
-    assert [r.jwk["kid"] for r in later.retired] == [third.kid]  # expired retirees leave the record
+def test_access_tokens_are_only_signed_rs256() -> None:
+    with pytest.raises(ValueError, match="RS256"):
+        token(key=generate_key("ES256"))
 
 
 def test_scopes_are_designs_only() -> None:

@@ -1,10 +1,9 @@
-"""The identity itself (shape, owner, scopes), the minter's reuse and the signer's key ring (shared.identity)."""
+"""The identity itself (shape, owner, scopes), the minter's reuse and the keys (shared.identity); the signer's key
+ring is test_signing.py."""
 
 from __future__ import annotations
 
 import re
-import stat
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,7 +15,6 @@ from litestar.testing import TestClient
 from shared.identity import (
     HEADER,
     Identity,
-    KeyRing,
     Minter,
     algorithm_of,
     generate_key,
@@ -137,21 +135,6 @@ def test_a_minter_needs_a_private_signing_key_of_an_allowed_kind() -> None:
     with pytest.raises(ValueError):
         algorithm_of(OctKey.generate_key(256, auto_kid=True))
     assert algorithm_of(key) == "RS256"
-
-
-def test_a_key_ring_is_created_once_private_and_rotates(tmp_path: Path) -> None:
-    path = tmp_path / "keys" / "identity.json"
-    ring = KeyRing.load_or_create(path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = KeyRing.load_or_create(path)
-    assert again.current.kid == ring.current.kid and again.previous is None
-    rotated = ring.rotated()
-    rotated.save(path)
-    read = KeyRing.read(path)
-    assert read.current.kid == rotated.current.kid and read.previous is not None
-    assert read.previous.kid == ring.current.kid
-    assert [key["kid"] for key in read.public()["keys"]] == [rotated.current.kid, ring.current.kid]
-    assert all("d" not in key for key in read.public()["keys"])
 
 
 async def test_only_public_keys_are_published(aredis: Any, key_prefix: str) -> None:

@@ -5,20 +5,31 @@ RFC 6749 §5.2; ``omnigate keys rotate`` while tokens are in use; every worker a
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
 import pytest
+import redis
 from joserfc import jwt
 from redis.asyncio import Redis
 
-from gateway.keys import Keys
-from gateway.signing import KeyRing
-from gateway.tokens import verify
+from gateway.settings import GatewaySettings
+from gateway.tokens import SIGNER, verify
+from shared.identity import keys_key
+from shared.signing import KeyRing
 
 pytestmark = pytest.mark.estate
 
 FORM = {"grant_type": "client_credentials"}
+
+
+def published_for_the_layers_below(settings: GatewaySettings) -> dict[str, object]:
+    """The JWKS the gateway published as signer ``gateway`` in the state Redis (what the Verifier reads)."""
+    with redis.Redis.from_url(settings.redis_url) as state:
+        found = state.hget(keys_key(settings.key_prefix), SIGNER)
+    assert found is not None, "the gateway published no keys"
+    return dict(json.loads(found))
 
 
 def get_token(gateway: httpx.Client, client_id: str, secret: str, **form: str) -> str:
@@ -124,6 +135,9 @@ def test_after_keys_rotate_old_tokens_still_verify_and_new_ones_carry_the_new_ki
 
     jwks = served_jwks()
     assert [k.kid for k in jwks.keys][:2] == [new_kid, old_kid]  # current first, previous still published
+    published = published_for_the_layers_below(gateway_settings)  # `keys rotate` publishes at once
+    assert [k["kid"] for k in published["keys"]][:2] == [new_kid, old_kid]
+    assert published == gateway.get("/.well-known/jwks.json").json()
     verify(before, jwks, issuer=gateway_settings.gateway_issuer, leeway_s=5)
     # Every worker signs with the new key at once (no restart): fresh connections spread over both.
     for _ in range(8):
@@ -131,6 +145,12 @@ def test_after_keys_rotate_old_tokens_still_verify_and_new_ones_carry_the_new_ki
             after = get_token(fresh, client_id, secret)
         assert jwt.decode(after, jwks).header["kid"] == new_kid
         verify(after, jwks, issuer=gateway_settings.gateway_issuer, leeway_s=5)
+
+
+def test_the_gateway_publishes_for_the_layers_below_the_jwks_it_serves(gateway, gateway_settings) -> None:
+    served = gateway.get("/.well-known/jwks.json").json()
+    assert published_for_the_layers_below(gateway_settings) == served
+    assert all("d" not in key and key["alg"] == "RS256" and key["use"] == "sig" for key in served["keys"])
 
 
 def test_every_worker_serves_the_same_key_set(estate) -> None:
@@ -148,8 +168,8 @@ def test_every_worker_serves_the_same_key_set(estate) -> None:
 
 async def test_concurrent_first_starts_make_exactly_one_key_set(aredis: Redis, key_prefix: str) -> None:
     """Eight workers starting at once on an empty Redis each generate a candidate; one is kept, all use it."""
-    rings = [KeyRing(aredis, Keys(key_prefix), keep_s=60) for _ in range(8)]
+    rings = [KeyRing(aredis, key_prefix, SIGNER, keep_s=60, alg="RS256") for _ in range(8)]
     found = await asyncio.gather(*(ring.ensure() for ring in rings))
     assert len({keys.current.kid for keys in found}) == 1
-    again = await KeyRing(aredis, Keys(key_prefix), keep_s=60).ensure()
+    again = await KeyRing(aredis, key_prefix, SIGNER, keep_s=60, alg="RS256").ensure()
     assert again.current.kid == found[0].current.kid
