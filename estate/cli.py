@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import os
@@ -15,9 +16,11 @@ from pathlib import Path
 
 from estate.launcher import Estate, LaunchError, load_estate, serve_command
 from gateway import cli as gateway_cli
+from gateway.settings import GatewaySettings
 from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.erp.settings import SandboxErpSettings
 from shared import logs
+from shared.identity import HEADER
 from shared.settings import env_name, from_env
 
 DEFAULT_DATA_DIR = ".omnigate"
@@ -119,11 +122,17 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_reconcile_documents(args: argparse.Namespace) -> int:
     """Start a document sweep on process-orders, wait for its report and print it (JSON); exit 1 if it found
-    mismatches it could not repair, 2 if it failed."""
+    mismatches it could not repair, 2 if it failed.
+
+    It calls as an operator (``channel=ops``, ``ops:*``) with an identity token signed by the gateway's ring:
+    like ``keys rotate``, it runs with the state Redis, which holds that ring, so a separate ops signer would
+    add a second edge key without separating anything."""
     import httpx
 
     base = (args.url or os.environ.get("OMNIGATE_URL_PROCESS_ORDERS") or "http://127.0.0.1:8202").rstrip("/")
-    headers = {"X-Omnigate-Owner": f"ops:{args.operator}"}
+    settings = from_env(GatewaySettings, command_environ(args))
+    token = asyncio.run(gateway_cli.mint_identity(settings, gateway_cli.identity_of("ops", args.operator)))
+    headers = {HEADER: token}
     body: dict[str, object] = {}
     if args.order:
         body["order_ids"] = args.order
@@ -171,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     documents.add_argument("--order", action="append", help="only this order id (repeatable)")
     documents.add_argument("--days", type=float, help="orders created in the last N days (default: the service's)")
     documents.add_argument("--operator", default=os.environ.get("USER", "cli"), help="who runs it (ops:<id>)")
+    documents.add_argument("--data-dir")
     documents.add_argument("--timeout", type=float, default=600.0)
     documents.set_defaults(func=cmd_reconcile_documents)
     gateway_cli.register(sub, command_environ)

@@ -1,5 +1,5 @@
-"""The gateway's ``omnigate`` commands (registered by the AppHost, estate/cli.py): ``clients create`` and
-``keys rotate``. Both act on the state Redis the gateway reads (``REDIS_URL``, ``OMNIGATE_KEY_PREFIX``), so
+"""The gateway's ``omnigate`` commands (registered by the AppHost, estate/cli.py): ``clients create``,
+``keys rotate`` and ``identity`` (a development identity token). Both act on the state Redis the gateway reads (``REDIS_URL``, ``OMNIGATE_KEY_PREFIX``), so
 running gateway workers see the result on their next request, without a restart."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import asyncio
 import sys
 from collections.abc import Callable, Mapping
 
+import msgspec
 from redis.asyncio import Redis
 
 from gateway.clients import ClientStore, UnknownScope
 from gateway.keys import Keys
 from gateway.settings import GatewaySettings
 from gateway.tokens import SIGNER, keyring
-from shared.identity import publish_keys
+from shared.identity import Identity, Minter, publish_keys
 from shared.settings import from_env
 
 # The environment a command reads its settings from (the AppHost adds the generated secrets of a local estate).
@@ -45,6 +46,39 @@ async def rotate_keys(settings: GatewaySettings) -> tuple[str, list[str]]:
         await redis.aclose()
 
 
+async def mint_identity(settings: GatewaySettings, identity: Identity, *, ttl_s: int = 300) -> str:
+    """An internal identity token for ``identity``, signed with the gateway's ring (signer ``gateway``), as the
+    gateway mints them for its callers. For operator commands and local development: whoever runs it already
+    holds the state Redis, and with it the gateway's private keys (as ``keys rotate`` does)."""
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        ring = keyring(redis, settings)
+        keys = await ring.ensure()
+        await publish_keys(redis, settings.key_prefix, SIGNER, keys.jwks())
+        return Minter(keys.current, ttl_s=ttl_s).mint(identity)
+    finally:
+        await redis.aclose()
+
+
+def identity_of(channel: str, subject: str, scopes: str = "") -> Identity:
+    """The identity a caller on ``channel`` has: a customer on web/mobile, a partner, or an operator (``ops:*``)."""
+    if channel not in _CALLER_ID:
+        raise ValueError(f"a caller's channel is web, mobile, partner or ops, not {channel!r}")
+    scoped = set(scopes.split()) | ({"ops:*"} if channel == "ops" else set())
+    fields: dict[str, object] = {"sub": subject, "channel": channel, "scopes": sorted(scoped)}
+    id_field = _CALLER_ID[channel]
+    if id_field:
+        fields[id_field] = subject
+    try:
+        return msgspec.convert(fields, Identity)
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+# A caller's channel -> the claim naming who it is (an operator is its sub).
+_CALLER_ID = {"web": "customer_id", "mobile": "customer_id", "partner": "partner_id", "ops": None}
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], environ: Environ) -> None:
     def settings(args: argparse.Namespace) -> GatewaySettings:
         return from_env(GatewaySettings, environ(args))
@@ -68,6 +102,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], environ: 
         print(f"published:   {' '.join(published)}")
         return 0
 
+    def cmd_identity(args: argparse.Namespace) -> int:
+        try:
+            identity = identity_of(args.channel, args.subject, args.scopes)
+        except ValueError as exc:
+            print(f"omnigate identity: {exc}", file=sys.stderr)
+            return 2
+        print(asyncio.run(mint_identity(settings(args), identity, ttl_s=args.ttl)))
+        return 0
+
+    ident = sub.add_parser(
+        "identity", help="print an internal identity token (X-Omnigate-Identity) signed as the gateway (development)"
+    )
+    ident.add_argument("--channel", required=True, choices=["web", "mobile", "partner", "ops"])
+    ident.add_argument("--subject", required=True, help="the customer, partner or operator id")
+    ident.add_argument("--scopes", default="", help='space-separated scopes ("ops:*" is implied for ops)')
+    ident.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (at most 900)")
+    ident.add_argument("--data-dir")
+    ident.set_defaults(func=cmd_identity)
     clients = sub.add_parser("clients", help="OAuth clients of the gateway's authorization server")
     clients_what = clients.add_subparsers(dest="what", required=True)
     create = clients_what.add_parser("create", help="register a client; prints its id and (once) its secret")

@@ -21,6 +21,7 @@ import pybreaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from shared import context, metrics
+from shared.identity import HEADER as IDENTITY_HEADER
 from shared.problems import ProblemError
 from shared.settings import Settings
 
@@ -110,12 +111,16 @@ class Upstream:
         content: bytes | None = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
+        identity: str | None = None,
         idempotent: bool | None = None,
         timeout_s: float | None = None,
     ) -> UpstreamResponse:
         """Send one request; 4xx answers are returned, transient failures raise problem+json errors.
 
-        ``idempotent`` overrides the method's default (a POST made safe by a business key may opt in).
+        ``identity`` is the internal identity token the call carries (``X-Omnigate-Identity``): the caller's as it
+        was received, or the deployable's own service identity (:class:`shared.signing.ServiceSigner`); it is the
+        one way a hop says who it is for. ``idempotent`` overrides the method's default (a POST made safe by a
+        business key may opt in).
         """
         method = method.upper()
         retryable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -125,6 +130,8 @@ class Upstream:
             all_headers["Content-Type"] = "application/json"
         if headers:
             all_headers.update(headers)
+        if identity is not None:
+            all_headers[IDENTITY_HEADER] = identity
         timeout = self.timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         attempts = self._pool.settings.retry_attempts if retryable else 1
         sent_before = [False]  # whether an earlier attempt of this call may have reached the upstream

@@ -2,7 +2,9 @@
 
 ``create_service`` builds a Litestar app with health and readiness probes, Prometheus metrics, request-id and
 W3C trace propagation, JSON logs, problem+json for every error (the framework's own included), a Redis client,
-the outbound hop client and the stop event of every background loop in ``app.state``. A deployable's ``app.py`` only wires its routes and its own
+the outbound hop client, the identity verifier and the stop event of every background loop in ``app.state``.
+A handler that declares ``identity: NamedDependency[Identity]`` is reached only with a valid internal identity
+token (``X-Omnigate-Identity``, DESIGN §5): the kernel verifies it, and a request without one is a 401. A deployable's ``app.py`` only wires its routes and its own
 start-up work; this keeps eleven deployables alike where they should be alike.
 """
 
@@ -14,7 +16,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, TypeGuard
+from typing import Annotated, Any, TypeGuard
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
@@ -24,6 +26,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
+from litestar.params import HeaderParameter
 from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -31,8 +34,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
+from shared.identity import HEADER, Identity, RedisKeys, Verifier
 from shared.problems import CATALOGUE, MEDIA_TYPE, STATUS_SLUGS, Problem, ProblemError, type_uri
 from shared.settings import Settings, get_settings
+from shared.signing import ServiceSigner
 
 log = logging.getLogger("omnigate.service")
 _encoder = msgspec.json.Encoder()
@@ -223,6 +228,25 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
+IdentityToken = Annotated[
+    str | None,
+    HeaderParameter(
+        name=HEADER,
+        required=False,
+        description="The internal identity token (a short-lived JWT minted by the gateway, or a deployable's "
+        "service identity): who the call is for. Without a valid one the answer is 401.",
+    ),
+]
+
+
+async def provide_identity(state: State, token: IdentityToken = None) -> Identity:
+    """The verified identity of the call (``identity: NamedDependency[Identity]``); 401 without a valid token.
+
+    Only ``X-Omnigate-Identity`` says who the caller is: a bare ``X-Omnigate-Owner`` header is never read."""
+    verifier: Verifier = state.identity_verifier
+    return await verifier.verify(token)
+
+
 async def redis_ready(app: Litestar) -> None:
     await app.state.redis.ping()
 
@@ -244,13 +268,19 @@ def create_service(
     dependencies: dict[str, Any] | None = None,
     wrappers: Sequence[Wrapper] = (),
     middleware: Sequence[Any] = (),
+    signs_as_service: bool = False,
 ) -> Litestar:
     """Build a deployable. ``lifespan`` contexts run after Redis and the hop client are up, in order.
 
     ``settings`` is the deployable's own struct (a :class:`Settings` subclass from its ``settings.py``, read with
     ``get_settings``); it is kept in ``app.state.settings`` and provided to handlers as ``settings``. Without one
     the kernel's own are read. ``wrappers`` are outer ASGI layers (the first is outermost, inside the kernel's
-    own request-context edge); ``middleware`` is Litestar route middleware, for what only matched routes need."""
+    own request-context edge); ``middleware`` is Litestar route middleware, for what only matched routes need.
+
+    With Redis, every worker verifies identity tokens against the keys published in the state Redis (one
+    :class:`Verifier` per worker, in ``app.state.identity_verifier``) and handlers may declare ``identity``.
+    ``signs_as_service``: the deployable also carries its own service identity on calls that have no caller
+    (``app.state.service_signer``, a :class:`ServiceSigner` whose public keys it publishes at start)."""
     settings = settings or get_settings(Settings)
     logs.configure(name, settings.log_level)
     checks: list[ReadinessCheck] = [redis_ready] if uses_redis else []
@@ -273,6 +303,9 @@ def create_service(
                 redis = Redis(connection_pool=pool)
                 stack.push_async_callback(redis.aclose)
                 app.state.redis = redis
+                app.state.identity_verifier = Verifier([RedisKeys(redis, settings.key_prefix)])
+                if signs_as_service:
+                    app.state.service_signer = await ServiceSigner.start(redis, settings.key_prefix, name)
             app.state.http = Upstreams(settings, service=name)
             stack.push_async_callback(app.state.http.close)
             for entry in lifespan:
@@ -298,7 +331,11 @@ def create_service(
             path="/schema",
         ),
         request_max_body_size=settings.max_body_bytes,
-        dependencies={"settings": Provide(provide_settings, sync_to_thread=False), **(dependencies or {})},
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            **({"identity": Provide(provide_identity)} if uses_redis else {}),
+            **(dependencies or {}),
+        },
         middleware=list(middleware),
         dto=StrictBody[msgspec.Struct],
         return_dto=None,

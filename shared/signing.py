@@ -31,7 +31,16 @@ from redis.asyncio import Redis
 
 from shared import scripts
 from shared.clock import now_ms
-from shared.identity import ALGORITHMS, algorithm_of, generate_key, public_jwks
+from shared.identity import (
+    ALGORITHMS,
+    Identity,
+    Minter,
+    algorithm_of,
+    generate_key,
+    public_jwks,
+    publish_keys,
+    service_identity,
+)
 
 _SIGNER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
@@ -158,3 +167,27 @@ class KeyRing:
             )
             self._raw = raw
         return self._parsed
+
+
+class ServiceSigner:
+    """A deployable's own service identity (``channel=internal``, its name) for calls that have no caller.
+
+    Its key ring is its own (signer = the deployable's name), made at first start and published by every worker
+    at start, so a verifier below accepts its tokens only as this service's identity (never as a shopper's).
+    The minter reuses one token until shortly before it expires: no signing on the hot path."""
+
+    def __init__(self, ring: KeyRing, minter: Minter, identity: Identity) -> None:
+        self.ring = ring
+        self.minter = minter
+        self.identity = identity
+
+    @classmethod
+    async def start(cls, redis: Redis, prefix: str, name: str, *, ttl_s: int = 300) -> ServiceSigner:
+        ring = KeyRing(redis, prefix, name, keep_s=ttl_s + 60)
+        keys = await ring.ensure()
+        await publish_keys(redis, prefix, name, keys.jwks())
+        return cls(ring, Minter(keys.current, ttl_s=ttl_s, renew_s=min(60, ttl_s // 2)), service_identity(name))
+
+    def token(self) -> str:
+        """The ``X-Omnigate-Identity`` value of this deployable's calls with no caller."""
+        return self.minter.mint(self.identity)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,14 +17,19 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from estate.launcher import Estate, _Process, free_port
+from gateway.cli import identity_of
+from gateway.settings import GatewaySettings
+from gateway.tokens import SIGNER, keyring
 from services.process.availability.keys import Keys as AvailabilityKeys
 from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
 from shared.events import EventBus
 from shared.idempotency import Idempotency
+from shared.identity import HEADER, Identity, Minter, publish_keys
 from shared.locks import Locks
-from shared.settings import S, Settings
+from shared.settings import S, Settings, from_env
+from shared.signing import ServiceSigner
 
 T = TypeVar("T")
 
@@ -93,6 +99,30 @@ class ControlledEstate(Estate):
         self._wait_ready(timeout, None, names=[name])
 
 
+def mint_callers(redis_url: str, prefix: str, identities: list[Identity]) -> list[str]:
+    """Identity tokens for callers, as the gateway mints them: its ring (signer ``gateway``, made at first use
+    like the gateway's first start) in the estate's Redis, its public keys published for the layers below."""
+
+    async def mint() -> list[str]:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            settings = from_env(GatewaySettings, {"REDIS_URL": redis_url, "OMNIGATE_KEY_PREFIX": prefix})
+            keys = await keyring(client, settings).ensure()
+            await publish_keys(client, prefix, SIGNER, keys.jwks())
+            minter = Minter(keys.current, ttl_s=900)
+            return [minter.mint(identity) for identity in identities]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(mint())
+
+
+def owner_headers(redis_url: str, prefix: str, owners: list[str]) -> list[dict[str, str]]:
+    """``X-Omnigate-Identity`` headers for callers named by their owners (``web:c-1``...), minted in one go."""
+    identities = [identity_of(*owner.split(":", 1)) for owner in owners]
+    return [{HEADER: token} for token in mint_callers(redis_url, prefix, identities)]
+
+
 class TestEstate:
     """What tests get from the ``estate`` fixture."""
 
@@ -110,6 +140,36 @@ class TestEstate:
         self._naming = AsyncRedis.from_url(self.settings.redis_url)
         self._bus = EventBus(self._naming, prefix=prefix)
         self._locks = Locks(self._naming, prefix=prefix)
+        self._tokens: dict[Identity, tuple[str, float]] = {}
+
+    # --- identities ---------------------------------------------------------------------------------------------
+
+    def identity(self, owner: str) -> dict[str, str]:
+        """The ``X-Omnigate-Identity`` header of the caller an owner names (``web:c-1``, ``partner:p-9``,
+        ``ops:test``), minted as the gateway mints it; reused for ten minutes (tokens live fifteen)."""
+        channel, _, subject = owner.partition(":")
+        return {HEADER: self.identity_token(identity_of(channel, subject))}
+
+    def identity_token(self, identity: Identity) -> str:
+        """A token for any caller identity, signed with the gateway's ring in this estate's Redis."""
+        found = self._tokens.get(identity)
+        if found is None or time.monotonic() - found[1] > 600:
+            (token,) = mint_callers(self.settings.redis_url, self.prefix, [identity])
+            found = self._tokens[identity] = (token, time.monotonic())
+        return found[0]
+
+    def service_token(self, service: str) -> str:
+        """A service identity of ``service``, signed with its own ring (published under its name), as the
+        deployable itself would carry it."""
+
+        async def mint() -> str:
+            client = AsyncRedis.from_url(self.settings.redis_url)
+            try:
+                return (await ServiceSigner.start(client, self.prefix, service)).token()
+            finally:
+                await client.aclose()
+
+        return asyncio.run(mint())
 
     def settings_of(self, kind: type[S]) -> S:
         """What a deployable reading ``kind`` (e.g. ``PosSettings``) was started with."""

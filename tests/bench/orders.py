@@ -24,6 +24,7 @@ import httpx
 
 from estate.launcher import Estate
 from tests.bench.load import cpu_seconds
+from tests.estate import owner_headers
 
 ENV = {
     "OMNIGATE_SEED_SKUS": "300",
@@ -45,7 +46,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         estate.start(timeout=120)
         try:
             skus = _stock(estate)
-            return asyncio.run(_measure(estate, skus, seconds))
+            # Identity tokens as the gateway mints them (one per shopper, minted before the clock starts).
+            owners = [f"web:bench-{n}" for n in range(CONCURRENCY)]
+            identities = owner_headers(estate.settings.redis_url, ENV["OMNIGATE_KEY_PREFIX"], owners)
+            return asyncio.run(_measure(estate, skus, seconds, identities))
         finally:
             estate.stop()
             _clean(estate)
@@ -96,7 +100,7 @@ def _redis_pid(url: str) -> int | None:
     return None
 
 
-async def _measure(estate: Estate, skus: list[str], seconds: int) -> dict[str, Any]:
+async def _measure(estate: Estate, skus: list[str], seconds: int, identities: list[dict[str, str]]) -> dict[str, Any]:
     url = estate.url("process-orders") + "/orders"
     pids = {name: estate.pid(name) for name in estate.names}
     redis_pid = _redis_pid(estate.redis_url or "")
@@ -116,7 +120,7 @@ async def _measure(estate: Estate, skus: list[str], seconds: int) -> dict[str, A
                 "currency": "EUR",
                 "payment_reference": f"psp-{n}-{i}",
             }
-            headers = {"X-Omnigate-Owner": f"web:bench-{n}", "Idempotency-Key": uuid.uuid4().hex}
+            headers = {**identities[n], "Idempotency-Key": uuid.uuid4().hex}
             started = time.perf_counter()
             try:
                 async with session.post(url, json=body, headers=headers) as resp:

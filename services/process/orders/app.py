@@ -42,7 +42,7 @@ async def orders_state(app: Litestar) -> AsyncIterator[None]:
     bus = EventBus(redis, prefix=settings.key_prefix, service=NAME)
     outbox = Outbox(redis, bus, name=NAME, prefix=settings.key_prefix)
     store = Store(redis, outbox, prefix=settings.key_prefix, lock_ttl_s=settings.orders_lock_ttl_s)
-    backends = Backends(app.state.http)
+    backends = Backends(app.state.http, app.state.service_signer.token)
     saga = Saga(store, backends, Intake(backends, settings), settings)
     returns = Returns(saga)
     facts = Facts(saga, returns)
@@ -98,7 +98,8 @@ def create_app(settings: OrdersSettings | None = None) -> Litestar:
         description="Order orchestration: idempotent order intake priced and sourced from the availability "
         "projection, a saga over ERP, WMS and POS (reserve, accept, sales order, release) that survives outages, "
         "crashes and replicas, cancellations, returns with credit memos, timelines, and lifecycle events on the "
-        "`orders` and `returns` streams. Every route is scoped by the `X-Omnigate-Owner` header.",
+        "`orders` and `returns` streams. Every route needs an internal identity token (`X-Omnigate-Identity`, "
+        "minted by the gateway) and is scoped by the owner it names; document reconciliations need an operator's.",
         lifespan=[
             orders_state,
             in_background("orders-retry-worker", lambda app: WIRING.of(app.state).retry_worker.run(app.state.stop)),
@@ -113,4 +114,5 @@ def create_app(settings: OrdersSettings | None = None) -> Litestar:
         ],
         settings=settings or get_settings(OrdersSettings),
         dependencies=WIRING.dependencies,
+        signs_as_service=True,
     )

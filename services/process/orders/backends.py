@@ -5,10 +5,17 @@ breaker): the saga waits those out (``pending_backend``). A 4xx answer is the up
 for a reason that a retry will not change (unknown SKU, stock gone, a cancelled document): it is raised here
 as :class:`Refused`, carrying the upstream's problem, and ends the order (rejected, or failed and compensated).
 A 409 that says "retry" (a document of ours locked by a concurrent request) is transient, not a refusal.
+
+Every call to process-availability carries process-orders' own *service identity* (``X-Omnigate-Identity``,
+``channel=internal``, signed with its own key ring), never the shopper's token: a saga step runs in the
+shopper's request or later in the retry worker, where there is no caller (and a caller's token may have
+expired), and it must be the same call either way. The shopper's owner still reaches process-availability: it
+is in the reservation itself (``ReservationRequest.owner``), taken from the identity process-orders verified.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -67,8 +74,9 @@ def _problem(body: bytes) -> Problem | None:
 
 
 class Backends:
-    def __init__(self, http: Upstreams) -> None:
+    def __init__(self, http: Upstreams, service_token: Callable[[], str]) -> None:
         self.http = http
+        self.service_token = service_token  # this deployable's service identity (shared.signing.ServiceSigner)
 
     def _read(self, upstream: str, response: UpstreamResponse, type_: type[T]) -> T:
         if response.ok:
@@ -89,7 +97,8 @@ class Backends:
         raise Refused(upstream, response.status, problem, response.body)
 
     async def _post(self, upstream: str, path: str, body: Any, type_: type[T], *, idempotent: bool = False) -> T:
-        response = await self.http[upstream].post(path, json=body, idempotent=idempotent)
+        identity = self.service_token() if upstream == AVAILABILITY else None
+        response = await self.http[upstream].post(path, json=body, identity=identity, idempotent=idempotent)
         return self._read(upstream, response, type_)
 
     # --- process-availability ---------------------------------------------------------------------------------
@@ -116,7 +125,9 @@ class Backends:
         return await self._post(AVAILABILITY, f"/reservations/{order_id}/commit", None, ReservationSet, idempotent=True)
 
     async def release(self, order_id: str) -> None:
-        response = await self.http[AVAILABILITY].post(f"/reservations/{order_id}/release", idempotent=True)
+        response = await self.http[AVAILABILITY].post(
+            f"/reservations/{order_id}/release", identity=self.service_token(), idempotent=True
+        )
         if response.status != 404:  # nothing held: nothing to release
             self._read(AVAILABILITY, response, ReservationSet)
 

@@ -1,7 +1,11 @@
 """HTTP routes of ``process-orders`` (DESIGN §10): orders, their timeline, cancellation, returns.
 
-Every route takes the owner (``X-Omnigate-Owner: <channel>:<id>``, passed on by the experience layer) and
-scopes by it: another owner's order is a 404, and idempotency keys are per owner. Mutating routes follow the
+Every route takes the caller's verified identity (``X-Omnigate-Identity``, minted by the gateway and passed on by
+the experience layer; the kernel verifies it and answers 401 without a valid one) and derives the owner from it
+(``identity.require_owner()``: ``<channel>:<customer or partner id>``); a bare owner header is never read.
+Every read is scoped by that owner: another owner's order is a 404, and idempotency keys are per owner. A
+service identity acts for no owner (403); document reconciliations are for operators (``channel=ops``,
+``ops:*``). Mutating routes follow the
 kernel's ``Idempotency-Key`` semantics (``shared.idempotency``): required to place an order or open a return,
 honoured on a cancel; the first answer is stored and replayed byte for byte, and a key whose first attempt died
 resumes the order or return it started, never a new one.
@@ -9,7 +13,6 @@ resumes the order or return it started, never a new one.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import msgspec
@@ -35,7 +38,7 @@ from services.process.orders.sweep import Sweep, new_sweep_id
 from shared import context, cursor, params
 from shared.changes import Exists, Locked
 from shared.idempotency import Idempotency, Stored
-from shared.models.availability import OWNER_PATTERN
+from shared.identity import Identity
 from shared.models.common import Page
 from shared.models.orders import (
     CancelRequest,
@@ -47,18 +50,11 @@ from shared.models.orders import (
     TimelineEntry,
 )
 from shared.models.returns import Return
-from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, invalid, not_found, type_uri
+from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, not_found, type_uri
 
-_OWNER = re.compile(OWNER_PATTERN)
 _encoder = msgspec.json.Encoder()
 CURSOR_TAG = "orders"
 
-OwnerHeader = Annotated[
-    str | None,
-    HeaderParameter(
-        name="X-Omnigate-Owner", required=False, description="`<channel>:<customer or partner id>`: whose order this is"
-    ),
-]
 KeyHeader = Annotated[
     str | None,
     HeaderParameter(
@@ -94,15 +90,6 @@ PICKUP_EXAMPLE = {
     "currency": "EUR",
     "payment_reference": "psp_91bd02",
 }
-
-
-def _owner(value: str | None) -> str:
-    if not value or not _OWNER.match(value):
-        raise invalid(
-            "the X-Omnigate-Owner header is required: `<web|mobile|partner|ops>:<id>`",
-            errors=[{"field": "X-Omnigate-Owner", "value": (value or "")[:100]}],
-        )
-    return value
 
 
 async def _owned_order(store: Store, order_id: str, owner: str) -> OrderRecord:
@@ -211,14 +198,14 @@ async def create_order(
     store: NamedDependency[Store],
     saga: NamedDependency[Saga],
     idempotency: NamedDependency[Idempotency],
-    owner: OwnerHeader = None,
+    identity: NamedDependency[Identity],
     idempotency_key: KeyHeader = None,
 ) -> Response[bytes]:
     """201 with the order once released to the warehouse or store; 202 (``pending_backend``) when accepted
     while the ERP, WMS or POS is away, finished later by the retry worker; 409 ``insufficient-stock`` or 422
     naming the lines when it is rejected. A replay of the key answers the first answer, byte for byte; a replay
     after the first attempt died answers from the order it started."""
-    owner = _owner(owner)
+    owner = identity.require_owner()
 
     async def start(order_id: str) -> Stored:
         try:
@@ -258,20 +245,22 @@ async def create_order(
 
 
 @get("/orders/{order_id:str}", tags=["orders"], summary="One order of the caller")
-async def get_order(order_id: params.OrderId, store: NamedDependency[Store], owner: OwnerHeader = None) -> Order:
-    return (await _owned_order(store, order_id, _owner(owner))).view()
+async def get_order(
+    order_id: params.OrderId, store: NamedDependency[Store], identity: NamedDependency[Identity]
+) -> Order:
+    return (await _owned_order(store, order_id, identity.require_owner())).view()
 
 
 @get("/orders", tags=["orders"], summary="The caller's orders, newest first, cursor-paged")
 async def list_orders(
     store: NamedDependency[Store],
-    owner: OwnerHeader = None,
+    identity: NamedDependency[Identity],
     cursor_: Annotated[
         str | None, QueryParameter(name="cursor", max_length=256, description="Opaque cursor from a previous page")
     ] = None,
     limit: Limit = 20,
 ) -> Page[Order]:
-    owner = _owner(owner)
+    owner = identity.require_owner()
     position = cursor.decode(cursor_, CURSOR_TAG, float)
     rows = await store.owner_page(owner, position[0] if position else None, limit + 1)
     more = len(rows) > limit
@@ -283,11 +272,11 @@ async def list_orders(
 
 @get("/orders/{order_id:str}/timeline", tags=["orders"], summary="Every transition of one order")
 async def get_timeline(
-    order_id: params.OrderId, store: NamedDependency[Store], owner: OwnerHeader = None
+    order_id: params.OrderId, store: NamedDependency[Store], identity: NamedDependency[Identity]
 ) -> list[TimelineEntry]:
     """Time, source system, document id (reservation, ERP sales order, WMS order, POS task, shipment,
     receipt, credit memo) and the correlation id of the request that caused it."""
-    record = await _owned_order(store, order_id, _owner(owner))
+    record = await _owned_order(store, order_id, identity.require_owner())
     return await store.timeline(record.id)
 
 
@@ -313,14 +302,14 @@ async def cancel_order(
     store: NamedDependency[Store],
     saga: NamedDependency[Saga],
     idempotency: NamedDependency[Idempotency],
-    owner: OwnerHeader = None,
+    identity: NamedDependency[Identity],
     idempotency_key: KeyHeader = None,
 ) -> Response[bytes]:
     """Cancels the fulfilment documents and the ERP sales order by reference and releases the stock: 200 when
     done, 202 while a back-end is away (or a document's create is still in doubt; the retry worker finishes
     it). A ship order can be cancelled until it is released to the warehouse, a pickup until it is collected;
     409 after that (or once rejected, failed)."""
-    owner = _owner(owner)
+    owner = identity.require_owner()
     await _owned_order(store, order_id, owner)
 
     async def start(_: str) -> Stored:
@@ -359,12 +348,12 @@ async def create_return(
     store: NamedDependency[Store],
     returns: NamedDependency[Returns],
     idempotency: NamedDependency[Idempotency],
-    owner: OwnerHeader = None,
+    identity: NamedDependency[Identity],
     idempotency_key: KeyHeader = None,
 ) -> Response[bytes]:
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
-    owner = _owner(owner)
+    owner = identity.require_owner()
     await _owned_order(store, order_id, owner)
 
     async def start(return_id: str) -> Stored:
@@ -388,19 +377,20 @@ async def create_return(
 
 
 @get("/returns/{return_id:str}", tags=["returns"], summary="One return of the caller")
-async def get_return(return_id: params.ReturnId, store: NamedDependency[Store], owner: OwnerHeader = None) -> Return:
-    owner = _owner(owner)
+async def get_return(
+    return_id: params.ReturnId, store: NamedDependency[Store], identity: NamedDependency[Identity]
+) -> Return:
+    owner = identity.require_owner()
     ret = await store.ret(return_id)
     if ret is None or ret.owner != owner:
         raise not_found(f"return {return_id}")
     return ret.view()
 
 
-def _operator(owner: str | None) -> str:
-    owner = _owner(owner)
-    if not owner.startswith("ops:"):
-        raise ProblemError("forbidden", "document reconciliations are for operators (`ops:<id>`)")
-    return owner
+def _operator(identity: Identity) -> str:
+    """Document reconciliations are for operators: ``channel=ops`` with an ``ops:*`` scope (403 otherwise)."""
+    identity.require(channels=("ops",), scope="ops:*")
+    return identity.require_owner()
 
 
 @post(
@@ -421,7 +411,7 @@ async def start_document_sweep(
     data: JSONBody[DocumentReconciliationRequest],
     sweep: NamedDependency[Sweep],
     idempotency: NamedDependency[Idempotency],
-    owner: OwnerHeader = None,
+    identity: NamedDependency[Identity],
     idempotency_key: KeyHeader = None,
 ) -> Response[bytes]:
     """Starts a sweep (202, ``state: running``): for each settled order, its ERP sales orders, WMS fulfilment
@@ -429,7 +419,7 @@ async def start_document_sweep(
     failed or cancelled order and a duplicate sales order are cancelled (``repaired``); the rest is reported.
     Poll ``GET /reconciliations/documents/{id}`` for the report. An ``Idempotency-Key`` is honoured: a replay
     answers the sweep its first request started."""
-    operator = _operator(owner)
+    operator = _operator(identity)
 
     def answer(report: DocumentReconciliation) -> Stored:
         return Stored(202, f"/reconciliations/documents/{report.id}", MediaType.JSON, _encoder.encode(report))
@@ -448,9 +438,9 @@ async def start_document_sweep(
 
 @get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
 async def get_document_sweep(
-    sweep_id: params.ReconciliationId, sweep: NamedDependency[Sweep], owner: OwnerHeader = None
+    sweep_id: params.ReconciliationId, sweep: NamedDependency[Sweep], identity: NamedDependency[Identity]
 ) -> DocumentReconciliation:
-    _operator(owner)
+    _operator(identity)
     report = await sweep.get(sweep_id)
     if report is None:
         raise not_found(f"document reconciliation {sweep_id}")

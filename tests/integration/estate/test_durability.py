@@ -33,7 +33,7 @@ from estate.launcher import Estate, free_port, redis_answers
 from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
-from tests.estate import TEST_SETTINGS, TEST_WORKERS, ControlledEstate
+from tests.estate import TEST_SETTINGS, TEST_WORKERS, ControlledEstate, owner_headers
 
 pytestmark = pytest.mark.estate
 
@@ -168,12 +168,14 @@ def stock_up(estate: Estate, skus: list[str]) -> None:
         time.sleep(0.2)
 
 
-async def client(url: str, body: dict[str, Any], owner: str, outcome: dict[str, Any], delay_s: float) -> None:
+async def client(
+    url: str, body: dict[str, Any], identity: dict[str, str], outcome: dict[str, Any], delay_s: float
+) -> None:
     """One shopper: arrives after ``delay_s``, posts the order and replays the same key until the answer is a
     decision."""
     await asyncio.sleep(delay_s)
     key = uuid.uuid4().hex
-    headers = {"X-Omnigate-Owner": owner, "Idempotency-Key": key}
+    headers = {**identity, "Idempotency-Key": key}
     outcome["retried"] = []
     async with httpx.AsyncClient(timeout=30) as http:
         for attempt in range(400):
@@ -201,6 +203,7 @@ def burst(estate: Estate, skus: list[str], disaster: Any) -> list[dict[str, Any]
     while the others are in flight or still to come."""
     url = estate.url("process-orders") + "/orders"
     outcomes: list[dict[str, Any]] = [{} for _ in range(ORDERS)]
+    identities = owner_headers(estate.settings.redis_url, PREFIX, [f"web:c-{n}" for n in range(ORDERS)])
 
     async def everyone() -> None:
         await asyncio.gather(
@@ -214,7 +217,7 @@ def burst(estate: Estate, skus: list[str], disaster: Any) -> list[dict[str, Any]
                         "currency": "EUR",
                         "payment_reference": f"psp-{n}",
                     },
-                    f"web:c-{n}",
+                    identities[n],
                     outcomes[n],
                     n * ARRIVALS_S / ORDERS,
                 )
@@ -255,7 +258,7 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
     while states() != {"released": len(accepted)}:
         assert time.monotonic() < deadline, f"accepted orders not all released: {states()}"
         time.sleep(0.5)
-    ops = {"X-Omnigate-Owner": "ops:test"}
+    (ops,) = owner_headers(estate.settings.redis_url, PREFIX, ["ops:test"])
     report = httpx.post(
         estate.url("process-orders") + "/reconciliations/documents",
         json={"order_ids": accepted + rejected},

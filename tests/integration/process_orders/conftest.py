@@ -57,20 +57,20 @@ class Orders:
         body.update(extra)
         return body
 
-    @staticmethod
-    def headers(owner: str = OWNER, key: str | None = None) -> dict[str, str]:
-        return {"X-Omnigate-Owner": owner, "Idempotency-Key": key or uuid.uuid4().hex}
+    def headers(self, owner: str = OWNER, key: str | None = None) -> dict[str, str]:
+        """The caller's identity token (as the gateway mints it) and an ``Idempotency-Key``."""
+        return {**self.estate.identity(owner), "Idempotency-Key": key or uuid.uuid4().hex}
 
     def place(self, body: dict[str, Any], owner: str = OWNER, key: str | None = None) -> httpx.Response:
         return httpx.post(self.url + "/orders", json=body, headers=self.headers(owner, key), timeout=30)
 
     def get(self, order_id: str, owner: str = OWNER) -> dict[str, Any]:
-        response = httpx.get(self.url + f"/orders/{order_id}", headers={"X-Omnigate-Owner": owner}, timeout=10)
+        response = httpx.get(self.url + f"/orders/{order_id}", headers=self.estate.identity(owner), timeout=10)
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
     def timeline(self, order_id: str, owner: str = OWNER) -> list[dict[str, Any]]:
-        response = httpx.get(self.url + f"/orders/{order_id}/timeline", headers={"X-Omnigate-Owner": owner}, timeout=10)
+        response = httpx.get(self.url + f"/orders/{order_id}/timeline", headers=self.estate.identity(owner), timeout=10)
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
@@ -100,7 +100,7 @@ class Orders:
         )
 
     def get_return(self, return_id: str) -> dict[str, Any]:
-        response = httpx.get(self.url + f"/returns/{return_id}", headers={"X-Omnigate-Owner": OWNER}, timeout=10)
+        response = httpx.get(self.url + f"/returns/{return_id}", headers=self.estate.identity(OWNER), timeout=10)
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
@@ -121,15 +121,13 @@ class Orders:
         estate.fault(sandbox, route=route, latency_ms=1200)
         owners = [f"web:pause-{step}-{uuid.uuid4().hex[:8]}-{n}" for n in range(count)]
         keys = [uuid.uuid4().hex for _ in owners]
+        headers = [self.headers(o, k) for o, k in zip(owners, keys, strict=True)]  # minted outside the loop
         url = self.url + "/orders"
 
         async def fire() -> None:
             async with httpx.AsyncClient(timeout=30) as client:
                 await asyncio.gather(
-                    *(
-                        client.post(url, json=self.body(sku), headers=self.headers(o, k))
-                        for o, k in zip(owners, keys, strict=True)
-                    ),
+                    *(client.post(url, json=self.body(sku), headers=h) for h in headers),
                     return_exceptions=True,
                 )
 

@@ -4,6 +4,7 @@ reports it (DESIGN §4, "Unknown outcomes"): on demand over HTTP and through ``o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,19 +23,19 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.estate
 
-OPS = {"X-Omnigate-Owner": "ops:test"}
+OPS = "ops:test"  # an operator (channel ops, scope ops:*)
 
 
 def sweep(estate: TestEstate, order_ids: list[str]) -> dict[str, Any]:
     url = estate.url("process-orders") + "/reconciliations/documents"
-    started = httpx.post(url, json={"order_ids": order_ids}, headers=OPS, timeout=10)
+    started = httpx.post(url, json={"order_ids": order_ids}, headers=estate.identity(OPS), timeout=10)
     assert started.status_code == 202, started.text
     report: dict[str, Any] = started.json()
     deadline = time.monotonic() + 30
     while report["state"] == "running":
         assert time.monotonic() < deadline, "the sweep did not finish"
         time.sleep(0.2)
-        report = httpx.get(f"{url}/{report['id']}", headers=OPS, timeout=10).json()
+        report = httpx.get(f"{url}/{report['id']}", headers=estate.identity(OPS), timeout=10).json()
     assert report["state"] == "done", report
     return report
 
@@ -145,7 +146,10 @@ def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstat
             estate.url("process-orders"),
             "--order",
             order_id,
+            "--operator",
+            "test",
         ],
+        env={**os.environ, "REDIS_URL": estate.settings.redis_url, "OMNIGATE_KEY_PREFIX": estate.prefix},
         capture_output=True,
         text=True,
         timeout=60,
@@ -157,7 +161,7 @@ def test_omnigate_reconcile_documents_runs_a_sweep_and_reports(estate: TestEstat
 
 def test_a_replayed_key_answers_the_sweep_it_started(estate: TestEstate) -> None:
     url = estate.url("process-orders") + "/reconciliations/documents"
-    headers = {**OPS, "Idempotency-Key": '"sweep-' + uuid.uuid4().hex + '"'}
+    headers = {**estate.identity(OPS), "Idempotency-Key": '"sweep-' + uuid.uuid4().hex + '"'}
     first = httpx.post(url, json={"order_ids": ["o-none"]}, headers=headers, timeout=10)
     again = httpx.post(url, json={"order_ids": ["o-none"]}, headers=headers, timeout=10)
     assert first.status_code == 202 and (again.status_code, again.content) == (202, first.content)
@@ -166,7 +170,7 @@ def test_a_replayed_key_answers_the_sweep_it_started(estate: TestEstate) -> None
 
 def test_reconciliations_are_for_operators(estate: TestEstate) -> None:
     url = estate.url("process-orders") + "/reconciliations/documents"
-    assert_problem(httpx.post(url, json={}, headers={"X-Omnigate-Owner": "web:c-1"}), 403, "forbidden")
-    assert_problem(httpx.get(url + "/nope", headers=OPS), 404)
-    assert_problem(httpx.post(url, json={"days": 0}, headers=OPS), 400)
-    assert_problem(httpx.post(url, json={"order_ids": ["bad id!"]}, headers=OPS), 400)
+    assert_problem(httpx.post(url, json={}, headers=estate.identity("web:c-1")), 403, "forbidden")
+    assert_problem(httpx.get(url + "/nope", headers=estate.identity(OPS)), 404)
+    assert_problem(httpx.post(url, json={"days": 0}, headers=estate.identity(OPS)), 400)
+    assert_problem(httpx.post(url, json={"order_ids": ["bad id!"]}, headers=estate.identity(OPS)), 400)

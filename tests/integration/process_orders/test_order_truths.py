@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.estate
 
-OWNER = {"X-Omnigate-Owner": "web:c-1"}
-
 
 def slow_past_timeout_ms(estate: TestEstate) -> int:
     """The reported latency: twice the hop timeout plus a second (the back-end commits after we gave up)."""
@@ -201,14 +199,20 @@ def test_idempotency_keys_are_structured_field_strings(estate: TestEstate, order
     orders.set_dc_stock(sku, tlb=5)
     url = estate.url("process-orders") + "/orders"
     key = uuid.uuid4().hex
-    quoted = httpx.post(url, json=orders.body(sku), headers={**OWNER, "Idempotency-Key": f'"{key}"'}, timeout=30)
-    bare = httpx.post(url, json=orders.body(sku), headers={**OWNER, "Idempotency-Key": key}, timeout=30)
+    quoted = httpx.post(
+        url, json=orders.body(sku), headers={**estate.identity("web:c-1"), "Idempotency-Key": f'"{key}"'}, timeout=30
+    )
+    bare = httpx.post(
+        url, json=orders.body(sku), headers={**estate.identity("web:c-1"), "Idempotency-Key": key}, timeout=30
+    )
     assert quoted.status_code == 201, quoted.text
     assert (bare.status_code, bare.content) == (201, quoted.content), '"k" and k name the same key'
     for bad in ('"a", "b"', "1", "?1", ":aGVsbG8=:", '"unterminated', ""):
-        assert_problem(httpx.post(url, json=orders.body(sku), headers={**OWNER, "Idempotency-Key": bad}), 400)
+        assert_problem(
+            httpx.post(url, json=orders.body(sku), headers={**estate.identity("web:c-1"), "Idempotency-Key": bad}), 400
+        )
     two_lines = httpx.Headers(
-        [("X-Omnigate-Owner", "web:c-1"), ("Idempotency-Key", '"a1"'), ("Idempotency-Key", '"a2"')]
+        [*estate.identity("web:c-1").items(), ("Idempotency-Key", '"a1"'), ("Idempotency-Key", '"a2"')]
     )
     assert_problem(httpx.post(url, json=orders.body(sku), headers=two_lines), 400)
 
@@ -223,7 +227,7 @@ def test_the_fingerprint_is_the_request_not_its_bytes(estate: TestEstate, orders
     first = httpx.post(
         url,
         content=json.dumps(body).encode(),
-        headers={**OWNER, "Idempotency-Key": key, "Content-Type": "application/json"},
+        headers={**estate.identity("web:c-1"), "Idempotency-Key": key, "Content-Type": "application/json"},
     )
     assert first.status_code == 201, first.text
     same = dict(reversed(list(body.items())))  # other key order
@@ -232,7 +236,7 @@ def test_the_fingerprint_is_the_request_not_its_bytes(estate: TestEstate, orders
     again = httpx.post(
         url,
         content=json.dumps(same, indent=2).encode(),
-        headers={**OWNER, "Idempotency-Key": key, "Content-Type": "application/json"},
+        headers={**estate.identity("web:c-1"), "Idempotency-Key": key, "Content-Type": "application/json"},
     )
     assert (again.status_code, again.content) == (201, first.content)
 
@@ -456,7 +460,7 @@ def test_special_floats_in_a_cursor_are_refused(estate: TestEstate) -> None:
     url = estate.url("process-orders") + "/orders"
     for value in ("nan", "inf", "-inf", "1e999"):
         cursor = base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-        assert_problem(httpx.get(url, params={"cursor": cursor}, headers=OWNER, timeout=10), 400)
+        assert_problem(httpx.get(url, params={"cursor": cursor}, headers=estate.identity("web:c-1"), timeout=10), 400)
 
 
 def test_get_order_still_answers(estate: TestEstate, orders: Orders) -> None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.estate
 
 
 def keyed(owner: dict[str, str]) -> dict[str, str]:
-    """The owner header plus a fresh Idempotency-Key (required on every request that creates something)."""
+    """The identity header plus a fresh Idempotency-Key (required on every request that creates something)."""
     return {**owner, "Idempotency-Key": uuid.uuid4().hex}
 
 
@@ -75,12 +75,12 @@ def test_ship_order_is_released_with_prices_tax_and_a_timeline(estate: TestEstat
     # The last saga write released the order's lock with it.
     assert not estate.order_locked(order["id"])
     # Another owner does not see it.
-    other = httpx.get(estate.url("process-orders") + f"/orders/{order['id']}", headers={"X-Omnigate-Owner": "web:c-2"})
+    other = httpx.get(estate.url("process-orders") + f"/orders/{order['id']}", headers=estate.identity("web:c-2"))
     assert_problem(other, 404, "not-found")
     assert_problem(
         httpx.get(
             estate.url("process-orders") + f"/orders/{order['id']}/timeline",
-            headers={"X-Omnigate-Owner": "partner:p-9"},
+            headers=estate.identity("partner:p-9"),
         ),
         404,
         "not-found",
@@ -113,23 +113,20 @@ def test_list_is_the_owners_newest_first_with_a_cursor(estate: TestEstate, order
     owner = f"mobile:{uuid.uuid4().hex[:12]}"
     ids = [orders.place(orders.body(sku), owner=owner).json()["id"] for _ in range(3)]
     url = estate.url("process-orders") + "/orders"
-    first = httpx.get(url, params={"limit": 2}, headers={"X-Omnigate-Owner": owner}).json()
-    second = httpx.get(
-        url, params={"limit": 2, "cursor": first["next_cursor"]}, headers={"X-Omnigate-Owner": owner}
-    ).json()
+    first = httpx.get(url, params={"limit": 2}, headers=estate.identity(owner)).json()
+    second = httpx.get(url, params={"limit": 2, "cursor": first["next_cursor"]}, headers=estate.identity(owner)).json()
     assert [o["id"] for o in first["items"] + second["items"]] == ids[::-1]
     assert second["next_cursor"] is None
-    assert httpx.get(url, headers={"X-Omnigate-Owner": "mobile:nobody-here"}).json()["items"] == []
-    assert_problem(httpx.get(url, params={"cursor": "%%%"}, headers={"X-Omnigate-Owner": owner}), 400)
+    assert httpx.get(url, headers=estate.identity("mobile:nobody-here")).json()["items"] == []
+    assert_problem(httpx.get(url, params={"cursor": "%%%"}, headers=estate.identity(owner)), 400)
 
 
 def test_bad_input_is_a_problem_never_a_500(estate: TestEstate, orders: Orders) -> None:
     (sku,) = estate.fresh_skus()
     orders.set_dc_stock(sku, tlb=3)
     url = estate.url("process-orders") + "/orders"
-    assert_problem(httpx.post(url, json=orders.body(sku), headers={"X-Omnigate-Owner": "web:c-1"}), 400)  # no key
-    assert_problem(httpx.post(url, json=orders.body(sku), headers={"Idempotency-Key": "k1"}), 400)  # no owner
-    assert_problem(httpx.post(url, json=orders.body(sku), headers=orders.headers(owner="nobody")), 400)
+    assert_problem(httpx.post(url, json=orders.body(sku), headers=estate.identity("web:c-1")), 400)  # no key
+    assert_problem(httpx.post(url, json=orders.body(sku), headers={"Idempotency-Key": "k1"}), 401)  # no identity
     for qty in (0, -1, 10_001, 10**12, "1", 1.5):
         assert_problem(orders.place(orders.body(sku, qty)), 400)  # type: ignore[arg-type]
     assert_problem(orders.place(orders.body(sku, extra_field=1)), 400)
@@ -147,12 +144,8 @@ def test_bad_input_is_a_problem_never_a_500(estate: TestEstate, orders: Orders) 
     twice["lines"].append({"line_id": "1", "sku": sku, "qty": 1})
     assert_problem(orders.place(twice), 400)
     assert_problem(httpx.post(url, content=b"{not json", headers=orders.headers()), 400)
-    assert_problem(
-        httpx.get(estate.url("process-orders") + "/orders/nope!", headers={"X-Omnigate-Owner": "web:c-1"}), 400
-    )
-    assert_problem(
-        httpx.get(estate.url("process-orders") + "/returns/r0", headers={"X-Omnigate-Owner": "web:c-1"}), 404
-    )
+    assert_problem(httpx.get(estate.url("process-orders") + "/orders/nope!", headers=estate.identity("web:c-1")), 400)
+    assert_problem(httpx.get(estate.url("process-orders") + "/returns/r0", headers=estate.identity("web:c-1")), 404)
 
 
 # --- idempotency -------------------------------------------------------------------------------------------------
@@ -352,7 +345,7 @@ def test_cancel_before_release_compensates_and_after_release_is_409(estate: Test
     cancel = httpx.post(
         estate.url("process-orders") + f"/orders/{order['id']}/cancel",
         json={"reason": "changed mind"},
-        headers={"X-Omnigate-Owner": "web:c-1"},
+        headers=estate.identity("web:c-1"),
         timeout=30,
     )
     # The WMS answered the create with a 5xx: a fulfilment order may exist. The cancel is accepted (202) and
@@ -361,7 +354,7 @@ def test_cancel_before_release_compensates_and_after_release_is_409(estate: Test
     again = httpx.post(
         estate.url("process-orders") + f"/orders/{order['id']}/cancel",
         json={},
-        headers={"X-Omnigate-Owner": "web:c-1"},
+        headers=estate.identity("web:c-1"),
         timeout=30,
     )
     assert again.status_code in (200, 202), again.text
@@ -373,7 +366,7 @@ def test_cancel_before_release_compensates_and_after_release_is_409(estate: Test
     done = httpx.post(
         estate.url("process-orders") + f"/orders/{order['id']}/cancel",
         json={},
-        headers={"X-Omnigate-Owner": "web:c-1"},
+        headers=estate.identity("web:c-1"),
         timeout=30,
     )
     assert done.status_code == 200 and done.json()["state"] == "cancelled"
@@ -383,7 +376,7 @@ def test_cancel_before_release_compensates_and_after_release_is_409(estate: Test
     late = httpx.post(
         estate.url("process-orders") + f"/orders/{released.json()['id']}/cancel",
         json={},
-        headers={"X-Omnigate-Owner": "web:c-1"},
+        headers=estate.identity("web:c-1"),
         timeout=30,
     )
     assert_problem(late, 409, "conflict")
@@ -391,7 +384,7 @@ def test_cancel_before_release_compensates_and_after_release_is_409(estate: Test
         httpx.post(
             estate.url("process-orders") + f"/orders/{released.json()['id']}/cancel",
             json={},
-            headers={"X-Omnigate-Owner": "web:other"},
+            headers=estate.identity("web:other"),
         ),
         404,
     )
@@ -405,7 +398,7 @@ def test_returns_at_a_dc_and_at_a_store_end_refunded_with_stock_back(estate: Tes
     orders.set_dc_stock(sku, tlb=5)
     order = orders.place(orders.body(sku, 2)).json()
     url = estate.url("process-orders") + f"/orders/{order['id']}/returns"
-    owner = {"X-Omnigate-Owner": "web:c-1"}
+    owner = estate.identity("web:c-1")
     early = httpx.post(url, json={"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"}, headers=keyed(owner))
     assert_problem(early, 409, "conflict")  # not delivered yet
     httpx.post(estate.url("sandbox-wms") + "/_sim/ship", json={"order_reference": order["id"]}).raise_for_status()
@@ -437,7 +430,7 @@ def test_returns_at_a_dc_and_at_a_store_end_refunded_with_stock_back(estate: Tes
     estate.wait_for(lambda: orders.atp(sku)["dc-tlb"] == before + 1, timeout=10, what="returned unit back in ATP")
     memos = estate.sql("sandbox-erp", "SELECT state, move_type FROM account_move WHERE ref = ?", (ret["id"],))
     assert memos == [("posted", "out_refund")]
-    assert_problem(httpx.get(get_return, headers={"X-Omnigate-Owner": "web:c-2"}), 404)
+    assert_problem(httpx.get(get_return, headers=estate.identity("web:c-2")), 404)
     states = [e["state"] for e in orders.timeline(order["id"])]
     assert states[-3:] == ["return_received", "restocked", "refunded"]
     # The second unit, at a store counter: refunded at once, stock back at the store.
