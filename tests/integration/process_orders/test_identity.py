@@ -76,7 +76,16 @@ def test_only_a_verified_identity_reaches_the_orders(estate: TestEstate, orders:
     own_order = orders.url + f"/orders/{order['id']}"
     # A newly published key is read on an unknown kid at most once per cool-down (10 s; the unpublished key
     # above just used it): wait for it, as a deployable started a moment ago would be waited for.
-    estate.wait_for(lambda: httpx.get(own_order, headers=service).status_code != 401, timeout=20, what="key read")
+    # Every worker reads it on its own, so wait until each one (``X-Served-By``) has.
+    read_by: set[str] = set()
+
+    def every_worker_read_the_key() -> bool:
+        answer = httpx.get(own_order, headers=service)
+        if answer.status_code != 401:
+            read_by.add(answer.headers["x-served-by"])
+        return len(read_by) == estate.workers("process-orders")
+
+    estate.wait_for(every_worker_read_the_key, timeout=30, interval=0.05, what="every worker read the new key")
     assert_problem(httpx.get(orders.url + f"/orders/{order['id']}", headers=service), 403, "forbidden")
     assert_problem(
         httpx.post(orders.url + "/orders", json=orders.body(sku), headers={**service, "Idempotency-Key": "svc"}),
