@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from services.process.availability.keys import Keys as AvailabilityKeys
 from services.process.orders.keys import Keys as OrderKeys
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
+from services.sandbox.pos.settings import SandboxPosSettings
 from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.identity import HEADER, Identity, Minter, publish_keys
@@ -241,6 +243,28 @@ class TestEstate:
             return conn.execute(query, args).fetchall()
         finally:
             conn.close()
+
+    def count_at_till(self, sku: str, store: str, qty: int) -> None:
+        """A physical count of ``sku`` at ``store`` (``store-<id>``) through Square's own API, as a stock take at
+        the till would send it: ``qty`` units IN_STOCK from now on."""
+        (variation,) = self.sql("sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0]
+        count = {
+            "catalog_object_id": variation,
+            "location_id": store[len("store-") :].upper(),
+            "quantity": str(qty),
+            "state": "IN_STOCK",
+            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        }
+        answer = httpx.post(
+            self.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
+            json={
+                "idempotency_key": uuid.uuid4().hex,
+                "changes": [{"type": "PHYSICAL_COUNT", "physical_count": count}],
+            },
+            headers={"Authorization": f"Bearer {self.settings_of(SandboxPosSettings).pos_access_token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
 
     # --- process-orders' state that its API does not show (the saga's step, records of any owner) -------------
 

@@ -13,7 +13,6 @@ import pytest
 
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
-from services.sandbox.pos.settings import SandboxPosSettings
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
@@ -417,29 +416,7 @@ def test_pickup_holds_replace_their_allocations_in_one_update(estate: Any, av: h
     pos = httpx.Client(base_url=estate.url("system-pos"), timeout=15)
     store = pos.get("/stores").json()[4]["id"]
     location_id = store[len("store-") :].upper()
-    with sqlite3.connect(f"file:{estate.db_path('sandbox-pos')}?mode=ro", uri=True) as db:
-        (variation,) = db.execute("SELECT id FROM variations WHERE sku = ?", (sku,)).fetchone()
-    count = httpx.post(
-        estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
-        timeout=10,
-        headers={"Authorization": f"Bearer {estate.settings_of(SandboxPosSettings).pos_access_token}"},
-        json={
-            "idempotency_key": uuid.uuid4().hex,
-            "changes": [
-                {
-                    "type": "PHYSICAL_COUNT",
-                    "physical_count": {
-                        "catalog_object_id": variation,
-                        "location_id": location_id,
-                        "quantity": "12",
-                        "state": "IN_STOCK",
-                        "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                    },
-                }
-            ],
-        },
-    )
-    assert count.status_code == 200, count.text
+    estate.count_at_till(sku, store, 12)
 
     def terms() -> dict[str, int]:
         body = av.get(f"/availability/{sku}", params={"explain": "true"}).json()

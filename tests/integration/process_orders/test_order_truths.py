@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from services.process.orders.settings import OrdersSettings
-from services.sandbox.pos.settings import SandboxPosSettings
 from tests.estate import TestEstate, assert_problem
 
 if TYPE_CHECKING:
@@ -400,30 +399,7 @@ def pos_in_stock(estate: TestEstate, sku: str, store: str) -> int:
 
 
 def set_store_stock(estate: TestEstate, orders: Orders, sku: str, store: str, qty: int) -> None:
-    s = estate.settings_of(SandboxPosSettings)
-    variation = estate.sql("sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0][0]
-    body = {
-        "idempotency_key": uuid.uuid4().hex,
-        "changes": [
-            {
-                "type": "PHYSICAL_COUNT",
-                "physical_count": {
-                    "catalog_object_id": variation,
-                    "location_id": store[len("store-") :].upper(),
-                    "quantity": str(qty),
-                    "state": "IN_STOCK",
-                    "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                },
-            }
-        ],
-    }
-    answer = httpx.post(
-        estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
-        json=body,
-        headers={"Authorization": f"Bearer {s.pos_access_token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
+    estate.count_at_till(sku, store, qty)
     estate.wait_for(lambda: orders.atp(sku).get(store) == qty, timeout=10, what=f"ATP {qty} at {store}")
 
 

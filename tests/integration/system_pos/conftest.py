@@ -6,15 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-import uuid
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from services.sandbox.pos.settings import SandboxPosSettings
 from services.system.pos.settings import PosSettings
 from tests.estate import TestEstate
 
@@ -79,29 +76,7 @@ class Pos:
 
     def set_in_stock(self, sku: str, store: str, qty: int) -> None:
         """A physical count at the store, through Square's own API (as a stock take would)."""
-        (variation,) = self.estate.sql("sandbox-pos", "SELECT id FROM variations WHERE sku = ?", (sku,))[0]
-        body = {
-            "idempotency_key": uuid.uuid4().hex,
-            "changes": [
-                {
-                    "type": "PHYSICAL_COUNT",
-                    "physical_count": {
-                        "catalog_object_id": variation,
-                        "location_id": self.location_id(store),
-                        "quantity": str(qty),
-                        "state": "IN_STOCK",
-                        "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                    },
-                }
-            ],
-        }
-        answer = httpx.post(
-            self.estate.url("sandbox-pos") + "/v2/inventory/changes/batch-create",
-            json=body,
-            timeout=10,
-            headers={"Authorization": f"Bearer {self.estate.settings_of(SandboxPosSettings).pos_access_token}"},
-        )
-        assert answer.status_code == 200, answer.text
+        self.estate.count_at_till(sku, store, qty)
         assert self.in_stock(sku, store) == qty
 
 
