@@ -14,8 +14,7 @@ from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
 from gateway.keys import Keys
 from gateway.settings import GatewaySettings
-from gateway.tokens import SIGNER, keyring
-from shared.identity import publish_keys
+from gateway.tokens import keyring
 from shared.service import create_service
 from shared.settings import get_settings
 
@@ -31,8 +30,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         ring = keyring(app.state.redis, settings)
         # Every worker and replica makes sure of the one key set before it serves (SET NX: one wins the race),
         # and publishes its public keys for the layers below (the same JWKS from every worker: idempotent).
-        await ring.ensure()
-        await publish_keys(app.state.redis, settings.key_prefix, SIGNER, await ring.public())
+        await ring.published()
         server = TokenServer(
             issuer=settings.gateway_issuer,
             ttl_s=settings.gateway_token_ttl_s,

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from gateway.clients import ClientStore, UnknownScope
 from gateway.keys import Keys
 from gateway.settings import GatewaySettings
-from gateway.tokens import SIGNER, keyring
-from shared.identity import Identity, Minter, publish_keys
+from gateway.tokens import keyring
+from shared.identity import Identity, Minter
 from shared.settings import from_env
 
 # The environment a command reads its settings from (the AppHost adds the generated secrets of a local estate).
@@ -39,8 +39,7 @@ async def rotate_keys(settings: GatewaySettings) -> tuple[str, list[str]]:
     redis = Redis.from_url(settings.redis_url)
     try:
         ring = keyring(redis, settings)
-        keys = await ring.rotate()
-        await publish_keys(redis, settings.key_prefix, SIGNER, keys.jwks())
+        keys = await ring.published(await ring.rotate())
         return str(keys.current.kid), [str(k.kid) for k in keys.published()]
     finally:
         await redis.aclose()
@@ -53,8 +52,7 @@ async def mint_identity(settings: GatewaySettings, identity: Identity, *, ttl_s:
     redis = Redis.from_url(settings.redis_url)
     try:
         ring = keyring(redis, settings)
-        keys = await ring.ensure()
-        await publish_keys(redis, settings.key_prefix, SIGNER, keys.jwks())
+        keys = await ring.published()
         return Minter(keys.current, ttl_s=ttl_s).mint(identity)
     finally:
         await redis.aclose()

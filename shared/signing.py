@@ -119,6 +119,7 @@ class KeyRing:
         if alg not in ALGORITHMS:
             raise ValueError(f"signing keys are RS256 or ES256, not {alg}")
         self.redis = redis
+        self.prefix = prefix
         self.signer = signer
         self.key = ring_key(prefix, signer)
         self.keep_ms = keep_s * 1000
@@ -139,6 +140,13 @@ class KeyRing:
 
     async def current(self) -> SigningKeys:
         return await self.ensure()
+
+    async def published(self, keys: SigningKeys | None = None) -> SigningKeys:
+        """Publish this signer's public keys (``keys``, or the stored set made at first start) for the verifiers
+        below (:func:`shared.identity.publish_keys`); the one way every signer publishes, at start and on rotation."""
+        found = keys or await self.ensure()
+        await publish_keys(self.redis, self.prefix, self.signer, found.jwks())
+        return found
 
     async def public(self) -> KeySetSerialization:
         """The public JWKS to publish (``publish_keys(redis, prefix, ring.signer, await ring.public())``)."""
@@ -184,8 +192,7 @@ class ServiceSigner:
     @classmethod
     async def start(cls, redis: Redis, prefix: str, name: str, *, ttl_s: int = 300) -> ServiceSigner:
         ring = KeyRing(redis, prefix, name, keep_s=ttl_s + 60)
-        keys = await ring.ensure()
-        await publish_keys(redis, prefix, name, keys.jwks())
+        keys = await ring.published()
         return cls(ring, Minter(keys.current, ttl_s=ttl_s, renew_s=min(60, ttl_s // 2)), service_identity(name))
 
     def token(self) -> str:
