@@ -38,12 +38,12 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
+from cachetools import LRUCache
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import DictKey, ECKey, Key, KeyParameters, KeySet, KeySetSerialization, RSAKey
@@ -251,39 +251,6 @@ async def withdraw_keys(redis: Redis, prefix: str, signer: str) -> None:
 
 # --- Minting -------------------------------------------------------------------------------------------------------
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Lru(Generic[K, V]):
-    """A bounded least-recently-used map (per process; the caches of this module)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def drop(self, key: K) -> None:
-        self._items.pop(key, None)
-
-    def drop_where(self, doomed: Callable[[V], bool]) -> None:
-        for key in [k for k, v in self._items.items() if doomed(v)]:
-            del self._items[key]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 class Minter:
     """Signs identity tokens with the current key; one token per identity, reused until ``renew_s`` before expiry."""
@@ -309,7 +276,7 @@ class Minter:
         self.ttl_s = ttl_s
         self.renew_s = renew_s
         self.clock = clock
-        self._made: Lru[Identity, tuple[str, int]] = Lru(cache_size)
+        self._made: LRUCache[Identity, tuple[str, int]] = LRUCache(cache_size)
 
     def mint(self, identity: Identity) -> str:
         now = int(self.clock())
@@ -317,7 +284,7 @@ class Minter:
         if found is not None and now < found[1] - self.renew_s:
             return found[0]
         token, exp = self._sign(identity, now)
-        self._made.put(identity, (token, exp))
+        self._made[identity] = (token, exp)
         return token
 
     def _sign(self, identity: Identity, now: int) -> tuple[str, int]:
@@ -428,7 +395,7 @@ class Verifier:
         self.clock = clock
         self._keys: dict[str, SignerKey] | None = None
         self._loaded_at = float("-inf")
-        self._verified: Lru[str, _Verified] = Lru(cache_size)
+        self._verified: LRUCache[str, _Verified] = LRUCache(cache_size)
         self._reading = asyncio.Lock()
 
     async def verify(self, token: str | None) -> Identity:
@@ -441,10 +408,10 @@ class Verifier:
         if hit is not None:
             if now < hit.exp + self.leeway_s:
                 return hit.identity
-            self._verified.drop(token)
+            self._verified.pop(token, None)
             raise refused("the identity token has expired")
         found = await self._check(token, now)
-        self._verified.put(token, found)
+        self._verified[token] = found
         return found.identity
 
     async def _reload_if(self, stale: Callable[[], bool]) -> None:
@@ -467,7 +434,8 @@ class Verifier:
                 raise ProblemError("service-unavailable", "the identity keys cannot be read", retry_after=1) from exc
             return
         self._keys = keys
-        self._verified.drop_where(lambda entry: entry.kid not in keys)
+        for token in [t for t, entry in self._verified.items() if entry.kid not in keys]:
+            del self._verified[token]
 
     async def _check(self, token: str, now: float) -> _Verified:
         if len(token) > MAX_TOKEN_BYTES:
