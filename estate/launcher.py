@@ -143,6 +143,7 @@ class _Process:
     workers: int
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # this process's own overrides (a differently set replica)
 
 
 @dataclass
@@ -314,6 +315,7 @@ class Estate:
         env = self.process_env()
         env["OMNIGATE_SERVICE"] = d.name
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env.update(process.env)
         log_config = self.data_dir / "logs" / f"{d.name}.logging.json"
         log_config.write_text(json.dumps(logs.granian_config(d.name)))
         cmd = serve_command(d, port=process.port, workers=process.workers, log_config=log_config)

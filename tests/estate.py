@@ -93,6 +93,29 @@ class ControlledEstate(Estate):
         assert replica.popen is not None
         return self.url(replica_name), replica.popen.pid
 
+    def start_instance(
+        self, name: str, label: str, *, env: dict[str, str] | None = None, workers: int = 2, timeout: float = 30.0
+    ) -> str:
+        """Start another instance of a deployable (``<name>#<label>``) on a free port beside the running one,
+        with its own settings overrides (``env``), as a second replica or a differently configured one would
+        run. Returns its URL; it stops with the estate or with :meth:`stop_instance`."""
+        process = self._processes[name]
+        instance = _Process(
+            process.deployable,
+            free_port(),
+            workers,
+            self.data_dir / "logs" / f"{name}-{label}.log",
+            env=dict(env or {}),
+        )
+        instance_name = f"{name}#{label}"
+        self._processes[instance_name] = instance
+        self._spawn(instance)
+        self._wait_ready(timeout, None, names=[instance_name])
+        return self.url(instance_name)
+
+    def stop_instance(self, name: str, label: str) -> None:
+        self._terminate(self._processes.pop(f"{name}#{label}"), 10.0)
+
     def restart(self, name: str, *, kill: bool = False, timeout: float = 30.0) -> None:
         """Stop one deployable (``kill`` = SIGKILL, as a crash) and start it again on the same port."""
         process = self._processes[name]
@@ -202,6 +225,12 @@ class TestEstate:
 
     def restart(self, name: str, *, kill: bool = False) -> None:
         self._estate.restart(name, kill=kill)
+
+    def start_instance(self, name: str, label: str, *, env: dict[str, str] | None = None, workers: int = 2) -> str:
+        return self._estate.start_instance(name, label, env=env, workers=workers)
+
+    def stop_instance(self, name: str, label: str) -> None:
+        self._estate.stop_instance(name, label)
 
     def kill_and_start_with_replica(self, name: str) -> tuple[str, int]:
         return self._estate.kill_and_start_with_replica(name)
