@@ -240,10 +240,12 @@ class Estate:
         for role, sandbox in BACKEND_ROLES.items():
             if sandbox in self._processes:
                 env[url_env_name(role)] = self.url(sandbox)
-        if "system-pos" in self._processes:
-            env["OMNIGATE_POS_WEBHOOK_URL"] = self.url("system-pos") + "/webhooks/pos"
-        if "system-wms" in self._processes:
-            env["OMNIGATE_WMS_WEBHOOK_URL"] = self.url("system-wms") + "/webhooks/wms"
+        # Back-ends send webhooks to the public URL, the gateway's, which forwards them byte for byte; the
+        # system API checks the signature against that same URL (Square signs URL + body).
+        for role in ("pos", "wms"):
+            receiver = "gateway" if "gateway" in self._processes else f"system-{role}"
+            if f"system-{role}" in self._processes:
+                env[f"OMNIGATE_{role.upper()}_WEBHOOK_URL"] = f"{self.url(receiver)}/webhooks/{role}"
         if "gateway" in self._processes:
             env["OMNIGATE_GATEWAY_ISSUER"] = self.url("gateway")
         env.update(self.env)

@@ -1,5 +1,6 @@
-"""Wiring of ``gateway``: the edge of the estate. This first part is the embedded OAuth 2.0 authorization server
-(token endpoint, JWKS, RFC 8414 metadata); routing to the experience APIs and its policies come next."""
+"""Wiring of ``gateway``: the edge of the estate. Its own routes are the embedded OAuth 2.0 authorization server
+(token endpoint, JWKS, RFC 8414 metadata); every other public path is an entry of gateway/routes.toml, forwarded
+to its upstream by gateway/proxy.py behind the route's policies, with one access-log line per request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
-from gateway import routes
+from gateway import proxy, routes, routing
+from gateway.accesslog import AccessLog
 from gateway.authorization import TokenEndpoint, TokenServer
 from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
@@ -23,6 +25,7 @@ NAME = "gateway"
 
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or get_settings(GatewaySettings)
+    table = routing.load()
 
     @asynccontextmanager
     async def authorization_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -37,12 +40,12 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             pepper=settings.gateway_client_secret_pepper,
         )
         clients = ClientStore(app.state.redis, keys, pepper=settings.gateway_client_secret_pepper)
-        WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring))
+        WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring, app.state.http))
         yield
 
     return create_service(
         NAME,
-        routes.ROUTES,
+        [*routes.ROUTES, *proxy.handlers(table)],
         title="Gateway",
         description="The edge of Omnigate. Its embedded OAuth 2.0 authorization server issues RFC 9068 JWT access "
         "tokens to registered clients (`client_credentials`, RFC 6749 §4.4), publishes its signing keys as a JWK "
@@ -51,4 +54,5 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         lifespan=[authorization_lifespan],
         settings=settings,
         dependencies=WIRING.dependencies,
+        wrappers=[AccessLog],
     )

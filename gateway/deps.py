@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gateway.authorization import TokenEndpoint, TokenServer
 from shared.deps import Wiring
+from shared.http import Upstreams
 from shared.signing import KeyRing
 
 
@@ -14,6 +15,7 @@ class Parts:
     token_endpoint: TokenEndpoint
     token_server: TokenServer
     keyring: KeyRing
+    upstreams: Upstreams  # the kernel's hop client: the experience APIs, and the system APIs for webhooks
 
 
 WIRING = Wiring("gateway_parts", Parts)

@@ -72,6 +72,15 @@ class _Transient(Exception):
         self.sent = sent  # False: the request never reached the upstream (its outcome is definite)
 
 
+def _retry_after(exc: _Transient) -> int | None:
+    """How long a caller should wait after an upstream was unavailable: its own ``Retry-After`` (delay-seconds)
+    when it sent one, else one second; ``None`` for failures a wait does not mend (a 500, a timeout)."""
+    if exc.slug != "upstream-unavailable":
+        return None
+    given = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""
+    return max(1, min(int(given), 3600)) if given.isdigit() else 1
+
+
 class _BreakerGauge(pybreaker.CircuitBreakerListener):
     def __init__(self, service: str, upstream: str) -> None:
         self.gauge = metrics.BREAKER_STATE.labels(service, upstream)
@@ -150,7 +159,11 @@ class Upstream:
                         raise
         except _Transient as exc:
             raise ProblemError(
-                exc.slug, f"{self.name}: {exc.detail}", upstream=self.name, in_doubt=exc.sent or sent_before[0]
+                exc.slug,
+                f"{self.name}: {exc.detail}",
+                upstream=self.name,
+                in_doubt=exc.sent or sent_before[0],
+                retry_after=_retry_after(exc),
             ) from exc
         except pybreaker.CircuitBreakerError as exc:
             metrics.UPSTREAM_REQUESTS.labels(self._pool.service, self.name, "breaker_open").inc()

@@ -206,8 +206,9 @@ def test_environment_is_what_shared_settings_expects(chart: helm.Chart) -> None:
             assert env[url_env_name(other)] == service_url(other)
         for role, sandbox in BACKEND_ROLES.items():
             assert env[url_env_name(role)] == service_url(sandbox)
-        assert env["OMNIGATE_POS_WEBHOOK_URL"] == service_url("system-pos") + "/webhooks/pos"
-        assert env["OMNIGATE_WMS_WEBHOOK_URL"] == service_url("system-wms") + "/webhooks/wms"
+        # back-ends post webhooks to the public URL, the gateway's, which forwards them to the system API
+        assert env["OMNIGATE_POS_WEBHOOK_URL"] == service_url("gateway") + "/webhooks/pos"
+        assert env["OMNIGATE_WMS_WEBHOOK_URL"] == service_url("gateway") + "/webhooks/wms"
         assert env["REDIS_URL"] == f"redis://:<redis_password>@{RELEASE}-redis.{NAMESPACE}.svc.cluster.local:6379/0"
         assert env["CACHE_REDIS_URL"] == (
             f"redis://:<redis_password>@{RELEASE}-redis-cache.{NAMESPACE}.svc.cluster.local:6379/0"
@@ -359,7 +360,7 @@ def test_disabled_sandboxes_and_backend_urls_point_env_at_the_external_systems(c
         assert env["OMNIGATE_URL_WMS"] == "https://wms.example.com:8443/api"
         assert env["OMNIGATE_URL_POS"] == "https://connect.squareup.com"
         assert not any(k.startswith("OMNIGATE_URL_SANDBOX_") for k in env)
-        assert env["OMNIGATE_POS_WEBHOOK_URL"] == service_url("system-pos") + "/webhooks/pos"
+        assert env["OMNIGATE_POS_WEBHOOK_URL"] == service_url("gateway") + "/webhooks/pos"
     # a real POS signs the URL it was registered with: the public one, not the in-cluster Service
     public = merged(REAL_BACKENDS, {"backends": {"pos": {"webhookUrl": "https://hooks.example.com/webhooks/pos"}}})
     env = plain_env(of_kind(render(chart, public), "Deployment")["system-pos"])
