@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 
 from gateway import proxy, routes, routing
 from gateway.accesslog import AccessLog
@@ -55,4 +56,20 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         settings=settings,
         dependencies=WIRING.dependencies,
         wrappers=[AccessLog],
+        cors=cors_policy(settings),
+    )
+
+
+def cors_policy(settings: GatewaySettings) -> CORSConfig | None:
+    """The configured web shops may call the gateway from a browser: bearer tokens (no cookies), the headers
+    an API client sends, and the answer headers it needs to read (limits, retry hints, ETags, correlation)."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "X-Request-ID"],
+        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "ETag", "Location", "X-Request-ID"],
+        allow_credentials=False,
+        max_age=600,
     )

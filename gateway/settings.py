@@ -36,3 +36,14 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
             "it from the Secret. Changing it invalidates every client secret."
         ),
     ] = ""
+    gateway_cors_origins: Annotated[
+        str,
+        Meta(
+            description="Web origins allowed to call the gateway from a browser (CORS), comma-separated, e.g. "
+            "`https://shop.example.com`; empty = none. Credentials are bearer tokens, never cookies."
+        ),
+    ] = ""
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.gateway_cors_origins.split(",") if origin.strip()]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeGuard
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -269,6 +270,7 @@ def create_service(
     wrappers: Sequence[Wrapper] = (),
     middleware: Sequence[Any] = (),
     signs_as_service: bool = False,
+    cors: CORSConfig | None = None,
 ) -> Litestar:
     """Build a deployable. ``lifespan`` contexts run after Redis and the hop client are up, in order.
 
@@ -279,6 +281,7 @@ def create_service(
 
     With Redis, every worker verifies identity tokens against the keys published in the state Redis (one
     :class:`Verifier` per worker, in ``app.state.identity_verifier``) and handlers may declare ``identity``.
+    ``cors``: Litestar's CORS policy, for a deployable browsers call directly (the gateway).
     ``signs_as_service``: the deployable also carries its own service identity on calls that have no caller
     (``app.state.service_signer``, a :class:`ServiceSigner` whose public keys it publishes at start)."""
     settings = settings or get_settings(Settings)
@@ -337,6 +340,7 @@ def create_service(
             **(dependencies or {}),
         },
         middleware=list(middleware),
+        cors_config=cors,
         dto=StrictBody[msgspec.Struct],
         return_dto=None,
         logging_config=None,

@@ -57,6 +57,7 @@ TEST_SETTINGS = {
     # Facts re-claimed after 1 s (five redeliveries fit in a test), partial returns close after 10 s.
     "OMNIGATE_ORDERS_CLAIM_IDLE_S": "1",
     "OMNIGATE_ORDERS_RETURN_CLOSE_DAYS": str(10 / 86_400),
+    "OMNIGATE_GATEWAY_CORS_ORIGINS": "https://shop.example.test",
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.
