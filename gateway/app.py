@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from gateway import routes
+from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
 from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
@@ -37,8 +38,14 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             pepper=settings.gateway_client_secret_pepper,
         )
         clients = ClientStore(app.state.redis, keys, pepper=settings.gateway_client_secret_pepper)
-        WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring))
-        yield
+        # The check of access tokens (ours and the configured external issuers'): built here so that a bad
+        # issuers file stops the start; the request pipeline uses it from Parts.
+        access = AccessTokens.build(settings, ring)
+        try:
+            WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring, access))
+            yield
+        finally:
+            await access.aclose()
 
     return create_service(
         NAME,

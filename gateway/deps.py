@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
 from shared.deps import Wiring
 from shared.signing import KeyRing
@@ -14,6 +15,7 @@ class Parts:
     token_endpoint: TokenEndpoint
     token_server: TokenServer
     keyring: KeyRing
+    access_tokens: AccessTokens
 
 
 WIRING = Wiring("gateway_parts", Parts)
