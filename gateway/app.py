@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from gateway import proxy, routes, routing
+from gateway.access import AccessTokens
 from gateway.accesslog import AccessLog
 from gateway.authorization import TokenEndpoint, TokenServer
 from gateway.clients import ClientStore
@@ -41,8 +42,14 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             pepper=settings.gateway_client_secret_pepper,
         )
         clients = ClientStore(app.state.redis, keys, pepper=settings.gateway_client_secret_pepper)
-        WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring, app.state.http))
-        yield
+        # The check of access tokens (ours and the configured external issuers'): built here so that a bad
+        # issuers file stops the start; the request pipeline uses it from Parts.
+        access = AccessTokens.build(settings, ring)
+        try:
+            WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring, access, app.state.http))
+            yield
+        finally:
+            await access.aclose()
 
     return create_service(
         NAME,

@@ -169,10 +169,9 @@ class TokenServer(AuthorizationServer):
 
     def issue(self, request: TokenRequest, scope: str | None) -> dict[str, Any]:
         """RFC 6749 §5.1's answer: a JWT for the authenticated client, with the scopes asked for or, when none
-        were (§3.3), every scope the client holds."""
+        were (§3.3), every scope the client holds; it carries the client's channel, partner and plan."""
         client: _Client = request.client
         granted = " ".join(s for s in SCOPES if s in ((scope or "").split() or client.client.scopes))
-        extra = {"partner_id": client.client.partner} if client.client.partner else None
         token = mint(
             request.signing.current,
             issuer=self.issuer,
@@ -180,7 +179,9 @@ class TokenServer(AuthorizationServer):
             scope=granted,
             ttl_s=self.ttl_s,
             now=int(time.time()),
-            extra=extra,
+            channel=client.client.caller_channel,
+            partner_id=client.client.partner,
+            plan=client.client.plan,
         )
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl_s, "scope": granted}
 

@@ -25,6 +25,9 @@ SCOPES = ("catalog:read", "availability:read", "orders:read", "orders:write", "r
 CLIENT_ID_PREFIX = "ogc_"
 
 
+CHANNELS = ("web", "mobile", "partner")
+
+
 class UnknownScope(ValueError):
     pass
 
@@ -36,6 +39,13 @@ class OAuthClient(msgspec.Struct, frozen=True, kw_only=True):
     secret_hmac: str  # hex HMAC-SHA256(pepper, secret)
     created_at_ms: int
     partner: str | None = None
+    channel: str | None = None  # web or mobile for a client without a partner (absent: web)
+    plan: str | None = None  # the plan its tokens carry (``plan`` claim), if any
+
+    @property
+    def caller_channel(self) -> str:
+        """The channel its tokens carry: a partner's client is always ``partner``; else ``web`` or ``mobile``."""
+        return "partner" if self.partner else self.channel or "web"
 
 
 _encoder = msgspec.json.Encoder()
@@ -69,8 +79,21 @@ class ClientStore:
         self.keys = keys
         self.pepper = pepper
 
-    async def create(self, *, name: str, scopes: str, partner: str | None = None) -> tuple[OAuthClient, str]:
-        """A new client and its secret (the only time the secret exists outside the caller's hands)."""
+    async def create(
+        self,
+        *,
+        name: str,
+        scopes: str,
+        partner: str | None = None,
+        channel: str | None = None,
+        plan: str | None = None,
+    ) -> tuple[OAuthClient, str]:
+        """A new client and its secret (the only time the secret exists outside the caller's hands). A client
+        with a ``partner`` is on the partner channel; one without is on ``channel`` (web or mobile, default web)."""
+        if partner and channel not in (None, "partner"):
+            raise ValueError(f"a partner's client is on the partner channel, not {channel}")
+        if not partner and channel not in (None, "web", "mobile"):
+            raise ValueError(f"a client without a partner is on the web or mobile channel, not {channel}")
         secret = secrets.token_urlsafe(32)
         client = OAuthClient(
             client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),
@@ -79,6 +102,8 @@ class ClientStore:
             secret_hmac=secret_hmac(self.pepper, secret),
             created_at_ms=now_ms(),
             partner=partner or None,
+            channel="partner" if partner else channel or "web",
+            plan=plan or None,
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.client(client.client_id), _encoder.encode(client), nx=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
 from shared.deps import Wiring
 from shared.http import Upstreams
@@ -15,6 +16,7 @@ class Parts:
     token_endpoint: TokenEndpoint
     token_server: TokenServer
     keyring: KeyRing
+    access_tokens: AccessTokens
     upstreams: Upstreams  # the kernel's hop client: the experience APIs, and the system APIs for webhooks
 
 

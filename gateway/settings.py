@@ -1,5 +1,5 @@
 """The gateway's settings: the kernel's, plus its authorization server's (issuer, token lifetime, the pepper of
-client secrets)."""
+client secrets) and its check of access tokens (external issuers, how often issuers' keys are read)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,31 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
             "it from the Secret. Changing it invalidates every client secret."
         ),
     ] = ""
+    gateway_issuers_file: Annotated[
+        str,
+        Meta(
+            description="A TOML file of the external issuers whose access tokens the gateway accepts besides its "
+            "own (`[[issuer]]` tables: issuer, jwks_uri, audience, algorithms, typ, customer_claim, channel, "
+            "partner_claim, scopes_claim, plan; see gateway/access.py). Empty: only the embedded issuer."
+        ),
+    ] = ""
+    gateway_jwks_refresh_s: Annotated[
+        float,
+        Meta(
+            description="How often the gateway re-reads the keys of every issuer (its own from the state Redis, "
+            "the external ones from their JWKS URLs) even when no unknown `kid` asked for it."
+        ),
+    ] = 300.0
+    gateway_jwks_cooldown_s: Annotated[
+        float,
+        Meta(
+            description="The least time between two reads of an issuer's keys caused by tokens naming an unknown "
+            "`kid` (a flood of made-up kids costs an issuer one JWKS fetch per cool-down, per worker)."
+        ),
+    ] = 10.0
+    gateway_jwks_timeout_s: Annotated[
+        float, Meta(description="Time limit of one fetch of an external issuer's JWKS.")
+    ] = 3.0
     gateway_cors_origins: Annotated[
         str,
         Meta(

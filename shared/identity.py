@@ -18,7 +18,9 @@ Why it is built this way:
   ``x5u``, ``jwk``, ``x5c``, ``crit``, ``b64``...) is refused; the claims are a strict struct (unknown claims
   refused); ``iss``, ``aud`` (a string or an array), ``exp``/``nbf``/``iat`` with a small leeway and a bounded
   lifetime are checked against one injectable clock. Verified tokens are kept in a bounded LRU whose hits
-  re-check expiry and that their key is still published.
+  re-check expiry and that their key is still published. These checks (:func:`check_header`,
+  :func:`check_signature`, :func:`check_audience`, :func:`check_times`) and the key cache (:class:`PublishedKeys`)
+  are the ones every bearer-token verifier here uses (the gateway's check of access tokens too): one copy.
 - **A signer is bound to what it may say.** The edge signers (the gateway) mint any caller's identity. Every other
   signer is a deployable carrying its own *service identity* for calls with no caller (saga retries, sweeps,
   relays, process -> process): its key is its own (:class:`shared.signing.KeyRing`, kept in the state Redis),
@@ -38,7 +40,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -65,7 +67,6 @@ ALGORITHMS = ("RS256", "ES256")
 EDGE_SIGNERS = frozenset({"gateway"})
 REALM = "omnigate-internal"
 MAX_TOKEN_BYTES = 4096
-_HEADER_NAMES = frozenset({"alg", "kid", "typ"})
 
 Channel = Literal["web", "mobile", "partner", "internal", "ops"]
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
@@ -160,8 +161,17 @@ class Claims(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
 # --- Problems ------------------------------------------------------------------------------------------------------
 
 
-def _challenge(error: str | None = None, description: str | None = None, scope: str | None = None) -> str:
-    parts = [f'realm="{REALM}"']
+class TokenRefused(ValueError):
+    """Why a bearer token is refused, raised by the checks below that every verifier shares (this module's
+    :class:`Verifier`, the gateway's access-token check); each verifier turns it into its own 401 challenge."""
+
+
+def challenge(
+    error: str | None = None, description: str | None = None, scope: str | None = None, *, realm: str = REALM
+) -> str:
+    """An RFC 6750 §3 ``WWW-Authenticate: Bearer`` challenge for ``realm``: no error code when no token came
+    (§3.1), ``invalid_token`` for a refused one, ``insufficient_scope`` (with the ``scope`` needed) for too little."""
+    parts = [f'realm="{realm}"']
     if error:
         parts.append(f'error="{error}"')
     if description:
@@ -176,24 +186,30 @@ def _quotable(description: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in description)
 
 
-def refused(detail: str) -> ProblemError:
-    """401: the identity token is not one we accept (RFC 6750 ``invalid_token``)."""
+def refused(detail: str, *, realm: str = REALM) -> ProblemError:
+    """401: the token is not one we accept (RFC 6750 ``invalid_token``)."""
     return ProblemError(
-        "unauthorized", detail, headers={"WWW-Authenticate": _challenge("invalid_token", detail)}, in_doubt=False
+        "unauthorized",
+        detail,
+        headers={"WWW-Authenticate": challenge("invalid_token", detail, realm=realm)},
+        in_doubt=False,
     )
 
 
-def missing() -> ProblemError:
-    """401: no identity token at all (RFC 6750 §3.1: no error code)."""
+def missing(header: str = HEADER, *, realm: str = REALM) -> ProblemError:
+    """401: no token at all (RFC 6750 §3.1: no error code)."""
     return ProblemError(
-        "unauthorized", f"the {HEADER} header is required", headers={"WWW-Authenticate": _challenge()}, in_doubt=False
+        "unauthorized",
+        f"the {header} header is required",
+        headers={"WWW-Authenticate": challenge(realm=realm)},
+        in_doubt=False,
     )
 
 
-def forbidden(detail: str, *, scope: str | None = None) -> ProblemError:
-    """403: a valid identity that may not do this (RFC 6750 ``insufficient_scope``)."""
-    challenge = _challenge("insufficient_scope", detail, scope)
-    return ProblemError("forbidden", detail, headers={"WWW-Authenticate": challenge}, in_doubt=False)
+def forbidden(detail: str, *, scope: str | None = None, realm: str = REALM) -> ProblemError:
+    """403: a valid token whose holder may not do this (RFC 6750 ``insufficient_scope``)."""
+    found = challenge("insufficient_scope", detail, scope, realm=realm)
+    return ProblemError("forbidden", detail, headers={"WWW-Authenticate": found}, in_doubt=False)
 
 
 # --- Keys ----------------------------------------------------------------------------------------------------------
@@ -363,6 +379,83 @@ class FileKeys:
         return signer_keys(self.signer, json.loads(self.path.read_text()))
 
 
+class KeysUnreadable(Exception):
+    """A key source could not be read (Redis or a JWKS endpoint down, an unusable answer)."""
+
+
+class PublishedKeys:
+    """The verification keys of one or more sources (``kid -> SignerKey``), held in process.
+
+    Re-read every ``refresh_s``; on an unknown ``kid`` at most once per ``cooldown_s`` (a flood of made-up kids
+    costs the source one read per cool-down); while nothing was ever read, at most once a second. A read that
+    fails keeps the keys held (a source down does not refuse tokens it already verified the keys of); with
+    nothing held it is a 503 ``service-unavailable`` with ``Retry-After``: the caller's token is not at fault.
+    Concurrent requests that find the keys stale read them once (a lock, the condition asked again under it).
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[KeySource],
+        *,
+        what: str = "the identity keys",
+        refresh_s: float = 60.0,
+        cooldown_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sources = list(sources)
+        self.what = what
+        self.refresh_s = refresh_s
+        self.cooldown_s = cooldown_s
+        self.retry_s = min(cooldown_s, 1.0)
+        self.clock = clock
+        self._keys: dict[str, SignerKey] | None = None
+        self._loaded_at = float("-inf")
+        self._reading = asyncio.Lock()
+
+    def _since(self) -> float:
+        return self.clock() - self._loaded_at
+
+    async def fresh(self) -> None:
+        """Re-read the keys if it is time to (or nothing is held yet); a 503 if nothing can be held."""
+        await self._reload_if(
+            lambda: self._since() >= self.refresh_s or (self._keys is None and self._since() >= self.retry_s)
+        )
+        if self._keys is None:
+            retry = max(1, int(self.retry_s - self._since() + 0.999))
+            raise ProblemError("service-unavailable", f"{self.what} cannot be read", retry_after=retry)
+
+    async def find(self, kid: str) -> SignerKey:
+        """The key published under ``kid`` (read again if unknown and the cool-down allows), or
+        :class:`TokenRefused`."""
+        await self._reload_if(lambda: kid not in (self._keys or {}) and self._since() >= self.cooldown_s)
+        found = (self._keys or {}).get(kid)
+        if found is None:
+            raise TokenRefused("the token's key is not published")
+        return found
+
+    def holds(self, kid: str) -> bool:
+        """Whether ``kid`` is among the keys held now (no read)."""
+        return kid in (self._keys or {})
+
+    async def _reload_if(self, stale: Callable[[], bool]) -> None:
+        if stale():
+            async with self._reading:
+                if stale():
+                    await self.reload()
+
+    async def reload(self) -> None:
+        """Read every source now; on failure keep what is held."""
+        self._loaded_at = self.clock()
+        try:
+            keys: dict[str, SignerKey] = {}
+            for source in self.sources:
+                keys.update(await source.load())
+        except (RedisError, OSError, ValueError, JoseError, KeysUnreadable) as exc:
+            log.warning("%s could not be read (%s); keeping the ones held", self.what, exc)
+            return
+        self._keys = keys
+
+
 class _Verified(msgspec.Struct, frozen=True):
     identity: Identity
     exp: int
@@ -385,128 +478,141 @@ class Verifier:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sources = list(sources)
+        self.keys = PublishedKeys(sources, refresh_s=refresh_s, cooldown_s=cooldown_s, clock=clock)
         self.issuer = issuer
         self.edge_signers = edge_signers
         self.leeway_s = leeway_s
         self.max_ttl_s = max_ttl_s
-        self.refresh_s = refresh_s
-        self.cooldown_s = cooldown_s
         self.clock = clock
-        self._keys: dict[str, SignerKey] | None = None
-        self._loaded_at = float("-inf")
         self._verified: LRUCache[str, _Verified] = LRUCache(cache_size)
-        self._reading = asyncio.Lock()
 
     async def verify(self, token: str | None) -> Identity:
         """The identity ``token`` carries, or a 401 problem (a 503 if no key could ever be read)."""
         if not token:
             raise missing()
         now = self.clock()
-        await self._reload_if(lambda: self._keys is None or self.clock() - self._loaded_at >= self.refresh_s)
+        await self.keys.fresh()
         hit = self._verified.get(token)
         if hit is not None:
-            if now < hit.exp + self.leeway_s:
+            if now < hit.exp + self.leeway_s and self.keys.holds(hit.kid):
                 return hit.identity
             self._verified.pop(token, None)
-            raise refused("the identity token has expired")
-        found = await self._check(token, now)
+        try:
+            found = await self._check(token, now)
+        except TokenRefused as exc:
+            raise refused(str(exc)) from exc
         self._verified[token] = found
         return found.identity
 
-    async def _reload_if(self, stale: Callable[[], bool]) -> None:
-        """Reload if ``stale()``, asked again once the lock is held: concurrent requests read the keys once."""
-        if stale():
-            async with self._reading:
-                if stale():
-                    await self.reload()
-
     async def reload(self) -> None:
-        """Re-read the published keys; verified tokens whose key was withdrawn are forgotten."""
-        self._loaded_at = self.clock()
-        try:
-            keys: dict[str, SignerKey] = {}
-            for source in self.sources:
-                keys.update(await source.load())
-        except (RedisError, OSError, ValueError, JoseError) as exc:
-            log.warning("identity keys could not be read (%s); keeping the ones held", exc)
-            if self._keys is None:
-                raise ProblemError("service-unavailable", "the identity keys cannot be read", retry_after=1) from exc
-            return
-        self._keys = keys
-        for token in [t for t, entry in self._verified.items() if entry.kid not in keys]:
-            del self._verified[token]
+        """Re-read the published keys now."""
+        await self.keys.reload()
 
     async def _check(self, token: str, now: float) -> _Verified:
-        if len(token) > MAX_TOKEN_BYTES:
-            raise refused("the identity token is too large")
-        try:
-            obj = jws.extract_compact(token.encode())
-        except (JoseError, ValueError) as exc:
-            raise refused("the identity token is not a compact JWS") from exc
+        obj = extract(token)
         header = obj.headers()
-        kid = _check_header(header)
-        signer_key = await self._key(kid)
-        _check_signature(obj, header["alg"], signer_key.key)
+        kid = check_header(header, algorithms=ALGORITHMS, types=(TOKEN_TYPE,))
+        signer_key = await self.keys.find(kid)
+        check_signature(obj, header["alg"], signer_key.key)
         claims = _claims(obj.payload)
         self._check_claims(claims, now)
         identity = _identity(claims, signer_key.signer, self.edge_signers)
         return _Verified(identity, claims.exp, kid)
 
-    async def _key(self, kid: str) -> SignerKey:
-        await self._reload_if(
-            lambda: kid not in (self._keys or {}) and self.clock() - self._loaded_at >= self.cooldown_s
-        )
-        keys = self._keys or {}
-        if kid not in keys:
-            raise refused("the identity token's key is not published")
-        return keys[kid]
-
     def _check_claims(self, claims: Claims, now: float) -> None:
         if claims.iss != self.issuer:
-            raise refused("the identity token has another issuer")
-        audiences = [claims.aud] if isinstance(claims.aud, str) else claims.aud
-        if AUDIENCE not in audiences:
-            raise refused(f"the identity token is not for {AUDIENCE}")
-        if now >= claims.exp + self.leeway_s:
-            raise refused("the identity token has expired")
-        if claims.nbf is not None and now + self.leeway_s < claims.nbf:
-            raise refused("the identity token is not valid yet")
-        if now + self.leeway_s < claims.iat or claims.exp - claims.iat > self.max_ttl_s:
-            raise refused("the identity token's lifetime is not one we issue")
+            raise TokenRefused("the token has another issuer")
+        check_audience(claims.aud, AUDIENCE)
+        check_times(now, self.leeway_s, exp=claims.exp, nbf=claims.nbf, iat=claims.iat)
+        if claims.exp - claims.iat > self.max_ttl_s:
+            raise TokenRefused("the token's lifetime is not one we issue")
 
 
-def _check_header(header: Mapping[str, Any]) -> str:
-    """The ``kid`` of a header that names only what we sign with; anything that would choose a key is refused."""
-    extra = set(header) - _HEADER_NAMES
+# --- The checks every bearer-token verifier shares (they raise TokenRefused) ------------------------------------
+
+# The only header parameters a token may carry: anything else (jku, x5u, jwk, x5c, crit, b64...) would choose a key
+# or change how the signature is read.
+HEADER_NAMES = frozenset({"alg", "kid", "typ"})
+
+
+def extract(token: str) -> jws.CompactSignature:
+    """The parts of a compact JWS (RFC 7515 §7.1), not yet verified; bounded in size."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenRefused("the token is too large")
+    try:
+        return jws.extract_compact(token.encode())
+    except (JoseError, ValueError, UnicodeError) as exc:
+        raise TokenRefused("the token is not a compact JWS") from exc
+
+
+def media_type(typ: str) -> str:
+    """A ``typ`` value compared as RFC 7515 §4.1.9 says: case-insensitive, ``application/`` optional."""
+    lowered = typ.lower()
+    return lowered.removeprefix("application/")
+
+
+def check_header(
+    header: Mapping[str, Any],
+    *,
+    algorithms: Collection[str],
+    types: Collection[str],
+    names: frozenset[str] = HEADER_NAMES,
+) -> str:
+    """The ``kid`` of a header that names only what we accept: ``alg`` one of ``algorithms``, ``typ`` one of
+    ``types`` (compared by :func:`media_type`; no ``types`` = ``typ`` is not checked), no parameter beyond
+    ``names``."""
+    extra = set(header) - names
     if extra:
-        raise refused(f"the identity token's header may not carry {', '.join(sorted(extra))}")
-    if header.get("alg") not in ALGORITHMS:
-        raise refused(f"the identity token's algorithm must be one of {', '.join(ALGORITHMS)}")
-    if header.get("typ") != TOKEN_TYPE:
-        raise refused(f"the identity token's typ must be {TOKEN_TYPE}")
+        raise TokenRefused(f"the token's header may not carry {', '.join(sorted(extra))}")
+    if header.get("alg") not in algorithms:
+        raise TokenRefused(f"the token's algorithm must be one of {', '.join(algorithms)}")
+    typ = header.get("typ")
+    if types and not (isinstance(typ, str) and media_type(typ) in {media_type(t) for t in types}):
+        raise TokenRefused(f"the token's typ must be {' or '.join(types)}")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise refused("the identity token names no kid")
+        raise TokenRefused("the token names no kid")
     return kid
 
 
-def _check_signature(obj: jws.CompactSignature, alg: str, key: Key) -> None:
-    if algorithm_of(key) != alg:
-        raise refused("the identity token's algorithm does not fit its key")
+def check_signature(obj: jws.CompactSignature, alg: str, key: Key) -> None:
+    """The signature verifies with ``key`` under ``alg``, and ``alg`` is the one algorithm the key signs with."""
+    try:
+        fits = algorithm_of(key) == alg
+    except ValueError:
+        fits = False
+    if not fits:
+        raise TokenRefused("the token's algorithm does not fit its key")
     try:
         valid = jws.validate_compact(obj, key, algorithms=[alg])
     except JoseError as exc:
-        raise refused("the identity token's signature does not verify") from exc
+        raise TokenRefused("the token's signature does not verify") from exc
     if not valid:
-        raise refused("the identity token's signature does not verify")
+        raise TokenRefused("the token's signature does not verify")
+
+
+def check_audience(aud: str | Sequence[str], expected: str) -> None:
+    """RFC 7519 §4.1.3: ``aud`` is a string or an array, and holds ``expected``."""
+    audiences = [aud] if isinstance(aud, str) else list(aud)
+    if expected not in audiences:
+        raise TokenRefused(f"the token is not for {expected}")
+
+
+def check_times(now: float, leeway_s: float, *, exp: int, nbf: int | None = None, iat: int | None = None) -> None:
+    """RFC 7519 §4.1.4-6 against one clock (epoch seconds) with ``leeway_s`` of skew either way."""
+    if now >= exp + leeway_s:
+        raise TokenRefused("the token has expired")
+    if nbf is not None and now + leeway_s < nbf:
+        raise TokenRefused("the token is not valid yet")
+    if iat is not None and now + leeway_s < iat:
+        raise TokenRefused("the token's lifetime is not one we issue: issued in the future")
 
 
 def _claims(payload: bytes | None) -> Claims:
     try:
         return msgspec.json.decode(payload or b"", type=Claims)
     except msgspec.DecodeError as exc:
-        raise refused(f"the identity token's claims are not valid: {exc}") from exc
+        raise TokenRefused(f"the token's claims are not valid: {exc}") from exc
 
 
 def _identity(claims: Claims, signer: str, edge_signers: frozenset[str]) -> Identity:
@@ -523,7 +629,7 @@ def _identity(claims: Claims, signer: str, edge_signers: frozenset[str]) -> Iden
             Identity,
         )
     except msgspec.ValidationError as exc:
-        raise refused(f"the identity token's claims are not valid: {exc}") from exc
+        raise TokenRefused(f"the token's claims are not valid: {exc}") from exc
     if signer not in edge_signers and (identity.channel != "internal" or identity.service != signer):
-        raise refused(f"a key of {signer} signs only {signer}'s own service identity")
+        raise TokenRefused(f"a key of {signer} signs only {signer}'s own service identity")
     return identity

@@ -1,16 +1,21 @@
 """The gateway's test helpers, as fixtures: a client of the running gateway, the ``omnigate`` CLI run in this
-process against the estate's Redis (the code path operators use), and the JWKS the gateway serves."""
+process against the estate's Redis (the code path operators use), the JWKS the gateway serves, and the gateway's
+check of access tokens (``gateway.access.AccessTokens``) run in this process against the estate's Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from joserfc.jwk import KeySet
+from redis.asyncio import Redis
 
 from estate import cli
+from gateway.access import AccessTokens, Caller
 from gateway.settings import GatewaySettings
+from gateway.tokens import keyring
 from tests.estate import TestEstate
 
 Cli = Callable[..., str]
@@ -37,6 +42,7 @@ def omnigate(
     monkeypatch.setenv("OMNIGATE_GATEWAY_CLIENT_SECRET_PEPPER", gateway_settings.gateway_client_secret_pepper)
     monkeypatch.setenv("OMNIGATE_GATEWAY_TOKEN_TTL_S", str(gateway_settings.gateway_token_ttl_s))
     monkeypatch.setenv("OMNIGATE_GATEWAY_LEEWAY_S", str(gateway_settings.gateway_leeway_s))
+    monkeypatch.setenv("OMNIGATE_GATEWAY_ISSUER", gateway_settings.gateway_issuer)
 
     def run(*argv: str) -> str:
         capsys.readouterr()
@@ -69,3 +75,23 @@ def served_jwks(gateway: httpx.Client) -> Callable[[], KeySet]:
         return KeySet.import_key_set(response.json())
 
     return fetch
+
+
+@pytest.fixture
+def check_access(gateway_settings: GatewaySettings) -> Callable[[str], Caller]:
+    """The caller a bearer token names, checked as the gateway checks it (a fresh AccessTokens each time, so it
+    reads the keys as they are now); a refused token raises its ProblemError."""
+
+    def check(token: str) -> Caller:
+        async def run() -> Caller:
+            redis = Redis.from_url(gateway_settings.redis_url)
+            tokens = AccessTokens.build(gateway_settings, keyring(redis, gateway_settings))
+            try:
+                return await tokens.verify(token)
+            finally:
+                await tokens.aclose()
+                await redis.aclose()
+
+        return asyncio.run(run())
+
+    return check

@@ -15,7 +15,7 @@ from joserfc import jwt
 from redis.asyncio import Redis
 
 from gateway.settings import GatewaySettings
-from gateway.tokens import SIGNER, verify
+from gateway.tokens import SIGNER
 from shared.identity import keys_key
 from shared.signing import KeyRing
 
@@ -39,7 +39,7 @@ def get_token(gateway: httpx.Client, client_id: str, secret: str, **form: str) -
 
 
 def test_a_client_made_by_the_cli_gets_a_token_that_verifies_with_the_served_jwks(
-    gateway, new_client, served_jwks, gateway_settings
+    gateway, new_client, served_jwks, gateway_settings, check_access
 ) -> None:
     client_id, secret = new_client("orders:read orders:write", partner="acme")
     response = gateway.post("/oauth/token", data={**FORM, "scope": "orders:read"}, auth=(client_id, secret))
@@ -61,7 +61,15 @@ def test_a_client_made_by_the_cli_gets_a_token_that_verifies_with_the_served_jwk
     assert claims["partner_id"] == "acme"
     assert claims["iat"] <= time.time() < claims["exp"] == claims["iat"] + gateway_settings.gateway_token_ttl_s
     assert claims["jti"]
-    verify(body["access_token"], served_jwks(), issuer=gateway_settings.gateway_issuer, leeway_s=5)
+    assert claims["channel"] == "partner"
+    caller = check_access(body["access_token"])
+    assert (caller.channel, caller.partner_id, caller.client_id, caller.consumer) == (
+        "partner",
+        "acme",
+        client_id,
+        "partner:acme",
+    )
+    assert caller.scopes == {"orders:read"}
 
 
 def test_client_secret_post_works_and_no_scope_means_all_the_clients_scopes(gateway, new_client, served_jwks) -> None:
@@ -111,6 +119,36 @@ def test_a_token_request_that_is_not_a_form_is_400_invalid_request(gateway, new_
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
 
 
+def test_a_client_without_partner_has_the_channel_and_plan_it_was_made_with(gateway, omnigate, check_access) -> None:
+    printed = omnigate(
+        "clients", "create", "--name", "mobile app", "--scopes", "catalog:read", "--channel", "mobile", "--plan", "gold"
+    )
+    fields = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
+    client_id, secret = fields["client_id"].strip(), fields["client_secret"].strip()
+    caller = check_access(get_token(gateway, client_id, secret))
+    assert (caller.channel, caller.plan, caller.partner_id, caller.consumer) == (
+        "mobile",
+        "gold",
+        None,
+        f"client:{client_id}",
+    )
+
+
+def test_omnigate_token_prints_a_shoppers_token_that_the_gateway_accepts(omnigate, check_access) -> None:
+    token = omnigate("token", "--sub", "c-1001", "--channel", "mobile").strip()
+    caller = check_access(token)
+    assert (caller.sub, caller.customer_id, caller.channel, caller.client_id) == (
+        "c-1001",
+        "c-1001",
+        "mobile",
+        "omnigate-cli",
+    )
+    assert caller.scopes == {"catalog:read", "availability:read", "orders:read", "orders:write", "returns:write"}
+    assert caller.consumer == "customer:c-1001"
+    narrow = check_access(omnigate("token", "--sub", "c-7", "--channel", "web", "--scopes", "orders:read").strip())
+    assert (narrow.channel, narrow.scopes) == ("web", {"orders:read"})
+
+
 def test_metadata_names_the_issuer_endpoint_and_keys(gateway, gateway_settings) -> None:
     meta = gateway.get("/.well-known/oauth-authorization-server").json()
     issuer = gateway_settings.gateway_issuer
@@ -123,7 +161,7 @@ def test_metadata_names_the_issuer_endpoint_and_keys(gateway, gateway_settings) 
 
 
 def test_after_keys_rotate_old_tokens_still_verify_and_new_ones_carry_the_new_kid(
-    gateway, new_client, served_jwks, omnigate, gateway_settings
+    gateway, new_client, served_jwks, omnigate, gateway_settings, check_access
 ) -> None:
     client_id, secret = new_client("orders:read")
     before = get_token(gateway, client_id, secret)
@@ -138,13 +176,13 @@ def test_after_keys_rotate_old_tokens_still_verify_and_new_ones_carry_the_new_ki
     published = published_for_the_layers_below(gateway_settings)  # `keys rotate` publishes at once
     assert [k["kid"] for k in published["keys"]][:2] == [new_kid, old_kid]
     assert published == gateway.get("/.well-known/jwks.json").json()
-    verify(before, jwks, issuer=gateway_settings.gateway_issuer, leeway_s=5)
+    assert check_access(before).client_id == client_id
     # Every worker signs with the new key at once (no restart): fresh connections spread over both.
     for _ in range(8):
         with httpx.Client(base_url=str(gateway.base_url), timeout=15) as fresh:
             after = get_token(fresh, client_id, secret)
         assert jwt.decode(after, jwks).header["kid"] == new_kid
-        verify(after, jwks, issuer=gateway_settings.gateway_issuer, leeway_s=5)
+        assert check_access(after).client_id == client_id
 
 
 def test_the_gateway_publishes_for_the_layers_below_the_jwks_it_serves(gateway, gateway_settings) -> None:

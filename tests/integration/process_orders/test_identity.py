@@ -39,7 +39,8 @@ def access_token(estate: TestEstate) -> str:
                 ttl_s=300,
                 now=int(time.time()),
                 subject="c-1",
-                extra={"channel": "web", "customer_id": "c-1"},
+                channel="web",
+                customer_id="c-1",
             )
         finally:
             await client.aclose()
