@@ -36,6 +36,7 @@ class OAuthClient(msgspec.Struct, frozen=True, kw_only=True):
     secret_hmac: str  # hex HMAC-SHA256(pepper, secret)
     created_at_ms: int
     partner: str | None = None
+    plan: str | None = None  # a partner plan of limits.toml (gateway/plans.py); None: the plain client limit
 
 
 _encoder = msgspec.json.Encoder()
@@ -69,8 +70,13 @@ class ClientStore:
         self.keys = keys
         self.pepper = pepper
 
-    async def create(self, *, name: str, scopes: str, partner: str | None = None) -> tuple[OAuthClient, str]:
-        """A new client and its secret (the only time the secret exists outside the caller's hands)."""
+    async def create(
+        self, *, name: str, scopes: str, partner: str | None = None, plan: str | None = None
+    ) -> tuple[OAuthClient, str]:
+        """A new client and its secret (the only time the secret exists outside the caller's hands). A ``plan``
+        (already checked against limits.toml by the caller) needs a ``partner``: the partner's limits apply."""
+        if plan and not partner:
+            raise ValueError("a plan is a partner's: give the partner the client acts for")
         secret = secrets.token_urlsafe(32)
         client = OAuthClient(
             client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),
@@ -79,6 +85,7 @@ class ClientStore:
             secret_hmac=secret_hmac(self.pepper, secret),
             created_at_ms=now_ms(),
             partner=partner or None,
+            plan=plan or None,
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.client(client.client_id), _encoder.encode(client), nx=True)
