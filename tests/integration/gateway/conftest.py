@@ -1,19 +1,26 @@
 """The gateway's test helpers, as fixtures: a client of the running gateway, the ``omnigate`` CLI run in this
-process against the estate's Redis (the code path operators use), and the JWKS the gateway serves."""
+process against the estate's Redis (the code path operators use; ``omnigate_refused`` for a command that must
+fail), the partner keys of the estate's Redis, and the JWKS the gateway serves."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from joserfc.jwk import KeySet
 
 from estate import cli
+from gateway.cli import with_partner_keys
+from gateway.partners import PartnerKeys
 from gateway.settings import GatewaySettings
 from tests.estate import TestEstate
 
 Cli = Callable[..., str]
+T = TypeVar("T")
+KeysRun = Callable[[Callable[[PartnerKeys], Awaitable[Any]]], Any]
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +56,28 @@ def omnigate(
 
 
 @pytest.fixture
-def new_client(omnigate: Cli) -> Callable[[str], tuple[str, str]]:
-    """``omnigate clients create`` with these scopes: the client's id and secret, as printed."""
+def omnigate_refused(omnigate: Cli, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run an ``omnigate`` command that must be refused (exit status 2, nothing on stdout); returns its stderr."""
 
-    def create(scopes: str, partner: str | None = None) -> tuple[str, str]:
-        argv = ["clients", "create", "--name", "integration test", "--scopes", scopes]
-        printed = omnigate(*argv, *(["--partner", partner] if partner else []))
-        fields = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
-        return fields["client_id"].strip(), fields["client_secret"].strip()
+    def run(*argv: str) -> str:
+        capsys.readouterr()
+        code = cli.main(list(argv))
+        out = capsys.readouterr()
+        assert (code, out.out) == (2, ""), out
+        return out.err
 
-    return create
+    return run
+
+
+@pytest.fixture
+def partner_keys(gateway_settings: GatewaySettings) -> KeysRun:
+    """Run an async function on the partner API keys of the estate's state Redis, as the gateway reads them (its
+    pepper and plans), in an event loop of its own (the CLI's own helper); returns what the function returned."""
+
+    def run(action: Callable[[PartnerKeys], Awaitable[T]]) -> T:
+        return asyncio.run(with_partner_keys(gateway_settings, action))
+
+    return run
 
 
 @pytest.fixture
