@@ -81,6 +81,19 @@ def partner_keys(gateway_settings: GatewaySettings) -> KeysRun:
 
 
 @pytest.fixture
+def new_client(omnigate: Cli) -> Callable[[str], tuple[str, str]]:
+    """``omnigate clients create`` with these scopes: the client's id and secret, as printed."""
+
+    def create(scopes: str, partner: str | None = None) -> tuple[str, str]:
+        argv = ["clients", "create", "--name", "integration test", "--scopes", scopes]
+        printed = omnigate(*argv, *(["--partner", partner] if partner else []))
+        fields = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
+        return fields["client_id"].strip(), fields["client_secret"].strip()
+
+    return create
+
+
+@pytest.fixture
 def served_jwks(gateway: httpx.Client) -> Callable[[], KeySet]:
     def fetch() -> KeySet:
         response = gateway.get("/.well-known/jwks.json")
