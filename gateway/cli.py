@@ -1,21 +1,27 @@
 """The gateway's ``omnigate`` commands (registered by the AppHost, estate/cli.py): ``clients create``,
-``keys rotate``, ``token`` (a development shopper access token) and ``identity`` (a development identity token).
-They act on the state Redis the gateway reads (``REDIS_URL``, ``OMNIGATE_KEY_PREFIX``), so
+``keys rotate``, ``token`` (a development shopper access token), ``partners create|rotate|revoke|list`` (partner
+API keys) and ``identity`` (a development identity token). They act on the state Redis the gateway reads
+(``REDIS_URL``, ``OMNIGATE_KEY_PREFIX``), so
 running gateway workers see the result on their next request, without a restart."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import msgspec
 from redis.asyncio import Redis
 
 from gateway.clients import ClientStore, UnknownScope, parse_scopes
 from gateway.keys import Keys
+from gateway.partners import PartnerKey, PartnerKeys
+from gateway.plans import load as load_limits
 from gateway.settings import GatewaySettings
 from gateway.tokens import keyring, mint
 from shared.identity import Identity, Minter
@@ -38,7 +44,10 @@ async def create_client(
     channel: str | None = None,
     plan: str | None = None,
 ) -> tuple[str, str]:
-    """A new OAuth client: its id and its secret (stored only as an HMAC)."""
+    """A new OAuth client: its id and its secret (stored only as an HMAC). A ``plan`` must be one of limits.toml's
+    (:class:`~gateway.plans.UnknownPlan` otherwise)."""
+    if plan:
+        load_limits(settings.gateway_limits_file).plan(plan)
     redis = Redis.from_url(settings.redis_url)
     try:
         store = ClientStore(redis, Keys(settings.key_prefix), pepper=settings.gateway_client_secret_pepper)
@@ -46,6 +55,34 @@ async def create_client(
         return client.client_id, secret
     finally:
         await redis.aclose()
+
+
+T = TypeVar("T")
+
+
+async def with_partner_keys(settings: GatewaySettings, action: Callable[[PartnerKeys], Awaitable[T]]) -> T:
+    """Run ``action`` on the partner keys of the state Redis, the plans being those of the limits file."""
+    limits = load_limits(settings.gateway_limits_file)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        keys = PartnerKeys(
+            redis, Keys(settings.key_prefix), pepper=settings.gateway_client_secret_pepper, plans=limits.plans
+        )
+        return await action(keys)
+    finally:
+        await redis.aclose()
+
+
+def _print_key(key: PartnerKey, full: str) -> None:
+    print(f"key_id:  {key.key_id}")
+    print(f"partner: {key.partner_id}")
+    print(f"plan:    {key.plan}")
+    print(f"api_key: {full}")
+    print("The key is shown once and stored only as an HMAC: keep it now (send it as X-API-Key).", file=sys.stderr)
+
+
+def _iso(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 async def rotate_keys(settings: GatewaySettings) -> tuple[str, list[str]]:
@@ -201,9 +238,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], environ: 
     create.add_argument(
         "--channel", choices=["web", "mobile"], help="the channel of a client without a partner (default web)"
     )
-    create.add_argument("--plan", help="the rate-limit plan its tokens carry (claim plan)")
+    create.add_argument("--plan", help="the partner's plan (of limits.toml) whose rate limit applies; needs --partner")
     create.add_argument("--data-dir")
     create.set_defaults(func=cmd_clients_create)
+    register_partners(sub, settings)
     keys = sub.add_parser("keys", help="the gateway's token signing keys")
     keys_what = keys.add_subparsers(dest="what", required=True)
     rotate = keys_what.add_parser(
@@ -211,3 +249,82 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], environ: 
     )
     rotate.add_argument("--data-dir")
     rotate.set_defaults(func=cmd_keys_rotate)
+
+
+Settings = Callable[[argparse.Namespace], GatewaySettings]
+
+
+def _run(settings: Settings, args: argparse.Namespace, action: Callable[[PartnerKeys], Awaitable[T]]) -> T | None:
+    try:
+        return asyncio.run(with_partner_keys(settings(args), action))
+    except ValueError as exc:  # PartnerKeyError, UnknownPlan, LimitsConfigError: the message says what to do
+        print(f"omnigate partners {args.what}: {exc}", file=sys.stderr)
+        return None
+
+
+def _cmd_partners_create(settings: Settings, args: argparse.Namespace) -> int:
+    issued = _run(settings, args, lambda keys: keys.create(args.partner, args.plan))
+    if issued is None:
+        return 2
+    _print_key(*issued)
+    return 0
+
+
+def _cmd_partners_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    issued = _run(settings, args, lambda keys: keys.rotate(args.partner))
+    if issued is None:
+        return 2
+    _print_key(*issued)
+    print("Both keys are live: revoke the old one once the partner uses the new one.", file=sys.stderr)
+    return 0
+
+
+def _cmd_partners_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = _run(settings, args, lambda keys: keys.revoke(args.key))
+    if revoked is None:
+        return 2
+    print(f"revoked: {revoked.key_id} (partner {revoked.partner_id}, plan {revoked.plan})")
+    return 0
+
+
+def _cmd_partners_list(settings: Settings, args: argparse.Namespace) -> int:
+    found = _run(settings, args, lambda keys: keys.list(args.partner))
+    if found is None:
+        return 2
+    for k in found:
+        print(f"{k.key_id}  {k.state:<7}  {k.plan:<12}  created {_iso(k.created_ms)}  revoked {_iso(k.revoked_ms)}")
+    return 0
+
+
+_PARTNER = ("--partner", "the partner id")
+# command -> (what it does, its arguments, the function)
+_PARTNER_COMMANDS: dict[str, tuple[str, list[tuple[str, str]], Callable[[Settings, argparse.Namespace], int]]] = {
+    "create": (
+        "issue a key of a plan to a partner; prints it once",
+        [_PARTNER, ("--plan", "a plan of limits.toml, e.g. sandbox, standard, premium")],
+        _cmd_partners_create,
+    ),
+    "rotate": (
+        "issue a second key with the plan of the partner's live one; both stay live",
+        [_PARTNER],
+        _cmd_partners_rotate,
+    ),
+    "revoke": (
+        "revoke a key: refused from its next request on",
+        [("--key", "the key id (the part after og_, before the secret)")],
+        _cmd_partners_revoke,
+    ),
+    "list": ("a partner's keys, live and revoked (never their secrets)", [_PARTNER], _cmd_partners_list),
+}
+
+
+def register_partners(sub: argparse._SubParsersAction[argparse.ArgumentParser], settings: Settings) -> None:
+    """``omnigate partners create|rotate|revoke|list``: partner API keys (gateway/partners.py)."""
+    partners = sub.add_parser("partners", help="partner API keys (X-API-Key) and their plans")
+    what = partners.add_subparsers(dest="what", required=True)
+    for name, (help_text, arguments, func) in _PARTNER_COMMANDS.items():
+        cmd = what.add_parser(name, help=help_text)
+        for flag, flag_help in arguments:
+            cmd.add_argument(flag, required=True, help=flag_help)
+        cmd.add_argument("--data-dir")
+        cmd.set_defaults(func=functools.partial(func, settings))

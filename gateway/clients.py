@@ -40,7 +40,9 @@ class OAuthClient(msgspec.Struct, frozen=True, kw_only=True):
     created_at_ms: int
     partner: str | None = None
     channel: str | None = None  # web or mobile for a client without a partner (absent: web)
-    plan: str | None = None  # the plan its tokens carry (``plan`` claim), if any
+    plan: str | None = (
+        None  # a partner plan of limits.toml (gateway/plans.py), carried by its tokens (``plan`` claim); None: the plain client limit
+    )
 
     @property
     def caller_channel(self) -> str:
@@ -94,6 +96,8 @@ class ClientStore:
             raise ValueError(f"a partner's client is on the partner channel, not {channel}")
         if not partner and channel not in (None, "web", "mobile"):
             raise ValueError(f"a client without a partner is on the web or mobile channel, not {channel}")
+        if plan and not partner:
+            raise ValueError("a plan is a partner's: give the partner the client acts for")
         secret = secrets.token_urlsafe(32)
         client = OAuthClient(
             client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),

@@ -1,5 +1,6 @@
 """The gateway's settings: the kernel's, plus its authorization server's (issuer, token lifetime, the pepper of
-client secrets) and its check of access tokens (external issuers, how often issuers' keys are read)."""
+stored client secrets and partner API keys), its check of access tokens (external issuers, how often issuers' keys
+are read), where its rate limits are written, and CORS."""
 
 from __future__ import annotations
 
@@ -31,9 +32,16 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
     gateway_client_secret_pepper: Annotated[
         str,
         Meta(
-            description="The server-side key of the HMAC-SHA256 that OAuth client secrets are stored as (a Redis "
-            "dump alone cannot check a guessed secret). The launcher generates it at first run; the chart reads "
-            "it from the Secret. Changing it invalidates every client secret."
+            description="The server-side key of the HMAC-SHA256 that OAuth client secrets and partner API keys are "
+            "stored as (a Redis dump alone cannot check a guessed secret). The launcher generates it at first run; "
+            "the chart reads it from the Secret. Changing it invalidates every client secret and API key."
+        ),
+    ] = ""
+    gateway_limits_file: Annotated[
+        str,
+        Meta(
+            description="The TOML file of partner plans and rate limits (per plan, OAuth client, shopper and "
+            "client IP); empty means the packaged `gateway/limits.toml`. A bad rate or unknown key fails the start."
         ),
     ] = ""
     gateway_issuers_file: Annotated[

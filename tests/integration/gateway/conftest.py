@@ -1,11 +1,13 @@
 """The gateway's test helpers, as fixtures: a client of the running gateway, the ``omnigate`` CLI run in this
-process against the estate's Redis (the code path operators use), the JWKS the gateway serves, and the gateway's
-check of access tokens (``gateway.access.AccessTokens``) run in this process against the estate's Redis."""
+process against the estate's Redis (the code path operators use; ``omnigate_refused`` for a command that must
+fail), the partner keys of the estate's Redis, the JWKS the gateway serves, and the gateway's check of access
+tokens (``gateway.access.AccessTokens``) run in this process against the estate's Redis."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -14,11 +16,15 @@ from redis.asyncio import Redis
 
 from estate import cli
 from gateway.access import AccessTokens, Caller
+from gateway.cli import with_partner_keys
+from gateway.partners import PartnerKeys
 from gateway.settings import GatewaySettings
 from gateway.tokens import keyring
 from tests.estate import TestEstate
 
 Cli = Callable[..., str]
+T = TypeVar("T")
+KeysRun = Callable[[Callable[[PartnerKeys], Awaitable[Any]]], Any]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +56,31 @@ def omnigate(
         out = capsys.readouterr()
         assert code == 0, out.err
         return out.out
+
+    return run
+
+
+@pytest.fixture
+def omnigate_refused(omnigate: Cli, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run an ``omnigate`` command that must be refused (exit status 2, nothing on stdout); returns its stderr."""
+
+    def run(*argv: str) -> str:
+        capsys.readouterr()
+        code = cli.main(list(argv))
+        out = capsys.readouterr()
+        assert (code, out.out) == (2, ""), out
+        return out.err
+
+    return run
+
+
+@pytest.fixture
+def partner_keys(gateway_settings: GatewaySettings) -> KeysRun:
+    """Run an async function on the partner API keys of the estate's state Redis, as the gateway reads them (its
+    pepper and plans), in an event loop of its own (the CLI's own helper); returns what the function returned."""
+
+    def run(action: Callable[[PartnerKeys], Awaitable[T]]) -> T:
+        return asyncio.run(with_partner_keys(gateway_settings, action))
 
     return run
 
