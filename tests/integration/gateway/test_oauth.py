@@ -119,19 +119,24 @@ def test_a_token_request_that_is_not_a_form_is_400_invalid_request(gateway, new_
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
 
 
-def test_a_client_without_partner_has_the_channel_and_plan_it_was_made_with(gateway, omnigate, check_access) -> None:
-    printed = omnigate(
-        "clients", "create", "--name", "mobile app", "--scopes", "catalog:read", "--channel", "mobile", "--plan", "gold"
-    )
+def test_a_client_without_partner_has_the_channel_it_was_made_with_and_no_plan(
+    gateway, omnigate, omnigate_refused, check_access
+) -> None:
+    printed = omnigate("clients", "create", "--name", "mobile app", "--scopes", "catalog:read", "--channel", "mobile")
     fields = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
     client_id, secret = fields["client_id"].strip(), fields["client_secret"].strip()
     caller = check_access(get_token(gateway, client_id, secret))
     assert (caller.channel, caller.plan, caller.partner_id, caller.consumer) == (
         "mobile",
-        "gold",
+        None,
         None,
         f"client:{client_id}",
     )
+    # a plan is a partner's (limits.toml): a client acting for nobody is limited per client
+    refused = omnigate_refused(
+        "clients", "create", "--name", "x", "--scopes", "catalog:read", "--channel", "mobile", "--plan", "standard"
+    )
+    assert "partner" in refused
 
 
 def test_omnigate_token_prints_a_shoppers_token_that_the_gateway_accepts(omnigate, check_access) -> None:
