@@ -119,6 +119,16 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return scope in self.scopes
 
 
+class Caller(msgspec.Struct, frozen=True):
+    """A verified identity together with the token it came in (``caller: NamedDependency[Caller]``).
+
+    A deployable that passes its caller on to the layer below (the experience APIs, DESIGN §5) sends the very
+    token it received (``Upstream.request(..., identity=caller.token)``): it never mints one."""
+
+    identity: Identity
+    token: str
+
+
 # channel -> (customer_id, partner_id, service) present
 _SHAPES: dict[str, tuple[bool, bool, bool]] = {
     "web": (True, False, False),

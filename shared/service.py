@@ -4,7 +4,9 @@
 W3C trace propagation, JSON logs, problem+json for every error (the framework's own included), a Redis client,
 the outbound hop client, the identity verifier and the stop event of every background loop in ``app.state``.
 A handler that declares ``identity: NamedDependency[Identity]`` is reached only with a valid internal identity
-token (``X-Omnigate-Identity``, DESIGN §5): the kernel verifies it, and a request without one is a 401. A deployable's ``app.py`` only wires its routes and its own
+token (``X-Omnigate-Identity``, DESIGN §5): the kernel verifies it, and a request without one is a 401;
+``caller: NamedDependency[Caller]`` gives the same identity with its token, for a deployable that passes its caller
+on to the layer below (the experience APIs). A deployable's ``app.py`` only wires its routes and its own
 start-up work; this keeps eleven deployables alike where they should be alike.
 """
 
@@ -35,7 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
-from shared.identity import HEADER, Identity, RedisKeys, Verifier
+from shared.identity import HEADER, Caller, Identity, RedisKeys, Verifier
 from shared.problems import CATALOGUE, MEDIA_TYPE, STATUS_SLUGS, Problem, ProblemError, type_uri
 from shared.settings import Settings, get_settings
 from shared.signing import ServiceSigner
@@ -248,6 +250,13 @@ async def provide_identity(state: State, token: IdentityToken = None) -> Identit
     return await verifier.verify(token)
 
 
+async def provide_caller(state: State, token: IdentityToken = None) -> Caller:
+    """The verified identity with its token (``caller: NamedDependency[Caller]``), for a deployable that passes
+    its caller on to the layer below unchanged; 401 without a valid token, as for ``identity``."""
+    identity = await provide_identity(state, token)
+    return Caller(identity, token or "")  # verify() refused an empty token
+
+
 async def redis_ready(app: Litestar) -> None:
     await app.state.redis.ping()
 
@@ -336,7 +345,7 @@ def create_service(
         request_max_body_size=settings.max_body_bytes,
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
-            **({"identity": Provide(provide_identity)} if uses_redis else {}),
+            **({"identity": Provide(provide_identity), "caller": Provide(provide_caller)} if uses_redis else {}),
             **(dependencies or {}),
         },
         middleware=list(middleware),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -67,6 +68,9 @@ TEST_WORKERS = {
     "system-pos": 2,
     "process-availability": 2,
     "process-orders": 2,
+    "experience-web": 2,
+    "experience-mobile": 2,
+    "experience-partner": 2,
     "gateway": 2,
 }
 # Catalogue positions below this are the read-only favourites of the system-API tests.
@@ -296,6 +300,36 @@ class TestEstate:
         )
         assert answer.status_code == 200, answer.text
 
+    # --- stock, as the availability projection shows it --------------------------------------------------------
+
+    def atp(self, sku: str) -> dict[str, int]:
+        """process-availability's ATP of ``sku`` per location."""
+        answer = httpx.post(self.url("process-availability") + "/availability/query", json={"skus": [sku]}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return {a["location"]: a["available"] for a in answer.json()["items"][0]["locations"]}
+
+    def set_dc_stock(self, sku: str, tlb: int, zwl: int = 0) -> None:
+        """Count the SKU at both DCs (a WMS cycle count) and wait until the projection shows exactly that ATP."""
+        for warehouse, qty in (("TLB", tlb), ("ZWL", zwl)):
+            response = httpx.post(
+                self.url("sandbox-wms") + "/_sim/count",
+                json={"warehouse": warehouse, "sku": sku, "on_hand": qty},
+                timeout=10,
+            )
+            assert response.status_code == 200, response.text
+        self.wait_for(
+            lambda: (lambda a: a.get("dc-tlb") == tlb and a.get("dc-zwl") == zwl)(self.atp(sku)),
+            timeout=10,
+            what=f"ATP of {sku} = {tlb}/{zwl}",
+        )
+
+    def set_store_stock(self, sku: str, qty: int) -> str:
+        """Count ``qty`` of ``sku`` at the till of one store; wait until the projection shows it; the store."""
+        store = min(loc for loc in self.atp(sku) if loc.startswith("store-"))
+        self.count_at_till(sku, store, qty)
+        self.wait_for(lambda: self.atp(sku).get(store) == qty, timeout=10, what=f"ATP of {sku} at {store} = {qty}")
+        return store
+
     # --- process-orders' state that its API does not show (the saga's step, records of any owner) -------------
 
     def order_records(self, order_ids: list[str]) -> list[dict[str, Any] | None]:
@@ -389,6 +423,92 @@ class TestEstate:
         for key in self._redis.scan_iter(match=f"{self.prefix}*", count=1000):
             self._redis.delete(key)
         self._redis.close()
+
+
+ADDRESS = {
+    "name": "Anna de Vries",
+    "line1": "Keizersgracht 1",
+    "city": "Amsterdam",
+    "postal_code": "1015 CJ",
+    "country": "NL",
+}
+
+
+def order_body(
+    sku: str, qty: int = 1, *, mode: str = "ship", store: str | None = None, customer: str = "c-1", **extra: Any
+) -> dict[str, Any]:
+    """process-orders' canonical ``OrderRequest`` for one line (every channel submits this shape)."""
+    fulfilment: dict[str, Any] = {"mode": mode}
+    if mode == "ship":
+        fulfilment["ship_to"] = ADDRESS
+    else:
+        fulfilment["store"] = store
+    body = {
+        "customer": {"id": customer, "name": "Anna de Vries"},
+        "fulfilment": fulfilment,
+        "lines": [{"line_id": "1", "sku": sku, "qty": qty}],
+        "currency": "EUR",
+        "payment_reference": "psp_1",
+    }
+    body.update(extra)
+    return body
+
+
+ORDER_SCOPES = frozenset({"orders:read", "orders:write"})
+_SERVED = re.compile(r"^omnigate_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)  # a route's own braces: greedy
+
+
+class ExperienceApi:
+    """One experience API (``experience-web``...) as its callers use it: each request with a caller's identity
+    token (minted as the gateway mints it), under the channel's ``/<channel>/v1`` paths."""
+
+    def __init__(self, estate: TestEstate, channel: str) -> None:
+        self.estate = estate
+        self.channel = channel
+        self.name = f"experience-{channel}"
+
+    @property
+    def url(self) -> str:
+        return self.estate.url(self.name) + f"/{self.channel}/v1"
+
+    def caller(self, subject: str, scopes: frozenset[str] = ORDER_SCOPES, channel: str | None = None) -> dict[str, str]:
+        """The identity header of a customer (web, mobile) or a partner named ``subject``."""
+        channel = channel or self.channel
+        who = {"partner_id": subject} if channel == "partner" else {"customer_id": subject}
+        identity = msgspec.convert({"sub": subject, "channel": channel, "scopes": sorted(scopes), **who}, Identity)
+        return {HEADER: self.estate.identity_token(identity)}
+
+    def place(self, body: dict[str, Any], caller: dict[str, str], key: str | None = None) -> httpx.Response:
+        headers = {**caller, "Idempotency-Key": key or uuid.uuid4().hex}
+        return httpx.post(self.url + "/orders", json=body, headers=headers, timeout=30)
+
+    def get(self, path: str, caller: dict[str, str], **params: str) -> httpx.Response:
+        return httpx.get(self.url + path, params=params, headers=caller, timeout=10)
+
+    def cancel(self, order_id: str, caller: dict[str, str]) -> httpx.Response:
+        return httpx.post(self.url + f"/orders/{order_id}/cancel", json={"reason": "test"}, headers=caller, timeout=30)
+
+    def orders_served(self) -> float:
+        """Requests process-orders has served on its order routes, every worker counted (its /metrics). A worker
+        counts a request once its answer is sent: read until two reads a moment apart agree."""
+
+        def count() -> float:
+            text = httpx.get(self.estate.url("process-orders") + "/metrics", timeout=10).text
+            return sum(
+                float(value)
+                for labels, value in _SERVED.findall(text)
+                if 'service="process-orders"' in labels and 'route="/orders' in labels
+            )
+
+        settled: list[float] = [count()]
+
+        def agrees() -> bool:
+            time.sleep(0.2)
+            settled.append(count())
+            return settled[-1] == settled[-2]
+
+        self.estate.wait_for(agrees, timeout=10, interval=0, what="process-orders' request count settles")
+        return settled[-1]
 
 
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate, str]:

@@ -15,17 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.estate import TestEstate
+from tests.estate import TestEstate, order_body
 
 NAME = "process-orders"
 OWNER = "web:c-1"
-ADDRESS = {
-    "name": "Anna de Vries",
-    "line1": "Keizersgracht 1",
-    "city": "Amsterdam",
-    "postal_code": "1015 CJ",
-    "country": "NL",
-}
 
 
 class Orders:
@@ -42,20 +35,7 @@ class Orders:
 
     @staticmethod
     def body(sku: str, qty: int = 1, *, mode: str = "ship", store: str | None = None, **extra: Any) -> dict[str, Any]:
-        fulfilment: dict[str, Any] = {"mode": mode}
-        if mode == "ship":
-            fulfilment["ship_to"] = ADDRESS
-        else:
-            fulfilment["store"] = store
-        body = {
-            "customer": {"id": "c-1", "name": "Anna de Vries"},
-            "fulfilment": fulfilment,
-            "lines": [{"line_id": "1", "sku": sku, "qty": qty}],
-            "currency": "EUR",
-            "payment_reference": "psp_1",
-        }
-        body.update(extra)
-        return body
+        return order_body(sku, qty, mode=mode, store=store, **extra)
 
     def headers(self, owner: str = OWNER, key: str | None = None) -> dict[str, str]:
         """The caller's identity token (as the gateway mints it) and an ``Idempotency-Key``."""
@@ -152,26 +132,10 @@ class Orders:
     # --- the stock orders take -----------------------------------------------------------------------------------
 
     def atp(self, sku: str) -> dict[str, int]:
-        answer = httpx.post(
-            self.estate.url("process-availability") + "/availability/query", json={"skus": [sku]}, timeout=10
-        )
-        assert answer.status_code == 200, answer.text
-        return {a["location"]: a["available"] for a in answer.json()["items"][0]["locations"]}
+        return self.estate.atp(sku)
 
     def set_dc_stock(self, sku: str, tlb: int, zwl: int = 0) -> None:
-        """Count the SKU at both DCs and wait until the projection shows exactly that ATP."""
-        for warehouse, qty in (("TLB", tlb), ("ZWL", zwl)):
-            response = httpx.post(
-                self.estate.url("sandbox-wms") + "/_sim/count",
-                json={"warehouse": warehouse, "sku": sku, "on_hand": qty},
-                timeout=10,
-            )
-            assert response.status_code == 200, response.text
-        self.estate.wait_for(
-            lambda: (lambda a: a.get("dc-tlb") == tlb and a.get("dc-zwl") == zwl)(self.atp(sku)),
-            timeout=10,
-            what=f"ATP of {sku} = {tlb}/{zwl}",
-        )
+        self.estate.set_dc_stock(sku, tlb, zwl)
 
     def stocked_store(self, sku: str, min_qty: int) -> str:
         stock = self.atp(sku)

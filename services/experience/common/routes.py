@@ -1,0 +1,188 @@
+"""The order routes of every experience API, built once per channel (DESIGN §10): the same paths the gateway
+forwards, with the channel prefix kept (``/web/v1/orders``, ``/mobile/v1/orders``, ``/partner/v1/orders``).
+
+Handlers are thin: the guard (``allowed``, common/deps.py) has already checked the caller's channel and scope;
+the handler calls process-orders with the caller's own identity token (common/backends.py) and shapes the answer
+with the channel's views. Placing an order takes process-orders' canonical ``OrderRequest`` as it is (every
+channel submits the same shape today; a channel-shaped body would be mapped here, in the channel's views), and
+needs an ``Idempotency-Key`` (checked here, a 400 before any hop; then passed through as it came, so a replay
+answers the first answer and another caller's key never replays: process-orders scopes keys by owner).
+process-orders' refusals reach the caller as the same problem (status and ``type``); its absence is the kernel's
+502/503/504 naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, JSONBody
+
+from services.experience.common.backends import OrdersClient, Placed
+from services.experience.common.deps import READ, WRITE
+from services.experience.common.views import Views
+from shared import params
+from shared.idempotency import HEADER as KEY_HEADER
+from shared.idempotency import parse_key
+from shared.identity import Caller, Channel
+from shared.models.orders import CancelRequest, OrderRequest
+from shared.problems import MEDIA_TYPE, Problem
+
+_encoder = msgspec.json.Encoder()
+
+KeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=KEY_HEADER,
+        required=False,
+        description="A Structured Field String naming this attempt (draft-ietf-httpapi-idempotency-key-header): "
+        "required to place an order, honoured on a cancel. A replay with the same key answers the first answer.",
+    ),
+]
+
+_PROBLEMS = {
+    400: "the body, a parameter or the Idempotency-Key is not valid",
+    401: "no valid identity token (X-Omnigate-Identity)",
+    403: "the identity is of another channel, or lacks the scope",
+    404: "no such order of the caller's",
+    409: "insufficient-stock (naming the lines), a cancel too late, or request-in-flight (Retry-After)",
+    422: "unknown SKU or store, untaxable country, or idempotency-key-reused",
+    503: "process-orders (or a back-end it needs to accept the order) is away: retry after Retry-After",
+}
+
+
+def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False, description=_PROBLEMS[status]
+        )
+        for status in statuses
+    }
+
+
+def _answer(status: int, content: Any, headers: Mapping[str, str] | None = None) -> Response[bytes]:
+    return Response(content=_encoder.encode(content), status_code=status, headers=dict(headers or {}))
+
+
+def _key(request: Request[Any, Any, Any], *, required: bool) -> str | None:
+    """The ``Idempotency-Key`` header as it came, once the kernel's parser accepts it (a 400 before any hop);
+    passed through unparsed, so process-orders reads the very key the caller sent."""
+    lines = request.headers.getall(KEY_HEADER, [])
+    parse_key(lines, required=required)
+    return lines[0] if lines else None
+
+
+def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
+    """The five order routes of ``channel`` under ``/<channel>/v1``, answering in ``views``' shapes."""
+    base = f"/{channel}/v1"
+
+    def shaped(placed: Placed, *, located: bool) -> Response[bytes]:
+        """process-orders' answer in the channel's shape; a placed order's Location is the channel's own path."""
+        headers = {"Location": f"{base}/orders/{placed.order.id}"} if located else {}
+        return _answer(placed.status, views.order(placed.order), {**headers, **placed.headers})
+
+    def order_spec(status: int, description: str) -> dict[int, ResponseSpec]:
+        return {status: ResponseSpec(data_container=views.order_type, description=description, generate_examples=False)}
+
+    @post(
+        "/orders",
+        tags=["orders"],
+        summary="Place an order (Idempotency-Key required; orders:write)",
+        opt={"scope": WRITE},
+        status_code=201,
+        responses={
+            **order_spec(201, "Placed and released to the warehouse or store; Location names it"),
+            **order_spec(202, "Accepted while a back-end is away (pending_backend); finished later"),
+            **_problems(400, 401, 403, 409, 422, 503),
+        },
+    )
+    async def place_order(
+        request: Request[Any, Any, Any],
+        data: JSONBody[OrderRequest],
+        allowed: NamedDependency[Caller],
+        orders: NamedDependency[OrdersClient],
+        idempotency_key: KeyHeader = None,
+    ) -> Response[bytes]:
+        """Prices come from the price projection, not from the caller. 201 once released, 202 while a back-end
+        is away; 409 ``insufficient-stock`` or 422 naming the lines when refused. A replay of the key answers
+        the first answer (another caller's key is another key)."""
+        key = _key(request, required=True)
+        assert key is not None  # required: parse_key refused a request without one
+        return shaped(await orders.place(data, key=key, token=allowed.token), located=True)
+
+    @get(
+        "/orders/{order_id:str}",
+        tags=["orders"],
+        summary="One order of the caller (orders:read)",
+        opt={"scope": READ},
+        responses={**order_spec(200, "The order"), **_problems(401, 403, 404)},
+    )
+    async def get_order(
+        order_id: params.OrderId, allowed: NamedDependency[Caller], orders: NamedDependency[OrdersClient]
+    ) -> Response[bytes]:
+        return _answer(200, views.order(await orders.order(order_id, token=allowed.token)))
+
+    @get(
+        "/orders",
+        tags=["orders"],
+        summary="The caller's orders, newest first, cursor-paged (orders:read)",
+        opt={"scope": READ},
+        responses={
+            200: ResponseSpec(data_container=views.page_type, description="A page", generate_examples=False),
+            **_problems(400, 401, 403),
+        },
+    )
+    async def list_orders(
+        allowed: NamedDependency[Caller],
+        orders: NamedDependency[OrdersClient],
+        page_size: NamedDependency[int],
+        cursor: params.Cursor = None,
+    ) -> Response[bytes]:
+        """``next_cursor`` is absent on the last page; pass it back as ``cursor`` for the next one."""
+        return _answer(200, views.page(await orders.orders(cursor, page_size, token=allowed.token)))
+
+    @get(
+        "/orders/{order_id:str}/timeline",
+        tags=["orders"],
+        summary="Every transition of one order of the caller (orders:read)",
+        opt={"scope": READ},
+        responses={
+            200: ResponseSpec(data_container=views.timeline_type, description="Oldest first", generate_examples=False),
+            **_problems(401, 403, 404),
+        },
+    )
+    async def get_timeline(
+        order_id: params.OrderId, allowed: NamedDependency[Caller], orders: NamedDependency[OrdersClient]
+    ) -> Response[bytes]:
+        return _answer(200, views.timeline(await orders.timeline(order_id, token=allowed.token)))
+
+    @post(
+        "/orders/{order_id:str}/cancel",
+        tags=["orders"],
+        summary="Cancel an order of the caller (Idempotency-Key honoured; orders:write)",
+        opt={"scope": WRITE},
+        status_code=200,
+        responses={
+            **order_spec(200, "Cancelled: documents cancelled by reference, stock released"),
+            **order_spec(202, "Cancelling while a back-end is away; finished later"),
+            **_problems(400, 401, 403, 404, 409, 503),
+        },
+    )
+    async def cancel_order(
+        request: Request[Any, Any, Any],
+        order_id: params.OrderId,
+        data: JSONBody[CancelRequest],
+        allowed: NamedDependency[Caller],
+        orders: NamedDependency[OrdersClient],
+        idempotency_key: KeyHeader = None,
+    ) -> Response[bytes]:
+        """A ship order can be cancelled until it is released to the warehouse, a pickup until it is collected;
+        409 after that."""
+        key = _key(request, required=False)
+        return shaped(await orders.cancel(order_id, data, key=key, token=allowed.token), located=False)
+
+    return Router(base, route_handlers=[place_order, get_order, list_orders, get_timeline, cancel_order])

@@ -1,0 +1,8 @@
+"""What experience-mobile's handlers receive: the experience kit's collaborators (common/deps.py: the client of
+process-orders, the channel, the page size, and the ``allowed`` guard). Mobile adds none of its own yet."""
+
+from __future__ import annotations
+
+from services.experience.common.deps import DEPENDENCIES, WIRING, Parts
+
+__all__ = ["DEPENDENCIES", "WIRING", "Parts"]
