@@ -13,21 +13,33 @@ from litestar.config.cors import CORSConfig
 from gateway import proxy, routes, routing
 from gateway.access import AccessTokens
 from gateway.accesslog import AccessLog
+from gateway.authenticate import Authenticate
 from gateway.authorization import TokenEndpoint, TokenServer
 from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
+from gateway.identities import CallerIdentities
 from gateway.keys import Keys
+from gateway.limiting import Limit
+from gateway.partners import PartnerKeys
+from gateway.plans import load as load_limits
+from gateway.ratelimit import Limiter
 from gateway.settings import GatewaySettings
 from gateway.tokens import keyring
 from shared.service import create_service
 from shared.settings import get_settings
 
 NAME = "gateway"
+# The policies of every forwarded route, outermost first: client-IP limits before the credential is looked at,
+# then the caller, then the caller's own limits. Each reads what applies to it from the route's entry.
+POLICIES = (Limit(["ip"]), Authenticate(), Limit(["shopper", "plan"]))
 
 
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or get_settings(GatewaySettings)
     table = routing.load()
+    limits = load_limits(settings.gateway_limits_file)  # a bad limits file stops the start
+    for upstream in sorted(table.upstreams):
+        settings.url_for(upstream)  # every upstream of the table is configured, or the start fails naming it
 
     @asynccontextmanager
     async def authorization_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -45,15 +57,33 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         # The check of access tokens (ours and the configured external issuers'): built here so that a bad
         # issuers file stops the start; the request pipeline uses it from Parts.
         access = AccessTokens.build(settings, ring)
+        limiter = Limiter(settings.redis_url, prefix=settings.key_prefix)
         try:
-            WIRING.keep(app.state, Parts(TokenEndpoint(server, clients, ring), server, ring, access, app.state.http))
+            WIRING.keep(
+                app.state,
+                Parts(
+                    token_endpoint=TokenEndpoint(server, clients, ring),
+                    token_server=server,
+                    keyring=ring,
+                    access_tokens=access,
+                    upstreams=app.state.http,
+                    partner_keys=PartnerKeys(
+                        app.state.redis, keys, pepper=settings.gateway_client_secret_pepper, plans=limits.plans
+                    ),
+                    limits=limits,
+                    limiter=limiter,
+                    identities=CallerIdentities(ring, ttl_s=settings.gateway_identity_ttl_s),
+                    trusted_proxies=settings.gateway_trusted_proxies,
+                ),
+            )
             yield
         finally:
             await access.aclose()
+            await limiter.aclose()
 
     return create_service(
         NAME,
-        [*routes.ROUTES, *proxy.handlers(table)],
+        [*routes.ROUTES, *proxy.handlers(table, POLICIES)],
         title="Gateway",
         description="The edge of Omnigate. Its embedded OAuth 2.0 authorization server issues RFC 9068 JWT access "
         "tokens to registered clients (`client_credentials`, RFC 6749 §4.4), publishes its signing keys as a JWK "

@@ -1,11 +1,18 @@
-"""The collaborators of the gateway, built once by app.py's lifespan and provided to handlers by type."""
+"""The collaborators of the gateway, built once by app.py's lifespan and provided to handlers by type (and to
+its route policies, which are middleware, by :func:`parts_of`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar.types import Scope
+
 from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
+from gateway.identities import CallerIdentities
+from gateway.partners import PartnerKeys
+from gateway.plans import Limits
+from gateway.ratelimit import Limiter
 from shared.deps import Wiring
 from shared.http import Upstreams
 from shared.signing import KeyRing
@@ -18,6 +25,16 @@ class Parts:
     keyring: KeyRing
     access_tokens: AccessTokens
     upstreams: Upstreams  # the kernel's hop client: the experience APIs, and the system APIs for webhooks
+    partner_keys: PartnerKeys
+    limits: Limits
+    limiter: Limiter
+    identities: CallerIdentities
+    trusted_proxies: int
 
 
 WIRING = Wiring("gateway_parts", Parts)
+
+
+def parts_of(scope: Scope) -> Parts:
+    """The gateway's parts, for a policy (route middleware) serving ``scope``."""
+    return WIRING.of(scope["app"].state)

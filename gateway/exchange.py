@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from litestar.types import Scope
 
+from gateway.access import Caller
+from gateway.ratelimit import Decision
 from gateway.routing import Route
 
 ROUTE_OPT = "gateway_route"  # the key of a forwarding handler's ``opt`` that holds its routes.toml entry
@@ -25,9 +27,11 @@ class Exchange:
     """What the gateway learnt about one request; ``consumer`` is ``-`` until a credential was accepted."""
 
     route: Route | None = None
+    caller: Caller | None = None
     consumer: str = "-"
     identity_token: str | None = None
-    limit: str = "-"  # ok | refused | unlimited (limit counters unreachable, route fails open) | -
+    limit: str = "-"  # ok | refused | unlimited (counters unreachable, route open) | unavailable (closed) | -
+    decisions: list[Decision] = field(default_factory=list)  # every limit counted so far, in order
     headers: dict[str, str] = field(default_factory=dict)  # added to the answer, refusals included
 
 

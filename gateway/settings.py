@@ -77,6 +77,26 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
         ),
     ] = ""
 
+    gateway_trusted_proxies: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=10,
+            description="How many proxies of ours (load balancer, ingress) stand in front of the gateway: the "
+            "client IP that per-IP limits count is then that many entries from the right of `X-Forwarded-For`. "
+            "0 = the TCP peer (a client can forge X-Forwarded-For; never trust more hops than you run).",
+        ),
+    ] = 0
+    gateway_identity_ttl_s: Annotated[
+        int,
+        Meta(
+            ge=30,
+            le=900,
+            description="Lifetime of the internal identity tokens the gateway mints for its callers (each is "
+            "reused until a minute before it expires).",
+        ),
+    ] = 300
+
     @property
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.gateway_cors_origins.split(",") if origin.strip()]

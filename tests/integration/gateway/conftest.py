@@ -126,3 +126,26 @@ def check_access(gateway_settings: GatewaySettings) -> Callable[[str], Caller]:
         return asyncio.run(run())
 
     return check
+
+
+@pytest.fixture
+def shopper_token(omnigate: Cli) -> Callable[..., str]:
+    """``omnigate token --sub CUSTOMER --channel web|mobile``: a shopper's access token, as printed."""
+
+    def mint(customer: str, channel: str = "web", scopes: str | None = None) -> str:
+        argv = ["token", "--sub", customer, "--channel", channel, *(["--scopes", scopes] if scopes else [])]
+        return omnigate(*argv).strip()
+
+    return mint
+
+
+@pytest.fixture
+def partner_key(omnigate: Cli) -> Callable[..., str]:
+    """``omnigate partners create --partner ID --plan NAME``: the partner's API key, as printed (once)."""
+
+    def create(partner: str, plan: str = "sandbox") -> str:
+        printed = omnigate("partners", "create", "--partner", partner, "--plan", plan)
+        fields = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
+        return fields["api_key"].strip()
+
+    return create
