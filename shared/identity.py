@@ -103,16 +103,6 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise forbidden("a service identity acts for no owner; this route needs a caller's identity")
         return self.owner
 
-    def require(self, *, channels: Sequence[Channel] = (), scope: str | None = None) -> None:
-        """403 ``insufficient_scope`` unless the identity is on one of ``channels`` and holds ``scope``.
-
-        A scope ending in ``*`` (``ops:*``) is met by any scope with that prefix, or the wildcard itself.
-        """
-        if channels and self.channel not in channels:
-            raise forbidden(f"this route is for the {', '.join(channels)} channel(s), not {self.channel}")
-        if scope is not None and not self.has_scope(scope):
-            raise forbidden(f"the {scope} scope is required", scope=scope)
-
     def has_scope(self, scope: str) -> bool:
         if scope.endswith("*"):
             return any(held.startswith(scope[:-1]) for held in self.scopes)
@@ -128,6 +118,30 @@ class Caller(msgspec.Struct, frozen=True):
     identity: Identity
     token: str
 
+
+class Access(msgspec.Struct, frozen=True):
+    """Who may call a route: for each channel let in, the scope an identity on it must hold (``None``: the
+    channel alone suffices). A channel not named is refused. One table per route kind, kept beside the routes,
+    so a route's rule reads in one line (``shared.service.requires``); operators are ``{"ops": "ops:*"}``.
+
+    A scope ending in ``*`` (``ops:*``) is met by any scope with that prefix, or the wildcard itself.
+    Refusals are 403 ``forbidden`` with an RFC 6750 ``insufficient_scope`` challenge naming the scope."""
+
+    scopes: Mapping[Channel, str | None]
+
+    def check(self, identity: Identity) -> Identity:
+        """``identity`` if this rule lets it in; a 403 problem otherwise."""
+        if identity.channel not in self.scopes:
+            allowed = ", ".join(self.scopes)
+            raise forbidden(f"this route is for the {allowed} channel(s), not {identity.channel}")
+        scope = self.scopes[identity.channel]
+        if scope is not None and not identity.has_scope(scope):
+            raise forbidden(f"the {scope} scope is required on the {identity.channel} channel", scope=scope)
+        return identity
+
+
+# Operator routes: channel=ops with an ops:* scope (DESIGN §5).
+OPERATORS = Access({"ops": "ops:*"})
 
 # channel -> (customer_id, partner_id, service) present
 _SHAPES: dict[str, tuple[bool, bool, bool]] = {

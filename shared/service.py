@@ -4,9 +4,11 @@
 W3C trace propagation, JSON logs, problem+json for every error (the framework's own included), a Redis client,
 the outbound hop client, the identity verifier and the stop event of every background loop in ``app.state``.
 A handler that declares ``identity: NamedDependency[Identity]`` is reached only with a valid internal identity
-token (``X-Omnigate-Identity``, DESIGN §5): the kernel verifies it, and a request without one is a 401;
-``caller: NamedDependency[Caller]`` gives the same identity with its token, for a deployable that passes its caller
-on to the layer below (the experience APIs). A deployable's ``app.py`` only wires its routes and its own
+token (``X-Omnigate-Identity``, DESIGN §5): the kernel verifies it, and a request without one is a 401; a route
+declared with ``dependencies=requires(<shared.identity.Access>)`` also lets in only the channels and scopes that
+rule names (403 otherwise). ``caller: NamedDependency[Caller]`` gives the same identity with its token, for a
+deployable that passes its caller on to the layer below (the experience APIs). A deployable's ``app.py`` only
+wires its routes and its own
 start-up work; this keeps eleven deployables alike where they should be alike.
 """
 
@@ -30,6 +32,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Server
 from litestar.params import HeaderParameter
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -37,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
-from shared.identity import HEADER, Caller, Identity, RedisKeys, Verifier
+from shared.identity import HEADER, Access, Caller, Identity, RedisKeys, Verifier
 from shared.problems import CATALOGUE, MEDIA_TYPE, STATUS_SLUGS, Problem, ProblemError, type_uri
 from shared.settings import Settings, get_settings
 from shared.signing import ServiceSigner
@@ -257,6 +260,33 @@ async def provide_caller(state: State, token: IdentityToken = None) -> Caller:
     return Caller(identity, token or "")  # verify() refused an empty token
 
 
+def requires(access: Access) -> dict[str, Provide]:
+    """A route's ``dependencies``: its ``identity`` is verified (401 without a valid token) *and* let in by
+    ``access`` (403 ``insufficient_scope`` otherwise), e.g. ``@post(..., dependencies=requires(OPERATORS))``.
+
+    The handler declares ``identity: NamedDependency[Identity]`` as every identity-taking handler does (that is
+    what documents the header); the rule sits on the route, not in its body, so each route's requirement reads
+    where the route is declared and is checked before the handler runs. A route that sets the rule but does not
+    take ``identity`` would never check it: ``create_service`` refuses to build such an app."""
+
+    async def provide_allowed_identity(state: State, token: IdentityToken = None) -> Identity:
+        return access.check(await provide_identity(state, token))
+
+    return {"identity": Provide(provide_allowed_identity)}
+
+
+def _check_identity_rules(app: Litestar) -> None:
+    """Litestar resolves a dependency only for a handler that takes it: a route with its own ``identity`` rule
+    (``requires``) must take ``identity``, or the rule would silently not apply."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            own = handler.dependencies or {}
+            if "identity" in own and "identity" not in handler.parsed_fn_signature.parameters:
+                raise TypeError(f"{handler.handler_name} sets an identity rule but does not take identity")
+
+
 async def redis_ready(app: Litestar) -> None:
     await app.state.redis.ping()
 
@@ -355,6 +385,7 @@ def create_service(
         logging_config=None,
         debug=False,
     )
+    _check_identity_rules(app)
     app.state.settings = settings
     app.state.service = name
     app.state.readiness_checks = checks

@@ -7,6 +7,9 @@ Reported:
   service's ``/healthz`` at the same rate: what the ATP read itself adds (target <= 2 ms).
 - event->ATP lag over POS sales: from just before ``POST /_sim/sale`` until ``GET /availability/{sku}`` shows
   the new store figure (Square webhook, system-pos, the inventory stream, the consumer, the projection).
+
+Every read carries a shopper's identity token with ``availability:read`` (as an experience API passes it on):
+the figures include verifying it (an LRU hit after the first request).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import httpx
 import msgspec
 
 from estate.launcher import Estate
+from shared.identity import HEADER, Identity
 from tests.bench.load import cpu_seconds, fixed_rate, saturate
+from tests.estate import mint_callers
 
 ENV = {
     "OMNIGATE_SEED_SKUS": "1000",
@@ -64,34 +69,42 @@ def _clean(estate: Estate) -> None:
     client.close()
 
 
+def _reader(estate: Estate) -> dict[str, str]:
+    """The identity header of a web shopper allowed to read ATP, minted as the gateway mints it."""
+    shopper = Identity(sub="c-bench", channel="web", customer_id="c-bench", scopes=frozenset({"availability:read"}))
+    (token,) = mint_callers(estate.settings.redis_url, ENV["OMNIGATE_KEY_PREFIX"], [shopper])
+    return {HEADER: token}
+
+
 def _reads(estate: Estate, seconds: int) -> dict[str, Any]:
     base = estate.url("process-availability")
+    reader = _reader(estate)
     skus = [
         i["sku"]
         for i in httpx.get(estate.url("system-erp") + "/items", params={"limit": 500}, timeout=30).json()["items"]
     ]
     deadline = time.monotonic() + 60
-    while httpx.get(f"{base}/availability/{skus[0]}", timeout=10).status_code != 200:
+    while httpx.get(f"{base}/availability/{skus[0]}", headers=reader, timeout=10).status_code != 200:
         if time.monotonic() > deadline:
             raise RuntimeError("the projection was not built within 60 s")
         time.sleep(0.2)
     single_url = f"{base}/availability/{skus[7]}"
     bulk_url = f"{base}/availability/query"
     bulk_body = msgspec.json.encode({"skus": skus[:100]})
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **reader}
     assert httpx.post(bulk_url, content=bulk_body, headers=headers).json()["unknown"] == []
     pid = estate.pid("process-availability")
 
-    saturate(single_url, seconds=2, connections=16)  # warm-up
+    saturate(single_url, seconds=2, connections=16, headers=reader)  # warm-up
     cpu0 = cpu_seconds(pid)
-    single = saturate(single_url, seconds=seconds, connections=16)
+    single = saturate(single_url, seconds=seconds, connections=16, headers=reader)
     single_cpu_us = (cpu_seconds(pid) - cpu0) / max(single.requests, 1) * 1e6
     cpu0 = cpu_seconds(pid)
     bulk = saturate(bulk_url, seconds=seconds, connections=16, method="POST", body=bulk_body, headers=headers)
     bulk_cpu_us = (cpu_seconds(pid) - cpu0) / max(bulk.requests, 1) * 1e6
 
     baseline_fixed = asyncio.run(fixed_rate(f"{base}/healthz", rate=SINGLE_RATE, seconds=seconds))
-    single_fixed = asyncio.run(fixed_rate(single_url, rate=SINGLE_RATE, seconds=seconds))
+    single_fixed = asyncio.run(fixed_rate(single_url, rate=SINGLE_RATE, seconds=seconds, headers=reader))
     bulk_fixed = asyncio.run(
         fixed_rate(bulk_url, rate=BULK_RATE, seconds=seconds, method="POST", body=bulk_body, headers=headers)
     )
@@ -146,9 +159,10 @@ async def _lag(estate: Estate, sales: int) -> dict[str, Any]:
     sim = estate.url("sandbox-pos") + "/_sim/sale"
     lags: list[float] = []
     timeouts = 0
+    reader = _reader(estate)
 
     async def store_atp(session: aiohttp.ClientSession, store: str, sku: str) -> int:
-        async with session.get(f"{base}/availability/{sku}") as resp:
+        async with session.get(f"{base}/availability/{sku}", headers=reader) as resp:
             body = await resp.json()
         return next((e["available"] for e in body["locations"] if e["location"] == store), 0)
 

@@ -73,10 +73,14 @@ def _stock(estate: Estate) -> list[str]:
             json={"warehouse": "TLB", "sku": sku, "on_hand": STOCK_PER_SKU},
             timeout=30,
         ).raise_for_status()
+    (operator,) = owner_headers(estate.settings.redis_url, ENV["OMNIGATE_KEY_PREFIX"], ["ops:bench"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         answer = httpx.post(
-            estate.url("process-availability") + "/availability/query", json={"skus": skus}, timeout=30
+            estate.url("process-availability") + "/availability/query",
+            json={"skus": skus},
+            headers=operator,  # every process-availability route needs an identity; operators may read
+            timeout=30,
         ).json()
         if all(
             any(a["location"] == "dc-tlb" and a["available"] >= STOCK_PER_SKU - 100 for a in item["locations"])

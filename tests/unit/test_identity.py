@@ -14,6 +14,8 @@ from litestar.testing import TestClient
 
 from shared.identity import (
     HEADER,
+    OPERATORS,
+    Access,
     Identity,
     Minter,
     algorithm_of,
@@ -25,7 +27,7 @@ from shared.identity import (
 )
 from shared.models.availability import OWNER_PATTERN
 from shared.problems import MEDIA_TYPE, ProblemError
-from shared.service import create_service
+from shared.service import create_service, requires
 from shared.settings import Settings, from_env
 
 SHOPPER = Identity(sub="c-1", channel="web", customer_id="c-1", scopes=frozenset({"orders:read", "orders:write"}))
@@ -91,17 +93,30 @@ def test_scopes_are_a_set_so_order_never_makes_two_identities() -> None:
 
 def test_operator_routes_need_the_ops_channel_and_an_ops_scope() -> None:
     operator = Identity(sub="alice", channel="ops", scopes=frozenset({"ops:read"}))
-    operator.require(channels=("ops",), scope="ops:*")
-    operator.require(channels=("ops",), scope="ops:read")
-    for identity, wanted in (
-        (SHOPPER, {"channels": ("ops",), "scope": "ops:*"}),
-        (Identity(sub="bob", channel="ops"), {"channels": ("ops",), "scope": "ops:*"}),
-        (operator, {"scope": "ops:write"}),
+    assert OPERATORS.check(operator) is operator
+    assert Access({"ops": "ops:read"}).check(operator) is operator
+    for identity, access in (
+        (SHOPPER, OPERATORS),
+        (Identity(sub="bob", channel="ops"), OPERATORS),
+        (operator, Access({"ops": "ops:write"})),
     ):
         with pytest.raises(ProblemError) as caught:
-            identity.require(**wanted)
+            access.check(identity)
         assert (caught.value.slug, caught.value.status) == ("forbidden", 403)
         assert 'error="insufficient_scope"' in caught.value.headers["WWW-Authenticate"]
+
+
+def test_an_access_rule_names_a_scope_per_channel_and_refuses_every_other_channel() -> None:
+    readers = Access({"web": "availability:read", "internal": None})
+    reader = Identity(sub="c-1", channel="web", customer_id="c-1", scopes=frozenset({"availability:read"}))
+    assert readers.check(reader) is reader
+    assert readers.check(service_identity("process-orders")).service == "process-orders"  # the channel suffices
+    with pytest.raises(ProblemError) as caught:
+        readers.check(SHOPPER)  # web, without the scope: the challenge names it (RFC 6750 section 3)
+    assert 'scope="availability:read"' in caught.value.headers["WWW-Authenticate"]
+    with pytest.raises(ProblemError) as caught:
+        readers.check(Identity(sub="p", channel="partner", partner_id="p", scopes=frozenset({"availability:read"})))
+    assert caught.value.status == 403 and "not partner" in (caught.value.detail or "")
 
 
 def test_the_minter_reuses_a_token_until_it_is_near_expiry() -> None:
@@ -148,7 +163,7 @@ async def operator_only(request: Request[Any, Any, Any]) -> dict[str, str]:
     header = request.headers.get(HEADER)
     if not header:
         raise missing()
-    SHOPPER.require(channels=("ops",), scope="ops:*")
+    OPERATORS.check(SHOPPER)
     return {}
 
 
@@ -164,4 +179,19 @@ def test_refusals_render_as_problem_json_with_the_challenge() -> None:
         assert shopper.status_code == 403 and shopper.json()["type"].endswith("/forbidden")
         assert shopper.headers["www-authenticate"].startswith(
             'Bearer realm="omnigate-internal", error="insufficient_scope"'
+        )
+
+
+@get("/identity/forgotten", dependencies=requires(OPERATORS))
+async def rule_without_identity() -> dict[str, str]:
+    return {}
+
+
+def test_a_route_with_an_identity_rule_must_take_the_identity() -> None:
+    """Litestar resolves only the dependencies a handler takes: a rule on a route that does not take
+    ``identity`` would never be checked, so the app is not built."""
+    settings = from_env(Settings, {"REDIS_URL": "redis://127.0.0.1:1/0"})
+    with pytest.raises(TypeError, match="rule_without_identity"):
+        create_service(
+            "svc-id", [rule_without_identity], title="t", description="d", uses_redis=False, settings=settings
         )

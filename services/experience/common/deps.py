@@ -18,7 +18,7 @@ from litestar.di import NamedDependency, Provide
 
 from services.experience.common.backends import OrdersClient
 from shared.deps import Wiring
-from shared.identity import Caller, Channel
+from shared.identity import Access, Caller, Channel
 
 READ = "orders:read"
 WRITE = "orders:write"
@@ -38,7 +38,7 @@ def allowed(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], channel: NamedDependency[Channel]
 ) -> Caller:
     """The caller, if it may use this route: its channel is this deployable's, it holds the route's scope."""
-    caller.identity.require(channels=(channel,), scope=request.route_handler.opt["scope"])
+    Access({channel: request.route_handler.opt["scope"]}).check(caller.identity)
     return caller
 
 

@@ -90,7 +90,10 @@ def create_app(settings: AvailabilitySettings | None = None) -> Litestar:
         title="Process API: availability",
         description="Available-to-promise per SKU and location from a stock projection fed by WMS and POS "
         "snapshots and events; atomic, leased reservations; a price projection that answers while the ERP is "
-        "down; reconciliation against the systems of record.",
+        "down; reconciliation against the systems of record. Every route needs an internal identity token "
+        "(`X-Omnigate-Identity`): reads a caller with `availability:read` (prices: `catalog:read`), a service "
+        "identity or an operator; reservations a service identity (process-orders) or an operator; price sync "
+        "and reconciliations an operator (`channel=ops`, `ops:*`).",
         lifespan=[
             state_lifespan,
             in_background("availability-projection", lambda app: WIRING.of(app.state).rounds.build_and_consume()),

@@ -1,5 +1,17 @@
 """process-availability HTTP (DESIGN §10): ATP reads, reservations, prices, reconciliations.
 
+Every route takes the caller's verified identity (``X-Omnigate-Identity``, issue 8 "identity all the way down";
+the kernel answers 401 without a valid one) and lets in only what its rule below names (403
+``insufficient_scope`` otherwise), checked by the kernel before the handler runs:
+
+- ATP reads (``/availability/...``): a caller (web, mobile, partner, passed on by an experience API) with
+  ``availability:read``; a service identity (``channel=internal``) or an operator (``ops:*``).
+- Price reads (``GET /prices/{sku}``, ``POST /prices/query``): the same with ``catalog:read``.
+- Reservations (reserve, read, extend, commit, release): a service identity (process-orders) or an operator.
+  A reservation is the write side of an order: no shopper or partner reaches it directly, and a set's reader is
+  the deployable that holds it. The owner travels in the reservation body (a service acts for no owner).
+- Price sync and reconciliations (start and read): operators only.
+
 Path and query values are typed (the kernel's ``shared.params``; SKU, ref and postal patterns, quantities,
 limits), so the framework refuses a bad one before anything reaches Redis; bodies are the contract Structs of
 ``shared.models.availability``, decoded strictly.
@@ -23,6 +35,7 @@ from services.process.availability.settings import AvailabilitySettings
 from services.process.availability.stores import POSTAL_PATTERN, Locations, centroid, distance_km
 from shared import params
 from shared.clock import now_ms
+from shared.identity import OPERATORS, Access, Identity
 from shared.models.availability import (
     MAX_QUERY_SKUS,
     AvailabilityQuery,
@@ -42,8 +55,21 @@ from shared.models.availability import (
 from shared.models.catalog import Price
 from shared.models.common import Qty, Sku
 from shared.problems import ProblemError, invalid, not_found
+from shared.service import requires
 
 MAX_BASKET = 50
+
+
+def _readers(scope: str) -> Access:
+    """A read: callers (web, mobile, partner) holding ``scope``, any service identity, any operator."""
+    return Access({"web": scope, "mobile": scope, "partner": scope, "internal": None, "ops": "ops:*"})
+
+
+# Who may call which kind of route (the module docstring says why); each route names one of these.
+ATP_READERS = requires(_readers("availability:read"))
+PRICE_READERS = requires(_readers("catalog:read"))
+RESERVERS = requires(Access({"internal": None, "ops": "ops:*"}))
+OPERATORS_ONLY = requires(OPERATORS)
 
 
 # --- availability ---------------------------------------------------------------------------------------------
@@ -63,8 +89,14 @@ RESERVATION_EXAMPLE = {
 }
 
 
-@get("/availability/stores", tags=["availability"], summary="Stores near a postal code with stock for a basket")
+@get(
+    "/availability/stores",
+    tags=["availability"],
+    summary="Stores near a postal code with stock for a basket",
+    dependencies=ATP_READERS,
+)
 async def stores_near(
+    identity: NamedDependency[Identity],
     atp: NamedDependency[AtpReader],
     locations: NamedDependency[Locations],
     # The items' own types check each SKU and qty (msgspec reads them); Litestar checks the list's length.
@@ -125,8 +157,14 @@ async def stores_near(
     return answers[:limit]
 
 
-@get("/availability/{sku:str}", tags=["availability"], summary="ATP of one SKU: ship-to-home and per location")
+@get(
+    "/availability/{sku:str}",
+    tags=["availability"],
+    summary="ATP of one SKU: ship-to-home and per location",
+    dependencies=ATP_READERS,
+)
 async def get_availability(
+    identity: NamedDependency[Identity],
     atp: NamedDependency[AtpReader],
     locations: NamedDependency[Locations],
     sku: params.Sku,
@@ -146,8 +184,10 @@ async def get_availability(
     status_code=200,
     tags=["availability"],
     summary=f"ATP of up to {MAX_QUERY_SKUS} SKUs in one call",
+    dependencies=ATP_READERS,
 )
 async def query_availability(
+    identity: NamedDependency[Identity],
     data: Annotated[
         AvailabilityQuery, Body(examples=[Example(summary="two SKUs, every location", value=QUERY_EXAMPLE)])
     ],
@@ -190,8 +230,10 @@ async def query_availability(
     tags=["reservations"],
     summary="Hold stock for every line of an order, all or nothing",
     response_description="The reservation set (201 when this call reserved, 200 for a replay)",
+    dependencies=RESERVERS,
 )
 async def reserve(
+    identity: NamedDependency[Identity],
     reservations: NamedDependency[Reservations],
     data: Annotated[
         ReservationRequest, Body(examples=[Example(summary="hold two lines for 15 minutes", value=RESERVATION_EXAMPLE)])
@@ -203,8 +245,15 @@ async def reserve(
     return Response(reservation_set, status_code=201 if created else 200)
 
 
-@get("/reservations/{order_id:str}", tags=["reservations"], summary="The reservation set of an order")
-async def get_reservations(order_id: params.OrderId, reservations: NamedDependency[Reservations]) -> ReservationSet:
+@get(
+    "/reservations/{order_id:str}",
+    tags=["reservations"],
+    summary="The reservation set of an order",
+    dependencies=RESERVERS,
+)
+async def get_reservations(
+    identity: NamedDependency[Identity], order_id: params.OrderId, reservations: NamedDependency[Reservations]
+) -> ReservationSet:
     return await reservations.get(order_id)
 
 
@@ -213,8 +262,10 @@ async def get_reservations(order_id: params.OrderId, reservations: NamedDependen
     status_code=200,
     tags=["reservations"],
     summary="Push a held set's deadline to now + ttl_s",
+    dependencies=RESERVERS,
 )
 async def extend(
+    identity: NamedDependency[Identity],
     reservations: NamedDependency[Reservations],
     order_id: params.OrderId,
     data: Annotated[ExtendRequest, Body(examples=[Example(summary="ten more minutes", value={"ttl_s": 600})])],
@@ -227,8 +278,11 @@ async def extend(
     status_code=200,
     tags=["reservations"],
     summary="held -> allocated (the order was accepted): no expiry from now on",
+    dependencies=RESERVERS,
 )
-async def commit(order_id: params.OrderId, reservations: NamedDependency[Reservations]) -> ReservationSet:
+async def commit(
+    identity: NamedDependency[Identity], order_id: params.OrderId, reservations: NamedDependency[Reservations]
+) -> ReservationSet:
     return await reservations.transition(order_id, "commit")
 
 
@@ -237,16 +291,26 @@ async def commit(order_id: params.OrderId, reservations: NamedDependency[Reserva
     status_code=200,
     tags=["reservations"],
     summary="Give the stock back (cancel or failure); idempotent",
+    dependencies=RESERVERS,
 )
-async def release(order_id: params.OrderId, reservations: NamedDependency[Reservations]) -> ReservationSet:
+async def release(
+    identity: NamedDependency[Identity], order_id: params.OrderId, reservations: NamedDependency[Reservations]
+) -> ReservationSet:
     return await reservations.transition(order_id, "release")
 
 
 # --- prices ---------------------------------------------------------------------------------------------------
 
 
-@post("/prices/query", status_code=200, tags=["prices"], summary="Prices of many SKUs from the price projection")
+@post(
+    "/prices/query",
+    status_code=200,
+    tags=["prices"],
+    summary="Prices of many SKUs from the price projection",
+    dependencies=PRICE_READERS,
+)
 async def query_prices(
+    identity: NamedDependency[Identity],
     prices: NamedDependency[Prices],
     data: Annotated[
         PriceQuery,
@@ -257,8 +321,13 @@ async def query_prices(
     return await prices.query(data.skus)
 
 
-@get("/prices/{sku:str}", tags=["prices"], summary="The price of one SKU from the price projection")
-async def get_price(sku: params.Sku, prices: NamedDependency[Prices]) -> Price:
+@get(
+    "/prices/{sku:str}",
+    tags=["prices"],
+    summary="The price of one SKU from the price projection",
+    dependencies=PRICE_READERS,
+)
+async def get_price(identity: NamedDependency[Identity], sku: params.Sku, prices: NamedDependency[Prices]) -> Price:
     price = await prices.get(sku)
     if price is None:
         raise not_found(f"price of sku {sku}")
@@ -271,9 +340,12 @@ async def get_price(sku: params.Sku, prices: NamedDependency[Prices]) -> Price:
     tags=["prices"],
     summary="Sync the price projection from the ERP now",
     response_description="`done` with the count, or 202 `running` if it takes longer than the wait",
+    dependencies=OPERATORS_ONLY,
 )
 async def sync_prices(
-    prices: NamedDependency[Prices], settings: NamedDependency[AvailabilitySettings]
+    identity: NamedDependency[Identity],
+    prices: NamedDependency[Prices],
+    settings: NamedDependency[AvailabilitySettings],
 ) -> Response[Any]:
     status = await prices.request_sync(wait_s=settings.http_timeout_s * 4 + 2)
     return Response(status, status_code=200 if status.state == "done" else 202)
@@ -287,8 +359,10 @@ async def sync_prices(
     tags=["reconciliation"],
     status_code=202,
     summary="Compare the projection with WMS and POS, repair it, report the drift (in the background)",
+    dependencies=OPERATORS_ONLY,
 )
 async def start_reconciliation(
+    identity: NamedDependency[Identity],
     reconciler: NamedDependency[Reconciler],
     locations: NamedDependency[Locations],
     data: JSONBody[ReconciliationRequest | None] = None,
@@ -307,9 +381,14 @@ async def start_reconciliation(
     return Response(report, status_code=202, headers={"Location": f"/reconciliations/{report.id}"})
 
 
-@get("/reconciliations/{recon_id:str}", tags=["reconciliation"], summary="A reconciliation's state and drift")
+@get(
+    "/reconciliations/{recon_id:str}",
+    tags=["reconciliation"],
+    summary="A reconciliation's state and drift",
+    dependencies=OPERATORS_ONLY,
+)
 async def get_reconciliation(
-    recon_id: params.ReconciliationId, reconciler: NamedDependency[Reconciler]
+    identity: NamedDependency[Identity], recon_id: params.ReconciliationId, reconciler: NamedDependency[Reconciler]
 ) -> Reconciliation:
     report = await reconciler.get(recon_id)
     if report is None:

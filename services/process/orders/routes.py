@@ -38,7 +38,7 @@ from services.process.orders.sweep import Sweep, new_sweep_id
 from shared import context, cursor, params
 from shared.changes import Exists, Locked
 from shared.idempotency import Idempotency, Stored
-from shared.identity import Identity
+from shared.identity import OPERATORS, Identity
 from shared.models.common import Page
 from shared.models.orders import (
     CancelRequest,
@@ -51,6 +51,7 @@ from shared.models.orders import (
 )
 from shared.models.returns import Return
 from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, not_found, type_uri
+from shared.service import requires
 
 _encoder = msgspec.json.Encoder()
 CURSOR_TAG = "orders"
@@ -387,17 +388,12 @@ async def get_return(
     return ret.view()
 
 
-def _operator(identity: Identity) -> str:
-    """Document reconciliations are for operators: ``channel=ops`` with an ``ops:*`` scope (403 otherwise)."""
-    identity.require(channels=("ops",), scope="ops:*")
-    return identity.require_owner()
-
-
 @post(
     "/reconciliations/documents",
     tags=["reconciliation"],
     status_code=202,
     summary="Compare orders with the back-ends' documents; repair or report every mismatch",
+    dependencies=requires(OPERATORS),  # channel=ops with ops:* (403 otherwise)
     responses={
         202: ResponseSpec(
             data_container=DocumentReconciliation,
@@ -419,7 +415,7 @@ async def start_document_sweep(
     failed or cancelled order and a duplicate sales order are cancelled (``repaired``); the rest is reported.
     Poll ``GET /reconciliations/documents/{id}`` for the report. An ``Idempotency-Key`` is honoured: a replay
     answers the sweep its first request started."""
-    operator = _operator(identity)
+    operator = identity.require_owner()  # ops:<operator>: its idempotency keys are its own
 
     def answer(report: DocumentReconciliation) -> Stored:
         return Stored(202, f"/reconciliations/documents/{report.id}", MediaType.JSON, _encoder.encode(report))
@@ -436,11 +432,15 @@ async def start_document_sweep(
     )
 
 
-@get("/reconciliations/documents/{sweep_id:str}", tags=["reconciliation"], summary="A document sweep's report")
+@get(
+    "/reconciliations/documents/{sweep_id:str}",
+    tags=["reconciliation"],
+    summary="A document sweep's report",
+    dependencies=requires(OPERATORS),
+)
 async def get_document_sweep(
     sweep_id: params.ReconciliationId, sweep: NamedDependency[Sweep], identity: NamedDependency[Identity]
 ) -> DocumentReconciliation:
-    _operator(identity)
     report = await sweep.get(sweep_id)
     if report is None:
         raise not_found(f"document reconciliation {sweep_id}")

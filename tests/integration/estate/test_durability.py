@@ -61,6 +61,12 @@ PREFIX = "durable:"
 ORDER_KEYS = OrderKeys(PREFIX)  # process-orders' records in this module's Redis, read for the accounting
 
 
+def operator(estate: Estate) -> dict[str, str]:
+    """An operator's identity header (every process-availability route needs one; operators may read ATP)."""
+    (headers,) = owner_headers(estate.settings.redis_url, PREFIX, ["ops:test"])
+    return headers
+
+
 class PrivateRedis:
     """A redis-server of this module's own, with AOF fsynced on every write, that can be killed and restarted."""
 
@@ -154,9 +160,15 @@ def stock_up(estate: Estate, skus: list[str]) -> None:
                 json={"warehouse": warehouse, "sku": sku, "on_hand": qty},
                 timeout=10,
             ).raise_for_status()
+    headers = operator(estate)
 
     def projected() -> bool:
-        answer = httpx.post(estate.url("process-availability") + "/availability/query", json={"skus": skus}, timeout=10)
+        answer = httpx.post(
+            estate.url("process-availability") + "/availability/query",
+            json={"skus": skus},
+            headers=headers,
+            timeout=10,
+        )
         if answer.status_code != 200:
             return False
         atp = {i["sku"]: {a["location"]: a["available"] for a in i["locations"]} for i in answer.json()["items"]}
@@ -309,7 +321,10 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
         )
     }
     answer = httpx.post(
-        estate.url("process-availability") + "/availability/query", json={"skus": skus}, timeout=10
+        estate.url("process-availability") + "/availability/query",
+        json={"skus": skus},
+        headers=operator(estate),
+        timeout=10,
     ).json()
     for item in answer["items"]:
         for position in item["locations"]:

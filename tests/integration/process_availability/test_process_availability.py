@@ -13,12 +13,14 @@ import pytest
 
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
+from shared.identity import HEADER
 from tests.estate import assert_problem
 
 pytestmark = pytest.mark.estate
 
 NAME = "process-availability"
 OWNER = "web:test-customer"
+OPERATOR = "ops:test"  # what ``av`` calls as; direct calls below carry the same identity
 
 
 def _client(estate: Any, name: str = NAME) -> httpx.Client:
@@ -90,7 +92,7 @@ def test_prices_answer_from_the_projection_while_the_erp_is_down(
     try:
         assert sandbox.put("/_faults", json={"outage": True}).status_code == 200
         for _ in range(4):  # both workers, fresh connections
-            price = httpx.get(estate.url(NAME) + f"/prices/{sku}", timeout=10)
+            price = httpx.get(estate.url(NAME) + f"/prices/{sku}", headers=estate.identity(OPERATOR), timeout=10)
             assert price.status_code == 200 and price.json()["amount"] == truth["amount"]
         query = av.post("/prices/query", json={"skus": [sku, skus[1], "NOPE-404"]})
         assert query.status_code == 200
@@ -204,9 +206,12 @@ def test_no_oversell_200_concurrent_reservations_for_50_units(estate: Any, av: h
     _count_at_dc(estate, av, sku, 50)
     assert _loc(av.get(f"/availability/{sku}").json(), "dc-tlb")["available"] == 50
     run = uuid.uuid4().hex[:8]
+    # Reservations are process-orders' to make: its own service identity (channel=internal), as on the hop.
+    service = {HEADER: estate.service_token("process-orders")}
 
     def one(i: int) -> httpx.Response:
-        with httpx.Client(base_url=estate.url(NAME), timeout=30) as client:  # fresh connections: both workers
+        # Fresh connections: both workers.
+        with httpx.Client(base_url=estate.url(NAME), headers=service, timeout=30) as client:
             return _reserve(client, f"ovs-{run}-{i}", [(sku, "dc-tlb", 1)])
 
     with ThreadPoolExecutor(max_workers=50) as pool:

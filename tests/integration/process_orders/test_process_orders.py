@@ -70,7 +70,11 @@ def test_ship_order_is_released_with_prices_tax_and_a_timeline(estate: TestEstat
     assert all(e["correlation_id"] == response.headers["x-request-id"] for e in entries)
     assert any(e["system"] == "erp" and e["document_id"].startswith("S") for e in entries)
     # Reserved and allocated in one call: the set never sat in the expiry index.
-    reservations = httpx.get(estate.url("process-availability") + f"/reservations/{order['id']}", timeout=10).json()
+    reservations = httpx.get(
+        estate.url("process-availability") + f"/reservations/{order['id']}",
+        headers=estate.identity("ops:test"),  # reservations are read by the write side (service or operator)
+        timeout=10,
+    ).json()
     assert reservations["state"] == "allocated" and reservations["expires_at"] is None
     # The last saga write released the order's lock with it.
     assert not estate.order_locked(order["id"])

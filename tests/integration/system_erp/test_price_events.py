@@ -17,8 +17,9 @@ def price_events(estate: TestEstate, sku: str) -> list[dict[str, object]]:
 def test_an_erp_price_change_reaches_the_projection_as_one_event(estate: TestEstate) -> None:
     (sku,) = estate.fresh_skus()
     availability = estate.url("process-availability")
+    operator = estate.identity("ops:test")  # every process-availability route needs an identity; prices: ops too
     before = estate.wait_for(
-        lambda: (r := httpx.get(f"{availability}/prices/{sku}")).status_code == 200 and r.json(),
+        lambda: (r := httpx.get(f"{availability}/prices/{sku}", headers=operator)).status_code == 200 and r.json(),
         timeout=30,
         what="the price projection answers",
     )
@@ -33,7 +34,7 @@ def test_an_erp_price_change_reaches_the_projection_as_one_event(estate: TestEst
     assert changed.status_code == 200, changed.text
     # Scheduled syncs are minutes apart in tests and none is requested here: only the event can bring it.
     after = estate.wait_for(
-        lambda: (r := httpx.get(f"{availability}/prices/{sku}").json())["amount"] == new_price and r,
+        lambda: (r := httpx.get(f"{availability}/prices/{sku}", headers=operator).json())["amount"] == new_price and r,
         timeout=10,
         what="the new price in the projection",
     )
