@@ -38,9 +38,13 @@ class AccessLog:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                if current.headers:
+                if current.headers:  # what a refusal already carries is not sent twice
+                    present = {name.lower() for name, _ in message.get("headers", [])}
                     added = [(k.lower().encode(), v.encode()) for k, v in current.headers.items()]
-                    message["headers"] = [*message.get("headers", []), *added]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        *((k, v) for k, v in added if k not in present),
+                    ]
             await send(message)
 
         try:

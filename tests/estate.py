@@ -59,6 +59,9 @@ TEST_SETTINGS = {
     "OMNIGATE_ORDERS_CLAIM_IDLE_S": "1",
     "OMNIGATE_ORDERS_RETURN_CLOSE_DAYS": str(10 / 86_400),
     "OMNIGATE_GATEWAY_CORS_ORIGINS": "https://shop.example.test",
+    # The tests stand in for the load balancer in front of the gateway: the client IP that per-IP limits count
+    # is the last X-Forwarded-For entry, so a test of limits has an address of its own.
+    "OMNIGATE_GATEWAY_TRUSTED_PROXIES": "1",
 }
 # Each system API runs two workers, as in production (one per core): concurrency tests show both served
 # (``X-Served-By``), and breakers are per worker. The SQLite sandboxes run one.
@@ -200,6 +203,32 @@ class TestEstate:
                 await client.aclose()
 
         return asyncio.run(mint())
+
+    def served(self, url: str, route_prefix: str = "/", status: str = "") -> float:
+        """Requests the deployable (or instance) at ``url`` has served on routes starting with ``route_prefix``
+        (with a status starting with ``status``: ``"2"`` for the successful ones), every worker counted (its
+        /metrics; the probes and /metrics itself left out). A worker counts a request once its answer is sent:
+        read until two reads a moment apart agree."""
+
+        def count() -> float:
+            text = httpx.get(url + "/metrics", timeout=10).text
+            return sum(
+                float(value)
+                for labels, value in _SERVED.findall(text)
+                if f'route="{route_prefix}' in labels
+                and f'status="{status}' in labels
+                and not any(f'route="{probe}"' in labels for probe in ("/metrics", "/healthz", "/readyz"))
+            )
+
+        settled: list[float] = [count()]
+
+        def agrees() -> bool:
+            time.sleep(0.2)
+            settled.append(count())
+            return settled[-1] == settled[-2]
+
+        self.wait_for(agrees, timeout=10, interval=0, what=f"the request count of {url} settles")
+        return settled[-1]
 
     def settings_of(self, kind: type[S]) -> S:
         """What a deployable reading ``kind`` (e.g. ``PosSettings``) was started with."""
@@ -494,26 +523,8 @@ class ExperienceApi:
         return httpx.post(self.url + f"/orders/{order_id}/cancel", json={"reason": "test"}, headers=caller, timeout=30)
 
     def orders_served(self) -> float:
-        """Requests process-orders has served on its order routes, every worker counted (its /metrics). A worker
-        counts a request once its answer is sent: read until two reads a moment apart agree."""
-
-        def count() -> float:
-            text = httpx.get(self.estate.url("process-orders") + "/metrics", timeout=10).text
-            return sum(
-                float(value)
-                for labels, value in _SERVED.findall(text)
-                if 'service="process-orders"' in labels and 'route="/orders' in labels
-            )
-
-        settled: list[float] = [count()]
-
-        def agrees() -> bool:
-            time.sleep(0.2)
-            settled.append(count())
-            return settled[-1] == settled[-2]
-
-        self.estate.wait_for(agrees, timeout=10, interval=0, what="process-orders' request count settles")
-        return settled[-1]
+        """Requests process-orders has served on its order routes, every worker counted."""
+        return self.estate.served(self.estate.url("process-orders"), "/orders")
 
 
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate, str]:
