@@ -124,6 +124,14 @@ class ControlledEstate(Estate):
     def stop_instance(self, name: str, label: str) -> None:
         self._terminate(self._processes.pop(f"{name}#{label}"), 10.0)
 
+    def pause(self, name: str) -> None:
+        """Stop a deployable or instance (a graceful stop, as an outage begins) and keep its port for resume."""
+        self._terminate(self._processes[name], 10.0)
+
+    def resume(self, name: str, *, timeout: float = 30.0) -> None:
+        self._spawn(self._processes[name])
+        self._wait_ready(timeout, None, names=[name])
+
     def restart(self, name: str, *, kill: bool = False, timeout: float = 30.0) -> None:
         """Stop one deployable (``kill`` = SIGKILL, as a crash) and start it again on the same port."""
         process = self._processes[name]
@@ -265,6 +273,13 @@ class TestEstate:
 
     def stop_instance(self, name: str, label: str) -> None:
         self._estate.stop_instance(name, label)
+
+    def pause(self, name: str) -> None:
+        """Take a deployable (or an instance, ``<name>#<label>``) down until :meth:`resume`."""
+        self._estate.pause(name)
+
+    def resume(self, name: str) -> None:
+        self._estate.resume(name)
 
     def kill_and_start_with_replica(self, name: str) -> tuple[str, int]:
         return self._estate.kill_and_start_with_replica(name)
