@@ -24,6 +24,9 @@ from shared.identity import HEADER
 from shared.settings import env_name, from_env
 
 DEFAULT_DATA_DIR = ".omnigate"
+# Written by `omnigate up` while the estate runs: the Redis it uses, so that commands run beside it (`omnigate
+# token`, `partners create`...) reach the same Redis, also when it is a private one the launcher started.
+REDIS_URL_FILE = "redis-url"
 
 
 def _data_dir(value: str | None) -> Path:
@@ -34,11 +37,34 @@ def command_environ(args: argparse.Namespace) -> dict[str, str]:
     """The environment a deployable's command reads its settings from: this process's, plus the secrets a local
     estate generated in its data directory (``secrets.json``) for those the environment does not set."""
     env = dict(os.environ)
+    running = _data_dir(getattr(args, "data_dir", None)) / REDIS_URL_FILE
+    if running.exists():  # a running local estate's Redis (a private one on a laptop without Redis)
+        env.setdefault("REDIS_URL", running.read_text().strip())
     path = _data_dir(getattr(args, "data_dir", None)) / "secrets.json"
     if path.exists():
         for name, value in json.loads(path.read_text()).items():
             env.setdefault(env_name(name), value)
     return env
+
+
+def _print_gateway_try(estate: Estate) -> None:
+    """How a newcomer gets in through the gateway: a shopper's token, and the demo partner's API key (made at the
+    first run and kept in the data directory, like the sandboxes' credentials)."""
+    settings = estate.settings_of(GatewaySettings)
+    key_file = estate.data_dir / "demo-partner-key"
+    kept = key_file.read_text().strip() if key_file.exists() else None
+    key = asyncio.run(gateway_cli.demo_partner_key(settings, kept))
+    if key != kept:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+    gateway = estate.url("gateway")
+    print(f"\nThrough the gateway ({gateway}), as a shopper (a development token from its own issuer):")
+    print("  TOKEN=$(.venv/bin/omnigate token --sub c-1001 --channel web)")
+    print(f'  curl -s {gateway}/web/v1/orders -H "Authorization: Bearer $TOKEN"')
+    print(f"As the demo partner (plan {gateway_cli.DEMO_PLAN}; the key is kept in {key_file}):")
+    print(f'  curl -s -i {gateway}/partner/v1/orders -H "X-API-Key: {key}"')
+    print("Your own: .venv/bin/omnigate partners create --partner ID --plan sandbox; clients create --help.")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -52,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"omnigate up failed: {exc}", file=sys.stderr)
         return 1
+    (estate.data_dir / REDIS_URL_FILE).write_text(f"{estate.redis_url}\n")
     print(f"\nAll {len(estate.names)} deployables ready in {estate.startup_s:.1f}s.")
     print(f"Redis: {estate.redis_url} ({estate.redis_source})")
     width = max(len(n) for n in estate.names)
@@ -63,6 +90,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  curl -s {estate.url('system-erp')}/items?limit=3")
     if "sandbox-pos" in estate.names:
         print(f"  curl -s {estate.url('system-pos')}/stores")
+    if "gateway" in estate.names:
+        _print_gateway_try(estate)
     print(f"\nSandbox credentials are in {estate.data_dir / 'secrets.json'}; logs in {estate.data_dir / 'logs'}.")
     print(f"ERP sandbox API key: {erp_api_key[:6]}... (full value in secrets.json)")
     print("Press Ctrl-C to stop.", flush=True)
@@ -74,6 +103,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 break
     finally:
         print("\nStopping ...", flush=True)
+        (estate.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)
         estate.stop()
         print("Stopped.", flush=True)
     return 0
@@ -160,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the whole estate locally (Redis included) until Ctrl-C")
     up.add_argument("--data-dir")
     up.add_argument("--only", nargs="*", help="start only these deployables")
-    up.add_argument("--timeout", type=float, default=60.0)
+    up.add_argument("--timeout", type=float, default=120.0)
     up.add_argument("--free-ports", action="store_true", help="any free ports instead of the fixed local ones")
     up.set_defaults(func=cmd_up)
     serve = sub.add_parser("serve", help="serve one deployable in the foreground")

@@ -25,6 +25,7 @@ from gateway.plans import load as load_limits
 from gateway.settings import GatewaySettings
 from gateway.tokens import keyring, mint
 from shared.identity import Identity, Minter
+from shared.problems import ProblemError
 from shared.settings import from_env
 
 # What `omnigate token` grants a shopper unless told otherwise, and the client its tokens name (RFC 9068 §2.2).
@@ -71,6 +72,29 @@ async def with_partner_keys(settings: GatewaySettings, action: Callable[[Partner
         return await action(keys)
     finally:
         await redis.aclose()
+
+
+DEMO_PARTNER = "demo"
+DEMO_PLAN = "sandbox"
+
+
+async def demo_partner_key(settings: GatewaySettings, kept: str | None) -> str:
+    """The API key of the local estate's demo partner (``make run`` prints it): ``kept`` (the key an earlier run
+    made) while the gateway still accepts it, else a new one, the demo partner's earlier keys revoked."""
+
+    async def ensure(keys: PartnerKeys) -> str:
+        if kept:
+            try:
+                await keys.authenticate(kept)
+                return kept
+            except ProblemError:
+                pass  # a new Redis, or revoked by hand: start over
+        for key in await keys.list(DEMO_PARTNER):
+            if key.state == "active":
+                await keys.revoke(key.key_id)
+        return (await keys.create(DEMO_PARTNER, DEMO_PLAN))[1]
+
+    return await with_partner_keys(settings, ensure)
 
 
 def _print_key(key: PartnerKey, full: str) -> None:
