@@ -1,0 +1,53 @@
+"""What the edge does to every request: bodies beyond the route's size are refused before anything is forwarded,
+and the request id issued (or accepted) at the edge is the one every layer below records."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+
+from tests.estate import TestEstate, assert_problem, order_body
+
+
+def test_a_body_beyond_the_routes_limit_is_a_413_and_is_not_forwarded(
+    estate: TestEstate, gateway: httpx.Client, shopper_token: Callable[..., str]
+) -> None:
+    auth = {"Authorization": f"Bearer {shopper_token('c-edge-1', 'web')}", "Idempotency-Key": uuid.uuid4().hex}
+    before = estate.served(estate.url("experience-web"), "/web/v1/orders")
+    oversized = b'{"pad": "' + b"x" * 70_000 + b'"}'  # routes.toml: web-orders-write takes 64 KiB
+    answer = gateway.post("/web/v1/orders", content=oversized, headers={**auth, "Content-Type": "application/json"})
+    assert_problem(answer, 413)
+    assert estate.served(estate.url("experience-web"), "/web/v1/orders") == before
+
+
+def test_the_request_id_of_the_edge_is_recorded_by_every_layer_below(
+    estate: TestEstate, gateway: httpx.Client, shopper_token: Callable[..., str]
+) -> None:
+    (sku,) = estate.fresh_skus(1)
+    estate.set_dc_stock(sku, 3)
+    customer = f"c-edge-{uuid.uuid4().hex[:6]}"
+    request_id = f"edge-{uuid.uuid4().hex}"
+    headers = {
+        "Authorization": f"Bearer {shopper_token(customer, 'web')}",
+        "Idempotency-Key": uuid.uuid4().hex,
+        "X-Request-ID": request_id,
+    }
+    placed = gateway.post("/web/v1/orders", json=order_body(sku, customer=customer), headers=headers)
+    assert placed.status_code == 201, placed.text
+    assert placed.headers["x-request-id"] == request_id
+    trace_id = placed.headers["traceparent"].split("-")[1]
+    timeline = gateway.get(
+        f"/web/v1/orders/{placed.json()['id']}/timeline", headers={"Authorization": headers["Authorization"]}
+    ).json()
+    # process-orders (two hops below) and the back-end steps it drove carry the edge's request id
+    assert {step["correlation_id"] for step in timeline} == {request_id}
+    # ... and the gateway's access log line carries it with the trace id it answered with
+    log = estate.log_path("gateway").read_text()
+    assert any(
+        request_id in line and trace_id in line and '"route":"web-orders-write"' in line for line in log.splitlines()
+    )
+    # without one, the edge issues its own
+    issued = gateway.get("/web/v1/orders", headers={"Authorization": headers["Authorization"]})
+    assert issued.status_code == 200 and len(issued.headers["x-request-id"]) >= 16
