@@ -9,7 +9,10 @@ Why it is built this way (DESIGN §5; RFC 6750, RFC 7519, RFC 8725 "JWT Best Cur
   headers that would bring or point at a key (``jku``, ``x5u``, ``jwk``, ``x5c``) or change the rules (``crit``)
   are refused. The checks themselves are the kernel's (shared/identity.py: one copy for every bearer token).
 - **Our own tokens** (``typ`` ``at+jwt``, audience ``omnigate``) are checked against the gateway's key ring in the
-  state Redis (:func:`gateway.tokens.keyring`), re-read on an unknown ``kid`` (with a cool-down) and every
+  state Redis (:func:`gateway.tokens.keyring`), re-read on an unknown ``kid`` at once (no cool-down: the token
+  endpoint signs with a new key the moment ``keys rotate`` made it, so a worker that read the ring a second before
+  must not refuse the tokens issued a second after; one read in flight at a time per worker, shared by every
+  request waiting for it, is what a flood of made-up kids costs, the price of an API key's check) and every
   ``gateway_jwks_refresh_s``: a ``keys rotate`` is seen by every worker without a restart. Their claims are a
   strict struct: a claim we do not mint is a token we did not mint.
 - **External issuers** come from a TOML file (``OMNIGATE_GATEWAY_ISSUERS_FILE``, decoded strictly,
@@ -394,17 +397,14 @@ class AccessTokens:
             load_issuers(settings.gateway_issuers_file) if settings.gateway_issuers_file else []
         )
 
-        def keys(source: KeySource, what: str) -> PublishedKeys:
+        def keys(source: KeySource, what: str, cooldown_s: float = settings.gateway_jwks_cooldown_s) -> PublishedKeys:
             return PublishedKeys(
-                [source],
-                what=what,
-                refresh_s=settings.gateway_jwks_refresh_s,
-                cooldown_s=settings.gateway_jwks_cooldown_s,
-                clock=clock,
+                [source], what=what, refresh_s=settings.gateway_jwks_refresh_s, cooldown_s=cooldown_s, clock=clock
             )
 
         own = settings.gateway_issuer.rstrip("/")
-        issuers: list[Issuer] = [EmbeddedIssuer(own, keys(RingKeys(ring), "the gateway's signing keys"))]
+        # Our own ring: read again at once on an unknown kid (the module docstring says why).
+        issuers: list[Issuer] = [EmbeddedIssuer(own, keys(RingKeys(ring), "the gateway's signing keys", 0.0))]
         http = httpx.AsyncClient(timeout=settings.gateway_jwks_timeout_s) if configs else None
         if http is not None:
             issuers += [ExternalIssuer(c, keys(JwksKeys(http, c), f"the keys of {c.issuer}")) for c in configs]

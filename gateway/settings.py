@@ -62,8 +62,9 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
     gateway_jwks_cooldown_s: Annotated[
         float,
         Meta(
-            description="The least time between two reads of an issuer's keys caused by tokens naming an unknown "
-            "`kid` (a flood of made-up kids costs an issuer one JWKS fetch per cool-down, per worker)."
+            description="The least time between two reads of an external issuer's keys caused by tokens naming an "
+            "unknown `kid` (a flood of made-up kids costs an issuer one JWKS fetch per cool-down, per worker). The "
+            "gateway's own keys are read again at once (they are in the state Redis, and rotate without notice)."
         ),
     ] = 10.0
     gateway_jwks_timeout_s: Annotated[

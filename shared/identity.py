@@ -12,7 +12,9 @@ Why it is built this way:
 - **Keys never come by an upward call.** A signer publishes its *public* keys (current and previous during
   rotation) in the state Redis under ``<prefix>omnigate.identity-keys`` (a hash: signer name -> JWKS), or they are
   mounted as a file (a Secret). :class:`Verifier` caches them in process, re-reads them every ``refresh_s``, and on
-  an unknown ``kid`` at most once per ``cooldown_s``; a key withdrawn from the set stops verifying at the next read.
+  an unknown ``kid`` at once (one read at a time, shared by every request waiting for it: a signer may sign with
+  a new key the moment ``keys rotate`` published it, and a refusal until some cool-down ended would be a 401 for
+  a valid caller); a key withdrawn from the set stops verifying at the next read.
 - **Nothing in the token chooses how it is checked.** Only RS256 and ES256; ``kid`` required and looked up only
   in the published keys, and the key's type must fit ``alg``; any header beyond ``alg``, ``kid``, ``typ`` (``jku``,
   ``x5u``, ``jwk``, ``x5c``, ``crit``, ``b64``...) is refused; the claims are a strict struct (unknown claims
@@ -411,7 +413,10 @@ class PublishedKeys:
     """The verification keys of one or more sources (``kid -> SignerKey``), held in process.
 
     Re-read every ``refresh_s``; on an unknown ``kid`` at most once per ``cooldown_s`` (a flood of made-up kids
-    costs the source one read per cool-down); while nothing was ever read, at most once a second. A read that
+    costs the source one read per cool-down: for an external IdP's JWKS over HTTP), and never for a request that
+    arrived before a read that has begun since (so with ``cooldown_s=0``, for a source that is ours and cheap to read
+    such as the state Redis, a new key is found at once and a flood costs one read in flight at a time); while
+    nothing was ever read, at most once a second. A read that
     fails keeps the keys held (a source down does not refuse tokens it already verified the keys of); with
     nothing held it is a 503 ``service-unavailable`` with ``Retry-After``: the caller's token is not at fault.
     Concurrent requests that find the keys stale read them once (a lock, the condition asked again under it).
@@ -430,7 +435,7 @@ class PublishedKeys:
         self.what = what
         self.refresh_s = refresh_s
         self.cooldown_s = cooldown_s
-        self.retry_s = min(cooldown_s, 1.0)
+        self.retry_s = min(cooldown_s, 1.0) if cooldown_s > 0 else 1.0
         self.clock = clock
         self._keys: dict[str, SignerKey] | None = None
         self._loaded_at = float("-inf")
@@ -451,7 +456,10 @@ class PublishedKeys:
     async def find(self, kid: str) -> SignerKey:
         """The key published under ``kid`` (read again if unknown and the cool-down allows), or
         :class:`TokenRefused`."""
-        await self._reload_if(lambda: kid not in (self._keys or {}) and self._since() >= self.cooldown_s)
+        asked = self.clock()
+        await self._reload_if(
+            lambda: kid not in (self._keys or {}) and self._since() >= self.cooldown_s and self._loaded_at < asked
+        )
         found = (self._keys or {}).get(kid)
         if found is None:
             raise TokenRefused("the token's key is not published")
@@ -498,7 +506,7 @@ class Verifier:
         leeway_s: int = 30,
         max_ttl_s: int = 900,
         refresh_s: float = 60.0,
-        cooldown_s: float = 10.0,
+        cooldown_s: float = 0.0,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:

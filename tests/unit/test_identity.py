@@ -3,6 +3,7 @@ ring is test_signing.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -18,12 +19,16 @@ from shared.identity import (
     Access,
     Identity,
     Minter,
+    PublishedKeys,
+    SignerKey,
+    TokenRefused,
     algorithm_of,
     generate_key,
     missing,
     public_jwks,
     publish_keys,
     service_identity,
+    signer_keys,
 )
 from shared.models.availability import OWNER_PATTERN
 from shared.problems import MEDIA_TYPE, ProblemError
@@ -195,3 +200,31 @@ def test_a_route_with_an_identity_rule_must_take_the_identity() -> None:
         create_service(
             "svc-id", [rule_without_identity], title="t", description="d", uses_redis=False, settings=settings
         )
+
+
+class CountingSource:
+    """A key source that counts its reads and takes a moment to answer (as Redis or a JWKS endpoint would)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        self.keys = keys
+        self.reads = 0
+
+    async def load(self) -> dict[str, SignerKey]:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return signer_keys("gateway", public_jwks(self.keys))
+
+
+async def test_without_a_cooldown_an_unknown_kid_is_read_at_once_and_waiting_requests_share_the_read() -> None:
+    old, new = generate_key("RS256"), generate_key("RS256")
+    source = CountingSource([old])
+    keys = PublishedKeys([source], cooldown_s=0.0)
+    await keys.fresh()
+    source.keys = [new, old]  # a rotation, published just after the read
+    found = await asyncio.gather(*(keys.find(str(new.kid)) for _ in range(20)))
+    assert {f.key.kid for f in found} == {new.kid}
+    assert source.reads == 2, "twenty requests for the new kid shared one read"
+    # A flood of made-up kids: a request never reads again when a read began after it asked.
+    flood = await asyncio.gather(*(keys.find("made-up") for _ in range(50)), return_exceptions=True)
+    assert all(isinstance(r, TokenRefused) for r in flood), flood
+    assert source.reads <= 4, source.reads

@@ -1,17 +1,22 @@
 """The gateway's test helpers, as fixtures: a client of the running gateway, the ``omnigate`` CLI run in this
 process against the estate's Redis (the code path operators use; ``omnigate_refused`` for a command that must
-fail), the partner keys of the estate's Redis, the JWKS the gateway serves, and the gateway's check of access
-tokens (``gateway.access.AccessTokens``) run in this process against the estate's Redis."""
+fail), the partner keys of the estate's Redis, the JWKS the gateway serves, the gateway's check of access
+tokens (``gateway.access.AccessTokens``) run in this process against the estate's Redis, the gateway's current
+signing key (to forge tokens with) and the request counts of the layers below the gateway (to show that a refused
+request got nowhere)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from joserfc.jwk import KeySet
+from joserfc.jwk import Key, KeySet
 from redis.asyncio import Redis
 
 from estate import cli
@@ -23,6 +28,7 @@ from gateway.tokens import keyring
 from tests.estate import TestEstate
 
 Cli = Callable[..., str]
+Served = Callable[[], dict[str, float]]
 T = TypeVar("T")
 KeysRun = Callable[[Callable[[PartnerKeys], Awaitable[Any]]], Any]
 
@@ -149,3 +155,63 @@ def partner_key(omnigate: Cli) -> Callable[..., str]:
         return fields["api_key"].strip()
 
     return create
+
+
+@pytest.fixture
+def signing_key(gateway_settings: GatewaySettings) -> Callable[[], Key]:
+    """The gateway's current private signing key, as it is in the state Redis now (to forge tokens with: whoever
+    holds the state Redis holds the keys, shared/signing.py)."""
+
+    def current() -> Key:
+        async def read() -> Key:
+            redis = Redis.from_url(gateway_settings.redis_url)
+            try:
+                return (await keyring(redis, gateway_settings).current()).current
+            finally:
+                await redis.aclose()
+
+        return asyncio.run(read())
+
+    return current
+
+
+# The layers below the gateway that a forwarded order request reaches: the experience APIs and process-orders.
+BELOW_THE_GATEWAY = ("experience-web", "experience-mobile", "experience-partner", "process-orders")
+_SERVED = re.compile(r"^omnigate_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)  # a route's own braces: greedy
+_NOT_CALLERS = ('route="/metrics"', 'route="/healthz"', 'route="/readyz"')  # scrapes and probes, not callers
+
+
+@pytest.fixture
+def upstream_served(estate: TestEstate) -> Iterator[Served]:
+    """``served()``: how many requests each layer below the gateway (:data:`BELOW_THE_GATEWAY`) has answered, every
+    worker and every status counted (the kernel's ``omnigate_http_requests_total`` in its /metrics, scrapes and
+    probes left out). A worker counts a request once its answer is sent, so it reads until two reads a moment apart
+    agree. Compare a read before and after a refused request: equal means nothing got through."""
+
+    def count(client: httpx.Client, name: str) -> float:
+        text = client.get(estate.url(name) + "/metrics").text
+        return sum(
+            float(value)
+            for labels, value in _SERVED.findall(text)
+            if f'service="{name}"' in labels and not any(probe in labels for probe in _NOT_CALLERS)
+        )
+
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(len(BELOW_THE_GATEWAY)) as pool:
+
+        def read() -> dict[str, float]:
+            return dict(
+                zip(BELOW_THE_GATEWAY, pool.map(lambda name: count(client, name), BELOW_THE_GATEWAY), strict=True)
+            )
+
+        def served() -> dict[str, float]:
+            reads = [read()]
+
+            def agrees() -> bool:
+                time.sleep(0.05)
+                reads.append(read())
+                return reads[-1] == reads[-2]
+
+            estate.wait_for(agrees, timeout=10, interval=0, what="the request counts below the gateway settle")
+            return reads[-1]
+
+        yield served
