@@ -10,6 +10,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -214,29 +215,30 @@ class TestEstate:
 
     def served(self, url: str, route_prefix: str = "/", status: str = "") -> float:
         """Requests the deployable (or instance) at ``url`` has served on routes starting with ``route_prefix``
-        (with a status starting with ``status``: ``"2"`` for the successful ones), every worker counted (its
-        /metrics; the probes and /metrics itself left out). A worker counts a request once its answer is sent:
-        read until two reads a moment apart agree."""
+        (with a status starting with ``status``: ``"2"`` for the successful ones), every worker counted (the
+        kernel's ``omnigate_http_requests_total`` in its /metrics; scrapes and probes left out), once settled."""
+        return self.settled(lambda: _served(url, route_prefix, status), what=f"the request count of {url}")
 
-        def count() -> float:
-            text = httpx.get(url + "/metrics", timeout=10).text
-            return sum(
-                float(value)
-                for labels, value in _SERVED.findall(text)
-                if f'route="{route_prefix}' in labels
-                and f'status="{status}' in labels
-                and not any(f'route="{probe}"' in labels for probe in ("/metrics", "/healthz", "/readyz"))
+    def served_by(self, names: tuple[str, ...]) -> dict[str, float]:
+        """:meth:`served` of each named deployable, read together (one settled snapshot of them all)."""
+        urls = [self.url(name) for name in names]
+        with ThreadPoolExecutor(len(urls)) as pool:
+            return self.settled(
+                lambda: dict(zip(names, pool.map(_served, urls), strict=True)), what="the request counts settle"
             )
 
-        settled: list[float] = [count()]
+    def settled(self, read: Callable[[], T], *, what: str, pause_s: float = 0.05) -> T:
+        """``read()`` until two reads a moment apart agree (a worker counts a request once its answer is sent,
+        so a count read right after an answer may still move)."""
+        reads = [read()]
 
         def agrees() -> bool:
-            time.sleep(0.2)
-            settled.append(count())
-            return settled[-1] == settled[-2]
+            time.sleep(pause_s)
+            reads.append(read())
+            return reads[-1] == reads[-2]
 
-        self.wait_for(agrees, timeout=10, interval=0, what=f"the request count of {url} settles")
-        return settled[-1]
+        self.wait_for(agrees, timeout=10, interval=0, what=what)
+        return reads[-1]
 
     def settings_of(self, kind: type[S]) -> S:
         """What a deployable reading ``kind`` (e.g. ``PosSettings``) was started with."""
@@ -505,6 +507,18 @@ def order_body(
 
 ORDER_SCOPES = frozenset({"orders:read", "orders:write"})
 _SERVED = re.compile(r"^omnigate_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)  # a route's own braces: greedy
+_NOT_CALLERS = ('route="/metrics"', 'route="/healthz"', 'route="/readyz"')  # scrapes and probes, not callers
+
+
+def _served(url: str, route_prefix: str = "/", status: str = "") -> float:
+    text = httpx.get(url + "/metrics", timeout=10).text
+    return sum(
+        float(value)
+        for labels, value in _SERVED.findall(text)
+        if f'route="{route_prefix}' in labels
+        and f'status="{status}' in labels
+        and not any(probe in labels for probe in _NOT_CALLERS)
+    )
 
 
 class ExperienceApi:

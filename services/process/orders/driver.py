@@ -140,17 +140,23 @@ class Driver(ABC, Generic[R]):
     async def _run(self, record: R, lock: Lock) -> bool:
         """Run the record's steps until it :meth:`_stops` or is parked for a retry; False if the lock was lost
         (another driver continues it). A 4xx that is not a back-end's refusal is raised."""
-        while not self._stops(record):
-            try:
-                await self._step(record, lock)
-            except Refused as exc:
-                await self._refused(record, lock, exc)
-            except ProblemError as exc:
-                if exc.status < 500:
-                    raise
-                if await self._transient(record, lock, exc):
+        try:
+            while not self._stops(record):
+                if await self._advance(record, lock):
                     break
-            except Fenced:
-                log.warning("%s %s: lock lost; another driver continues it", self.kind, record.id)
-                return False
+        except Fenced:  # from a step or from saving its outcome (a refusal, a parked retry)
+            log.warning("%s %s: lock lost; another driver continues it", self.kind, record.id)
+            return False
         return True
+
+    async def _advance(self, record: R, lock: Lock) -> bool:
+        """One step and the handling of its outcome; True if the record was parked for a retry."""
+        try:
+            await self._step(record, lock)
+        except Refused as exc:
+            await self._refused(record, lock, exc)
+        except ProblemError as exc:
+            if exc.status < 500:
+                raise
+            return await self._transient(record, lock, exc)
+        return False

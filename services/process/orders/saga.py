@@ -125,18 +125,34 @@ class Saga(Driver[OrderRecord]):
         except Rejected as exc:
             record.reject(exc.slug, exc.detail, exc.errors)
             self.transition(change, record, "rejected", "orders", detail=exc.detail)
-            await self.save(record, lock, change, acquire=acquire, create=create)
+            await self._save_placement(record, lock, change, acquire=acquire, create=create)
             await lock.release()
             return record
         change.due(member(record.id), now_ms() + self.store.lock_ttl_ms)  # resumed by a worker if we die
         detail = None if record.placement == 1 else f"placed again (attempt {record.placement})"
         self.transition(change, record, "received", "orders", document_id=record.id, detail=detail)
-        await self.save(record, lock, change, acquire=acquire, create=create)
+        await self._save_placement(record, lock, change, acquire=acquire, create=create)
         try:
             async with lock.kept_alive():
                 return await self.drive(record, lock)
         finally:
             await lock.release()
+
+    async def _save_placement(
+        self, record: OrderRecord, lock: Lock, change: Change, *, acquire: bool, create: bool
+    ) -> None:
+        """Save a placement; if the order's lock lapsed meanwhile (a slow pricing or sourcing call), another
+        driver has taken the order over and continues it: the request learns its outcome by repeating itself
+        with the same Idempotency-Key (409 ``request-in-flight``, nothing written by this attempt)."""
+        try:
+            await self.save(record, lock, change, acquire=acquire, create=create)
+        except Fenced as exc:
+            log.warning("order %s: lock lost while placing; another driver continues it", record.id)
+            raise ProblemError(
+                "request-in-flight",
+                "another worker continues this order; repeat the request with the same Idempotency-Key",
+                retry_after=1,
+            ) from exc
 
     async def _reject(
         self, record: OrderRecord, lock: Lock, slug: str, detail: str, errors: list[dict[str, Any]] | None, system: str

@@ -8,10 +8,7 @@ request got nowhere)."""
 from __future__ import annotations
 
 import asyncio
-import re
-import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
@@ -177,41 +174,11 @@ def signing_key(gateway_settings: GatewaySettings) -> Callable[[], Key]:
 
 # The layers below the gateway that a forwarded order request reaches: the experience APIs and process-orders.
 BELOW_THE_GATEWAY = ("experience-web", "experience-mobile", "experience-partner", "process-orders")
-_SERVED = re.compile(r"^omnigate_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)  # a route's own braces: greedy
-_NOT_CALLERS = ('route="/metrics"', 'route="/healthz"', 'route="/readyz"')  # scrapes and probes, not callers
 
 
 @pytest.fixture
-def upstream_served(estate: TestEstate) -> Iterator[Served]:
+def upstream_served(estate: TestEstate) -> Served:
     """``served()``: how many requests each layer below the gateway (:data:`BELOW_THE_GATEWAY`) has answered, every
-    worker and every status counted (the kernel's ``omnigate_http_requests_total`` in its /metrics, scrapes and
-    probes left out). A worker counts a request once its answer is sent, so it reads until two reads a moment apart
-    agree. Compare a read before and after a refused request: equal means nothing got through."""
-
-    def count(client: httpx.Client, name: str) -> float:
-        text = client.get(estate.url(name) + "/metrics").text
-        return sum(
-            float(value)
-            for labels, value in _SERVED.findall(text)
-            if f'service="{name}"' in labels and not any(probe in labels for probe in _NOT_CALLERS)
-        )
-
-    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(len(BELOW_THE_GATEWAY)) as pool:
-
-        def read() -> dict[str, float]:
-            return dict(
-                zip(BELOW_THE_GATEWAY, pool.map(lambda name: count(client, name), BELOW_THE_GATEWAY), strict=True)
-            )
-
-        def served() -> dict[str, float]:
-            reads = [read()]
-
-            def agrees() -> bool:
-                time.sleep(0.05)
-                reads.append(read())
-                return reads[-1] == reads[-2]
-
-            estate.wait_for(agrees, timeout=10, interval=0, what="the request counts below the gateway settle")
-            return reads[-1]
-
-        yield served
+    worker and every status counted, as one settled snapshot. Compare a read before and after a refused request:
+    equal means nothing got through."""
+    return lambda: estate.served_by(BELOW_THE_GATEWAY)
