@@ -38,11 +38,11 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or get_settings(GatewaySettings)
     table = routing.load()
     limits = load_limits(settings.gateway_limits_file)  # a bad limits file stops the start
-    for upstream in sorted(table.upstreams):
-        settings.url_for(upstream)  # every upstream of the table is configured, or the start fails naming it
 
     @asynccontextmanager
     async def authorization_lifespan(app: Litestar) -> AsyncIterator[None]:
+        for upstream in sorted(table.upstreams):
+            settings.url_for(upstream)  # every upstream of the table is configured, or the start fails naming it
         keys = Keys(settings.key_prefix)
         ring = keyring(app.state.redis, settings)
         # Every worker and replica makes sure of the one key set before it serves (SET NX: one wins the race),
