@@ -449,6 +449,9 @@ class PublishedKeys:
         await self._reload_if(
             lambda: self._since() >= self.refresh_s or (self._keys is None and self._since() >= self.retry_s)
         )
+        if self._keys is None and self._reading.locked():
+            async with self._reading:  # the first read is in flight: its outcome is this request's too
+                pass
         if self._keys is None:
             retry = max(1, int(self.retry_s - self._since() + 0.999))
             raise ProblemError("service-unavailable", f"{self.what} cannot be read", retry_after=retry)

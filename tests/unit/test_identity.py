@@ -228,3 +228,13 @@ async def test_without_a_cooldown_an_unknown_kid_is_read_at_once_and_waiting_req
     flood = await asyncio.gather(*(keys.find("made-up") for _ in range(50)), return_exceptions=True)
     assert all(isinstance(r, TokenRefused) for r in flood), flood
     assert source.reads <= 4, source.reads
+
+
+async def test_requests_arriving_while_the_first_read_is_in_flight_wait_for_it() -> None:
+    """A worker's first burst (200 orders at once in the no-oversell test) must not answer 503 "the identity keys
+    cannot be read" to every request that arrives while the first read of the keys is still in flight."""
+    source = CountingSource([generate_key("RS256")])
+    keys = PublishedKeys([source])
+    outcomes = await asyncio.gather(*(keys.fresh() for _ in range(50)), return_exceptions=True)
+    assert outcomes == [None] * 50, [o for o in outcomes if o is not None][:3]
+    assert source.reads == 1
