@@ -45,12 +45,11 @@ class Limit(ASGIMiddleware):
         if wanted and current.limit != "unlimited":
             parts = parts_of(scope)
             try:
-                for kind in wanted:
-                    policy, subject = _policy(parts, route, kind, scope, current)
-                    current.decisions.append(await parts.limiter.hit(policy, subject, route.cost))
-                    if not current.decisions[-1].allowed:
-                        current.limit = "refused"
-                        raise ratelimit.too_many_requests(current.decisions)
+                counted = [_policy(parts, route, kind, scope, current) for kind in wanted]
+                current.decisions += await parts.limiter.hit_all(counted, route.cost)
+                if not all(d.allowed for d in current.decisions):
+                    current.limit = "refused"
+                    raise ratelimit.too_many_requests(current.decisions)
                 current.limit = "ok"
             except ratelimit.LimitsUnavailable as exc:
                 if not route.fails_open:

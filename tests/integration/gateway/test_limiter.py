@@ -116,3 +116,33 @@ async def test_an_unreachable_redis_is_reported_not_decided(key_prefix: str) -> 
     finally:
         await limiter.aclose()
     assert time.monotonic() - started < 5
+
+
+async def test_the_script_decides_as_the_limits_library_does_on_the_same_sequence(
+    redis_url: str, key_prefix: str
+) -> None:
+    """gateway/ratelimit.lua runs the `limits` library's moving window itself (one round trip per request instead
+    of two per policy): driven with the same request sequence as `limits`' own MovingWindowRateLimiter, every
+    decision and every remaining count agree, across a window that partly expires (bursts half a window apart)."""
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    policy = Policy.parse("compare", "10/2 seconds")
+    ours = Limiter(redis_url, prefix=key_prefix)
+    reference = MovingWindowRateLimiter(
+        RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=key_prefix + "limits")
+    )
+    costs = [1, 2, 1, 3, 1, 1, 2, 1, 1, 1, 2, 3, 1, 1]
+    seen: list[tuple[bool, int]] = []
+    try:
+        for pause_s in (0.0, 1.0, 1.3, 0.4):  # bursts at t=0, 1.0, 2.3 (the first burst expired), 2.7
+            await asyncio.sleep(pause_s)
+            for cost in costs:
+                mine = await ours.hit(policy, "subject", cost)
+                allowed = await reference.hit(policy.item, "compare", "subject", cost=cost)
+                stats = await reference.get_window_stats(policy.item, "compare", "subject")
+                assert (mine.allowed, mine.remaining) == (allowed, stats.remaining), (pause_s, cost, seen)
+                seen.append((allowed, stats.remaining))
+    finally:
+        await ours.aclose()
+    assert {allowed for allowed, _ in seen} == {True, False}, "the sequence exercised both outcomes"
