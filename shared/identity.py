@@ -111,8 +111,8 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return scope in self.scopes
 
 
-class Caller(msgspec.Struct, frozen=True):
-    """A verified identity together with the token it came in (``caller: NamedDependency[Caller]``).
+class CarriedIdentity(msgspec.Struct, frozen=True):
+    """A verified identity together with the token it came in (``caller: NamedDependency[CarriedIdentity]``).
 
     A deployable that passes its caller on to the layer below (the experience APIs, DESIGN §5) sends the very
     token it received (``Upstream.request(..., identity=caller.token)``): it never mints one."""

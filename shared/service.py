@@ -6,7 +6,7 @@ the outbound hop client, the identity verifier and the stop event of every backg
 A handler that declares ``identity: NamedDependency[Identity]`` is reached only with a valid internal identity
 token (``X-Omnigate-Identity``, DESIGN §5): the kernel verifies it, and a request without one is a 401; a route
 declared with ``dependencies=requires(<shared.identity.Access>)`` also lets in only the channels and scopes that
-rule names (403 otherwise). ``caller: NamedDependency[Caller]`` gives the same identity with its token, for a
+rule names (403 otherwise). ``caller: NamedDependency[CarriedIdentity]`` gives the same identity with its token, for a
 deployable that passes its caller on to the layer below (the experience APIs). A deployable's ``app.py`` only
 wires its routes and its own
 start-up work; this keeps eleven deployables alike where they should be alike.
@@ -40,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
-from shared.identity import HEADER, Access, Caller, Identity, RedisKeys, Verifier
+from shared.identity import HEADER, Access, CarriedIdentity, Identity, RedisKeys, Verifier
 from shared.problems import CATALOGUE, MEDIA_TYPE, STATUS_SLUGS, Problem, ProblemError, type_uri
 from shared.settings import Settings, get_settings
 from shared.signing import ServiceSigner
@@ -253,11 +253,11 @@ async def provide_identity(state: State, token: IdentityToken = None) -> Identit
     return await verifier.verify(token)
 
 
-async def provide_caller(state: State, token: IdentityToken = None) -> Caller:
-    """The verified identity with its token (``caller: NamedDependency[Caller]``), for a deployable that passes
+async def provide_caller(state: State, token: IdentityToken = None) -> CarriedIdentity:
+    """The verified identity with its token (``caller: NamedDependency[CarriedIdentity]``), for a deployable that passes
     its caller on to the layer below unchanged; 401 without a valid token, as for ``identity``."""
     identity = await provide_identity(state, token)
-    return Caller(identity, token or "")  # verify() refused an empty token
+    return CarriedIdentity(identity, token or "")  # verify() refused an empty token
 
 
 def requires(access: Access) -> dict[str, Provide]:

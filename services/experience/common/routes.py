@@ -28,7 +28,7 @@ from services.experience.common.views import Views
 from shared import params
 from shared.idempotency import HEADER as KEY_HEADER
 from shared.idempotency import parse_key
-from shared.identity import Caller, Channel
+from shared.identity import CarriedIdentity, Channel
 from shared.models.orders import CancelRequest, OrderRequest
 from shared.problems import MEDIA_TYPE, Problem
 
@@ -103,7 +103,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
     async def place_order(
         request: Request[Any, Any, Any],
         data: JSONBody[OrderRequest],
-        allowed: NamedDependency[Caller],
+        allowed: NamedDependency[CarriedIdentity],
         orders: NamedDependency[OrdersClient],
         idempotency_key: KeyHeader = None,
     ) -> Response[bytes]:
@@ -122,7 +122,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         responses={**order_spec(200, "The order"), **_problems(401, 403, 404)},
     )
     async def get_order(
-        order_id: params.OrderId, allowed: NamedDependency[Caller], orders: NamedDependency[OrdersClient]
+        order_id: params.OrderId, allowed: NamedDependency[CarriedIdentity], orders: NamedDependency[OrdersClient]
     ) -> Response[bytes]:
         return _answer(200, views.order(await orders.order(order_id, token=allowed.token)))
 
@@ -137,7 +137,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         },
     )
     async def list_orders(
-        allowed: NamedDependency[Caller],
+        allowed: NamedDependency[CarriedIdentity],
         orders: NamedDependency[OrdersClient],
         page_size: NamedDependency[int],
         cursor: params.Cursor = None,
@@ -156,7 +156,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         },
     )
     async def get_timeline(
-        order_id: params.OrderId, allowed: NamedDependency[Caller], orders: NamedDependency[OrdersClient]
+        order_id: params.OrderId, allowed: NamedDependency[CarriedIdentity], orders: NamedDependency[OrdersClient]
     ) -> Response[bytes]:
         return _answer(200, views.timeline(await orders.timeline(order_id, token=allowed.token)))
 
@@ -176,7 +176,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         request: Request[Any, Any, Any],
         order_id: params.OrderId,
         data: JSONBody[CancelRequest],
-        allowed: NamedDependency[Caller],
+        allowed: NamedDependency[CarriedIdentity],
         orders: NamedDependency[OrdersClient],
         idempotency_key: KeyHeader = None,
     ) -> Response[bytes]:
