@@ -120,7 +120,9 @@ class Limiter:
         for i, (policy, _) in enumerate(counted):
             refused, count, oldest = reply[1 + 3 * i : 4 + 3 * i]
             oldest_s = float(oldest) if oldest else now
-            reset_s = max(0, math.ceil(oldest_s + policy.window_s - now))
+            # Another worker's entry may carry a timestamp a moment after this request's ``now``: never past
+            # a whole window.
+            reset_s = min(policy.window_s, max(0, math.ceil(oldest_s + policy.window_s - now)))
             decisions.append(
                 Decision(
                     policy=policy.name,

@@ -146,3 +146,18 @@ async def test_the_script_decides_as_the_limits_library_does_on_the_same_sequenc
     finally:
         await ours.aclose()
     assert {allowed for allowed, _ in seen} == {True, False}, "the sequence exercised both outcomes"
+
+
+async def test_a_window_never_resets_later_than_its_length(redis_url: str, key_prefix: str) -> None:
+    """Workers stamp entries with their own clock, so a worker may find an entry a moment newer than its ``now``
+    (a 61 s ``t`` on a 60 s window, seen across two gateway instances): ``reset`` is capped at the window."""
+    policy = Policy.parse("cap", "100/minute")
+    ahead = Limiter(redis_url, prefix=key_prefix, clock=lambda: time.time() + 0.7)
+    behind = Limiter(redis_url, prefix=key_prefix)
+    try:
+        await ahead.hit(policy, "s")
+        decision = await behind.hit(policy, "s")
+        assert decision.allowed and decision.reset_s <= 60, decision
+    finally:
+        await ahead.aclose()
+        await behind.aclose()
