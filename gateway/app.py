@@ -10,16 +10,14 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from gateway import proxy, routes, routing
+from gateway import routes, routing
 from gateway.access import AccessTokens
-from gateway.accesslog import AccessLog
-from gateway.authenticate import Authenticate
 from gateway.authorization import TokenEndpoint, TokenServer
 from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
+from gateway.edge import GatewayEdge
 from gateway.identities import CallerIdentities
 from gateway.keys import Keys
-from gateway.limiting import Limit
 from gateway.partners import PartnerKeys
 from gateway.plans import load as load_limits
 from gateway.ratelimit import Limiter
@@ -29,9 +27,6 @@ from shared.service import create_service
 from shared.settings import get_settings
 
 NAME = "gateway"
-# The policies of every forwarded route, outermost first: client-IP limits before the credential is looked at,
-# then the caller, then the caller's own limits. Each reads what applies to it from the route's entry.
-POLICIES = (Limit(["ip"]), Authenticate(), Limit(["shopper", "plan"]))
 
 
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
@@ -83,7 +78,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
 
     return create_service(
         NAME,
-        [*routes.ROUTES, *proxy.handlers(table, POLICIES)],
+        routes.ROUTES,
         title="Gateway",
         description="The edge of Omnigate. Its embedded OAuth 2.0 authorization server issues RFC 9068 JWT access "
         "tokens to registered clients (`client_credentials`, RFC 6749 §4.4), publishes its signing keys as a JWK "
@@ -92,7 +87,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         lifespan=[authorization_lifespan],
         settings=settings,
         dependencies=WIRING.dependencies,
-        wrappers=[AccessLog],
+        wrappers=[GatewayEdge.wrapper(table)],
         cors=cors_policy(settings),
     )
 

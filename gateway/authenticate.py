@@ -15,15 +15,12 @@ The caller's credential stops here. In its place the gateway mints the internal 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
 
-from gateway import exchange
 from gateway.access import REALM, Caller, bearer_of, insufficient_scope
-from gateway.deps import parts_of
+from gateway.deps import Parts
 from gateway.partners import HEADER as API_KEY_HEADER
 from gateway.routing import Route
 from shared.identity import Identity, forbidden, missing, refused
@@ -34,47 +31,44 @@ _AUTHORIZATION = b"authorization"
 _API_KEY = API_KEY_HEADER.lower().encode()
 
 
-class Authenticate(ASGIMiddleware):
-    """Route middleware: the caller of an authenticated route, checked and turned into an internal identity."""
+async def authenticate(parts: Parts, route: Route, headers: Iterable[tuple[bytes, bytes]]) -> Caller:
+    """The caller of an authenticated ``route``, from the request's ASGI ``headers``, checked for the route's
+    channel and scopes. 401 (RFC 6750 ``WWW-Authenticate``) without a valid credential, 403 otherwise."""
+    caller = await _caller(parts, route, headers)
+    _check(caller, route)
+    return caller
 
-    scopes = (ScopeType.HTTP,)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        current, route = exchange.enter(scope)
-        if route.auth != "none":
-            caller = await self._caller(scope, route)
-            current.consumer = caller.consumer
-            _check(caller, route)
-            current.caller = caller
-            current.identity_token = await parts_of(scope).identities.token(_identity(caller))
-        await next_app(scope, receive, send)
+async def identity_token(parts: Parts, caller: Caller) -> str:
+    """The internal identity token the layers below receive for ``caller`` (from the minter's LRU)."""
+    return await parts.identities.token(_identity(caller))
 
-    async def _caller(self, scope: Scope, route: Route) -> Caller:
-        bearer = api_key = None
-        for name, value in scope["headers"]:
-            if name == _AUTHORIZATION:
-                bearer = bearer_of(value.decode("latin-1"))
-                if bearer is None:  # another scheme (Basic...) is not a credential here
-                    raise refused("the Authorization header is not a Bearer token", realm=REALM)
-            elif name == _API_KEY:
-                api_key = value.decode("latin-1")
-        parts = parts_of(scope)
-        if bearer is not None and api_key is not None:
-            raise refused("send one credential: an access token or an API key, not both", realm=REALM)
-        if api_key is not None and route.auth in ("apikey", "oauth_or_apikey"):
-            key = await parts.partner_keys.authenticate(api_key)
-            return Caller(
-                issuer="apikey",
-                sub=key.partner_id,
-                channel="partner",
-                partner_id=key.partner_id,
-                client_id=key.key_id,
-                scopes=PARTNER_KEY_SCOPES,
-                plan=key.plan,
-            )
-        if route.auth == "apikey":
-            raise missing(API_KEY_HEADER, realm=REALM)
-        return await parts.access_tokens.verify(bearer)
+
+async def _caller(parts: Parts, route: Route, headers: Iterable[tuple[bytes, bytes]]) -> Caller:
+    bearer = api_key = None
+    for name, value in headers:
+        if name == _AUTHORIZATION:
+            bearer = bearer_of(value.decode("latin-1"))
+            if bearer is None:  # another scheme (Basic...) is not a credential here
+                raise refused("the Authorization header is not a Bearer token", realm=REALM)
+        elif name == _API_KEY:
+            api_key = value.decode("latin-1")
+    if bearer is not None and api_key is not None:
+        raise refused("send one credential: an access token or an API key, not both", realm=REALM)
+    if api_key is not None and route.auth in ("apikey", "oauth_or_apikey"):
+        key = await parts.partner_keys.authenticate(api_key)
+        return Caller(
+            issuer="apikey",
+            sub=key.partner_id,
+            channel="partner",
+            partner_id=key.partner_id,
+            client_id=key.key_id,
+            scopes=PARTNER_KEY_SCOPES,
+            plan=key.plan,
+        )
+    if route.auth == "apikey":
+        raise missing(API_KEY_HEADER, realm=REALM)
+    return await parts.access_tokens.verify(bearer)
 
 
 def _check(caller: Caller, route: Route) -> None:

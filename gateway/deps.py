@@ -1,11 +1,11 @@
 """The collaborators of the gateway, built once by app.py's lifespan and provided to handlers by type (and to
-its route policies, which are middleware, by :func:`parts_of`)."""
+its request pipeline, gateway/edge.py, by :func:`parts_of`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.types import Scope
+from litestar import Litestar
 
 from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
@@ -35,6 +35,6 @@ class Parts:
 WIRING = Wiring("gateway_parts", Parts)
 
 
-def parts_of(scope: Scope) -> Parts:
-    """The gateway's parts, for a policy (route middleware) serving ``scope``."""
-    return WIRING.of(scope["app"].state)
+def parts_of(app: Litestar) -> Parts:
+    """The gateway's parts, for its request pipeline (an outer ASGI layer, where no dependency injection runs)."""
+    return WIRING.of(app.state)

@@ -1,4 +1,5 @@
-"""Forwarding: the one handler behind every routes.toml entry, sending the request on to its upstream.
+"""Forwarding: the last step of every routes.toml entry's pipeline (gateway/edge.py), sending the request on to
+its upstream.
 
 The path and query go on unchanged (the channel prefix kept, DESIGN §10) and the body byte for byte, so a
 back-end's webhook signature still verifies at the system API. What identifies the caller never goes on: the
@@ -14,16 +15,12 @@ is a fast 503 problem+json with ``Retry-After``), retries only for routes that a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from litestar import Request, Response, route
-from litestar.di import NamedDependency
-from litestar.handlers import HTTPRouteHandler
-from litestar.middleware import ASGIMiddleware
+from litestar.types import HTTPScope, Receive
 
-from gateway import exchange
-from gateway.routing import RouteTable
-from shared.http import Upstreams
+from gateway.routing import Route
+from shared.http import Upstream
+from shared.problems import ProblemError
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus what the hop client recomputes (length, host).
 HOP_BY_HOP = frozenset(
@@ -57,66 +54,83 @@ NOT_FORWARDED = HOP_BY_HOP | {
 # The upstream's own correlation and serving headers: the gateway's edge answers with its own.
 NOT_RETURNED = HOP_BY_HOP | {"x-request-id", "traceparent", "x-served-by", "server", "date", "set-cookie"}
 INTERNAL_PREFIX = "x-omnigate-"
+_BODILESS = frozenset({"GET", "HEAD"})
 
 
-def outbound(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The request headers that go on to the upstream (repeated fields joined, RFC 9110 §5.3)."""
+def outbound(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request headers (ASGI, lower-case names) that go on to the upstream (repeated fields joined,
+    RFC 9110 §5.3)."""
     kept: dict[str, str] = {}
-    for name, value in headers:
-        lower = name.lower()
-        if lower in NOT_FORWARDED or lower.startswith(INTERNAL_PREFIX):
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1")
+        if name in NOT_FORWARDED or name.startswith(INTERNAL_PREFIX):
             continue
-        kept[lower] = f"{kept[lower]}, {value}" if lower in kept else value
+        value = raw_value.decode("latin-1")
+        kept[name] = f"{kept[name]}, {value}" if name in kept else value
     return kept
 
 
-def inbound(headers: Mapping[str, str]) -> dict[str, str]:
-    """The upstream's answer headers that go back to the caller."""
-    kept: dict[str, str] = {}
+def inbound(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """The upstream's answer headers that go back to the caller, as ASGI fields (``Content-Type`` included)."""
+    kept: list[tuple[bytes, bytes]] = []
     for name, value in headers.items():
-        lower = name.lower()
-        if lower in NOT_RETURNED or lower == "content-type":
-            continue
-        kept[lower] = f"{kept[lower]}, {value}" if lower in kept else value
+        if name.lower() not in NOT_RETURNED:
+            kept.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     return kept
 
 
-async def forward(request: Request[Any, Any, Any], upstreams: NamedDependency[Upstreams]) -> Response[bytes]:
-    current, entry = exchange.enter(request.scope)
-    query = request.scope["query_string"].decode("latin-1")
-    path = request.scope["path"] + (f"?{query}" if query else "")
-    body = await request.body()
-    answer = await upstreams[entry.upstream].request(
-        request.method,
-        path,
+async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
+    """The request body, whole; 413 problem+json beyond ``limit`` bytes (announced or received). A GET or HEAD
+    that announces no body (neither ``Content-Length`` nor ``Transfer-Encoding``, RFC 9112 §6.3) has none."""
+    if not _announces_body(scope, limit) and scope["method"] in _BODILESS:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ProblemError("invalid-request", "the client went away before its request body arrived")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _announces_body(scope: HTTPScope, limit: int) -> bool:
+    """Whether the request says it has a body; 413 if it announces more than ``limit`` bytes."""
+    announced = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise ProblemError("invalid-request", "Content-Length is not a number of bytes")
+            if int(value) > limit:
+                raise _too_large(limit)
+            announced = True
+        elif name == b"transfer-encoding":
+            announced = True
+    return announced
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError("payload-too-large", f"this route takes request bodies of at most {limit} bytes")
+
+
+async def forward(
+    upstream: Upstream, route: Route, scope: HTTPScope, body: bytes, identity: str | None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Send the request on to ``upstream``: the status, answer headers (ASGI fields) and body it answered.
+    Transient failures are the hop client's problem+json errors (502/503/504, ``Retry-After`` when known)."""
+    query = scope["query_string"].decode("latin-1")
+    answer = await upstream.request(
+        scope["method"],
+        scope["path"] + (f"?{query}" if query else ""),
         content=body or None,
-        headers=outbound(request.headers.items()),
-        identity=current.identity_token,
-        idempotent=entry.retry,
-        timeout_s=entry.timeout_s,
+        headers=outbound(scope["headers"]),
+        identity=identity,
+        idempotent=route.retry,
+        timeout_s=route.timeout_s,
     )
-    return Response(
-        content=answer.body,
-        status_code=answer.status,
-        headers=inbound(answer.headers),
-        media_type=answer.headers.get("Content-Type", "application/octet-stream"),
-    )
-
-
-def handlers(table: RouteTable, policies: Iterable[ASGIMiddleware] = ()) -> list[HTTPRouteHandler]:
-    """One forwarding handler per routes.toml entry, guarded by the gateway's policies (outermost first).
-
-    The handlers are internal plumbing: the public contracts are the experience APIs' documents, so the
-    gateway's own OpenAPI document does not list them."""
-    return [
-        route(
-            entry.paths,
-            http_method=sorted(entry.methods),
-            name=entry.name,
-            opt={exchange.ROUTE_OPT: entry},
-            request_max_body_size=entry.max_body_bytes,
-            middleware=list(policies),
-            include_in_schema=False,
-        )(forward)
-        for entry in table.route
-    ]
+    return answer.status, inbound(answer.headers), answer.body

@@ -75,10 +75,10 @@ class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
             return self.when_limits_down == "open"
         return self.methods <= SAFE_METHODS
 
-    @property
-    def paths(self) -> list[str]:
-        """The prefix itself and everything below it, as Litestar path templates."""
-        return [self.prefix, self.prefix + "/{rest:path}"]
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` is the prefix itself or below it (``/web/v1/orders`` covers ``/web/v1/orders/o-1``,
+        not ``/web/v1/ordersx``)."""
+        return path == self.prefix or path.startswith(self.prefix) and path[len(self.prefix)] == "/"
 
 
 class RouteTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -98,6 +98,22 @@ class RouteTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     @property
     def upstreams(self) -> frozenset[str]:
         return frozenset(entry.upstream for entry in self.route)
+
+    def match(self, method: str, path: str) -> tuple[str | None, Route | None, frozenset[str]]:
+        """The longest prefix covering ``path``, its entry that takes ``method`` (None if none does) and every
+        method its entries take (the ``Allow`` of a 405); ``(None, None, frozenset())`` when no prefix covers
+        the path (the gateway's own routes, or a 404)."""
+        best: list[Route] = []
+        for entry in self.route:
+            if entry.covers(path):
+                if not best or len(entry.prefix) > len(best[0].prefix):
+                    best = [entry]
+                elif entry.prefix == best[0].prefix:
+                    best.append(entry)
+        if not best:
+            return None, None, frozenset()
+        taken = next((entry for entry in best if method in entry.methods), None)
+        return best[0].prefix, taken, frozenset(m for entry in best for m in entry.methods)
 
 
 def load(path: Path = DEFAULT_FILE) -> RouteTable:

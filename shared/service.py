@@ -18,7 +18,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any, TypeGuard
 
@@ -71,9 +71,49 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
-def _on_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
-    problem = exc.to_problem(instance=request.url.path, request_id=context.request_id_var.get())
-    return problem_response(problem, exc.headers)
+def problem_of(exc: Exception, *, method: str, path: str) -> tuple[Problem, dict[str, str]]:
+    """The problem+json answer (RFC 9457) for an exception that escaped a request, with its headers.
+
+    A :class:`ProblemError` as raised; the state Redis away, 503 ``service-unavailable`` with ``Retry-After``
+    (one warning per outage, shared/outage.py); anything else is a bug: its traceback is logged (tests scan for
+    it) and the answer is a 500 that names the request id, never a disguised 4xx. The one mapping of every
+    deployable, for Litestar's exception handlers and for a raw ASGI path (the gateway's forwarding) alike."""
+    request_id = context.request_id_var.get()
+    if isinstance(exc, outage.REDIS_DOWN):
+        outage.REDIS.down(exc)
+        exc = ProblemError(
+            "service-unavailable",
+            "the state store (Redis) is unavailable; retry shortly",
+            retry_after=outage.RETRY_AFTER_S,
+        )
+    if isinstance(exc, ProblemError):
+        return exc.to_problem(instance=path, request_id=request_id), exc.headers
+    log.error("unhandled exception on %s %s", method, path, exc_info=exc)
+    slug = "internal-error"
+    problem = Problem(
+        type=type_uri(slug),
+        title=CATALOGUE[slug][1],
+        status=500,
+        detail="An unexpected error occurred; it has been logged with this request id.",
+        instance=path,
+        request_id=request_id,
+    )
+    return problem, {}
+
+
+def problem_answer(
+    problem: Problem, headers: Mapping[str, str] | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """A problem+json answer as status, ASGI header fields and body, for a layer that answers without
+    Litestar's response classes."""
+    body = _encoder.encode(problem)
+    fields = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    fields += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
+    return problem.status, fields, body
+
+
+def _on_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    return problem_response(*problem_of(exc, method=request.method, path=request.url.path))
 
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -98,30 +138,6 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status >= 500:
         log.error("framework error %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
     return problem_response(problem, headers)
-
-
-def _on_redis_down(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """The state Redis is away: a dependency down is a 503 with Retry-After, one warning per outage."""
-    outage.REDIS.down(exc)
-    problem = ProblemError(
-        "service-unavailable", "the state store (Redis) is unavailable; retry shortly", retry_after=outage.RETRY_AFTER_S
-    )
-    return _on_problem(request, problem)
-
-
-def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    # A bug: log the traceback (tests scan for it) and answer 500; never disguise it as a 4xx.
-    log.error("unhandled exception on %s %s", request.method, request.url.path, exc_info=exc)
-    slug = "internal-error"
-    problem = Problem(
-        type=type_uri(slug),
-        title=CATALOGUE[slug][1],
-        status=500,
-        detail="An unexpected error occurred; it has been logged with this request id.",
-        instance=request.url.path,
-        request_id=context.request_id_var.get(),
-    )
-    return problem_response(problem)
 
 
 # --- correlation and metrics around the whole app ----------------------------------------------------
@@ -359,10 +375,10 @@ def create_service(
         route_handlers=[healthz, readyz, metrics_endpoint, *route_handlers],
         lifespan=[kernel_lifespan],
         exception_handlers={
-            ProblemError: _on_problem,
+            ProblemError: _on_exception,
             HTTPException: _on_http_exception,
-            **{kind: _on_redis_down for kind in outage.REDIS_DOWN},
-            Exception: _on_unexpected,
+            **{kind: _on_exception for kind in outage.REDIS_DOWN},
+            Exception: _on_exception,
         },
         openapi_config=OpenAPIConfig(
             title=title,
