@@ -9,10 +9,13 @@ The read is ``GET /web/v1/orders/{id}`` of a shopper's order:
 - **direct**: the same request to experience-web with the ``X-Omnigate-Identity`` the gateway would send (same
   identity, minted with the gateway's key by ``gateway.cli.mint_identity``);
 - **raw**: a bare ASGI app (tests/bench/raw_asgi.py) answering the order's own bytes, served by granian with the
-  gateway's flags and worker count: the floor of the server itself.
+  gateway's flags and worker count: the floor of the server itself;
+- **bare**: a bare ASGI proxy (tests/bench/bare_proxy.py) in front of experience-web, served the same way, doing
+  one Lua call to Redis and the hop with the same identity header and nothing else: the floor of any Python hop on
+  this machine, against which the gateway's added latency is read.
 
 For each: max throughput (wrk, closed loop, ``CONNECTIONS`` connections), then p50/p99 at one fixed rate for all
-three (open loop, latency from the scheduled send time; tests/bench/load.py): ``FIXED_RATE``, or half the slowest
+(open loop, latency from the scheduled send time; tests/bench/load.py; ``ROUNDS`` interleaved rounds pooled): ``FIXED_RATE``, or half the slowest
 one's maximum if that is lower, so the rate stays below saturation on a loaded machine. Reported besides: the
 gateway's added p50/p99 (gateway minus direct; target: added p50 <= 1 ms), the CPU of the gateway's process tree
 per request (the direct path has no gateway, so that is the CPU the gateway adds) during its saturation and
@@ -48,7 +51,7 @@ from gateway.cli import SHOPPER_SCOPES, identity_of, mint_identity, mint_shopper
 from gateway.settings import GatewaySettings
 from shared.identity import HEADER
 from shared.settings import url_env_name
-from tests.bench.load import FixedRate, Saturation, cpu_seconds, fixed_rate, saturate
+from tests.bench.load import FixedRate, Saturation, cpu_seconds, fixed_rate, pooled, saturate
 
 PREFIX = "bench-gateway:"
 ENV = {
@@ -92,6 +95,7 @@ ip = "1000000/minute"
 CUSTOMER = "bench-shopper"
 CONNECTIONS = 16
 FIXED_RATE = 100.0
+ROUNDS = 5  # fixed-rate rounds, the ways interleaved
 ADDED_P50_TARGET_MS = 1.0
 SETTLED = {"released", "shipped", "rejected", "cancelled", "failed", "pending_backend"}
 _SERVED = re.compile(r"^omnigate_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)
@@ -119,7 +123,16 @@ def run(quick: bool = False) -> dict[str, Any]:
         try:
             order_path, auth, identity, body = _seed(estate)
             workers = {d.name: d.workers for d in load_estate()}["gateway"]
-            with _raw_server(Path(tmp), body, workers) as (raw_url, raw_pid):
+            bare_env = {
+                "BENCH_BARE_UPSTREAM": estate.url("experience-web"),
+                "BENCH_BARE_IDENTITY": identity[HEADER],
+                "REDIS_URL": estate.redis_url or "",
+            }
+            with (
+                _server(Path(tmp), "raw", "tests.bench.raw_asgi:create_app", _raw_env(tmp, body), workers) as raw,
+                _server(Path(tmp), "bare", "tests.bench.bare_proxy:create_app", bare_env, workers) as bare,
+            ):
+                (raw_url, raw_pid), (bare_url, bare_pid) = raw, bare
                 upstream_pids = {name: estate.pid(name) for name in UPSTREAMS}
                 ways = [
                     Way(
@@ -129,7 +142,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                         {"gateway": estate.pid("gateway"), **upstream_pids},
                     ),
                     Way("direct", estate.url("experience-web") + order_path, identity, upstream_pids),
-                    Way("raw", raw_url, {}, {"raw": raw_pid}),
+                    Way("raw", raw_url + "/web/v1/orders/raw", {}, {"raw": raw_pid}),
+                    Way("bare", bare_url + order_path, {}, {"bare": bare_pid, **upstream_pids}),
                 ]
                 result = _measure(estate, ways, seconds)
                 result["order_bytes"] = len(body)
@@ -199,19 +213,24 @@ def _seed(estate: Estate) -> tuple[str, dict[str, str], dict[str, str], bytes]:
     return path, auth, identity, direct.content
 
 
-@contextmanager
-def _raw_server(tmp: Path, body: bytes, workers: int) -> Iterator[tuple[str, int]]:
-    """The bare ASGI app under granian, with the launcher's own command line (tests/bench/raw_asgi.py)."""
-    body_file = tmp / "raw-body.json"
+def _raw_env(tmp: str, body: bytes) -> dict[str, str]:
+    body_file = Path(tmp) / "raw-body.json"
     body_file.write_bytes(body)
-    raw = Deployable(name="raw", layer="edge", module="tests.bench.raw_asgi:create_app", port=free_port())
-    cmd = serve_command(raw, port=raw.port, workers=workers)
-    env = {**os.environ, "BENCH_RAW_BODY_FILE": str(body_file)}
-    with (tmp / "raw.log").open("ab") as log:
-        popen = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{raw.port}/web/v1/orders/raw"
+    return {"BENCH_RAW_BODY_FILE": str(body_file)}
+
+
+@contextmanager
+def _server(tmp: Path, name: str, module: str, env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
+    """A benchmark's own ASGI app under granian, with the launcher's command line: its base URL and pid."""
+    app = Deployable(name=name, layer="edge", module=module, port=free_port())
+    cmd = serve_command(app, port=app.port, workers=workers)
+    with (tmp / f"{name}.log").open("ab") as log:
+        popen = subprocess.Popen(
+            cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{app.port}"
     try:
-        _wait(lambda: _answers(url), 30, "the raw ASGI app")
+        _wait(lambda: _answers(url + "/healthz"), 30, f"the {name} app")
         yield url, popen.pid
     finally:
         popen.terminate()
@@ -224,7 +243,7 @@ def _raw_server(tmp: Path, body: bytes, workers: int) -> Iterator[tuple[str, int
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return httpx.get(url, timeout=1).status_code < 500
     except httpx.HTTPError:
         return False
 
@@ -243,33 +262,59 @@ def _measure(estate: Estate, ways: list[Way], seconds: int) -> dict[str, Any]:
     # One rate for all three, below the slowest one's saturation (half of it at most): on a loaded machine the
     # gateway's maximum can fall under FIXED_RATE, and an open loop above saturation measures only its queue.
     rate = min(FIXED_RATE, float(int(min(s.rps for s in saturation.values()) / 2)) or 1.0)
+    # Interleaved rounds, latencies pooled per way: a drift of the machine's other load during the run weighs on
+    # every way alike instead of on whichever was measured when it happened.
+    samples: dict[str, list[float]] = {way.name: [] for way in ways}
+    sent = {way.name: 0 for way in ways}
+    errors = {way.name: 0 for way in ways}
+    for _ in range(ROUNDS):
+        for way in ways:
+            before = _cpu(way.pids)
+            one = asyncio.run(
+                fixed_rate(way.url, rate=rate, seconds=seconds / ROUNDS, headers=way.headers, samples=samples[way.name])
+            )
+            after = _cpu(way.pids)
+            sent[way.name] += one.sent
+            errors[way.name] += one.errors
+            for name in way.pids:
+                cpu[way.name].setdefault("fixed_rate", {}).setdefault(name, 0.0)
+                cpu[way.name]["fixed_rate"][name] += after[name] - before[name]
     for way in ways:
-        before = _cpu(way.pids)
-        fixed[way.name] = asyncio.run(fixed_rate(way.url, rate=rate, seconds=seconds, headers=way.headers))
-        cpu[way.name]["fixed_rate"] = _per_request(before, _cpu(way.pids), fixed[way.name].sent)
+        fixed[way.name] = pooled(samples[way.name], rate=rate, sent=sent[way.name], errors=errors[way.name])
+        cpu[way.name]["fixed_rate"] = {
+            name: round(seconds_used / max(sent[way.name], 1) * 1e6, 1)
+            for name, seconds_used in cpu[way.name]["fixed_rate"].items()
+        }
     statuses = _delta(served, _gateway_statuses(estate))  # warm-up included: no request may be refused
     refused = statuses.get("429", 0)
     if refused:
         raise RuntimeError(f"the gateway refused {refused} requests (429): raise the benchmark's limits")
-    g, d, r = fixed["gateway"], fixed["direct"], fixed["raw"]
+    g, d, r, b = fixed["gateway"], fixed["direct"], fixed["raw"], fixed["bare"]
     summary = {
         "fixed_rate_rps": rate,
         "fixed_rate_wanted_rps": FIXED_RATE,
         "gateway_max_rps": round(saturation["gateway"].rps, 1),
         "direct_max_rps": round(saturation["direct"].rps, 1),
         "raw_max_rps": round(saturation["raw"].rps, 1),
+        "bare_max_rps": round(saturation["bare"].rps, 1),
         "gateway_p50_ms": g.p50_ms,
         "direct_p50_ms": d.p50_ms,
         "raw_p50_ms": r.p50_ms,
+        "bare_p50_ms": b.p50_ms,
         "gateway_p99_ms": g.p99_ms,
         "direct_p99_ms": d.p99_ms,
         "raw_p99_ms": r.p99_ms,
+        "bare_p99_ms": b.p99_ms,
         "added_p50_ms": round(g.p50_ms - d.p50_ms, 3),
         "added_p99_ms": round(g.p99_ms - d.p99_ms, 3),
+        # What the floor of a Python hop adds (the bare proxy): the part of the gateway's added p50 that no
+        # gateway in Python on this machine avoids.
+        "bare_added_p50_ms": round(b.p50_ms - d.p50_ms, 3),
         "added_p50_target_ms": ADDED_P50_TARGET_MS,
         "added_p50_met": g.p50_ms - d.p50_ms <= ADDED_P50_TARGET_MS,
         "gateway_cpu_us_per_request_fixed_rate": cpu["gateway"]["fixed_rate"]["gateway"],
         "gateway_cpu_us_per_request_saturation": cpu["gateway"]["saturation"]["gateway"],
+        "bare_cpu_us_per_request_saturation": cpu["bare"]["saturation"]["bare"],
         "upstream_cpu_us_per_request_direct_saturation": round(
             sum(cpu["direct"]["saturation"][name] for name in UPSTREAMS), 1
         ),
@@ -283,6 +328,7 @@ def _measure(estate: Estate, ways: list[Way], seconds: int) -> dict[str, Any]:
             "gateway": "GET /web/v1/orders/{id} on the gateway, Authorization: Bearer <shopper token>",
             "direct": "GET /web/v1/orders/{id} on experience-web, X-Omnigate-Identity as the gateway sends it",
             "raw": "GET on a bare ASGI app under granian answering the order's bytes",
+            "bare": "GET /web/v1/orders/{id} on a bare proxy (one Redis script call, the hop) to experience-web",
         },
         "seconds_per_phase": seconds,
         "connections": CONNECTIONS,

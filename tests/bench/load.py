@@ -158,7 +158,10 @@ async def fixed_rate(
     method: str = "GET",
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    samples: list[float] | None = None,
 ) -> FixedRate:
+    """Latency at a fixed ``rate`` for ``seconds``, measured from each request's scheduled send time.
+    ``samples``, if given, also receives every latency (ms), so several rounds can be pooled (:func:`pooled`)."""
     latencies: list[float] = []
     errors = 0
     interval = 1.0 / rate
@@ -185,11 +188,18 @@ async def fixed_rate(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(session, scheduled)))
         await asyncio.gather(*tasks)
-    latencies.sort()
     ms = [x * 1000 for x in latencies]
+    if samples is not None:
+        samples.extend(ms)
+    return pooled(ms, rate=rate, sent=total, errors=errors)
+
+
+def pooled(ms: list[float], *, rate: float, sent: int, errors: int) -> FixedRate:
+    """The percentiles of latencies ``ms`` (one round's, or several interleaved rounds' pooled)."""
+    ms = sorted(ms)
     return FixedRate(
         rate=rate,
-        sent=total,
+        sent=sent,
         errors=errors,
         p50_ms=round(statistics.median(ms), 3),
         p90_ms=round(ms[int(len(ms) * 0.90) - 1], 3),
