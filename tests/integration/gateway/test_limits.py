@@ -19,6 +19,7 @@ from tests.estate import TestEstate, assert_problem
 
 REQUESTS = 500
 LIMIT = 100  # limits.toml: plan "sandbox" and channels.web.shopper
+IP_LIMIT = 600  # limits.toml: channels.web.ip
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,35 @@ def test_a_shopper_limit_is_exact_across_workers_and_replicas(
     # the address was counted too, and had room to spare
     ip = _items(answers[-1].headers["ratelimit"])["web-ip"]
     assert ip.params["r"] >= 600 - REQUESTS - 1
+
+
+def test_refused_credentials_count_against_the_client_ip_limit(
+    estate: TestEstate, second_gateway: str, shopper_token: Callable[..., str]
+) -> None:
+    """Guessing tokens from one address (credential stuffing) spends that address's web limit (600/minute): once
+    it is spent, even a valid token from there is refused with 429, while the same shopper elsewhere is served."""
+    address = f"203.0.113.{random.randint(1, 254)}"
+    guesses = [f"Bearer guess-{i}" for i in range(IP_LIMIT)]
+    clients = [httpx.Client(base_url=url, timeout=30) for url in (estate.url("gateway"), second_gateway)]
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(
+                pool.map(
+                    lambda i: clients[i % 2].get(
+                        "/web/v1/orders", headers={"Authorization": guesses[i], "X-Forwarded-For": address}
+                    ),
+                    range(IP_LIMIT),
+                )
+            )
+    finally:
+        for client in clients:
+            client.close()
+    assert Counter(a.status_code for a in answers) == {401: IP_LIMIT}
+    assert min(_items(a.headers["ratelimit"])["web-ip"].params["r"] for a in answers) == 0
+    token = shopper_token(f"c-ip-{uuid.uuid4().hex[:8]}", "web", "orders:read")
+    gateway = estate.url("gateway") + "/web/v1/orders"
+    from_there = httpx.get(gateway, headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": address})
+    problem = assert_problem(from_there, 429, "too-many-requests")
+    assert problem["errors"] == [{"policy": "web-ip", "limit": IP_LIMIT, "window_s": 60}]
+    elsewhere = httpx.get(gateway, headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": "192.0.2.7"})
+    assert elsewhere.status_code == 200, elsewhere.text
