@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from redis.asyncio import Redis
 
-from gateway import routes, routing
+from gateway import purge, routes, routing
 from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
+from gateway.cache import ResponseCache
 from gateway.clients import ClientStore
 from gateway.deps import WIRING, Parts
 from gateway.edge import GatewayEdge
@@ -23,6 +25,9 @@ from gateway.plans import load as load_limits
 from gateway.ratelimit import Limiter
 from gateway.settings import GatewaySettings
 from gateway.tokens import keyring
+from shared.background import in_background
+from shared.clock import worker_id
+from shared.events import Consumer, EventBus
 from shared.service import create_service
 from shared.settings import get_settings
 
@@ -53,6 +58,10 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         # issuers file stops the start; the request pipeline uses it from Parts.
         access = AccessTokens.build(settings, ring)
         limiter = Limiter(settings.redis_url, prefix=settings.key_prefix)
+        # The response cache's own client: a cache Redis that is slow or away costs a request at most this long
+        # before it is answered from upstream.
+        cache_redis = Redis.from_url(settings.cache_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        cache = ResponseCache(cache_redis, prefix=settings.key_prefix)
         try:
             WIRING.keep(
                 app.state,
@@ -69,12 +78,14 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
                     limiter=limiter,
                     identities=CallerIdentities(ring, ttl_s=settings.gateway_identity_ttl_s),
                     trusted_proxies=settings.gateway_trusted_proxies,
+                    cache=cache,
                 ),
             )
             yield
         finally:
             await access.aclose()
             await limiter.aclose()
+            await cache_redis.aclose()
 
     return create_service(
         NAME,
@@ -84,12 +95,27 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         "tokens to registered clients (`client_credentials`, RFC 6749 §4.4), publishes its signing keys as a JWK "
         "Set and describes itself with RFC 8414 metadata. The token endpoint answers errors in RFC 6749 §5.2's "
         "JSON shape (not problem+json), as OAuth clients expect.",
-        lifespan=[authorization_lifespan],
+        lifespan=[authorization_lifespan, in_background("gateway-cache-purge", purges)],
         settings=settings,
         dependencies=WIRING.dependencies,
         wrappers=[GatewayEdge.wrapper(table)],
         cors=cors_policy(settings),
     )
+
+
+async def purges(app: Litestar) -> None:
+    """This worker's member of the cache's purge group (gateway/purge.py), until the gateway stops."""
+    settings: GatewaySettings = app.state.settings
+    consumer = Consumer(
+        EventBus(app.state.redis, prefix=settings.key_prefix, service=NAME),
+        group=purge.GROUP,
+        name=worker_id(),
+        domains=purge.DOMAINS,
+        handler=purge.Purger(WIRING.of(app.state).cache).handle,
+        start_id="$",
+        block_ms=500,
+    )
+    await consumer.run(app.state.stop)
 
 
 def cors_policy(settings: GatewaySettings) -> CORSConfig | None:

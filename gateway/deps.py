@@ -9,6 +9,7 @@ from litestar import Litestar
 
 from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
+from gateway.cache import ResponseCache
 from gateway.identities import CallerIdentities
 from gateway.partners import PartnerKeys
 from gateway.plans import Limits
@@ -30,6 +31,7 @@ class Parts:
     limiter: Limiter
     identities: CallerIdentities
     trusted_proxies: int
+    cache: ResponseCache  # in the cache Redis (CACHE_REDIS_URL)
 
 
 WIRING = Wiring("gateway_parts", Parts)

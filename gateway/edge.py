@@ -10,7 +10,9 @@ For a path some routes.toml entry covers, in this order (one module per policy):
 3. the limits (gateway/limiting.py), all of the request's in one round trip to the state Redis; a refused
    credential still counts against the client-IP limit;
 4. the request body, up to the entry's ``max_body_bytes`` (413);
-5. the internal identity the layers below see (gateway/identities.py) and the hop (gateway/proxy.py).
+5. the internal identity the layers below see (gateway/identities.py) and the hop (gateway/proxy.py), through
+   the response cache on a route that has one (gateway/cache.py): a revoked key or a spent limit is refused
+   before the cache is read.
 
 Every answer, refusals included, carries the headers the policies collected (``RateLimit``...) and, for an
 allowed web origin, the CORS grant; every request, the gateway's own routes included, makes one access-log line
@@ -25,6 +27,7 @@ refusals with the kernel's one problem mapping (shared/service.py ``problem_of``
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -42,13 +45,17 @@ from litestar.types import (
 )
 
 from gateway import accesslog, limiting, proxy
+from gateway.access import Caller
 from gateway.authenticate import authenticate, identity_token
+from gateway.cache import CacheUnavailable, Entry, ResponseCache, entry_of, not_modified, status_field, storable
 from gateway.deps import parts_of
 from gateway.exchange import Exchange
-from gateway.routing import Route, RouteTable
+from gateway.routing import SAFE_METHODS, Route, RouteTable
+from shared.http import Upstream
 from shared.problems import ProblemError
 from shared.service import is_http, problem_answer, problem_of
 
+log = logging.getLogger("omnigate.gateway.cache")
 _OPTIONS = "OPTIONS"
 
 
@@ -115,7 +122,8 @@ class GatewayEdge:
                 )
             current.route = route
             status, fields, body = await self._pipeline(scope, receive, current, route)
-            fields.append((b"content-length", str(len(body)).encode()))
+            if status != 304:  # a 304 has no content (RFC 9110 §15.4.5)
+                fields.append((b"content-length", str(len(body)).encode()))
         except Exception as exc:  # every refusal, and a bug's 500, leaves as problem+json
             problem, headers = problem_of(exc, method=scope["method"], path=scope["path"])
             status, fields, body = problem_answer(problem, headers)
@@ -152,7 +160,70 @@ class GatewayEdge:
         await limiting.count(parts, route, scope, current, caller)
         body = await proxy.read_body(scope, receive, route.max_body_bytes)
         identity = await identity_token(parts, caller) if caller is not None else None
+        if route.cache is not None and scope["method"] in SAFE_METHODS:
+            return await self._cached(parts.cache, parts.upstreams[route.upstream], route, scope, caller, identity)
         return await proxy.forward(parts.upstreams[route.upstream], route, scope, body, identity)
+
+    async def _cached(
+        self,
+        cache: ResponseCache,
+        upstream: Upstream,
+        route: Route,
+        scope: HTTPScope,
+        caller: Caller | None,
+        identity: str | None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """A read of a cached route (gateway/cache.py): from the cache while fresh, else from upstream (kept if
+        it may be), else, while the upstream fails, from a stale entry."""
+        policy = route.cache
+        assert policy is not None  # (the caller checked)
+        consumer_class = caller.consumer.partition(":")[0] if caller is not None else "anonymous"
+        key = cache.key(route, consumer_class, scope["path"], scope["query_string"], scope["headers"])
+        validator = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
+        try:
+            entry, read_ms = await cache.read(key)
+        except CacheUnavailable as exc:
+            log.warning("route %s answered without its cache: %s", route.name, exc)
+            status, fields, body = await proxy.forward(upstream, route, scope, b"", identity)
+            fields.append((b"cache-status", status_field(fwd="bypass", detail="cache unavailable")))
+            return status, fields, body
+        if entry is not None and read_ms < entry.fresh_until_ms:
+            return _from_cache(entry, read_ms, validator, status_field(hit=True, ttl=entry.ttl_s(read_ms)))
+        fetched = time.monotonic()
+        try:
+            answer = await proxy.send(upstream, route, scope, b"", identity, conditional=False)
+        except ProblemError as failed:
+            now_ms = read_ms + int((time.monotonic() - fetched) * 1000)
+            if failed.status >= 500 and entry is not None and now_ms < entry.stale_until_ms:
+                state = status_field(fwd="stale", fwd_status=failed.status, ttl=entry.ttl_s(now_ms))
+                return _from_cache(entry, now_ms, validator, state)
+            raise
+        fields = proxy.inbound(answer.headers)
+        headers = {name.lower(): value for name, value in answer.headers.items()}
+        kept = storable(policy, answer.status, headers, vary=frozenset(policy.vary))
+        stored = False
+        if kept is not None:
+            lifetime_s, tags = kept
+            fresh = entry_of(
+                answer.status,
+                fields,
+                answer.body,
+                lifetime_s=lifetime_s,
+                policy=policy,
+                read_ms=read_ms,
+                fetched_s=fetched,
+            )
+            if fresh is not None:
+                try:
+                    stored = await cache.store(key, fresh, tags, read_ms)
+                except CacheUnavailable as exc:
+                    log.warning("route %s: an answer was not kept: %s", route.name, exc)
+        state = status_field(fwd="stale" if entry is not None else "uri-miss", fwd_status=answer.status, stored=stored)
+        etag = headers.get("etag")
+        if answer.status == 200 and not_modified(validator, etag):
+            return 304, [*_validators(fields), (b"cache-status", state)], b""
+        fields.append((b"cache-status", state))
+        return answer.status, fields, answer.body
 
     def _cors(self, scope: HTTPScope) -> list[tuple[bytes, bytes]]:
         """The CORS fields of an answer to a browser (Litestar's CORS policy, as its middleware applies it to
@@ -184,3 +255,22 @@ class GatewayEdge:
             if len(self._cors_fields) < 1024:  # a bounded memo: origins are the caller's to choose
                 self._cors_fields[(origin, has_cookie)] = fields
         return fields
+
+
+# What a 304 carries of the answer it stands for (RFC 9110 §15.4.5).
+_KEPT_BY_304 = frozenset({b"etag", b"cache-control", b"vary", b"expires", b"content-location"})
+
+
+def _validators(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(name, value) for name, value in fields if name in _KEPT_BY_304]
+
+
+def _from_cache(
+    entry: Entry, now_ms: int, validator: bytes | None, state: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An answer from a stored entry: 304 when the caller's ``If-None-Match`` matches it, with ``Age`` and
+    ``Cache-Status``."""
+    served = [(b"age", str(entry.age_s(now_ms)).encode()), (b"cache-status", state)]
+    if not_modified(validator, entry.etag):
+        return 304, [*_validators(entry.headers), *served], b""
+    return entry.status, [*entry.headers, *served], entry.body

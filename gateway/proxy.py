@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from litestar.types import HTTPScope, Receive
 
 from gateway.routing import Route
-from shared.http import Upstream
+from shared.http import Upstream, UpstreamResponse
 from shared.problems import ProblemError
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus what the hop client recomputes (length, host).
@@ -55,6 +55,7 @@ NOT_FORWARDED = HOP_BY_HOP | {
 NOT_RETURNED = HOP_BY_HOP | {"x-request-id", "traceparent", "x-served-by", "server", "date", "set-cookie"}
 INTERNAL_PREFIX = "x-omnigate-"
 _BODILESS = frozenset({"GET", "HEAD"})
+_VALIDATORS = ("if-none-match", "if-modified-since")
 
 
 def outbound(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -71,11 +72,13 @@ def outbound(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def inbound(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    """The upstream's answer headers that go back to the caller, as ASGI fields (``Content-Type`` included)."""
+    """The upstream's answer headers that go back to the caller, as ASGI fields (``Content-Type`` included); the
+    upstream's ``X-Omnigate-*`` fields (cache tags) are for the gateway only."""
     kept: list[tuple[bytes, bytes]] = []
     for name, value in headers.items():
-        if name.lower() not in NOT_RETURNED:
-            kept.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        lower = name.lower()
+        if lower not in NOT_RETURNED and not lower.startswith(INTERNAL_PREFIX):
+            kept.append((lower.encode("latin-1"), value.encode("latin-1")))
     return kept
 
 
@@ -118,19 +121,38 @@ def _too_large(limit: int) -> ProblemError:
     return ProblemError("payload-too-large", f"this route takes request bodies of at most {limit} bytes")
 
 
-async def forward(
-    upstream: Upstream, route: Route, scope: HTTPScope, body: bytes, identity: str | None
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Send the request on to ``upstream``: the status, answer headers (ASGI fields) and body it answered.
-    Transient failures are the hop client's problem+json errors (502/503/504, ``Retry-After`` when known)."""
+async def send(
+    upstream: Upstream,
+    route: Route,
+    scope: HTTPScope,
+    body: bytes,
+    identity: str | None,
+    *,
+    conditional: bool = True,
+) -> UpstreamResponse:
+    """Send the request on to ``upstream`` and return its answer. ``conditional=False`` leaves out the caller's
+    validators (``If-None-Match``, ``If-Modified-Since``), so a cache gets the whole answer to keep and evaluates
+    them itself. Transient failures are the hop client's problem+json errors (502/503/504, ``Retry-After`` when
+    known)."""
     query = scope["query_string"].decode("latin-1")
-    answer = await upstream.request(
+    headers = outbound(scope["headers"])
+    if not conditional:
+        for name in _VALIDATORS:
+            headers.pop(name, None)
+    return await upstream.request(
         scope["method"],
         scope["path"] + (f"?{query}" if query else ""),
         content=body or None,
-        headers=outbound(scope["headers"]),
+        headers=headers,
         identity=identity,
         idempotent=route.retry,
         timeout_s=route.timeout_s,
     )
+
+
+async def forward(
+    upstream: Upstream, route: Route, scope: HTTPScope, body: bytes, identity: str | None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Send the request on to ``upstream``: the status, answer headers (ASGI fields) and body it answered."""
+    answer = await send(upstream, route, scope, body, identity)
     return answer.status, inbound(answer.headers), answer.body

@@ -32,10 +32,21 @@ DEFAULT_FILE = Path(__file__).with_name("routes.toml")
 _PATH_PARAM = re.compile(r"[{}]")
 
 
+class CachePolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A route's response cache (gateway/cache.py): answers stay fresh for at most ``ttl_s`` seconds (less if the
+    upstream's ``Cache-Control`` says so), a stale answer may stand in for ``stale_if_error_s`` more while the
+    upstream fails (RFC 5861), and the request headers named in ``vary`` (lower case) key the entry besides the
+    route, the consumer class, the path and the query."""
+
+    ttl_s: Annotated[int, Meta(ge=1, le=3600)]
+    stale_if_error_s: Annotated[int, Meta(ge=0, le=86_400)] = 300
+    vary: tuple[Annotated[str, Meta(pattern=r"^[a-z0-9-]{1,64}$")], ...] = ()
+
+
 class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One entry of routes.toml.
 
-    ``limits`` names the limits a request counts against: ``ip`` (per client IP, checked before the credentials,
+    ``cache`` (GET/HEAD routes only) is its response cache policy. ``limits`` names the limits a request counts against: ``ip`` (per client IP, checked before the credentials,
     against credential stuffing), ``shopper`` (per customer on web and mobile), ``plan`` (the partner's or OAuth
     client's plan). ``cost`` is what one request takes from each. ``when_limits_down`` is the explicit choice when
     the limit counters (Redis) cannot be reached: ``closed`` answers 503, ``open`` lets the request through
@@ -55,10 +66,13 @@ class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     timeout_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     retry: bool = False
     max_body_bytes: Annotated[int, Meta(ge=0, le=10_485_760)] = 262_144
+    cache: CachePolicy | None = None
 
     def __post_init__(self) -> None:
         if not self.methods:
             raise ValueError(f"route {self.name}: no methods")
+        if self.cache is not None and not self.methods <= SAFE_METHODS:
+            raise ValueError(f"route {self.name}: only GET/HEAD answers are cached")
         if self.retry and not self.methods <= SAFE_METHODS:
             raise ValueError(f"route {self.name}: only GET/HEAD routes may retry (a write may have been acted on)")
         if self.auth == "none" and (self.scopes or self.channel or {"plan", "shopper"} & set(self.limits)):

@@ -1,0 +1,273 @@
+"""The gateway's response cache (DESIGN §5): public answers of GET/HEAD routes kept in the cache Redis, shared by
+every gateway worker and replica, and purged by business events instead of waiting for a TTL.
+
+**What is stored.** Only a route with a ``cache`` policy in routes.toml, only a 200, only when the upstream's
+``Cache-Control`` allows a shared cache to keep it (``public``, ``max-age`` or ``s-maxage``; never ``private``,
+``no-store`` or ``no-cache``; RFC 9111 §3) and the answer sets no cookie and varies on nothing the route's key does
+not hold. A degraded answer is sent with ``no-store`` by the experience APIs, so it is never kept. Freshness is the
+route's ``ttl_s`` or the upstream's ``s-maxage``/``max-age``, whichever is shorter.
+
+**Key.** The route, the consumer class (``customer``, ``client``, ``partner`` or ``anonymous``: a class shares
+public answers, never one consumer's private ones, which are not stored at all), the path with its query as sent,
+and the values of the route's ``vary`` request headers, hashed (SHA-256).
+
+**Tags and purge.** The upstream names what its answer depends on in ``X-Omnigate-Cache-Tags`` (space-separated
+``sku:<SKU>``, ``location:<id>``; the header never reaches the caller). Each tag is a set of the entries carrying
+it. :meth:`ResponseCache.purge` drops every entry of a tag and stamps the tag with the cache Redis's clock; an
+answer fetched before that stamp is not stored afterwards (the race of a purge landing while a stale answer is
+on its way back). The gateway purges on ``availability.changed`` and ``price.applied``, which process-availability
+publishes once its projections applied a change (gateway/purge.py), never on raw back-end events.
+
+**Stale answers.** An entry is kept ``stale_if_error_s`` past its freshness; while the upstream fails (5xx,
+timeout, open breaker) a stale entry is served instead of the error (RFC 5861 ``stale-if-error``).
+
+``Cache-Status`` (RFC 9211, cache name ``omnigate``) says what happened: ``hit; ttl=12`` (served from the cache),
+``fwd=uri-miss; fwd-status=200; stored`` (fetched, kept), ``fwd=stale; fwd-status=503; ttl=-4`` (fetched, failed,
+the stale entry served), ``fwd=bypass; detail=...`` (the cache Redis was away: the answer came from upstream).
+``Age`` (RFC 9111 §5.1) accompanies every answer from the cache.
+
+The cache Redis is ``CACHE_REDIS_URL`` (the state Redis by default; in the chart an ``allkeys-lru`` instance without
+persistence): losing it loses nothing but hits. When it cannot be reached the gateway answers from upstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import msgspec
+from http_sfv.item import Item
+from http_sfv.list import List as SfList
+from http_sfv.types import Token
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.routing import CachePolicy, Route
+from shared import scripts
+
+log = logging.getLogger("omnigate.gateway.cache")
+
+NAME = "omnigate"  # this cache's name in Cache-Status
+TAGS_HEADER = "x-omnigate-cache-tags"
+READ = Path(__file__).with_name("cache_read.lua")
+STORE = Path(__file__).with_name("cache_store.lua")
+PURGE = Path(__file__).with_name("cache_purge.lua")
+# A purge stamp outlives any request in flight when it landed (routes time out within 60 s).
+PURGE_STAMP_MS = 120_000
+MAX_ENTRY_BYTES = 1_048_576
+MAX_TAGS = 200
+_TAG = re.compile(r"^[a-z]{1,16}:[A-Za-z0-9._:-]{1,64}$")
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+_NOT_SHARED = frozenset({"private", "no-store", "no-cache"})
+
+
+class CacheUnavailable(Exception):
+    """The cache Redis cannot be reached; the request is answered from upstream."""
+
+
+class Entry(msgspec.Struct, array_like=True, frozen=True):
+    """One stored answer: its status, the header fields the caller gets (ASGI, lower-case), its body, its ETag,
+    and when (cache Redis clock, ms) it was stored, stops being fresh and stops being usable at all."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    etag: str | None
+    stored_ms: int
+    fresh_until_ms: int
+    stale_until_ms: int
+
+    def age_s(self, now_ms: int) -> int:
+        return max(0, (now_ms - self.stored_ms) // 1000)
+
+    def ttl_s(self, now_ms: int) -> int:
+        """Remaining freshness in whole seconds (negative once stale), as Cache-Status' ``ttl``."""
+        return (self.fresh_until_ms - now_ms) // 1000
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Entry)
+
+
+class ResponseCache:
+    """The cache in the Redis ``redis`` under the deployment's key ``prefix`` (see the module)."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self.redis = redis
+        self.base = f"{prefix}omnigate.gateway:cache"
+        self._read = scripts.load(redis, READ)
+        self._store = scripts.load(redis, STORE)
+        self._purge = scripts.load(redis, PURGE)
+
+    def key(
+        self, route: Route, consumer_class: str, path: str, query: bytes, headers: Iterable[tuple[bytes, bytes]]
+    ) -> str:
+        """The entry key of a request (see the module)."""
+        policy = route.cache
+        digest = hashlib.sha256()
+        digest.update(path.encode())
+        digest.update(b"?" + query)
+        if policy is not None and policy.vary:
+            wanted = {name.encode(): i for i, name in enumerate(policy.vary)}
+            values: list[list[bytes]] = [[] for _ in policy.vary]
+            for name, value in headers:
+                index = wanted.get(name)
+                if index is not None:
+                    values[index].append(value)
+            for found in values:
+                digest.update(b"\n" + b",".join(found))
+        return f"{self.base}:entry:{route.name}:{consumer_class}:{digest.hexdigest()}"
+
+    def _tag_keys(self, tag: str) -> tuple[str, str]:
+        return f"{self.base}:tag:{tag}", f"{self.base}:purged:{tag}"
+
+    async def read(self, key: str) -> tuple[Entry | None, int]:
+        """The entry under ``key`` (None if there is none, or it cannot be decoded) and the cache Redis's clock
+        (ms) at the read. :class:`CacheUnavailable` if the cache Redis cannot be reached."""
+        try:
+            raw, now_ms = await self._read(keys=[key])
+        except _UNAVAILABLE as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        now = int(now_ms)
+        if not raw:
+            return None, now
+        try:
+            return _decoder.decode(raw), now
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("cache entry %s cannot be decoded; it is replaced", key)
+            return None, now
+
+    async def store(self, key: str, entry: Entry, tags: list[str], read_ms: int) -> bool:
+        """Keep ``entry`` under ``key`` until its stale limit, in the sets of its ``tags``, unless a tag was
+        purged at or after ``read_ms`` (the answer may predate the purge). Returns whether it was stored."""
+        keys = [key]
+        stamps = []
+        for tag in tags:
+            tag_set, stamp = self._tag_keys(tag)
+            keys.append(tag_set)
+            stamps.append(stamp)
+        try:
+            stored = await self._store(
+                keys=[*keys, *stamps],
+                args=[_encoder.encode(entry), max(1, entry.stale_until_ms - entry.stored_ms), read_ms, len(tags)],
+            )
+        except _UNAVAILABLE as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return bool(stored)
+
+    async def purge(self, tags: Iterable[str]) -> int:
+        """Drop every entry carrying any of ``tags``; returns how many were dropped."""
+        dropped = 0
+        for tag in tags:
+            tag_set, stamp = self._tag_keys(tag)
+            dropped += int(await self._purge(keys=[tag_set, stamp], args=[PURGE_STAMP_MS]))
+        return dropped
+
+
+def storable(
+    policy: CachePolicy, status: int, headers: Mapping[str, str], *, vary: frozenset[str]
+) -> tuple[int, list[str]] | None:
+    """How long (seconds) an upstream answer may stay fresh and the tags it carries, or None when a shared
+    cache must not keep it (see the module). ``vary``: the request headers the entry key holds."""
+    if status != 200 or "set-cookie" in headers:
+        return None
+    directives = _cache_control(headers.get("cache-control", ""))
+    if directives.keys() & _NOT_SHARED or not directives.keys() & {"public", "max-age", "s-maxage"}:
+        return None
+    varies = {v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}
+    if "*" in varies or not varies <= vary:
+        return None
+    lifetime = policy.ttl_s
+    for name in ("s-maxage", "max-age"):  # s-maxage overrides max-age for a shared cache (RFC 9111 §5.2.2.10)
+        if name in directives:
+            seconds = directives[name]
+            if seconds is None or not seconds.isdigit():
+                return None
+            lifetime = min(lifetime, int(seconds))
+            break
+    if lifetime <= 0:
+        return None
+    tags = headers.get(TAGS_HEADER, "").split()
+    if len(tags) > MAX_TAGS or not all(_TAG.match(tag) for tag in tags):
+        log.warning("an answer's cache tags are not valid (%s); it is not stored", headers.get(TAGS_HEADER, "")[:200])
+        return None
+    return lifetime, tags
+
+
+def _cache_control(value: str) -> dict[str, str | None]:
+    directives: dict[str, str | None] = {}
+    for part in value.split(","):
+        name, _, argument = part.strip().partition("=")
+        if name:
+            directives[name.lower()] = argument.strip('"') if argument else None
+    return directives
+
+
+def entry_of(
+    status: int,
+    fields: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    lifetime_s: int,
+    policy: CachePolicy,
+    read_ms: int,
+    fetched_s: float,
+) -> Entry | None:
+    """The entry to keep for an answer (None if its body is too large to be worth a cache round trip)."""
+    if len(body) > MAX_ENTRY_BYTES:
+        return None
+    stored_ms = read_ms + int((time.monotonic() - fetched_s) * 1000)
+    etag = next((value.decode("latin-1") for name, value in fields if name == b"etag"), None)
+    return Entry(
+        status=status,
+        headers=[(name, value) for name, value in fields if name != TAGS_HEADER.encode()],
+        body=body,
+        etag=etag,
+        stored_ms=stored_ms,
+        fresh_until_ms=stored_ms + lifetime_s * 1000,
+        stale_until_ms=stored_ms + (lifetime_s + policy.stale_if_error_s) * 1000,
+    )
+
+
+def not_modified(if_none_match: bytes | None, etag: str | None) -> bool:
+    """Whether ``If-None-Match`` matches ``etag`` (weak comparison, ``*`` matches any; RFC 9110 §13.1.2)."""
+    if if_none_match is None or etag is None:
+        return False
+    wanted = if_none_match.decode("latin-1").strip()
+    if wanted == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in wanted.split(","))
+
+
+def status_field(
+    *,
+    hit: bool = False,
+    fwd: str | None = None,
+    fwd_status: int | None = None,
+    ttl: int | None = None,
+    stored: bool = False,
+    detail: str | None = None,
+) -> bytes:
+    """A ``Cache-Status`` field value of this cache (RFC 9211: a List with our cache's name as a Token)."""
+    member = Item(Token(NAME))
+    if hit:
+        member.params["hit"] = True
+    if fwd is not None:
+        member.params["fwd"] = Token(fwd)
+    if fwd_status is not None:
+        member.params["fwd-status"] = fwd_status
+    if ttl is not None:
+        member.params["ttl"] = ttl
+    if stored:
+        member.params["stored"] = True
+    if detail is not None:
+        member.params["detail"] = detail
+    field = SfList()
+    field.append(member)
+    return str(field).encode()
