@@ -19,11 +19,13 @@ on its way back). The gateway purges on ``availability.changed`` and ``price.app
 publishes once its projections applied a change (gateway/purge.py), never on raw back-end events.
 
 **Stale answers.** An entry is kept ``stale_if_error_s`` past its freshness; while the upstream fails (5xx,
-timeout, open breaker) a stale entry is served instead of the error (RFC 5861 ``stale-if-error``).
+timeout, open breaker) a stale entry is served instead of the error (RFC 5861 ``stale-if-error``). So it is while
+the upstream answers *degraded* (``X-Omnigate-Degraded`` naming the parts it could not get, because a layer below
+is away): the whole answer kept before, marked stale, serves the caller better than one without availability.
 
 ``Cache-Status`` (RFC 9211, cache name ``omnigate``) says what happened: ``hit; ttl=12`` (served from the cache),
 ``fwd=uri-miss; fwd-status=200; stored`` (fetched, kept), ``fwd=stale; fwd-status=503; ttl=-4`` (fetched, failed,
-the stale entry served), ``fwd=bypass; detail=...`` (the cache Redis was away: the answer came from upstream).
+the stale entry served; ``detail="upstream degraded"`` when the upstream's answer was degraded), ``fwd=bypass; detail=...`` (the cache Redis was away: the answer came from upstream).
 ``Age`` (RFC 9111 §5.1) accompanies every answer from the cache.
 
 The cache Redis is ``CACHE_REDIS_URL`` (the state Redis by default; in the chart an ``allkeys-lru`` instance without
@@ -43,17 +45,23 @@ import msgspec
 from http_sfv.item import Item
 from http_sfv.list import List as SfList
 from http_sfv.types import Token
+from litestar.types import HTTPScope
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway import proxy
 from gateway.routing import CachePolicy, Route
 from shared import scripts
+from shared.http import Upstream
+from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.gateway.cache")
 
 NAME = "omnigate"  # this cache's name in Cache-Status
 TAGS_HEADER = "x-omnigate-cache-tags"
+# An answer missing a part because a layer below is away (sent with no-store): it names the missing parts.
+DEGRADED_HEADER = "x-omnigate-degraded"
 READ = Path(__file__).with_name("cache_read.lua")
 STORE = Path(__file__).with_name("cache_store.lua")
 PURGE = Path(__file__).with_name("cache_purge.lua")
@@ -271,3 +279,95 @@ def status_field(
     field = SfList()
     field.append(member)
     return str(field).encode()
+
+
+async def serve(
+    cache: ResponseCache,
+    upstream: Upstream,
+    route: Route,
+    scope: HTTPScope,
+    consumer_class: str,
+    identity: str | None,
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """A read of a cached route (see the module), once the caller was authenticated and counted: from the cache
+    while fresh, else from upstream (kept if it may be), else, while the upstream fails or degrades, from a stale
+    entry. Status, ASGI header fields and body of the answer."""
+    key = cache.key(route, consumer_class, scope["path"], scope["query_string"], scope["headers"])
+    validator = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
+    try:
+        entry, read_ms = await cache.read(key)
+    except CacheUnavailable as exc:
+        log.warning("route %s answered without its cache: %s", route.name, exc)
+        status, fields, body = await proxy.forward(upstream, route, scope, b"", identity)
+        return status, [*fields, (b"cache-status", status_field(fwd="bypass", detail="cache unavailable"))], body
+    if entry is not None and read_ms < entry.fresh_until_ms:
+        return _from_cache(entry, read_ms, validator, status_field(hit=True, ttl=entry.ttl_s(read_ms)))
+    fetched = time.monotonic()
+    try:
+        answer = await proxy.send(upstream, route, scope, b"", identity, conditional=False)
+    except ProblemError as failed:
+        now_ms = read_ms + int((time.monotonic() - fetched) * 1000)
+        if failed.status >= 500 and entry is not None and now_ms < entry.stale_until_ms:
+            return _from_cache(
+                entry, now_ms, validator, status_field(fwd="stale", fwd_status=failed.status, ttl=entry.ttl_s(now_ms))
+            )
+        raise
+    headers = {name.lower(): value for name, value in answer.headers.items()}
+    now_ms = read_ms + int((time.monotonic() - fetched) * 1000)
+    if DEGRADED_HEADER in headers and entry is not None and now_ms < entry.stale_until_ms:
+        # A part of the answer is missing (a layer below is away): the whole answer kept before stands in while
+        # it may, marked stale (RFC 5861 stale-if-error, for an error of the layers below).
+        state = status_field(fwd="stale", fwd_status=answer.status, ttl=entry.ttl_s(now_ms), detail="upstream degraded")
+        return _from_cache(entry, now_ms, validator, state)
+    fields = proxy.inbound(answer.headers)
+    stored = await _keep(cache, key, route, answer.status, headers, fields, answer.body, read_ms, fetched)
+    state = status_field(fwd="stale" if entry is not None else "uri-miss", fwd_status=answer.status, stored=stored)
+    if answer.status == 200 and not_modified(validator, headers.get("etag")):
+        return 304, [*_validators(fields), (b"cache-status", state)], b""
+    return answer.status, [*fields, (b"cache-status", state)], answer.body
+
+
+async def _keep(
+    cache: ResponseCache,
+    key: str,
+    route: Route,
+    status: int,
+    headers: Mapping[str, str],
+    fields: list[tuple[bytes, bytes]],
+    body: bytes,
+    read_ms: int,
+    fetched: float,
+) -> bool:
+    """Store an upstream answer if a shared cache may; whether it was stored (a cache Redis away loses a hit)."""
+    policy = route.cache
+    kept = storable(policy, status, headers, vary=frozenset(policy.vary)) if policy is not None else None
+    if kept is None or policy is None:
+        return False
+    lifetime_s, tags = kept
+    fresh = entry_of(status, fields, body, lifetime_s=lifetime_s, policy=policy, read_ms=read_ms, fetched_s=fetched)
+    if fresh is None:
+        return False
+    try:
+        return await cache.store(key, fresh, tags, read_ms)
+    except CacheUnavailable as exc:
+        log.warning("route %s: an answer was not kept: %s", route.name, exc)
+        return False
+
+
+# What a 304 carries of the answer it stands for (RFC 9110 §15.4.5).
+_KEPT_BY_304 = frozenset({b"etag", b"cache-control", b"vary", b"expires", b"content-location"})
+
+
+def _validators(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(name, value) for name, value in fields if name in _KEPT_BY_304]
+
+
+def _from_cache(
+    entry: Entry, now_ms: int, validator: bytes | None, state: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An answer from a stored entry, with ``Age`` and ``Cache-Status``: 304 when the caller's ``If-None-Match``
+    matches it."""
+    served = [(b"age", str(entry.age_s(now_ms)).encode()), (b"cache-status", state)]
+    if not_modified(validator, entry.etag):
+        return 304, [*_validators(entry.headers), *served], b""
+    return entry.status, [*entry.headers, *served], entry.body

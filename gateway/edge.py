@@ -27,7 +27,6 @@ refusals with the kernel's one problem mapping (shared/service.py ``problem_of``
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -44,18 +43,14 @@ from litestar.types import (
     Send,
 )
 
-from gateway import accesslog, limiting, proxy
-from gateway.access import Caller
+from gateway import accesslog, cache, limiting, proxy
 from gateway.authenticate import authenticate, identity_token
-from gateway.cache import CacheUnavailable, Entry, ResponseCache, entry_of, not_modified, status_field, storable
 from gateway.deps import parts_of
 from gateway.exchange import Exchange
 from gateway.routing import SAFE_METHODS, Route, RouteTable
-from shared.http import Upstream
 from shared.problems import ProblemError
 from shared.service import is_http, problem_answer, problem_of
 
-log = logging.getLogger("omnigate.gateway.cache")
 _OPTIONS = "OPTIONS"
 
 
@@ -161,69 +156,11 @@ class GatewayEdge:
         body = await proxy.read_body(scope, receive, route.max_body_bytes)
         identity = await identity_token(parts, caller) if caller is not None else None
         if route.cache is not None and scope["method"] in SAFE_METHODS:
-            return await self._cached(parts.cache, parts.upstreams[route.upstream], route, scope, caller, identity)
-        return await proxy.forward(parts.upstreams[route.upstream], route, scope, body, identity)
-
-    async def _cached(
-        self,
-        cache: ResponseCache,
-        upstream: Upstream,
-        route: Route,
-        scope: HTTPScope,
-        caller: Caller | None,
-        identity: str | None,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """A read of a cached route (gateway/cache.py): from the cache while fresh, else from upstream (kept if
-        it may be), else, while the upstream fails, from a stale entry."""
-        policy = route.cache
-        assert policy is not None  # (the caller checked)
-        consumer_class = caller.consumer.partition(":")[0] if caller is not None else "anonymous"
-        key = cache.key(route, consumer_class, scope["path"], scope["query_string"], scope["headers"])
-        validator = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
-        try:
-            entry, read_ms = await cache.read(key)
-        except CacheUnavailable as exc:
-            log.warning("route %s answered without its cache: %s", route.name, exc)
-            status, fields, body = await proxy.forward(upstream, route, scope, b"", identity)
-            fields.append((b"cache-status", status_field(fwd="bypass", detail="cache unavailable")))
-            return status, fields, body
-        if entry is not None and read_ms < entry.fresh_until_ms:
-            return _from_cache(entry, read_ms, validator, status_field(hit=True, ttl=entry.ttl_s(read_ms)))
-        fetched = time.monotonic()
-        try:
-            answer = await proxy.send(upstream, route, scope, b"", identity, conditional=False)
-        except ProblemError as failed:
-            now_ms = read_ms + int((time.monotonic() - fetched) * 1000)
-            if failed.status >= 500 and entry is not None and now_ms < entry.stale_until_ms:
-                state = status_field(fwd="stale", fwd_status=failed.status, ttl=entry.ttl_s(now_ms))
-                return _from_cache(entry, now_ms, validator, state)
-            raise
-        fields = proxy.inbound(answer.headers)
-        headers = {name.lower(): value for name, value in answer.headers.items()}
-        kept = storable(policy, answer.status, headers, vary=frozenset(policy.vary))
-        stored = False
-        if kept is not None:
-            lifetime_s, tags = kept
-            fresh = entry_of(
-                answer.status,
-                fields,
-                answer.body,
-                lifetime_s=lifetime_s,
-                policy=policy,
-                read_ms=read_ms,
-                fetched_s=fetched,
+            consumer_class = caller.consumer.partition(":")[0] if caller is not None else "anonymous"
+            return await cache.serve(
+                parts.cache, parts.upstreams[route.upstream], route, scope, consumer_class, identity
             )
-            if fresh is not None:
-                try:
-                    stored = await cache.store(key, fresh, tags, read_ms)
-                except CacheUnavailable as exc:
-                    log.warning("route %s: an answer was not kept: %s", route.name, exc)
-        state = status_field(fwd="stale" if entry is not None else "uri-miss", fwd_status=answer.status, stored=stored)
-        etag = headers.get("etag")
-        if answer.status == 200 and not_modified(validator, etag):
-            return 304, [*_validators(fields), (b"cache-status", state)], b""
-        fields.append((b"cache-status", state))
-        return answer.status, fields, answer.body
+        return await proxy.forward(parts.upstreams[route.upstream], route, scope, body, identity)
 
     def _cors(self, scope: HTTPScope) -> list[tuple[bytes, bytes]]:
         """The CORS fields of an answer to a browser (Litestar's CORS policy, as its middleware applies it to
@@ -255,22 +192,3 @@ class GatewayEdge:
             if len(self._cors_fields) < 1024:  # a bounded memo: origins are the caller's to choose
                 self._cors_fields[(origin, has_cookie)] = fields
         return fields
-
-
-# What a 304 carries of the answer it stands for (RFC 9110 §15.4.5).
-_KEPT_BY_304 = frozenset({b"etag", b"cache-control", b"vary", b"expires", b"content-location"})
-
-
-def _validators(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(name, value) for name, value in fields if name in _KEPT_BY_304]
-
-
-def _from_cache(
-    entry: Entry, now_ms: int, validator: bytes | None, state: bytes
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """An answer from a stored entry: 304 when the caller's ``If-None-Match`` matches it, with ``Age`` and
-    ``Cache-Status``."""
-    served = [(b"age", str(entry.age_s(now_ms)).encode()), (b"cache-status", state)]
-    if not_modified(validator, entry.etag):
-        return 304, [*_validators(entry.headers), *served], b""
-    return entry.status, [*entry.headers, *served], entry.body
