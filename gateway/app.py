@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -36,7 +37,7 @@ NAME = "gateway"
 
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or get_settings(GatewaySettings)
-    table = routing.load()
+    table = routing.load(Path(settings.gateway_routes_file) if settings.gateway_routes_file else routing.DEFAULT_FILE)
     limits = load_limits(settings.gateway_limits_file)  # a bad limits file stops the start
 
     @asynccontextmanager

@@ -44,6 +44,13 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
             "client IP); empty means the packaged `gateway/limits.toml`. A bad rate or unknown key fails the start."
         ),
     ] = ""
+    gateway_routes_file: Annotated[
+        str,
+        Meta(
+            description="The TOML route table (public paths, upstreams, auth, scopes, limits, cache policy); empty "
+            "means the packaged `gateway/routes.toml`. A bad entry fails the start, naming it."
+        ),
+    ] = ""
     gateway_issuers_file: Annotated[
         str,
         Meta(
