@@ -12,6 +12,8 @@ from typing import Any
 
 from estate import generated
 from estate.launcher import Deployable, load_estate
+from estate.public_contracts import CHANNELS, public_document
+from gateway import routing
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
@@ -28,7 +30,13 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def documents() -> dict[str, str]:
-    return {d.name: render(document(d)) for d in load_estate()}
+    """Every deployable's document, and the public contracts made from the experience APIs' (public_contracts)."""
+    built = {d.name: document(d) for d in load_estate()}
+    table = routing.load()
+    public = {
+        f"public-{channel}": public_document(channel, built[f"experience-{channel}"], table) for channel in CHANNELS
+    }
+    return {name: render(doc) for name, doc in {**built, **public}.items()}
 
 
 def files() -> dict[Path, str]:

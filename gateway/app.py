@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from redis.asyncio import Redis
 
-from gateway import purge, routes, routing
+from gateway import contracts, purge, routes, routing
 from gateway.access import AccessTokens
 from gateway.authorization import TokenEndpoint, TokenServer
 from gateway.cache import ResponseCache
@@ -90,7 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
 
     return create_service(
         NAME,
-        routes.ROUTES,
+        [*routes.ROUTES, *contracts.ROUTES],
         title="Gateway",
         description="The edge of Omnigate. Its embedded OAuth 2.0 authorization server issues RFC 9068 JWT access "
         "tokens to registered clients (`client_credentials`, RFC 6749 §4.4), publishes its signing keys as a JWK "

@@ -1,14 +1,18 @@
 """What the edge does to every request: bodies beyond the route's size are refused before anything is forwarded,
-and the request id issued (or accepted) at the edge is the one every layer below records."""
+and the request id issued (or accepted) at the edge is the one every layer below records; and what it serves of
+its own: the public contracts and their rendered reference."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
 from tests.estate import TestEstate, assert_problem, order_body
+
+OPENAPI = Path(__file__).resolve().parents[3] / "openapi"
 
 
 def test_a_body_beyond_the_routes_limit_is_a_413_and_is_not_forwarded(
@@ -51,3 +55,17 @@ def test_the_request_id_of_the_edge_is_recorded_by_every_layer_below(
     # without one, the edge issues its own
     issued = gateway.get("/web/v1/orders", headers={"Authorization": headers["Authorization"]})
     assert issued.status_code == 200 and len(issued.headers["x-request-id"]) >= 16
+
+
+def test_the_gateway_serves_the_public_contracts_and_their_reference(gateway: httpx.Client) -> None:
+    for channel in ("web", "mobile", "partner"):
+        served = gateway.get(f"/openapi/public-{channel}.json")
+        assert served.status_code == 200, served.text
+        assert served.content == (OPENAPI / f"public-{channel}.json").read_bytes()
+        page = gateway.get(f"/docs/{channel}")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert f"Omnigate {channel} API" in page.text
+    index = gateway.get("/docs")
+    assert index.status_code == 200 and all(f'href="/docs/{c}"' in index.text for c in ("web", "mobile", "partner"))
+    assert_problem(gateway.get("/openapi/public-internal.json"), 404)
+    assert_problem(gateway.get("/docs/internal"), 400)
