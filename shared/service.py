@@ -29,8 +29,9 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Server
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType
+from litestar.openapi.spec import OpenAPIResponse, Reference, Schema, Server
 from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send
@@ -206,7 +207,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["operations"], summary="Readiness: this deployable's own dependencies answer")
+@get(
+    "/readyz",
+    tags=["operations"],
+    summary="Readiness: this deployable's own dependencies answer",
+    responses={
+        503: ResponseSpec(
+            data_container=Problem,
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+            description="A dependency is not ready (`errors` names each failed check)",
+        )
+    },
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     checks: Sequence[ReadinessCheck] = request.app.state.readiness_checks
     failures: list[dict[str, str]] = []
@@ -239,6 +252,35 @@ class _RedisConnection(Connection):
         except RuntimeError as exc:
             await self.disconnect(nowait=True)
             raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
+
+
+def _document_problems(app: Litestar) -> None:
+    """Document the framework's own error answers as what they are: problem+json (``Problem``), not Litestar's
+    default ``{status_code, detail, extra}`` JSON, which this kernel never sends (its exception handlers render
+    every error as RFC 9457). Only the answers Litestar generated are changed; an answer a route declares keeps its
+    shape (the OAuth token endpoint's RFC 6749 errors, say)."""
+    problem = Reference(ref="#/components/schemas/Problem")
+    for item in (app.openapi_schema.paths or {}).values():
+        for operation in (item.get, item.put, item.post, item.delete, item.patch, item.head, item.options):
+            for status, response in ((operation.responses or {}) if operation else {}).items():
+                if status.isdigit() and int(status) >= 400 and _framework_error(response):
+                    assert isinstance(response, OpenAPIResponse)
+                    response.content = {MEDIA_TYPE: OpenAPIMediaType(schema=problem)}
+
+
+def _framework_error(response: object) -> bool:
+    if (
+        not isinstance(response, OpenAPIResponse)
+        or not response.content
+        or set(response.content) != {"application/json"}
+    ):
+        return False
+    schema = response.content["application/json"].schema
+    shapes = schema.one_of if isinstance(schema, Schema) and schema.one_of else [schema]
+    return all(
+        isinstance(s, Schema) and s.properties is not None and {"status_code", "detail"} <= s.properties.keys()
+        for s in shapes
+    )
 
 
 def provide_settings(state: State) -> Settings:
@@ -402,6 +444,7 @@ def create_service(
         debug=False,
     )
     _check_identity_rules(app)
+    _document_problems(app)
     app.state.settings = settings
     app.state.service = name
     app.state.readiness_checks = checks
