@@ -20,7 +20,7 @@ from typing import Annotated
 from litestar.params import Parameter
 
 from shared.cursor import MAX_CURSOR
-from shared.models.common import LOCATION_PATTERN, REF_PATTERN, SKU_PATTERN
+from shared.models.common import LOCATION_PATTERN, POSTAL_PATTERN, REF_PATTERN, SKU_PATTERN
 
 Sku = Annotated[str, Parameter(pattern=SKU_PATTERN, description="Canonical SKU: the ERP's internal reference")]
 Ref = Annotated[str, Parameter(pattern=REF_PATTERN, description="A document reference")]
@@ -33,6 +33,13 @@ ReconciliationId = Annotated[
 LocationId = Annotated[str, Parameter(pattern=LOCATION_PATTERN, description="`dc-<code>` or `store-<code>`")]
 OptionalLocationId = Annotated[
     str | None, Parameter(pattern=LOCATION_PATTERN, description="Only this location: `dc-<code>` or `store-<code>`")
+]
+OptionalPostal = Annotated[
+    str | None,
+    Parameter(
+        pattern=POSTAL_PATTERN,
+        description="A postal code (2-12 letters, digits, spaces or dashes, e.g. `3512 AB`): answers nearest it",
+    ),
 ]
 # Cursors of the kernel's codec (shared.cursor), which checks the rest; a vendor's cursor passed through is typed
 # by the API that passes it.

@@ -1,19 +1,22 @@
-"""The typed client of process-orders, as every experience API calls it.
+"""The typed clients of the layer below, as every experience API calls it: process-orders (orders), and for
+the catalogue process-availability (ATP, prices) and system-erp (items; DESIGN §1: the one system API an
+experience API may read).
 
 Every call carries the caller's own internal identity token, exactly as the experience API received it
-(``Upstream.request(..., identity=token)``, DESIGN §5): process-orders verifies it again and scopes every read and
-every idempotency key by the owner it names. The experience layer never mints an identity and never sends an
-owner header.
+(``Upstream.request(..., identity=token)``, DESIGN §5): the process layer verifies it again (process-orders scopes
+every read and every idempotency key by the owner it names; process-availability lets in ``availability:read``).
+The experience layer never mints an identity and never sends an owner header.
 
 Answers, by kind:
 
-- 2xx: decoded into the canonical structs (``shared.models.orders``); a body that does not fit is the kernel's
-  502 ``upstream-error`` naming process-orders (``UpstreamResponse.json``).
-- 4xx: process-orders refusing *this* request (404 for an order of another owner, 409 ``insufficient-stock`` or
-  ``request-in-flight``, 422 ``idempotency-key-reused``, 400 for bad input): :class:`Refused`, which the caller
-  sees as the same problem (status, ``type``, detail, errors, ``Retry-After``), not as an upstream failure.
-- transient (5xx, timeout, connection lost, breaker open): the kernel's 502/503/504 problem naming
-  process-orders, raised by ``shared.http``.
+- 2xx: decoded into the canonical structs (``shared.models``); a body that does not fit is the kernel's 502
+  ``upstream-error`` naming the upstream (``UpstreamResponse.json``).
+- 4xx: the layer below refusing *this* request (404 for an order of another owner or an unknown item, 409
+  ``insufficient-stock`` or ``request-in-flight``, 422 ``idempotency-key-reused`` or a postal code no store is
+  near, 400 for bad input): :class:`Refused`, which the caller sees as the same problem (status, ``type``,
+  detail, errors, ``Retry-After``), not as an upstream failure.
+- transient (5xx, timeout, connection lost, breaker open): the kernel's 502/503/504 problem naming the upstream,
+  raised by ``shared.http``.
 """
 
 from __future__ import annotations
@@ -25,18 +28,23 @@ import msgspec
 
 from shared.http import UpstreamResponse, Upstreams
 from shared.idempotency import HEADER as KEY_HEADER
+from shared.models.availability import AvailabilityQuery, AvailabilityQueryResult, StoreAvailability
+from shared.models.catalog import Item
 from shared.models.common import Page
 from shared.models.orders import CancelRequest, Order, OrderRequest, TimelineEntry
 from shared.problems import CATALOGUE, STATUS_SLUGS, TYPE_BASE, Problem, ProblemError
 
 T = TypeVar("T")
 ORDERS = "process-orders"
+AVAILABILITY = "process-availability"
+ERP = "system-erp"
 # Headers of a refusal that the caller needs as much as its body.
 _REFUSAL_HEADERS = ("Retry-After", "WWW-Authenticate")
 
 
 class Refused(ProblemError):
-    """process-orders' 4xx answer, relayed as the same problem: same status, same catalogue ``type``."""
+    """A 4xx answer of the layer below (process-orders, process-availability, system-erp), relayed as the same
+    problem: same status, same catalogue ``type``."""
 
     @classmethod
     def of(cls, response: UpstreamResponse) -> Refused:
@@ -44,8 +52,11 @@ class Refused(ProblemError):
             problem = msgspec.json.decode(response.body, type=Problem)
         except (msgspec.DecodeError, msgspec.ValidationError):
             # Not a problem document: process-orders broke its own contract.
+            upstream = response.upstream or ORDERS
             raise ProblemError(
-                "upstream-error", f"{ORDERS}: answered {response.status} without a problem document", upstream=ORDERS
+                "upstream-error",
+                f"{upstream}: answered {response.status} without a problem document",
+                upstream=upstream,
             ) from None
         slug = problem.type.removeprefix(TYPE_BASE)
         if slug not in CATALOGUE:
@@ -122,3 +133,63 @@ class OrdersClient:
             f"/orders/{order_id}/cancel", json=data, headers=self._key(key), identity=token
         )
         return self._placed(response)
+
+
+class CatalogClient:
+    """system-erp's item reads (``GET /items/{sku}``), on behalf of the caller whose ``token`` it carries."""
+
+    def __init__(self, http: Upstreams) -> None:
+        self.http = http
+
+    async def item(self, sku: str, *, token: str) -> Item:
+        """The ERP's item; 404 ``not-found`` (:class:`Refused`) when the ERP has no item with this SKU."""
+        response = await self.http[ERP].get(f"/items/{sku}", identity=token)
+        if response.ok:
+            return response.json(Item)
+        raise Refused.of(response)
+
+
+# process-availability's cap on ``GET /availability/stores?limit=``: the most stores one search looks at.
+STORES_SEARCHED = 100
+
+
+class AvailabilityClient:
+    """process-availability's reads for a product (DESIGN §10), on behalf of the caller whose ``token`` it carries
+    (process-availability lets in a web, mobile or partner caller with ``availability:read``).
+
+    ``budget_s``: how long the caller can wait for the answer. With one, the read is a single attempt limited to
+    it (no retries: a page would rather go without availability than wait); its timeout is the kernel's 504 and
+    counts against process-availability's breaker, so a hung process-availability is cut off after
+    ``breaker_fail_max`` reads and then costs nothing until the breaker lets a call through again. Without one,
+    the kernel's timeout and retries apply."""
+
+    def __init__(self, http: Upstreams) -> None:
+        self.http = http
+
+    async def sku(self, sku: str, *, token: str, budget_s: float | None = None) -> AvailabilityQueryResult:
+        """ATP of one SKU (ship-to-home and per location) with its price from the price projection, in one hop
+        (``POST /availability/query`` with ``prices: true``; a read, so retried as one without a budget). A SKU
+        the projection never held is in ``unknown``; one without a price in ``prices.missing``."""
+        query = AvailabilityQuery(skus=[sku], prices=True)
+        response = await self.http[AVAILABILITY].post(
+            "/availability/query", json=query, identity=token, idempotent=budget_s is None, timeout_s=budget_s
+        )
+        if response.ok:
+            return response.json(AvailabilityQueryResult)
+        raise Refused.of(response)
+
+    async def stores(
+        self, sku: str, postal: str, *, token: str, budget_s: float | None = None
+    ) -> list[StoreAvailability] | None:
+        """The pickup stores nearest to ``postal`` (the :data:`STORES_SEARCHED` nearest, nearest first), each with
+        what it has of ``sku`` (``GET /availability/stores``); None when the projection never held the SKU (its
+        404). A postal code no store is near is process-availability's 422 (:class:`Refused`)."""
+        params: dict[str, str | int] = {"sku": sku, "postal": postal, "limit": STORES_SEARCHED}
+        response = await self.http[AVAILABILITY].get(
+            "/availability/stores", params=params, identity=token, idempotent=budget_s is None, timeout_s=budget_s
+        )
+        if response.ok:
+            return response.json_list(StoreAvailability)
+        if response.status == 404:
+            return None
+        raise Refused.of(response)

@@ -55,13 +55,16 @@ _PROBLEMS = {
 }
 
 
-def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+def problem_specs(descriptions: Mapping[int, str]) -> dict[int, ResponseSpec]:
+    """The OpenAPI entries of a route's problem answers: status -> when it is given."""
     return {
-        status: ResponseSpec(
-            data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False, description=_PROBLEMS[status]
-        )
-        for status in statuses
+        status: ResponseSpec(data_container=Problem, media_type=MEDIA_TYPE, generate_examples=False, description=text)
+        for status, text in descriptions.items()
     }
+
+
+def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+    return problem_specs({status: _PROBLEMS[status] for status in statuses})
 
 
 def _answer(status: int, content: Any, headers: Mapping[str, str] | None = None) -> Response[bytes]:

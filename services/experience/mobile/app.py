@@ -17,7 +17,7 @@ def create_app(settings: MobileSettings | None = None) -> Litestar:
     return create_experience(
         NAME,
         CHANNEL,
-        ROUTES,
+        [ROUTES],
         title="Omnigate experience API: mobile",
         description="The mobile apps' API: the shopper's orders in compact payloads (id, status, total, a "
         "one-line summary), cursor-paged. Every route needs an internal identity token (`X-Omnigate-Identity`) of "

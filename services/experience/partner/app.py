@@ -17,7 +17,7 @@ def create_app(settings: PartnerSettings | None = None) -> Litestar:
     return create_experience(
         NAME,
         CHANNEL,
-        ROUTES,
+        [ROUTES],
         title="Omnigate experience API: partner",
         description="The partners' stable `/partner/v1` contract: submit orders, read their status and timeline, "
         "cancel them; a partner sees only its own orders. Every route needs an internal identity token "

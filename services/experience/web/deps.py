@@ -1,5 +1,6 @@
-"""What experience-web's handlers receive: the experience kit's collaborators (common/deps.py: the client of
-process-orders, the channel, the page size, and the ``allowed`` guard). Web adds none of its own yet."""
+"""What experience-web's handlers receive: the experience kit's collaborators (common/deps.py: the clients of
+process-orders, process-availability and system-erp, the channel, the page size, and the ``allowed`` guard) and
+the kernel's ``settings`` (its :class:`WebSettings`). Web adds none of its own yet."""
 
 from __future__ import annotations
 
