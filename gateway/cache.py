@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -52,16 +51,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway import proxy
 from gateway.routing import CachePolicy, Route
-from shared import scripts
+from shared import caching, scripts
 from shared.http import Upstream
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.gateway.cache")
 
 NAME = "omnigate"  # this cache's name in Cache-Status
-TAGS_HEADER = "x-omnigate-cache-tags"
-# An answer missing a part because a layer below is away (sent with no-store): it names the missing parts.
-DEGRADED_HEADER = "x-omnigate-degraded"
+TAGS_HEADER = caching.TAGS_HEADER.lower()
+DEGRADED_HEADER = caching.DEGRADED_HEADER.lower()
 READ = Path(__file__).with_name("cache_read.lua")
 STORE = Path(__file__).with_name("cache_store.lua")
 PURGE = Path(__file__).with_name("cache_purge.lua")
@@ -69,7 +67,6 @@ PURGE = Path(__file__).with_name("cache_purge.lua")
 PURGE_STAMP_MS = 120_000
 MAX_ENTRY_BYTES = 1_048_576
 MAX_TAGS = 200
-_TAG = re.compile(r"^[a-z]{1,16}:[A-Za-z0-9._:-]{1,64}$")
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 _NOT_SHARED = frozenset({"private", "no-store", "no-cache"})
 
@@ -200,8 +197,9 @@ def storable(
             break
     if lifetime <= 0:
         return None
-    tags = headers.get(TAGS_HEADER, "").split()
-    if len(tags) > MAX_TAGS or not all(_TAG.match(tag) for tag in tags):
+    sent = headers.get(TAGS_HEADER, "")
+    tags = caching.parse_tags(sent)
+    if len(tags) > MAX_TAGS or len(tags) != len(sent.split()):
         log.warning("an answer's cache tags are not valid (%s); it is not stored", headers.get(TAGS_HEADER, "")[:200])
         return None
     return lifetime, tags
@@ -243,14 +241,10 @@ def entry_of(
 
 
 def not_modified(if_none_match: bytes | None, etag: str | None) -> bool:
-    """Whether ``If-None-Match`` matches ``etag`` (weak comparison, ``*`` matches any; RFC 9110 §13.1.2)."""
+    """Whether the request's ``If-None-Match`` matches ``etag`` (the kernel's comparison, shared/caching.py)."""
     if if_none_match is None or etag is None:
         return False
-    wanted = if_none_match.decode("latin-1").strip()
-    if wanted == "*":
-        return True
-    opaque = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == opaque for tag in wanted.split(","))
+    return caching.none_match([if_none_match.decode("latin-1")], etag)
 
 
 def status_field(

@@ -8,6 +8,8 @@ The experience API owns its answers' freshness; the gateway only follows what ea
   ``If-None-Match`` holds across them.
 - ``Cache-Control``: ``public, max-age=<s>`` on a whole answer; ``no-store`` on a degraded one (a part of it
   could not be read), which a shared cache never keeps and never serves as fresh (RFC 9111 §5.2.2.5).
+- ``X-Omnigate-Degraded``: on a degraded answer, the parts it lacks (``availability price``), so the gateway may
+  serve the whole answer it kept before instead, marked stale (RFC 5861 ``stale-if-error``).
 - ``X-Omnigate-Cache-Tags``: on every cacheable answer, space-separated tags naming everything whose change may
   alter it (``sku:<SKU>``, ``location:<location id>``); the gateway purges by tag on ``availability.changed``
   and ``price.applied``. Tags are made of the canonical ids' characters only (no spaces, no commas).
@@ -28,6 +30,7 @@ from litestar import Response
 from litestar.enums import MediaType
 
 TAGS_HEADER = "X-Omnigate-Cache-Tags"
+DEGRADED_HEADER = "X-Omnigate-Degraded"
 NO_STORE = "no-store"
 # One entity tag of an If-None-Match list: an optional weak prefix and the quoted opaque tag (RFC 9110 §8.8.3).
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
@@ -96,10 +99,12 @@ def conditional(
     *,
     cache_control: str,
     tags: Iterable[str] | None = None,
+    degraded: Sequence[str] = (),
     media_type: str = MediaType.JSON,
 ) -> Response[Any]:
     """A GET's answer under this contract: 200 with ``body``, or 304 without it when ``If-None-Match`` matches;
-    either way with the ETag, ``cache_control`` and (when given, for a cacheable answer) the tags header.
+    either way with the ETag, ``cache_control``, (when given, for a cacheable answer) the tags header, and for a
+    degraded answer the parts it lacks.
 
     ``body`` is the encoded answer (its bytes are what the ETag is of); the response is typed ``Any`` so that a
     handler declares the struct its body encodes (``-> Response[WebProduct]``), which its OpenAPI document shows
@@ -108,6 +113,8 @@ def conditional(
     headers = {"ETag": etag, "Cache-Control": cache_control}
     if tags is not None:
         headers[TAGS_HEADER] = tags_value(tags)
+    if degraded:
+        headers[DEGRADED_HEADER] = " ".join(degraded)
     if none_match(if_none_match, etag):
         return Response(content=b"", status_code=304, headers=headers, media_type=media_type)
     return Response(content=body, status_code=200, headers=headers, media_type=media_type)

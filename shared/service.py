@@ -30,8 +30,7 @@ from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType
-from litestar.openapi.spec import OpenAPIResponse, Reference, Schema, Server
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema, Server
 from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send

@@ -110,6 +110,7 @@ async def get_product(
         request.headers.getall("if-none-match", []),
         cache_control=caching.max_age(settings.web_product_max_age_s) if shown.whole else caching.NO_STORE,
         tags=shown.tags if shown.whole else None,
+        degraded=shown.degraded,
     )
 
 

@@ -157,12 +157,17 @@ class WebProduct(Model, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class ShownProduct:
-    """A product answer and what the cache contract needs to know of it: ``whole`` (every part could be read, so
-    a shared cache may keep it) and the tags naming what it depends on (``sku:<SKU>``, ``location:<id>``)."""
+    """A product answer and what the cache contract needs to know of it: the parts that could not be read
+    (``degraded``; none: the answer is whole, so a shared cache may keep it) and the tags naming what it depends on
+    (``sku:<SKU>``, ``location:<id>``)."""
 
     product: WebProduct
-    whole: bool
+    degraded: list[str]
     tags: list[str]
+
+    @property
+    def whole(self) -> bool:
+        return not self.degraded
 
 
 def _price(sku: str, stock: AvailabilityQueryResult | Unavailable) -> ProductPrice:
@@ -256,5 +261,7 @@ def product(facts: ProductFacts, *, stores_shown: int) -> ShownProduct:
         price=price,
         availability=availability,
     )
-    whole = price.status != "unknown" and availability.status != "unknown"
-    return ShownProduct(shown, whole, [sku_tag(item.sku), *(location_tag(loc) for loc in locations)])
+    degraded = [
+        part for part, status in (("price", price.status), ("availability", availability.status)) if status == "unknown"
+    ]
+    return ShownProduct(shown, degraded, [sku_tag(item.sku), *(location_tag(loc) for loc in locations)])
