@@ -19,8 +19,15 @@ from typing import Annotated
 
 from litestar.params import Parameter
 
+from shared.body import nfc
 from shared.cursor import MAX_CURSOR
 from shared.models.common import LOCATION_PATTERN, POSTAL_PATTERN, REF_PATTERN, SKU_PATTERN
+from shared.problems import invalid
+
+SEARCH_TEXT_MAX = 100
+# No control characters: C0 (tabs and line breaks included), DEL and C1. The text must end where the match does,
+# said with (?![\s\S]): Python's ``$`` also matches before a final line break, and would let "shirt\n" through.
+SEARCH_TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*(?![\s\S])"
 
 Sku = Annotated[str, Parameter(pattern=SKU_PATTERN, description="Canonical SKU: the ERP's internal reference")]
 Ref = Annotated[str, Parameter(pattern=REF_PATTERN, description="A document reference")]
@@ -44,3 +51,26 @@ OptionalPostal = Annotated[
 # Cursors of the kernel's codec (shared.cursor), which checks the rest; a vendor's cursor passed through is typed
 # by the API that passes it.
 Cursor = Annotated[str | None, Parameter(max_length=MAX_CURSOR, description="Opaque cursor from a previous page")]
+# Free text a person typed to search with (a catalogue search's ``q``). The API that takes it passes it through
+# :func:`search_text`, which trims and NFC-normalises it and refuses text that is blank once trimmed.
+SearchText = Annotated[
+    str | None,
+    Parameter(
+        min_length=1,
+        max_length=SEARCH_TEXT_MAX,
+        pattern=SEARCH_TEXT_PATTERN,
+        description=f"Text to search for: 1-{SEARCH_TEXT_MAX} characters, no control characters, not blank; "
+        "matched case-insensitively as a substring",
+    ),
+]
+
+
+def search_text(value: str | None, *, field: str = "q") -> str | None:
+    """A :data:`SearchText` value as APIs match it: NFC-normalised (DESIGN §4: text is normalised at the edge)
+    and trimmed; None stays None. Blank text is a 400 ``invalid-request`` problem naming ``field``."""
+    if value is None:
+        return None
+    text = nfc(value).strip()
+    if not text:
+        raise invalid(f"{field} is blank: give some text to search for", errors=[{"field": field}])
+    return str(text)

@@ -7,6 +7,7 @@ restart flushed the script cache).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -21,10 +22,11 @@ def source(path: Path) -> str:
     return path.read_text()
 
 
-def load(redis: Redis, path: Path, *, prelude: Path | None = None) -> AsyncScript:
-    """Register the script at ``path`` (``prelude`` first, for shared helper functions) with ``redis``."""
-    text = source(path) if prelude is None else source(prelude) + "\n" + source(path)
-    return redis.register_script(text)
+def load(redis: Redis, path: Path, *, prelude: Path | Sequence[Path] | None = None) -> AsyncScript:
+    """Register the script at ``path`` with ``redis``, after its ``prelude`` (one file or several, in order:
+    shared helper functions, a fencing check)."""
+    preludes = [] if prelude is None else [prelude] if isinstance(prelude, Path) else list(prelude)
+    return redis.register_script("\n".join(source(p) for p in [*preludes, path]))
 
 
 def kernel(redis: Redis, name: str) -> AsyncScript:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from shared.models.catalog import Price
-from shared.models.common import MAX_LINES, Count, LocationId, Model, Qty, Ref, Sku
+from shared.models.common import MAX_LINES, Count, Currency, LocationId, MinorUnits, Model, Qty, Ref, Sku
 from shared.models.inventory import Availability, Location, Reservation
 
 MAX_QUERY_SKUS = 500
@@ -156,6 +156,25 @@ class AvailabilityChanged(Model, kw_only=True):
     locations: list[LocationAtp]
     ship: Count
     as_of: datetime
+
+
+class PriceApplied(Model, kw_only=True):
+    """Payload of ``price.applied`` (domain ``catalog``, key = SKU): the price projection now holds a different
+    price for ``sku`` (amount, currency or tax inclusion changed, or a SKU new to a synced projection). Published
+    in the same atomic update as the projection write, from a ``price.changed`` event or a full sync alike; a
+    price applied again unchanged (a re-delivery, a re-sync, a newer ``as_of`` with the same figures) publishes
+    nothing. Caches of answers that carry a price purge on it (DESIGN §5), never on the ERP's raw events.
+
+    ``amount`` is in minor units of ``currency``; ``as_of`` is the ERP's time of the price (Odoo ``write_date``);
+    ``previous_amount`` is what the projection held before, in minor units of the previous price's currency
+    (``currency`` unless the currency changed), or null for a SKU that had no price in the projection."""
+
+    sku: Sku
+    amount: MinorUnits
+    currency: Currency
+    tax_included: bool
+    as_of: datetime
+    previous_amount: MinorUnits | None
 
 
 class ReservationExpiredLine(Model, kw_only=True):

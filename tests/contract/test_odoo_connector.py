@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 from redis.asyncio import Redis
 from yarl import URL
 
+from services.system.erp import mapping
 from services.system.erp.app import create_app
 from services.system.erp.connector import OdooConnector
 from services.system.erp.settings import ErpSettings
@@ -281,3 +282,42 @@ async def test_odoo_500_is_a_502_and_a_body_of_the_wrong_shape_too(connector: Od
         with pytest.raises(ProblemError) as raised:
             await connector.item(SKU)
     assert raised.value.status == 502 and raised.value.upstream == "erp"
+
+
+async def test_a_catalogue_search_sends_the_fixtures_domain_and_reads_items(connector: OdooConnector) -> None:
+    request = fixture("json2-product.product-search_read-search.synthetic.request.json")
+    products = fixture("json2-product.product-search_read.synthetic.response.json")
+    with aioresponses() as mock:
+        mock.post(url("product.product", "search_read"), status=200, payload=products["body"])
+        page = await connector.items(None, 100, search="shirt")
+        (call,) = sent(mock, "product.product", "search_read")
+    assert sent_json(call) == request["body"]
+    assert [item.sku for item in page.items] == [SKU] and page.next_cursor is None
+    assert page.items[0].category == "All / Saleable / Accessories"
+
+
+async def test_a_search_is_matched_literally_and_its_cursor_continues_only_that_search(
+    connector: OdooConnector,
+) -> None:
+    products = fixture("json2-product.product-search_read.synthetic.response.json")
+    two = [products["body"][0], {**products["body"][0], "id": 2, "default_code": "OG-1000-BLK-S-000001"}]
+    typed = "10%_off\\"
+    with aioresponses() as mock:
+        mock.post(url("product.product", "search_read"), status=200, payload=two)  # one more than the limit
+        mock.post(url("product.product", "search_read"), status=200, payload=two[1:])
+        first = await connector.items(None, 1, search=typed)
+        second = await connector.items(first.next_cursor, 1, search=typed)
+        calls = sent(mock, "product.product", "search_read")
+    # Odoo wraps the value in %...% and PostgreSQL reads % and _ as wildcards, \ as the escape: all escaped.
+    domain = sent_json(calls[0])["domain"]
+    assert domain[2:5] == ["|", "|", "|"]
+    assert [leaf[1:] for leaf in domain[5:]] == [["ilike", "10\\%\\_off\\\\"]] * 4
+    assert [leaf[0] for leaf in domain[5:]] == ["name", "default_code", "barcode", "categ_id"]
+    assert first.next_cursor is not None and sent_json(calls[1])["domain"][0] == ["id", ">", 1]
+    assert [i.sku for i in first.items + second.items] == [SKU, "OG-1000-BLK-S-000001"]
+    # The cursor of one search does not continue another, nor the plain listing, nor the reverse.
+    plain = mapping.encode_cursor(1)
+    for cursor, search in ((first.next_cursor, "other"), (first.next_cursor, None), (plain, typed)):
+        with pytest.raises(ProblemError) as raised:
+            await connector.items(cursor, 1, search=search)
+        assert raised.value.status == 400 and raised.value.errors == [{"field": "cursor"}]

@@ -7,6 +7,7 @@ fixtures must come back with the same keys and JSON types from the sandbox as th
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,87 @@ def test_sim_price_changes_the_list_price_and_write_date(client: TestClient[Any]
     assert product["list_price"] == 19.95 and mapping.to_minor(product["list_price"]) == 1995
     assert client.post("/_sim/price", json={"sku": "NOPE", "price_cents": 1}).status_code == 404
     assert client.post("/_sim/price", json={"sku": sku, "price_cents": -1}).status_code == 400
+
+
+# --- catalogue search: ilike and '|' as Odoo on PostgreSQL answers them -------------------------------------------
+
+SEARCH = fixture("json2-product.product-search_read-search.synthetic.request.json")
+
+
+def products_named(tmp_path: Path, names: dict[int, str]) -> None:
+    """Rename products in the sandbox's own SQLite file (product.product is not writable through its API)."""
+    path = tmp_path / "sandbox" / "sandbox-erp.sqlite3"
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        conn.executemany("UPDATE product_product SET name = ? WHERE id = ?", [(n, i) for i, n in names.items()])
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def search(client: TestClient[Any], *leaves: Any, op: str = "|") -> list[int]:
+    """Ids of the products matching ``leaves`` joined by ``op`` (prefix notation), archived ones too."""
+    domain = [*[op] * (len(leaves) - 1), *leaves]
+    answer = call(
+        client,
+        "product.product",
+        "search_read",
+        {"domain": domain, "fields": ["id"], "context": {"active_test": False}},
+    )
+    assert answer.status_code == 200, answer.text
+    return [r["id"] for r in answer.json()]
+
+
+def test_the_search_fixture_is_answered_with_every_match_in_any_field(client: TestClient[Any]) -> None:
+    everything = call(
+        client,
+        "product.product",
+        "search_read",
+        {"domain": [], "fields": mapping.PRODUCT_FIELDS, "context": {"active_test": False}},
+    ).json()
+    answer = call(client, "product.product", "search_read", SEARCH["body"])
+    assert answer.status_code == 200
+    found = answer.json()
+    shown = ("name", "default_code", "barcode")
+    expected = [
+        p["id"]
+        for p in everything
+        if any("shirt" in str(p[f]).lower() for f in shown) or "shirt" in p["categ_id"][1].lower()
+    ]
+    assert found and [p["id"] for p in found] == expected  # "T-Shirt" in names, in id order
+    assert_same_shape(found[0], fixture("json2-product.product-search_read.synthetic.response.json")["body"][0])
+
+
+def test_ilike_ignores_case_in_every_script_and_matches_a_many2one_by_its_display_name(
+    client: TestClient[Any], tmp_path: Path
+) -> None:
+    products_named(tmp_path, {3: "Pull Élégant Ärmel", 4: "ÉLÉGANT scarf"})
+    assert search(client, ["name", "ilike", "élégant"]) == [3, 4]
+    assert search(client, ["name", "ilike", "äRMEL"]) == [3]
+    # SKU, barcode: case folded too; a many2one compares its display name ("All / Saleable / <Category>").
+    fields = ["default_code", "barcode", "categ_id"]
+    (product,) = call(client, "product.product", "read", {"ids": [5], "fields": fields}).json()
+    sku, barcode, categ = product["default_code"], product["barcode"], product["categ_id"][1]
+    assert 5 in search(client, ["default_code", "ilike", sku.lower()])
+    assert 5 in search(client, ["barcode", "ilike", barcode[2:9]])
+    by_category = search(client, ["categ_id", "ilike", categ.split(" / ")[-1].upper()])
+    assert 5 in by_category and search(client, ["categ_id", "ilike", "saleable / "]) == search(client)
+    # '|' is an OR of the two criteria after it; without it, top-level criteria are ANDed.
+    assert search(client, ["name", "ilike", "élégant"], ["name", "ilike", "ärmel"], op="&") == [3]
+    assert search(client, ["name", "ilike", "scarf"], ["name", "ilike", "ärmel"]) == [3, 4]
+
+
+def test_like_wildcards_and_backslash_escapes_are_postgresqls(client: TestClient[Any], tmp_path: Path) -> None:
+    products_named(tmp_path, {3: "Wool 50% Scarf", 4: "Wool 50 Scarf", 5: "Back\\slash_Tee", 6: "BackXslashTee"})
+    # Odoo does not escape the value: % and _ stay wildcards, as PostgreSQL reads the pattern %value%.
+    assert search(client, ["name", "ilike", "50%scarf"]) == [3, 4]
+    assert search(client, ["name", "ilike", "back_slash"]) == [5, 6]
+    # Escaped with a backslash (odoo.tools.sql.escape_psql) they are literal.
+    assert search(client, ["name", "ilike", "50\\%"]) == [3]
+    assert search(client, ["name", "ilike", "\\_tee"]) == [5]
+    assert search(client, ["name", "ilike", "back\\\\slash"]) == [5]
+    # A trailing backslash escapes the closing % of ilike; =ilike's pattern may not end in one (a server error).
+    assert search(client, ["name", "ilike", "tee\\"]) == []
+    bad = call(client, "product.product", "search_read", {"domain": [["name", "=ilike", "tee\\"]], "fields": ["id"]})
+    assert bad.status_code == 500 and set(bad.json()) == ERROR_KEYS
+    assert bad.json()["name"] == "psycopg2.errors.InvalidEscapeSequence"

@@ -14,7 +14,7 @@ from litestar import Litestar
 from services.process.availability import routes
 from services.process.availability.atp import AtpReader
 from services.process.availability.deps import WIRING, Parts
-from services.process.availability.keys import NAME, Keys
+from services.process.availability.keys import CATALOG, NAME, Keys
 from services.process.availability.prices import Prices
 from services.process.availability.projection import Projection
 from services.process.availability.reconcile import Reconciler
@@ -46,12 +46,12 @@ def create_app(settings: AvailabilitySettings | None = None) -> Litestar:
         # The group exists before the build reads a snapshot: nothing published from now on is missed.
         await projection.consumer.ensure_groups()
         reservations = Reservations(redis, keys, scripts, locations)
-        prices = Prices(redis, keys, app.state.http)
+        prices = Prices(redis, keys, app.state.http, outbox.key)
         price_events = Consumer(
             bus,
             group=f"{NAME}-prices",
             name=worker_id(),
-            domains=["catalog"],
+            domains=[CATALOG],
             handler=prices.apply_event,
             start_id="$",
             block_ms=500,

@@ -11,7 +11,9 @@ Layout (``K`` = ``<key_prefix>omnigate.availability:``):
   had applied every event (staleness is measured from it).
 - ``K res:<order id>`` hash, one reservation set; ``K res-expiry`` sorted set of held sets by deadline.
 - ``K applied:<event id>`` marks a fact applied once (deltas never apply twice, even if re-delivered).
-- ``K prices`` hash sku -> Price JSON (``K prices:next`` while a sync runs); ``K prices-meta`` hash.
+- ``K prices`` hash sku -> Price JSON (``K prices:next`` while a sync runs, with ``K prices:next-differed``, the
+  set of SKUs whose synced price differed from the one held when the sync read it); ``K prices:touched`` set of
+  the SKUs ``price.changed`` events wrote since the last sync swap; ``K prices-meta`` hash.
 - ``K recon:<id>`` one reconciliation report.
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 NAME = "process-availability"
 GROUP = "process-availability"
 DOMAIN = "availability"
+# Prices' stream: system-erp's ``price.changed`` come in on it, our ``price.applied`` go out on it (price_event.lua).
+CATALOG = "catalog"
 
 
 class Keys:
@@ -33,6 +37,8 @@ class Keys:
         self.res_expiry = self.base + "res-expiry"
         self.prices = self.base + "prices"
         self.prices_next = self.base + "prices:next"
+        self.prices_next_differed = self.base + "prices:next-differed"
+        self.prices_touched = self.base + "prices:touched"
         self.prices_meta = self.base + "prices-meta"
 
     def sku(self, sku: str) -> str:

@@ -77,14 +77,14 @@ class Rounds:
             if time.monotonic() < retry["at"] or not await self.prices.due(every):
                 return
             try:
-                count = await self.prices.sync(held)
+                synced = await self.prices.sync(held)
             except ProblemError as exc:
                 log.warning("price sync failed (%s); next try in %.0fs", exc.detail or exc.title, retry["delay"])
                 retry["at"] = time.monotonic() + retry["delay"]
                 retry["delay"] = min(60.0, retry["delay"] * 2)
                 return
             retry["delay"] = 1.0
-            log.info("price projection synced: %d prices", count)
+            log.info("price projection synced: %d prices, %d changed", synced.count, synced.applied)
 
         await run_under_lease(lease, round_, interval_s=0.5, stop=self.stop)
 

@@ -21,7 +21,10 @@ class AvailabilitySettings(Settings, kw_only=True, frozen=True):
         float, Meta(description="How often expired reservation leases are released.")
     ] = 1.0
     availability_relay_s: Annotated[
-        float, Meta(description="How often the outbox relay publishes `availability.changed` events.")
+        float,
+        Meta(
+            description="How often the outbox relay publishes its events (`availability.changed`, `reservation.expired`, `price.applied`)."
+        ),
     ] = 0.1
     # ATP policy.
     availability_dc_safety_stock: Annotated[

@@ -21,6 +21,7 @@ from services.sandbox.common.settings import SandboxSettings
 from shared.service import create_service
 
 SeedFn = Callable[[sqlite3.Connection, catalogue.Catalogue], None]
+PrepareFn = Callable[[sqlite3.Connection], None]
 
 
 def database_path(settings: SandboxSettings, name: str) -> Path:
@@ -70,12 +71,16 @@ def create_sandbox(
     error_body: faults.ErrorBody,
     signer: webhooks.Signer | None = None,
     settings: S,
+    prepare: PrepareFn | None = None,
 ) -> Litestar:
-    """``settings`` is the back-end's own struct; its handlers receive ``Sandbox[<that struct>]``."""
+    """``settings`` is the back-end's own struct; its handlers receive ``Sandbox[<that struct>]``. ``prepare``
+    readies the open connection for the back-end's queries (SQL functions it registers), once, before use."""
 
     @asynccontextmanager
     async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:
         conn = open_database(settings, name, schema, seed)
+        if prepare is not None:
+            prepare(conn)
         sender = webhooks.WebhookSender(conn, signer) if signer is not None else None
         app.state.sandbox = Sandbox(db=conn, catalogue=current_catalogue(settings), webhooks=sender, settings=settings)
         task = asyncio.create_task(sender.run(app.state.stop)) if sender is not None else None

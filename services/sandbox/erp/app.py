@@ -8,7 +8,7 @@ from litestar import Litestar
 
 from services.sandbox.common.app import create_sandbox, seed_database
 from services.sandbox.common.settings import SandboxSettings
-from services.sandbox.erp import db, routes, sim
+from services.sandbox.erp import db, orm, routes, sim
 from services.sandbox.erp.seed import seed as seed_catalogue
 from services.sandbox.erp.settings import SandboxErpSettings
 from shared.settings import get_settings
@@ -26,6 +26,7 @@ def create_app(settings: SandboxErpSettings | None = None) -> Litestar:
         seed=seed_catalogue,
         error_body=routes.error_body,
         settings=settings,
+        prepare=orm.prepare,
     )
 
 

@@ -201,6 +201,21 @@ MODELS: dict[str, Model] = {
 # --- domains -----------------------------------------------------------------------------------------------
 
 _COMPARISONS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+# A SQL function: lower-case for every script (SQLite's lower() folds ASCII only).
+LOWER = "odoo_lower"
+
+
+def _lower(value: object) -> str | None:
+    # PostgreSQL compares a non-text column by its text (Odoo casts the column ``::text`` for like operators).
+    return None if value is None else str(value).lower()
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Register the SQL functions the compiled domains call, once per connection (SQLite refuses to redefine a
+    function while a statement is running)."""
+    conn.create_function(LOWER, 1, _lower, deterministic=True)
+
+
 _LOGIC = {"&", "|", "!"}
 
 
@@ -248,15 +263,24 @@ def _in(f: Field, col: str, op: str, value: object, leaf: Sequence[Any]) -> _Sql
 
 
 def _ilike(f: Field, col: str, op: str, value: object) -> _Sql:
-    """``ilike`` / ``not ilike`` (substring) and ``=ilike`` (whole pattern); a many2one matches its display."""
+    """``ilike`` / ``not ilike`` (substring) and ``=ilike`` (whole pattern); a many2one matches its display.
+
+    As Odoo on PostgreSQL does: the value is wrapped in ``%...%`` unescaped (``%`` and ``_`` in it stay
+    wildcards), a backslash escapes the next character (PostgreSQL's default ``ESCAPE``), a pattern may not end
+    in a lone backslash, and case is ignored for every script, not only ASCII (SQLite's own LIKE folds ASCII
+    only, so both sides are lower-cased first, as PostgreSQL's ILIKE does for multibyte text)."""
     if not isinstance(value, str):
         raise value_error(f"Invalid value {value!r} for operator {op!r}")
     pattern = value if op == "=ilike" else f"%{value}%"
+    if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+        # psycopg2.errors.InvalidEscapeSequence, which Odoo lets escape as a server error.
+        raise OdooError(500, "psycopg2.errors.InvalidEscapeSequence", "LIKE pattern must not end with escape character")
+    match = f"{LOWER}(?) ESCAPE '\\'"
     if f.kind == "m2o":
         target = f.relation
-        sql = f'{col} IN (SELECT id FROM {target} WHERE "{f.display}" LIKE ?)'
+        sql = f'{col} IN (SELECT id FROM {target} WHERE {LOWER}("{f.display}") LIKE {match})'
     else:
-        sql = f"COALESCE({col}, '') LIKE ?"
+        sql = f"{LOWER}(COALESCE({col}, '')) LIKE {match}"
     return _Sql(f"NOT ({sql})" if op == "not ilike" else sql, [pattern])
 
 

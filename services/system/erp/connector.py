@@ -313,26 +313,34 @@ class OdooConnector:
         # No id-map write here: this is the hot read path, and the map is filled at start and on misses.
         return found[0]
 
-    async def _product_page(self, cursor: str | None, limit: int) -> tuple[list[OdooProduct], str | None]:
-        after = mapping.decode_cursor(cursor)
+    async def _product_page(
+        self, cursor: str | None, limit: int, search: str | None = None
+    ) -> tuple[list[OdooProduct], str | None]:
+        """A page of products with a SKU (archived ones too), in Odoo id order after ``cursor``; with ``search``,
+        only those matching it (:func:`mapping.search_domain`). Returns the page and the next cursor, if any."""
+        after = mapping.decode_cursor(cursor) if search is None else mapping.decode_search_cursor(cursor, search)
+        domain: list[Any] = [["id", ">", after], ["default_code", "!=", False]]
+        if search is not None:
+            domain += mapping.search_domain(search)
         batch = await self.search_read(
-            "product.product",
-            OdooProduct,
-            [["id", ">", after], ["default_code", "!=", False]],
-            PRODUCT_FIELDS,
-            limit=limit + 1,
-            context=ALL_RECORDS,
+            "product.product", OdooProduct, domain, PRODUCT_FIELDS, limit=limit + 1, context=ALL_RECORDS
         )
         await self.products.put_many({str(p.id): str(p.default_code) for p in batch})
         more = len(batch) > limit
         batch = batch[:limit]
-        return batch, (mapping.encode_cursor(batch[-1].id) if more and batch else None)
+        if not (more and batch):
+            return batch, None
+        last = batch[-1].id
+        return batch, (mapping.encode_cursor(last) if search is None else mapping.encode_search_cursor(last, search))
 
     async def item(self, sku: str) -> Item:
         return mapping.item(await self._product(sku))
 
-    async def items(self, cursor: str | None, limit: int) -> Page[Item]:
-        batch, next_cursor = await self._product_page(cursor, limit)
+    async def items(self, cursor: str | None, limit: int, *, search: str | None = None) -> Page[Item]:
+        """Every item, or with ``search`` (normalised text, see ``shared.params.search_text``) those whose name,
+        SKU, barcode or category contains it, case-insensitively: one ``product.product`` ``search_read`` per
+        page. A cursor continues only the listing (or the search) it came from."""
+        batch, next_cursor = await self._product_page(cursor, limit, search)
         return Page[Item](items=[mapping.item(p) for p in batch], next_cursor=next_cursor)
 
     async def price(self, sku: str) -> Price:

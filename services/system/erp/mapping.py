@@ -8,6 +8,7 @@ canonical ids and aware UTC datetimes. Money goes through ``Decimal(str(x))`` so
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -160,9 +161,55 @@ def decode_cursor(value: str | None) -> int:
     found = cursor.decode(value, "erp", int)
     if found is None:
         return 0
-    if not 0 <= found[0] < 2**53:
+    return _after(found[0])
+
+
+def _after(after_id: int) -> int:
+    if not 0 <= after_id < 2**53:
         raise invalid("the cursor is not one this API issued", errors=[{"field": "cursor"}])
-    return int(found[0])
+    return after_id
+
+
+def _fingerprint(text: str) -> str:
+    return hashlib.blake2s(text.casefold().encode(), digest_size=6).hexdigest()
+
+
+def encode_search_cursor(after_id: int, text: str) -> str:
+    """Keyset cursor of a search: the Odoo id and a fingerprint of the (normalised) text searched for, so a
+    cursor continues only the search it came from (or the same text in another case, which finds the same)."""
+    return cursor.encode("erp-search", after_id, _fingerprint(text))
+
+
+def decode_search_cursor(value: str | None, text: str) -> int:
+    found = cursor.decode(value, "erp-search", int, str)
+    if found is None:
+        return 0
+    if found[1] != _fingerprint(text):
+        raise invalid("the cursor belongs to another search: start again without it", errors=[{"field": "cursor"}])
+    return _after(found[0])
+
+
+# --- search --------------------------------------------------------------------------------------------------
+
+# Where a catalogue search looks: the name, the SKU (Odoo's internal reference), the barcode and the category
+# (a many2one: Odoo matches ``ilike`` against the category's display name, "All / Saleable / Footwear").
+SEARCH_FIELDS = ("name", "default_code", "barcode", "categ_id")
+
+
+def like_literal(text: str) -> str:
+    """``text`` matched literally by Odoo's ``like`` operators. Odoo wraps an ``ilike`` value in ``%...%`` and
+    hands it to PostgreSQL as a pattern, so ``%`` and ``_`` in it are wildcards and ``\\`` the escape; escape them
+    as Odoo's own ``odoo.tools.sql.escape_psql`` does (a backslash before each)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_domain(text: str) -> list[Any]:
+    """The Odoo domain of a catalogue search (prefix notation, Odoo ORM reference "Search domains",
+    https://www.odoo.com/documentation/19.0/developer/reference/backend/orm.html#search-domains): ``text``,
+    case-insensitively and literally, in any of :data:`SEARCH_FIELDS`, i.e. ``['|', '|', '|', [f, 'ilike',
+    text], ...]``. ANDed with the caller's other terms by Odoo's implicit ``&``."""
+    value = like_literal(text)
+    return [*["|"] * (len(SEARCH_FIELDS) - 1), *[[field, "ilike", value] for field in SEARCH_FIELDS]]
 
 
 # --- records -> canonical ------------------------------------------------------------------------------------

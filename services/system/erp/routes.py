@@ -29,11 +29,25 @@ async def get_item(erp: NamedDependency[OdooConnector], sku: params.Sku) -> Item
     return await erp.item(sku)
 
 
-@get("/items", tags=["catalog"], summary="Every item, cursor-paged")
+@get("/items", tags=["catalog"], summary="Every item, or the items matching `q`, cursor-paged")
 async def list_items(
-    erp: NamedDependency[OdooConnector], cursor: params.Cursor = None, limit: Limit = 100
+    erp: NamedDependency[OdooConnector],
+    q: params.SearchText = None,
+    cursor: params.Cursor = None,
+    limit: Limit = 100,
 ) -> Page[Item]:
-    return await erp.items(cursor, limit)
+    """Items in the ERP's order (archived ones too, ``active: false``), ``limit`` per page (1-500) with
+    ``next_cursor`` until the last page.
+
+    With ``q`` only the items whose name, SKU, barcode or category (its full path, "All / Saleable / Footwear")
+    contains it, case-insensitively and literally (``%`` and ``_`` are plain characters); ``q`` is trimmed and
+    NFC-normalised. The ERP matches it: Odoo's ``search_read`` with ``ilike`` terms joined by ``|``.
+    A cursor continues only the listing or search it came from.
+
+    Errors: 400 ``invalid-request`` for a ``q`` that is empty, blank, longer than 100 characters or holds a
+    control character, a bad ``limit``, or a cursor this listing did not issue; 502/503/504 naming ``erp``
+    when the ERP fails or is away (503 with ``Retry-After`` while its breaker is open)."""
+    return await erp.items(cursor, limit, search=params.search_text(q))
 
 
 @get("/prices/{sku:str}", tags=["catalog"], summary="The ERP's sales price of one SKU")
