@@ -226,3 +226,27 @@ def test_a_stale_answer_stands_in_while_the_process_layer_is_away(
         what="a whole answer stored again",
     )
     gateway.close()
+
+
+def test_a_price_change_purges_the_product_page(
+    estate: TestEstate, gateway: httpx.Client, shopper: dict[str, str], product: str
+) -> None:
+    """An ERP price change reaches the price projection; its ``price.applied`` purges the page (the raw
+    ``price.changed`` of system-erp never does: the projection may not have applied it yet)."""
+    estate.wait_for(estate.price_feed_has_cursor, timeout=10, what="the price feed has a cursor")
+    cached = _cached(gateway, product, shopper)
+    amount = cached.json()["price"]["amount"] + 500
+    changed = httpx.post(
+        estate.url("sandbox-erp") + "/_sim/price", json={"sku": product, "price_cents": amount}, timeout=10
+    )
+    assert changed.status_code == 200, changed.text
+    deadline = time.monotonic() + 10  # the ERP's price feed is polled, then the projection applies and purges
+    while True:
+        answer = gateway.get(f"{PRODUCTS}/{product}", headers=shopper)
+        assert answer.status_code == 200, answer.text
+        if answer.json()["price"]["amount"] == amount:
+            assert not _status(answer).get("hit"), "a new price is never served from a hit"
+            break
+        assert _status(answer).get("hit") or time.monotonic() < deadline, answer.headers
+        assert time.monotonic() < deadline, "the new price was not shown within 10 s"
+        time.sleep(0.05)
