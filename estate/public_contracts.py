@@ -79,12 +79,24 @@ def public_document(channel: str, experience: dict[str, Any], table: RouteTable)
         if public:
             doc["paths"][path] = public
     components = doc["components"]
-    components.setdefault("schemas", {})
+    for schema in components.setdefault("schemas", {}).values():
+        _closed(schema)
     components["securitySchemes"] = _security_schemes(channel)
     doc["x-problem-types"] = [
         {"type": type_uri(slug), "status": status, "title": title} for slug, (status, title) in CATALOGUE.items()
     ]
     return doc
+
+
+def _closed(schema: dict[str, Any]) -> None:
+    """An object schema lists every field this version sends or takes (``additionalProperties: false``): the
+    experience APIs refuse unknown request fields, and conformance tests refuse an undocumented answer field. A
+    client still ignores unknown fields (the compatibility rule above), so a later version may add some."""
+    if "properties" in schema and "additionalProperties" not in schema:
+        schema["additionalProperties"] = False
+    for member in schema.get("oneOf", []) + schema.get("anyOf", []):
+        if isinstance(member, dict):
+            _closed(member)
 
 
 def _description(channel: str, below: str) -> str:

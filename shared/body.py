@@ -8,6 +8,10 @@ unknown fields refused by the models themselves. Responses are encoded as usual 
 Text is NFC-normalised at this edge (DESIGN §4): "José" typed on a Mac (NFD) and on a phone (NFC) is one name,
 one fingerprint, one ERP customer. A body of plain ASCII (no JSON unicode escapes) is NFC already, so only bodies
 with other bytes pay for the walk.
+
+A number with a zero fraction (``1.0``) is an integer in JSON Schema (2020-12 §6.1.1: "integer" is any number
+with a zero fractional part), which the OpenAPI documents follow, so an integer field takes it; ``1.5`` stays
+refused. Only a body that failed on exactly that pays for a second decode.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ class StrictBody(MsgspecDTO[T]):
             target = handler.parsed_fn_signature.parameters["data"].annotation
             decoder = _decoders[handler.handler_id] = msgspec.json.Decoder(target, strict=True)
         try:
-            decoded = decoder.decode(value)
+            decoded = _integral(value, decoder)
         except msgspec.ValidationError as exc:
             connection = self.asgi_connection
             method = connection.method if isinstance(connection, Request) else "?"
@@ -59,6 +63,28 @@ class StrictBody(MsgspecDTO[T]):
             raise ValidationException(detail=f"JSON is malformed: {exc}") from exc
         # Plain ASCII without \u escapes decodes to ASCII text, which is NFC already.
         return decoded if value.isascii() and b"\\u" not in value else nfc(decoded)
+
+
+def _integral(value: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
+    """Decode strictly; if that fails only because an integer came as ``n.0``, decode again with such numbers
+    read as integers (and the same strictness for everything else)."""
+    try:
+        return decoder.decode(value)
+    except msgspec.ValidationError as exc:
+        if "Expected `int`, got `float`" not in str(exc):
+            raise
+        generic = _integers(msgspec.json.decode(value))
+        return msgspec.convert(generic, decoder.type, strict=True)
+
+
+def _integers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    return value
 
 
 def nfc(value: Any) -> Any:

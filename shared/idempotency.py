@@ -1,8 +1,10 @@
 """``Idempotency-Key`` for every mutating route (draft-ietf-httpapi-idempotency-key-header-07).
 
-The key is an RFC 8941/9651 Structured Field *String* (``"k"``); a bare token or bare opaque key (``k``, a UUID)
-names the same key. Any other item type (integer, boolean, byte sequence), a list, parameters or two header
-lines are a 400, as is a key longer than 255 characters.
+The key is an RFC 8941/9651 Structured Field *String* (``"k"``); a bare token or bare opaque key (``k``, a UUID,
+``12345``) names the same key. Anything else (a byte sequence, a boolean, a list, parameters, two header lines, a
+key longer than 255 characters) is a 400. :data:`KEY_PATTERN` says exactly that in the OpenAPI documents
+(:data:`KeyHeader`, :data:`RequiredKeyHeader`), so a client or a generator can build a key from the document
+alone.
 
 A key is scoped by the deployable and the caller (its owner), and stands for one *resource* (the order or
 return its first request started). The first request claims it with a lease that is renewed while it runs;
@@ -29,11 +31,12 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from http_sfv.item import Item
 from litestar import Request, Response
+from litestar.params import HeaderParameter
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -45,8 +48,26 @@ from shared.problems import ProblemError, invalid
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
-# A bare key that is no valid sf-item (a UUID that starts with a digit, say) is still taken as the key.
+# A bare key that is no valid sf-string or token (a UUID that starts with a digit, a number) is still the key.
 _BARE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+=~-]*$")
+# Every key this module takes, as one regular expression (ECMA and Python alike): an sf-string of 1-255
+# characters (printable ASCII, `"` and `\` escaped), an sf-token, or a bare opaque key.
+KEY_PATTERN = (
+    r'^(?:"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\"]){1,255}"'
+    r"|[A-Za-z*][!#$%&'*+.^_`|~0-9A-Za-z:/-]{0,254}"
+    r"|[A-Za-z0-9][A-Za-z0-9._:/+=~-]{0,254})$"
+)
+_KEY_DESCRIPTION = (
+    "A key naming this attempt (draft-ietf-httpapi-idempotency-key-header): a Structured Field String such as "
+    '`"8e03978e-40d5-43e8"` (a bare key is taken too). A replay with the same key answers the first answer; the '
+    "same key with another request is 422 `idempotency-key-reused`."
+)
+KeyHeader = Annotated[
+    str | None, HeaderParameter(name=HEADER, required=False, pattern=KEY_PATTERN, description=_KEY_DESCRIPTION)
+]
+RequiredKeyHeader = Annotated[
+    str, HeaderParameter(name=HEADER, required=True, pattern=KEY_PATTERN, description=_KEY_DESCRIPTION)
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +103,21 @@ def parse_key(values: Sequence[str], *, required: bool) -> str | None:
     try:
         item.parse(raw.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        if not _BARE.match(raw) or len(raw) > MAX_KEY:
-            raise _bad(raw, 'a Structured Field String such as "8e03978e-40d5-43e8"') from None
-        return raw
+        return _bare(raw)
     if item.params:
         raise _bad(raw, "a String without parameters")
     if not isinstance(item.value, str):  # Token subclasses str: a bare token is the same key
-        raise _bad(raw, f"a String, not {type(item.value).__name__}")
+        return _bare(raw)  # a number, say: taken as a bare key, whatever sf would make of it
     key = str(item.value)
     if not 1 <= len(key) <= MAX_KEY:
         raise _bad(raw, f"1 to {MAX_KEY} characters")
     return key
+
+
+def _bare(raw: str) -> str:
+    if not _BARE.match(raw) or len(raw) > MAX_KEY:
+        raise _bad(raw, 'a Structured Field String such as "8e03978e-40d5-43e8"')
+    return raw
 
 
 def _bad(raw: str, wanted: str) -> ProblemError:

@@ -41,10 +41,48 @@ class OrderLine(Model, kw_only=True):
 
 
 class Fulfilment(Model, kw_only=True):
+    """How an order is fulfilled, as stored on it: ``ship`` to ``ship_to``, or ``pickup`` at ``store``."""
+
     mode: FulfilmentMode
     ship_to: Address | None = None
     store: LocationId | None = None
     allow_partial: bool = False
+
+
+class ShipToAddress(Model, kw_only=True, tag="ship", tag_field="mode"):
+    """A request to deliver the order to ``ship_to`` (``"mode": "ship"``)."""
+
+    ship_to: Address
+    allow_partial: bool = False
+
+    def canonical(self) -> Fulfilment:
+        return Fulfilment(mode="ship", ship_to=self.ship_to, allow_partial=self.allow_partial)
+
+
+class PickupInStore(Model, kw_only=True, tag="pickup", tag_field="mode"):
+    """A request to have the order picked up at ``store`` (``"mode": "pickup"``)."""
+
+    store: LocationId
+    allow_partial: bool = False
+
+    def canonical(self) -> Fulfilment:
+        return Fulfilment(mode="pickup", store=self.store, allow_partial=self.allow_partial)
+
+
+# What a channel asks for, told apart by ``mode``: each mode with exactly the fields it needs (so the schema
+# says what a valid request is, and a generator or a client can build one from it alone).
+FulfilmentRequest = ShipToAddress | PickupInStore
+
+
+def requested(fulfilment: Fulfilment) -> FulfilmentRequest:
+    """The request a stored fulfilment was made from."""
+    if fulfilment.mode == "ship":
+        if fulfilment.ship_to is None:
+            raise ValueError("a ship fulfilment without ship_to")
+        return ShipToAddress(ship_to=fulfilment.ship_to, allow_partial=fulfilment.allow_partial)
+    if fulfilment.store is None:
+        raise ValueError("a pickup fulfilment without store")
+    return PickupInStore(store=fulfilment.store, allow_partial=fulfilment.allow_partial)
 
 
 class Customer(Model, kw_only=True):
@@ -93,21 +131,18 @@ class OrderRequest(Model, kw_only=True):
     """What a channel submits. Unit prices come from the price projection, not from the caller."""
 
     customer: Customer
-    fulfilment: Fulfilment
+    fulfilment: FulfilmentRequest
     lines: Annotated[list[OrderLineRequest], Meta(min_length=1, max_length=MAX_LINES)]
     currency: Currency
     payment_reference: Annotated[str, Meta(min_length=1, max_length=200)]
 
-    def __post_init__(self) -> None:
-        """Rules across fields, checked wherever a request is decoded (msgspec turns the ValueError into a
-        validation error: the same 400 as a field that breaks its own rule)."""
-        ids = [line.line_id for line in self.lines]
-        if len(set(ids)) != len(ids):
-            raise ValueError("line ids must be unique within an order (duplicate line_id)")
-        if self.fulfilment.mode == "ship" and self.fulfilment.ship_to is None:
-            raise ValueError("a ship order needs fulfilment.ship_to")
-        if self.fulfilment.mode == "pickup" and self.fulfilment.store is None:
-            raise ValueError("a pickup order needs fulfilment.store")
+    def duplicate_line_ids(self) -> list[str]:
+        """Line ids given to more than one line: a rule across items no schema can state, so a request that
+        breaks it is well-formed but cannot be processed (422 ``unprocessable``, not 400)."""
+        counted: dict[str, int] = {}
+        for line in self.lines:
+            counted[line.line_id] = counted.get(line.line_id, 0) + 1
+        return sorted(line_id for line_id, n in counted.items() if n > 1)
 
 
 class CancelRequest(Model, kw_only=True):

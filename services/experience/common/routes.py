@@ -14,35 +14,26 @@ process-orders' refusals reach the caller as the same problem (status and ``type
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, JSONBody
+from litestar.params import JSONBody
 
 from services.experience.common.backends import OrdersClient, Placed
 from services.experience.common.deps import READ, WRITE
 from services.experience.common.views import Views
 from shared import params
 from shared.idempotency import HEADER as KEY_HEADER
-from shared.idempotency import parse_key
+from shared.idempotency import KeyHeader, RequiredKeyHeader, parse_key
 from shared.identity import CarriedIdentity, Channel
 from shared.models.orders import CancelRequest, OrderRequest
 from shared.problems import MEDIA_TYPE, Problem
 
 _encoder = msgspec.json.Encoder()
 
-KeyHeader = Annotated[
-    str | None,
-    HeaderParameter(
-        name=KEY_HEADER,
-        required=False,
-        description="A Structured Field String naming this attempt (draft-ietf-httpapi-idempotency-key-header): "
-        "required to place an order, honoured on a cancel. A replay with the same key answers the first answer.",
-    ),
-]
 
 _PROBLEMS = {
     400: "the body, a parameter or the Idempotency-Key is not valid",
@@ -108,7 +99,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         data: JSONBody[OrderRequest],
         allowed: NamedDependency[CarriedIdentity],
         orders: NamedDependency[OrdersClient],
-        idempotency_key: KeyHeader = None,
+        idempotency_key: RequiredKeyHeader,
     ) -> Response[bytes]:
         """Prices come from the price projection, not from the caller. 201 once released, 202 while a back-end
         is away; 409 ``insufficient-stock`` or 422 naming the lines when refused. A replay of the key answers

@@ -28,7 +28,7 @@ from shared.clock import utcnow
 from shared.models.availability import AvailabilityQueryResult
 from shared.models.catalog import Price
 from shared.models.inventory import Location
-from shared.models.orders import Fulfilment, OrderLine, OrderLineRequest, OrderRequest
+from shared.models.orders import Fulfilment, OrderLine, OrderLineRequest, OrderRequest, requested
 from shared.problems import ProblemError
 
 # A store id the cache does not know refreshes the POS's store list at most this often.
@@ -63,7 +63,7 @@ def received(owner: str, request: OrderRequest, order_id: str) -> OrderRecord:
         owner=owner,
         state="received",
         customer=request.customer,
-        fulfilment=request.fulfilment,
+        fulfilment=request.fulfilment.canonical(),
         lines=[OrderLine(line_id=ln.line_id, sku=ln.sku, qty=ln.qty, unit_price=0) for ln in request.lines],
         currency=request.currency,
         subtotal=0,
@@ -80,7 +80,7 @@ def request_of(record: OrderRecord) -> OrderRequest:
     """The request an order was placed with, to place it again."""
     return OrderRequest(
         customer=record.customer,
-        fulfilment=record.fulfilment,
+        fulfilment=requested(record.fulfilment),
         currency=record.currency,
         payment_reference=record.payment_reference,
         lines=[OrderLineRequest(line_id=ln.line_id, sku=ln.sku, qty=ln.qty) for ln in record.lines],
@@ -119,7 +119,7 @@ class Intake:
         """Price ``record``'s lines and total, and return where its lines are fulfilled from (one group per
         fulfilment document). Raises :class:`Rejected` for an order this estate cannot take; what was priced
         before the refusal stays on the record, as the rejected order shows it."""
-        country, store = await self._destination(request.fulfilment)
+        country, store = await self._destination(request.fulfilment.canonical())
         skus = sorted({ln.sku for ln in request.lines})
         # Stock and prices in one hop (both are projections in process-availability).
         atp = await self.backends.availability(skus, [store.id] if store else None, prices=True)
@@ -130,9 +130,9 @@ class Intake:
     async def _destination(self, fulfilment: Fulfilment) -> tuple[str, Location | None]:
         """The country the order is taxed for, and the pickup store (None for a ship order)."""
         if fulfilment.mode == "ship":
-            assert fulfilment.ship_to is not None  # OrderRequest refuses a ship order without one
+            assert fulfilment.ship_to is not None  # a ship request always has one (ShipToHome)
             return fulfilment.ship_to.country, None
-        assert fulfilment.store is not None  # OrderRequest refuses a pickup order without one
+        assert fulfilment.store is not None  # a pickup request always has one (PickupInStore)
         store = await self.store_location(fulfilment.store)
         if store is None or not store.pickup:
             raise Rejected(

@@ -20,7 +20,7 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, HeaderParameter, JSONBody, Parameter, QueryParameter
+from litestar.params import Body, JSONBody, Parameter, QueryParameter
 
 from services.process.orders.records import (
     OrderRecord,
@@ -37,7 +37,7 @@ from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep, new_sweep_id
 from shared import context, cursor, params
 from shared.changes import Exists, Locked
-from shared.idempotency import Idempotency, Stored
+from shared.idempotency import Idempotency, KeyHeader, RequiredKeyHeader, Stored
 from shared.identity import OPERATORS, Identity
 from shared.models.common import Page
 from shared.models.orders import (
@@ -56,15 +56,6 @@ from shared.service import requires
 _encoder = msgspec.json.Encoder()
 CURSOR_TAG = "orders"
 
-KeyHeader = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        description="A Structured Field String naming this attempt, unique per "
-        "order or return (draft-ietf-httpapi-idempotency-key-header): required to place an order or open a return",
-    ),
-]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1-100")]
 Cursor = Annotated[str | None, Parameter(max_length=256, description="Opaque cursor from a previous page")]
 
@@ -128,6 +119,16 @@ def _problem(
 def undecided(record: OrderRecord) -> bool:
     """Neither accepted nor refused yet (its first attempt died before the reservation was decided)."""
     return record.step in (Step.RESERVE, Step.ACCEPT) and record.goal is None
+
+
+def _unique_lines(data: OrderRequest) -> None:
+    duplicates = data.duplicate_line_ids()
+    if duplicates:
+        raise ProblemError(
+            "unprocessable",
+            "line ids must be unique within an order",
+            errors=[{"field": "lines[].line_id", "value": line_id, "detail": "duplicate"} for line_id in duplicates],
+        )
 
 
 def _order_answer(request: Request[Any, Any, Any], record: OrderRecord) -> Stored:
@@ -200,13 +201,14 @@ async def create_order(
     saga: NamedDependency[Saga],
     idempotency: NamedDependency[Idempotency],
     identity: NamedDependency[Identity],
-    idempotency_key: KeyHeader = None,
+    idempotency_key: RequiredKeyHeader,
 ) -> Response[bytes]:
     """201 with the order once released to the warehouse or store; 202 (``pending_backend``) when accepted
     while the ERP, WMS or POS is away, finished later by the retry worker; 409 ``insufficient-stock`` or 422
-    naming the lines when it is rejected. A replay of the key answers the first answer, byte for byte; a replay
-    after the first attempt died answers from the order it started."""
+    naming the lines when it is rejected (or when two lines share a ``line_id``). A replay of the key answers the
+    first answer, byte for byte; a replay after the first attempt died answers from the order it started."""
     owner = identity.require_owner()
+    _unique_lines(data)
 
     async def start(order_id: str) -> Stored:
         try:
@@ -350,7 +352,7 @@ async def create_return(
     returns: NamedDependency[Returns],
     idempotency: NamedDependency[Idempotency],
     identity: NamedDependency[Identity],
-    idempotency_key: KeyHeader = None,
+    idempotency_key: RequiredKeyHeader,
 ) -> Response[bytes]:
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""

@@ -146,7 +146,9 @@ def test_bad_input_is_a_problem_never_a_500(estate: TestEstate, orders: Orders) 
     assert_problem(orders.place({**orders.body(sku), "fulfilment": {"mode": "ship"}}), 400)
     twice = orders.body(sku)
     twice["lines"].append({"line_id": "1", "sku": sku, "qty": 1})
-    assert_problem(orders.place(twice), 400)
+    # well-formed (the schema cannot say "unique by line_id") but not processable: 422 naming the duplicate
+    duplicate = assert_problem(orders.place(twice), 422, "unprocessable")
+    assert duplicate["errors"] == [{"field": "lines[].line_id", "value": "1", "detail": "duplicate"}]
     assert_problem(httpx.post(url, content=b"{not json", headers=orders.headers()), 400)
     assert_problem(httpx.get(estate.url("process-orders") + "/orders/nope!", headers=estate.identity("web:c-1")), 400)
     assert_problem(httpx.get(estate.url("process-orders") + "/returns/r0", headers=estate.identity("web:c-1")), 404)
