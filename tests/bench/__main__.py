@@ -10,7 +10,7 @@ import platform
 import time
 from pathlib import Path
 
-BENCHES = ["system_hop", "webhook_lag", "availability", "orders", "gateway"]
+BENCHES = ["system_hop", "webhook_lag", "availability", "orders", "gateway", "freshness"]
 RESULTS = Path(__file__).with_name("results")
 
 
