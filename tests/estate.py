@@ -21,6 +21,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from estate.launcher import Estate, _Process, free_port
 from gateway.cli import identity_of
+from gateway.purge import GROUP as PURGE_GROUP
 from gateway.settings import GatewaySettings
 from gateway.tokens import SIGNER, keyring
 from services.process.availability.keys import Keys as AvailabilityKeys
@@ -32,6 +33,7 @@ from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.identity import HEADER, Identity, Minter, publish_keys
 from shared.locks import Locks
+from shared.outbox import Outbox
 from shared.settings import S, Settings, from_env
 from shared.signing import ServiceSigner
 
@@ -298,6 +300,19 @@ class TestEstate:
     def events(self, domain: str) -> list[dict[str, Any]]:
         """Every event on a domain's stream, oldest first, as its decoded envelope (id, type, key, payload, ...)."""
         return [json.loads(fields[b"data"]) for _, fields in self._redis.xrange(self.stream(domain))]
+
+    def purges_settled(self) -> bool:
+        """Whether every availability change so far has reached the gateway's cache purges: process-availability's
+        outbox is empty and the gateway's purge group has taken and acknowledged everything on the stream."""
+        if self._redis.xlen(Outbox(self._naming, self._bus, name="availability", prefix=self.prefix).key):
+            return False
+        stream = self.stream("availability")
+        if not self._redis.exists(stream):
+            return True
+        for group in self._redis.xinfo_groups(stream):
+            if group["name"] == PURGE_GROUP.encode():
+                return group["pending"] == 0 and group["lag"] == 0
+        return False
 
     def dead_letters(self) -> list[dict[str, str]]:
         """The dead-letter stream's entries (stream, id, type, data, ...), oldest first."""

@@ -10,7 +10,7 @@ import platform
 import time
 from pathlib import Path
 
-BENCHES = ["system_hop", "webhook_lag", "availability", "orders", "gateway", "freshness"]
+BENCHES = ["system_hop", "webhook_lag", "availability", "orders", "gateway", "freshness", "gateway_cache"]
 RESULTS = Path(__file__).with_name("results")
 
 

@@ -35,11 +35,17 @@ def shopper(shopper_token: Callable[..., str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {shopper_token(f'c-cache-{uuid.uuid4().hex[:8]}', 'web')}"}
 
 
+def _settled(estate: TestEstate) -> None:
+    """Every stock change made so far has purged what it purges (later answers are kept and stay kept)."""
+    estate.wait_for(estate.purges_settled, timeout=10, what="the cache purges of the changes made so far")
+
+
 @pytest.fixture
 def product(estate: TestEstate) -> str:
-    """A SKU of its own, stocked at the DC."""
+    """A SKU of its own, stocked at the DC, its purges landed."""
     (sku,) = estate.fresh_skus(1)
     estate.set_dc_stock(sku, 20)
+    _settled(estate)
     return sku
 
 
@@ -135,13 +141,14 @@ def _purged(gateway: httpx.Client, sku: str, headers: dict[str, str], *, ship: i
         if not _status(answer).get("hit") and (ship is None or _ship(answer) == ship):
             return answer
         assert time.monotonic() < deadline, f"not purged within {PURGE_DEADLINE_S} s: {answer.headers}"
-        time.sleep(0.05)
+        time.sleep(0.1)  # (a shopper may read 100 times a minute)
 
 
 def test_a_pos_sale_of_the_sku_purges_its_answers(
     estate: TestEstate, gateway: httpx.Client, shopper: dict[str, str], product: str
 ) -> None:
     store = estate.set_store_stock(product, 4)
+    _settled(estate)
     cached = _cached(gateway, product, shopper)
     assert _pickup(cached).get(store) == 4, cached.text
     sold = httpx.post(estate.url("sandbox-pos") + "/_sim/sale", json={"store": store, "sku": product, "qty": 1})
@@ -223,6 +230,7 @@ def test_a_stale_answer_stands_in_while_the_process_layer_is_away(
     estate.wait_for(
         lambda: _status(gateway.get(f"{PRODUCTS}/{product}", headers=shopper)).get("stored"),
         timeout=15,
+        interval=0.25,  # (a shopper may read 100 times a minute)
         what="a whole answer stored again",
     )
     gateway.close()
@@ -247,6 +255,5 @@ def test_a_price_change_purges_the_product_page(
         if answer.json()["price"]["amount"] == amount:
             assert not _status(answer).get("hit"), "a new price is never served from a hit"
             break
-        assert _status(answer).get("hit") or time.monotonic() < deadline, answer.headers
         assert time.monotonic() < deadline, "the new price was not shown within 10 s"
-        time.sleep(0.05)
+        time.sleep(0.25)  # (a shopper may read 100 times a minute)
