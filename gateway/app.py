@@ -62,7 +62,9 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         # The response cache's own client: a cache Redis that is slow or away costs a request at most this long
         # before it is answered from upstream.
         cache_redis = Redis.from_url(settings.cache_url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        cache = ResponseCache(cache_redis, prefix=settings.key_prefix)
+        cache = ResponseCache(
+            cache_redis, prefix=settings.key_prefix, shares_state=settings.cache_url == settings.redis_url
+        )
         try:
             WIRING.keep(
                 app.state,

@@ -34,10 +34,11 @@ persistence): losing it loses nothing but hits. When it cannot be reached the ga
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -102,8 +103,11 @@ _decoder = msgspec.msgpack.Decoder(Entry)
 class ResponseCache:
     """The cache in the Redis ``redis`` under the deployment's key ``prefix`` (see the module)."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, shares_state: bool = False) -> None:
         self.redis = redis
+        # The cache Redis is the state Redis (a local estate; the chart's default is a separate one): a read can
+        # ride on the limits' round trip (gateway/ratelimit.lua).
+        self.shares_state = shares_state
         self.base = f"{prefix}omnigate.gateway:cache"
         self._read = scripts.load(redis, READ)
         self._store = scripts.load(redis, STORE)
@@ -138,14 +142,18 @@ class ResponseCache:
             raw, now_ms = await self._read(keys=[key])
         except _UNAVAILABLE as exc:
             raise CacheUnavailable(str(exc)) from exc
-        now = int(now_ms)
+        return self.decode(key, raw), int(now_ms)
+
+    @staticmethod
+    def decode(key: str, raw: bytes | None) -> Entry | None:
+        """The entry stored as ``raw`` (None if there is none, or it cannot be decoded: it is replaced)."""
         if not raw:
-            return None, now
+            return None
         try:
-            return _decoder.decode(raw), now
+            return _decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             log.warning("cache entry %s cannot be decoded; it is replaced", key)
-            return None, now
+            return None
 
     async def store(self, key: str, entry: Entry, tags: list[str], read_ms: int) -> bool:
         """Keep ``entry`` under ``key`` until its stale limit, in the sets of its ``tags``, unless a tag was
@@ -247,6 +255,7 @@ def not_modified(if_none_match: bytes | None, etag: str | None) -> bool:
     return caching.none_match([if_none_match.decode("latin-1")], etag)
 
 
+@functools.lru_cache(maxsize=4096)
 def status_field(
     *,
     hit: bool = False,
@@ -280,25 +289,30 @@ async def serve(
     upstream: Upstream,
     route: Route,
     scope: HTTPScope,
-    consumer_class: str,
-    identity: str | None,
+    key: str,
+    identity: Callable[[], Awaitable[str | None]],
+    prefetched: tuple[bytes | None, int] | None = None,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """A read of a cached route (see the module), once the caller was authenticated and counted: from the cache
     while fresh, else from upstream (kept if it may be), else, while the upstream fails or degrades, from a stale
-    entry. Status, ASGI header fields and body of the answer."""
-    key = cache.key(route, consumer_class, scope["path"], scope["query_string"], scope["headers"])
+    entry. ``key`` is the request's entry (:meth:`ResponseCache.key`); ``prefetched`` its stored value and the
+    cache clock when the limits' round trip read it already; ``identity()`` the identity token to send upstream.
+    Status, ASGI header fields and body of the answer."""
     validator = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
-    try:
-        entry, read_ms = await cache.read(key)
-    except CacheUnavailable as exc:
-        log.warning("route %s answered without its cache: %s", route.name, exc)
-        status, fields, body = await proxy.forward(upstream, route, scope, b"", identity)
-        return status, [*fields, (b"cache-status", status_field(fwd="bypass", detail="cache unavailable"))], body
+    if prefetched is not None:
+        entry, read_ms = cache.decode(key, prefetched[0]), prefetched[1]
+    else:
+        try:
+            entry, read_ms = await cache.read(key)
+        except CacheUnavailable as exc:
+            log.warning("route %s answered without its cache: %s", route.name, exc)
+            status, fields, body = await proxy.forward(upstream, route, scope, b"", await identity())
+            return status, [*fields, (b"cache-status", status_field(fwd="bypass", detail="cache unavailable"))], body
     if entry is not None and read_ms < entry.fresh_until_ms:
         return _from_cache(entry, read_ms, validator, status_field(hit=True, ttl=entry.ttl_s(read_ms)))
     fetched = time.monotonic()
     try:
-        answer = await proxy.send(upstream, route, scope, b"", identity, conditional=False)
+        answer = await proxy.send(upstream, route, scope, b"", await identity(), conditional=False)
     except ProblemError as failed:
         now_ms = read_ms + int((time.monotonic() - fetched) * 1000)
         if failed.status >= 500 and entry is not None and now_ms < entry.stale_until_ms:

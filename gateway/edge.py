@@ -152,15 +152,27 @@ class GatewayEdge:
                 raise
             current.caller = caller
             current.consumer = caller.consumer
-        await limiting.count(parts, route, scope, current, caller)
-        body = await proxy.read_body(scope, receive, route.max_body_bytes)
-        identity = await identity_token(parts, caller) if caller is not None else None
-        if route.cache is not None and scope["method"] in SAFE_METHODS:
-            consumer_class = caller.consumer.partition(":")[0] if caller is not None else "anonymous"
+        cached = route.cache is not None and scope["method"] in SAFE_METHODS
+        consumer_class = caller.consumer.partition(":")[0] if caller is not None else "anonymous"
+        key = (
+            parts.cache.key(route, consumer_class, scope["path"], scope["query_string"], scope["headers"])
+            if cached
+            else None
+        )
+        # With the cache in the state Redis, its entry is read in the limits' round trip (DESIGN §9).
+        prefetched = await limiting.count(
+            parts, route, scope, current, caller, read=key if parts.cache.shares_state else None
+        )
+
+        async def identity() -> str | None:
+            return await identity_token(parts, caller) if caller is not None else None
+
+        if key is not None:
             return await cache.serve(
-                parts.cache, parts.upstreams[route.upstream], route, scope, consumer_class, identity
+                parts.cache, parts.upstreams[route.upstream], route, scope, key, identity, prefetched
             )
-        return await proxy.forward(parts.upstreams[route.upstream], route, scope, body, identity)
+        body = await proxy.read_body(scope, receive, route.max_body_bytes)
+        return await proxy.forward(parts.upstreams[route.upstream], route, scope, body, await identity())
 
     def _cors(self, scope: HTTPScope) -> list[tuple[bytes, bytes]]:
         """The CORS fields of an answer to a browser (Litestar's CORS policy, as its middleware applies it to

@@ -33,22 +33,28 @@ log = logging.getLogger("omnigate.gateway.limits")
 RETRY_AFTER_S = 1
 
 
-async def count(parts: Parts, route: Route, scope: HTTPScope, current: Exchange, caller: Caller | None) -> None:
+async def count(
+    parts: Parts, route: Route, scope: HTTPScope, current: Exchange, caller: Caller | None, *, read: str | None = None
+) -> tuple[bytes | None, int] | None:
     """Count the request against the route's limits in one round trip: all of them for an accepted ``caller``,
     only the client-IP limit for a request whose credential was refused (``caller`` None), so that guessing
     tokens or keys from one address is limited too. Records the decisions and their headers on ``current``;
-    429 problem+json when a limit is spent, 503 when the counters are away on a route that fails closed."""
+    429 problem+json when a limit is spent, 503 when the counters are away on a route that fails closed.
+
+    ``read``: a key of the state Redis to read in the same round trip (a response cache entry); its value and
+    the Redis clock are returned (None when nothing was counted or the counters were away)."""
     wanted = [kind for kind in route.limits if caller is not None or kind == "ip"]
     if not wanted:
-        return
+        return None
     try:
         counted = [_policy(parts, route, kind, scope, caller) for kind in wanted]
-        current.decisions = await parts.limiter.hit_all(counted, route.cost)
+        current.decisions, prefetched = await parts.limiter.hit_and_read(counted, route.cost, read)
         current.headers.update(ratelimit.headers(current.decisions))
         if not all(d.allowed for d in current.decisions):
             current.limit = "refused"
             raise ratelimit.too_many_requests(current.decisions)
         current.limit = "ok"
+        return prefetched
     except ratelimit.LimitsUnavailable as exc:
         if not route.fails_open:
             current.limit = "unavailable"
@@ -59,6 +65,7 @@ async def count(parts: Parts, route: Route, scope: HTTPScope, current: Exchange,
             ) from exc
         log.warning("route %s served unlimited: %s", route.name, exc)
         current.limit = "unlimited"
+        return None
 
 
 def _policy(parts: Parts, route: Route, kind: LimitKind, scope: HTTPScope, caller: Caller | None) -> tuple[Policy, str]:

@@ -4,10 +4,13 @@
 -- long. A request may spend `amount` units if the entry `limit - amount` places back is older than the window.
 -- Here every policy of the request is checked first and the units are spent in all of them or in none (a refused
 -- request spends nothing), then each counter's state is read for the RateLimit headers.
--- KEYS: one counter per policy.  ARGV[1]: now (epoch seconds, fractional); then per policy: limit, window (s),
--- amount.  Returns {allowed (1/0), then per policy: refused (1/0), units in the window, oldest entry ("" if none)}.
+-- KEYS: one counter per policy, and optionally one more key to read in the same round trip (a response cache entry
+-- kept in this Redis, gateway/cache.py).  ARGV[1]: now (epoch seconds, fractional); then per policy: limit,
+-- window (s), amount.  Returns {allowed (1/0), then per policy: refused (1/0), units in the window, oldest entry
+-- ("" if none)}, then, with the extra key, this Redis's clock (ms) and the key's value (nil if none).
 
 local now = tonumber(ARGV[1])
+local n = (#ARGV - 1) / 3
 
 local function spec(i)
     local base = 2 + (i - 1) * 3
@@ -32,7 +35,7 @@ end
 
 local refused = {}
 local allowed = 1
-for i = 1, #KEYS do
+for i = 1, n do
     local limit, window, amount = spec(i)
     local entry = redis.call('lindex', KEYS[i], limit - amount)
     if amount > limit or (entry and tonumber(entry) >= now - window) then
@@ -44,7 +47,7 @@ for i = 1, #KEYS do
 end
 
 if allowed == 1 then
-    for i = 1, #KEYS do
+    for i = 1, n do
         local limit, window, amount = spec(i)
         local entries = {}
         for j = 1, amount do
@@ -59,7 +62,7 @@ if allowed == 1 then
 end
 
 local out = {allowed}
-for i = 1, #KEYS do
+for i = 1, n do
     local limit, window, amount = spec(i)
     local index = oldest_index(KEYS[i], limit, now - window)
     if index then
@@ -71,5 +74,10 @@ for i = 1, #KEYS do
         out[#out + 1] = 0
         out[#out + 1] = ""
     end
+end
+if #KEYS > n then
+    local clock = redis.call('time')
+    out[#out + 1] = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    out[#out + 1] = redis.call('get', KEYS[n + 1])
 end
 return out

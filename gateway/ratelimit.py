@@ -99,12 +99,23 @@ class Limiter:
         return (await self.hit_all([(policy, subject)], cost))[0]
 
     async def hit_all(self, counted: Sequence[tuple[Policy, str]], cost: int = 1) -> list[Decision]:
+        """See :meth:`hit_and_read` (without the read)."""
+        decisions, _ = await self.hit_and_read(counted, cost)
+        return decisions
+
+    async def hit_and_read(
+        self, counted: Sequence[tuple[Policy, str]], cost: int = 1, read: str | None = None
+    ) -> tuple[list[Decision], tuple[bytes | None, int] | None]:
         """Spend ``cost`` units of every ``(policy, subject)`` if each has that many left, else of none: one
         decision per policy, in order (a policy that would have let the request through is ``allowed`` even when
         another refused it, and nothing was spent).
 
         ``ValueError`` if ``cost`` is below 1 or above a policy's limit (such a request could never pass: a
-        configuration error of the route). :class:`LimitsUnavailable` if Redis cannot be reached."""
+        configuration error of the route). :class:`LimitsUnavailable` if Redis cannot be reached.
+
+        ``read``: a key of this Redis to read in the same round trip (the gateway's response cache entry, when the
+        cache lives in the state Redis): its value (None if absent) and this Redis's clock (ms) come back with the
+        decisions, read after the units were spent (whatever the decisions)."""
         for policy, _ in counted:
             if not 1 <= cost <= policy.limit:
                 raise ValueError(f"a hit costs 1 to {policy.limit} units of {policy.name}, not {cost}")
@@ -113,7 +124,8 @@ class Limiter:
         for policy, _ in counted:
             args += [policy.limit, policy.window_s, cost]
         try:
-            reply = await self._script(keys=[self.key(p, s) for p, s in counted], args=args)
+            keys = [self.key(p, s) for p, s in counted]
+            reply = await self._script(keys=[*keys, read] if read is not None else keys, args=args)
         except _UNAVAILABLE as exc:
             raise LimitsUnavailable(f"rate limits cannot be counted: {exc}") from exc
         decisions = []
@@ -134,7 +146,10 @@ class Limiter:
                     retry_after_s=max(1, reset_s) if refused else None,
                 )
             )
-        return decisions
+        if read is None:
+            return decisions, None
+        clock_ms, value = reply[1 + 3 * len(counted) :]
+        return decisions, (value or None, int(clock_ms))
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from threading import Barrier
 
 import pytest
+from redis.asyncio import Redis
 
 from estate.launcher import free_port
 from gateway.plans import Policy
@@ -162,3 +163,23 @@ async def test_a_window_never_resets_later_than_its_length(redis_url: str, key_p
     finally:
         await ahead.aclose()
         await behind.aclose()
+
+
+async def test_a_read_rides_on_the_limits_round_trip(redis_url: str, key_prefix: str) -> None:
+    """With the response cache in the state Redis, the entry is read in the same script as the limits: its value
+    (None when absent) and Redis's clock come back with the decisions, refused or not."""
+    limiter = Limiter(redis_url, prefix=key_prefix)
+    policy = Policy.parse("web-shopper", "1/minute")
+    entry = f"{key_prefix}omnigate.gateway:cache:entry:test"
+    reader = Redis.from_url(redis_url)
+    try:
+        before = time.time() * 1000
+        decisions, (absent, clock_ms) = await limiter.hit_and_read([(policy, "customer:c")], 1, entry)  # type: ignore[misc]
+        assert decisions[0].allowed and absent is None and before - 1000 < clock_ms < before + 1000
+        await reader.set(entry, b"\x93stored")
+        decisions, (value, _) = await limiter.hit_and_read([(policy, "customer:c")], 1, entry)  # type: ignore[misc]
+        assert not decisions[0].allowed and value == b"\x93stored"
+        assert (await limiter.hit_and_read([(policy, "customer:d")], 1))[1] is None
+    finally:
+        await limiter.aclose()
+        await reader.aclose()
