@@ -117,10 +117,10 @@ def _description(channel: str, below: str) -> str:
 
 
 def _route_of(path: str, method: str, routes: list[Route]) -> Route | None:
-    covering = [
-        r for r in routes if method.upper() in r.methods and (path == r.prefix or path.startswith(r.prefix + "/"))
-    ]
-    return max(covering, key=lambda r: len(r.prefix), default=None)
+    """The entry the gateway forwards ``method`` on the path template ``path`` by (as RouteTable.match does)."""
+    if not routes:
+        return None
+    return RouteTable(route=tuple(routes)).match(method.upper(), path)[1]
 
 
 def _public_path(path: str, item: dict[str, Any], routes: list[Route]) -> dict[str, Any]:

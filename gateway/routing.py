@@ -24,7 +24,8 @@ Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 AuthMode = Literal["oauth", "apikey", "oauth_or_apikey", "none"]
 Channel = Literal["web", "mobile", "partner"]
 LimitKind = Literal["plan", "shopper", "ip"]
-Prefix = Annotated[str, Meta(pattern=r"^(/[A-Za-z0-9._~-]+)+$")]
+# A literal path, whose segments may be ``*`` (exactly one segment, any value: ``/web/v1/orders/*/returns``).
+Prefix = Annotated[str, Meta(pattern=r"^(/([A-Za-z0-9._~-]+|\*))+$")]
 RouteName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -90,9 +91,22 @@ class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         return self.methods <= SAFE_METHODS
 
     def covers(self, path: str) -> bool:
-        """Whether ``path`` is the prefix itself or below it (``/web/v1/orders`` covers ``/web/v1/orders/o-1``,
-        not ``/web/v1/ordersx``)."""
-        return path == self.prefix or path.startswith(self.prefix) and path[len(self.prefix)] == "/"
+        """Whether ``path`` is the prefix itself or below it, segment by segment (``/web/v1/orders`` covers
+        ``/web/v1/orders/o-1``, not ``/web/v1/ordersx``; a ``*`` segment takes any one non-empty segment)."""
+        if "*" not in self.prefix:
+            return path == self.prefix or path.startswith(self.prefix) and path[len(self.prefix)] == "/"
+        wanted = self.prefix.split("/")
+        given = path.split("/", len(wanted))
+        if len(given) < len(wanted):
+            return False
+        return all(w == g or (w == "*" and g != "") for w, g in zip(wanted, given, strict=False))
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """How closely the prefix names a path: more segments first, then more literal ones (``/orders/*/returns``
+        before ``/orders``)."""
+        segments = self.prefix.split("/")
+        return len(segments), sum(segment != "*" for segment in segments)
 
 
 class RouteTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -114,13 +128,13 @@ class RouteTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         return frozenset(entry.upstream for entry in self.route)
 
     def match(self, method: str, path: str) -> tuple[str | None, Route | None, frozenset[str]]:
-        """The longest prefix covering ``path``, its entry that takes ``method`` (None if none does) and every
-        method its entries take (the ``Allow`` of a 405); ``(None, None, frozenset())`` when no prefix covers
+        """The most specific prefix covering ``path`` (:attr:`Route.specificity`), its entry that takes ``method``
+        (None if none does) and every method its entries take (the ``Allow`` of a 405); ``(None, None, frozenset())`` when no prefix covers
         the path (the gateway's own routes, or a 404)."""
         best: list[Route] = []
         for entry in self.route:
             if entry.covers(path):
-                if not best or len(entry.prefix) > len(best[0].prefix):
+                if not best or entry.specificity > best[0].specificity:
                     best = [entry]
                 elif entry.prefix == best[0].prefix:
                     best.append(entry)

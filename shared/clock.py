@@ -27,6 +27,13 @@ def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def rfc3339(value: datetime) -> str:
+    """An aware ``datetime`` as RFC 3339 in UTC with microseconds and ``Z`` (no ``+``, which a URL's query would
+    read as a space); a naive one is taken as UTC."""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def worker_id() -> str:
     """``<host>/<pid>``: unique among the running workers of an estate."""
     return f"{socket.gethostname()}/{os.getpid()}"

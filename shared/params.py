@@ -15,6 +15,7 @@ contract, stay with their API.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar.params import Parameter
@@ -22,6 +23,7 @@ from litestar.params import Parameter
 from shared.body import nfc
 from shared.cursor import MAX_CURSOR
 from shared.models.common import LOCATION_PATTERN, POSTAL_PATTERN, REF_PATTERN, SKU_PATTERN
+from shared.models.orders import OrderState
 from shared.problems import invalid
 
 SEARCH_TEXT_MAX = 100
@@ -51,6 +53,19 @@ OptionalPostal = Annotated[
 # Cursors of the kernel's codec (shared.cursor), which checks the rest; a vendor's cursor passed through is typed
 # by the API that passes it.
 Cursor = Annotated[str | None, Parameter(max_length=MAX_CURSOR, description="Opaque cursor from a previous page")]
+# Filters of an order listing (process-orders' ``GET /orders`` and the experience APIs' that call it). A time is
+# passed through :func:`aware`, which refuses one without an offset.
+OrderStatus = Annotated[
+    OrderState | None,
+    Parameter(description="Only orders in this state (one of the order lifecycle's states, e.g. `shipped`)"),
+]
+UpdatedSince = Annotated[
+    datetime | None,
+    Parameter(
+        description="Only orders changed at or after this time: RFC 3339 with an offset, e.g. "
+        "`2025-05-01T12:00:00Z` (an offset's `+` is `%2B` in a URL)"
+    ),
+]
 # Free text a person typed to search with (a catalogue search's ``q``). The API that takes it passes it through
 # :func:`search_text`, which trims and NFC-normalises it and refuses text that is blank once trimmed.
 SearchText = Annotated[
@@ -74,3 +89,17 @@ def search_text(value: str | None, *, field: str = "q") -> str | None:
     if not text:
         raise invalid(f"{field} is blank: give some text to search for", errors=[{"field": field}])
     return str(text)
+
+
+def aware(value: datetime | None, *, field: str) -> datetime | None:
+    """A time a caller gave (e.g. :data:`UpdatedSince`) in UTC; None stays None. A time without an offset is a 400
+    ``invalid-request`` problem naming ``field``: RFC 3339 times carry one, and guessing the zone would move the
+    caller's window by hours."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise invalid(f"{field} needs an offset (RFC 3339), e.g. 2025-05-01T12:00:00Z", errors=[{"field": field}])
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00: before the first instant a datetime holds
+        raise invalid(f"{field} is out of range", errors=[{"field": field}]) from None

@@ -361,6 +361,21 @@ class TestEstate:
         )
         assert answer.status_code == 200, answer.text
 
+    def ship(self, order_id: str) -> None:
+        """The WMS dispatches the order's fulfilment order (``/_sim/ship``: the webhook a 3PL sends)."""
+        answer = httpx.post(self.url("sandbox-wms") + "/_sim/ship", json={"order_reference": order_id}, timeout=10)
+        assert answer.status_code == 200, answer.text
+
+    def deliver(self, order_id: str) -> None:
+        """The carrier delivers the shipped order (``/_sim/deliver``)."""
+        answer = httpx.post(self.url("sandbox-wms") + "/_sim/deliver", json={"order_reference": order_id}, timeout=10)
+        assert answer.status_code == 200, answer.text
+
+    def receive_return(self, return_id: str) -> None:
+        """The DC receives everything the return announced (``/_sim/receive``: a receipt by the return's id)."""
+        answer = httpx.post(self.url("sandbox-wms") + "/_sim/receive", json={"reference": return_id}, timeout=10)
+        assert answer.status_code == 200, answer.text
+
     # --- stock, as the availability projection shows it --------------------------------------------------------
 
     def atp(self, sku: str) -> dict[str, int]:
@@ -562,6 +577,20 @@ class ExperienceApi:
 
     def get(self, path: str, caller: dict[str, str], **params: str) -> httpx.Response:
         return httpx.get(self.url + path, params=params, headers=caller, timeout=10)
+
+    def open_return(
+        self, order_id: str, body: dict[str, Any], caller: dict[str, str], key: str | None = None
+    ) -> httpx.Response:
+        headers = {**caller, "Idempotency-Key": key or uuid.uuid4().hex}
+        return httpx.post(self.url + f"/orders/{order_id}/returns", json=body, headers=headers, timeout=30)
+
+    def wait_order(self, order_id: str, caller: dict[str, str], field: str, value: str, timeout: float = 15) -> None:
+        """Poll the caller's order until its ``field`` (``state`` on web, ``status`` on partner) is ``value``."""
+        self.estate.wait_for(
+            lambda: self.get(f"/orders/{order_id}", caller).json()[field] == value,
+            timeout=timeout,
+            what=f"order {order_id} {value}",
+        )
 
     def cancel(self, order_id: str, caller: dict[str, str]) -> httpx.Response:
         return httpx.post(self.url + f"/orders/{order_id}/cancel", json={"reason": "test"}, headers=caller, timeout=30)

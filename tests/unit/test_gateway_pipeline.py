@@ -73,6 +73,16 @@ def test_a_request_takes_the_entry_of_the_longest_prefix_covering_its_path(
     assert (found_prefix, route.name if route else None, set(methods)) == (prefix, name, allowed)
 
 
+def test_a_star_segment_takes_any_one_segment_and_is_more_specific_than_the_prefix_above() -> None:
+    table = load()
+    assert table.match("POST", "/web/v1/orders/o-1/returns")[1].name == "web-returns-open"  # type: ignore[union-attr]
+    assert table.match("POST", "/web/v1/orders/o-1/returns/")[1].name == "web-returns-open"  # type: ignore[union-attr]
+    assert table.match("POST", "/web/v1/orders/o-1/cancel")[1].name == "web-orders-write"  # type: ignore[union-attr]
+    assert table.match("POST", "/web/v1/orders//returns")[1].name == "web-orders-write"  # type: ignore[union-attr]
+    prefix, route, allowed = table.match("GET", "/web/v1/orders/o-1/returns")
+    assert (prefix, route, allowed) == ("/web/v1/orders/*/returns", None, frozenset({"POST"}))
+
+
 def test_the_shipped_table_routes_every_channel() -> None:
     table = load()
     for path in ("/web/v1/orders/o-1", "/mobile/v1/orders", "/partner/v1/orders/o-2"):

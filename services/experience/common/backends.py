@@ -21,17 +21,20 @@ Answers, by kind:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import msgspec
 
+from shared.clock import rfc3339
 from shared.http import UpstreamResponse, Upstreams
 from shared.idempotency import HEADER as KEY_HEADER
 from shared.models.availability import AvailabilityQuery, AvailabilityQueryResult, StoreAvailability
 from shared.models.catalog import Item
 from shared.models.common import Page
-from shared.models.orders import CancelRequest, Order, OrderRequest, TimelineEntry
+from shared.models.orders import CancelRequest, Order, OrderRequest, ReturnRequest, TimelineEntry
+from shared.models.returns import Return
 from shared.problems import CATALOGUE, STATUS_SLUGS, TYPE_BASE, Problem, ProblemError
 
 T = TypeVar("T")
@@ -82,6 +85,15 @@ class Placed(msgspec.Struct, frozen=True):
     headers: Mapping[str, str]
 
 
+class Opened(msgspec.Struct, frozen=True):
+    """process-orders' answer to opening a return: 201 (announced to the DC, or taken back at a store) or 202 (a
+    back-end step still to come), the return, and the headers worth passing on."""
+
+    status: int
+    ret: Return
+    headers: Mapping[str, str]
+
+
 # Success headers of process-orders that the caller sees again (Location is rewritten to the channel's path).
 PASSED_ON = ("Idempotency-Replayed",)
 
@@ -114,11 +126,25 @@ class OrdersClient:
     async def order(self, order_id: str, *, token: str) -> Order:
         return self._read(await self.http[ORDERS].get(f"/orders/{order_id}", identity=token), Order)
 
-    async def orders(self, cursor: str | None, limit: int, *, token: str) -> Page[Order]:
-        """One page of the caller's orders, newest first; ``cursor`` is process-orders' own, passed through."""
+    async def orders(
+        self,
+        cursor: str | None,
+        limit: int,
+        *,
+        status: str | None = None,
+        updated_since: datetime | None = None,
+        token: str,
+    ) -> Page[Order]:
+        """One page of the caller's orders, newest first, in ``status`` and changed at or after ``updated_since``
+        (an aware time) if given; ``cursor`` is process-orders' own, passed through (it carries the filters it
+        was issued for: with others, process-orders' 400)."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
+        if status is not None:
+            params["status"] = status
+        if updated_since is not None:
+            params["updated_since"] = rfc3339(updated_since)
         response = await self.http[ORDERS].get("/orders", params=params, identity=token)
         return self._read(response, Page[Order])
 
@@ -133,6 +159,21 @@ class OrdersClient:
             f"/orders/{order_id}/cancel", json=data, headers=self._key(key), identity=token
         )
         return self._placed(response)
+
+    async def open_return(self, order_id: str, data: ReturnRequest, *, key: str, token: str) -> Opened:
+        """``POST /orders/{order_id}/returns`` with the caller's ``Idempotency-Key`` as it came: 404 for an order
+        that is not the caller's, 409 before it was delivered or picked up, 422 for lines or quantities it
+        cannot return (:class:`Refused`)."""
+        response = await self.http[ORDERS].post(
+            f"/orders/{order_id}/returns", json=data, headers=self._key(key), identity=token
+        )
+        ret = self._read(response, Return)
+        headers = {name: response.headers[name] for name in PASSED_ON if name in response.headers}
+        return Opened(response.status, ret, headers)
+
+    async def ret(self, return_id: str, *, token: str) -> Return:
+        """``GET /returns/{return_id}``: 404 for a return that is not the caller's (:class:`Refused`)."""
+        return self._read(await self.http[ORDERS].get(f"/returns/{return_id}", identity=token), Return)
 
 
 class CatalogClient:
@@ -154,8 +195,8 @@ STORES_SEARCHED = 100
 
 
 class AvailabilityClient:
-    """process-availability's reads for a product (DESIGN §10), on behalf of the caller whose ``token`` it carries
-    (process-availability lets in a web, mobile or partner caller with ``availability:read``).
+    """process-availability's reads for a product and in bulk (DESIGN §10), on behalf of the caller whose ``token``
+    it carries (process-availability lets in a web, mobile or partner caller with ``availability:read``).
 
     ``budget_s``: how long the caller can wait for the answer. With one, the read is a single attempt limited to
     it (no retries: a page would rather go without availability than wait); its timeout is the kernel's 504 and
@@ -173,6 +214,24 @@ class AvailabilityClient:
         query = AvailabilityQuery(skus=[sku], prices=True)
         response = await self.http[AVAILABILITY].post(
             "/availability/query", json=query, identity=token, idempotent=budget_s is None, timeout_s=budget_s
+        )
+        if response.ok:
+            return response.json(AvailabilityQueryResult)
+        raise Refused.of(response)
+
+    async def query(
+        self, skus: Sequence[str], locations: Sequence[str] | None, *, token: str
+    ) -> AvailabilityQueryResult:
+        """ATP of up to 500 ``skus`` (ship-to-home, and per location: every stocked one, or those of ``locations``)
+        with their prices, in one ``POST /availability/query``: a read, so retried as one within the kernel's
+        timeout; its absence is the kernel's 503/504 (a bulk answer is whole or not given). SKUs the projection
+        never held are in ``unknown``, those without a price in ``prices.missing``; a location that does not
+        exist is process-availability's 422 (:class:`Refused`)."""
+        query = AvailabilityQuery(
+            skus=list(skus), locations=list(locations) if locations is not None else None, prices=True
+        )
+        response = await self.http[AVAILABILITY].post(
+            "/availability/query", json=query, identity=token, idempotent=True
         )
         if response.ok:
             return response.json(AvailabilityQueryResult)

@@ -5,8 +5,9 @@ system-erp, the deployable's channel and page size) and ``WIRING`` provides each
 is the guard every route declares (``allowed: NamedDependency[CarriedIdentity]``): the kernel's verified caller
 (401 without a valid identity token), refused with 403 ``insufficient_scope`` (RFC 6750 §3.1) unless it is of this
 deployable's channel and holds every scope the route names in its ``opt`` (``orders:read`` for reads,
-``orders:write`` to place or cancel, ``catalog:read`` and ``availability:read`` for a product with its
-availability). Handlers never check identity themselves.
+``orders:write`` to place or cancel, ``returns:write`` to open a return, ``catalog:read`` and ``availability:read``
+for a product with its availability, ``availability:read`` for bulk availability). Handlers never check identity
+themselves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.identity import Access, CarriedIdentity, Channel
 
 READ = "orders:read"
 WRITE = "orders:write"
+RETURNS = "returns:write"
 CATALOG = "catalog:read"
 AVAILABILITY = "availability:read"
 

@@ -1,12 +1,16 @@
-"""The order routes of every experience API, built once per channel (DESIGN §10): the same paths the gateway
-forwards, with the channel prefix kept (``/web/v1/orders``, ``/mobile/v1/orders``, ``/partner/v1/orders``).
+"""The order and return routes of every experience API, built once per channel (DESIGN §10): the same paths the
+gateway forwards, with the channel prefix kept (``/web/v1/orders``, ``/mobile/v1/orders``, ``/partner/v1/orders``,
+``/<channel>/v1/orders/{id}/returns``, ``/<channel>/v1/returns/{id}``).
 
 Handlers are thin: the guard (``allowed``, common/deps.py) has already checked the caller's channel and scope;
 the handler calls process-orders with the caller's own identity token (common/backends.py) and shapes the answer
 with the channel's views. Placing an order takes process-orders' canonical ``OrderRequest`` as it is (every
 channel submits the same shape today; a channel-shaped body would be mapped here, in the channel's views), and
 needs an ``Idempotency-Key`` (checked here, a 400 before any hop; then passed through as it came, so a replay
-answers the first answer and another caller's key never replays: process-orders scopes keys by owner).
+answers the first answer and another caller's key never replays: process-orders scopes keys by owner). Opening a
+return is the same: process-orders' ``ReturnRequest`` as it is, an ``Idempotency-Key`` required. The listing
+passes its filters (``status``, ``updated_since``) and its cursor through to process-orders, which owns the data
+and the cursor (a cursor issued for other filters is its 400).
 process-orders' refusals reach the caller as the same problem (status and ``type``); its absence is the kernel's
 502/503/504 naming it.
 """
@@ -14,26 +18,32 @@ process-orders' refusals reach the caller as the same problem (status and ``type
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 
-from services.experience.common.backends import OrdersClient, Placed
-from services.experience.common.deps import READ, WRITE
+from services.experience.common.backends import Opened, OrdersClient, Placed
+from services.experience.common.deps import READ, RETURNS, WRITE
 from services.experience.common.views import Views
 from shared import params
 from shared.idempotency import HEADER as KEY_HEADER
 from shared.idempotency import KeyHeader, RequiredKeyHeader, parse_key
 from shared.identity import CarriedIdentity, Channel
-from shared.models.orders import CancelRequest, OrderRequest
+from shared.models.orders import CancelRequest, OrderRequest, ReturnRequest
 from shared.problems import MEDIA_TYPE, Problem
 
 _encoder = msgspec.json.Encoder()
 
+# process-orders' cap on a page; without a limit, a channel's own page size (OMNIGATE_<CHANNEL>_ORDERS_PAGE_SIZE).
+PageLimit = Annotated[
+    int | None,
+    Parameter(ge=1, le=100, description="Orders per page, 1-100; the channel's page size if absent"),
+]
 
 _PROBLEMS = {
     400: "the body, a parameter or the Idempotency-Key is not valid",
@@ -70,8 +80,86 @@ def _key(request: Request[Any, Any, Any], *, required: bool) -> str | None:
     return lines[0] if lines else None
 
 
+def _return_routes(base: str, views: Views[Any, Any]) -> list[HTTPRouteHandler]:
+    """The return routes under ``base`` (``/<channel>/v1``): open a return of an order, read a return."""
+
+    def return_spec(status: int, description: str) -> dict[int, ResponseSpec]:
+        return {
+            status: ResponseSpec(data_container=views.return_type, description=description, generate_examples=False)
+        }
+
+    def opened(answer: Opened) -> Response[bytes]:
+        """process-orders' answer in the channel's shape; Location is the return's path under the channel."""
+        headers = {"Location": f"{base}/returns/{answer.ret.id}", **answer.headers}
+        return _answer(answer.status, views.ret(answer.ret), headers)
+
+    @post(
+        "/orders/{order_id:str}/returns",
+        tags=["returns"],
+        summary="Return lines of a delivered or picked-up order of the caller (Idempotency-Key required; "
+        "returns:write)",
+        opt={"scope": RETURNS},
+        status_code=201,
+        responses={
+            **return_spec(201, "Opened: announced to the DC, or taken back and refunded at a store; Location names it"),
+            **return_spec(202, "Opened while a back-end is away; announced later"),
+            **problem_specs(
+                {
+                    400: "the body, the order id or the Idempotency-Key is not valid",
+                    401: _PROBLEMS[401],
+                    403: "the identity is of another channel, or lacks returns:write",
+                    404: "no such order of the caller's",
+                    409: "the order is not delivered or picked up (yet), or request-in-flight (Retry-After)",
+                    422: "a line the order does not have, more units than are left to return, a back-end refused "
+                    "the return, or idempotency-key-reused",
+                    503: "process-orders is away: retry after Retry-After with the same Idempotency-Key",
+                }
+            ),
+        },
+    )
+    async def open_return(
+        request: Request[Any, Any, Any],
+        order_id: params.OrderId,
+        data: JSONBody[ReturnRequest],
+        allowed: NamedDependency[CarriedIdentity],
+        orders: NamedDependency[OrdersClient],
+        idempotency_key: RequiredKeyHeader,
+    ) -> Response[bytes]:
+        """``lines`` name the order's lines (``line_id``) and how many units of each come back; ``location`` is
+        the DC the parcel goes to (refunded for what the DC reports receiving) or the store the goods are
+        handed in at (taken back and refunded at once). A replay of the key answers the first answer."""
+        key = _key(request, required=True)
+        assert key is not None  # required: parse_key refused a request without one
+        return opened(await orders.open_return(order_id, data, key=key, token=allowed.token))
+
+    @get(
+        "/returns/{return_id:str}",
+        tags=["returns"],
+        summary="One return of the caller's orders (orders:read)",
+        opt={"scope": READ},
+        responses={
+            **return_spec(200, "The return"),
+            **problem_specs(
+                {
+                    400: "the return id is not valid",
+                    401: _PROBLEMS[401],
+                    403: _PROBLEMS[403],
+                    404: "no such return of the caller's",
+                }
+            ),
+        },
+    )
+    async def get_return(
+        return_id: params.ReturnId, allowed: NamedDependency[CarriedIdentity], orders: NamedDependency[OrdersClient]
+    ) -> Response[bytes]:
+        return _answer(200, views.ret(await orders.ret(return_id, token=allowed.token)))
+
+    return [open_return, get_return]
+
+
 def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
-    """The five order routes of ``channel`` under ``/<channel>/v1``, answering in ``views``' shapes."""
+    """The order routes of ``channel`` under ``/<channel>/v1`` (place, read, list, timeline, cancel) and its return
+    routes (open, read), answering in ``views``' shapes."""
     base = f"/{channel}/v1"
 
     def shaped(placed: Placed, *, located: bool) -> Response[bytes]:
@@ -123,11 +211,18 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
     @get(
         "/orders",
         tags=["orders"],
-        summary="The caller's orders, newest first, cursor-paged (orders:read)",
+        summary="The caller's orders, newest first, cursor-paged, by status and last change (orders:read)",
         opt={"scope": READ},
         responses={
             200: ResponseSpec(data_container=views.page_type, description="A page", generate_examples=False),
-            **_problems(400, 401, 403),
+            **problem_specs(
+                {
+                    400: "a filter or the limit is not valid, or the cursor is not one this listing issued with "
+                    "these filters",
+                    401: _PROBLEMS[401],
+                    403: _PROBLEMS[403],
+                }
+            ),
         },
     )
     async def list_orders(
@@ -135,9 +230,18 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         orders: NamedDependency[OrdersClient],
         page_size: NamedDependency[int],
         cursor: params.Cursor = None,
+        limit: PageLimit = None,
+        status: params.OrderStatus = None,
+        updated_since: params.UpdatedSince = None,
     ) -> Response[bytes]:
-        """``next_cursor`` is absent on the last page; pass it back as ``cursor`` for the next one."""
-        return _answer(200, views.page(await orders.orders(cursor, page_size, token=allowed.token)))
+        """Newest first. ``status``: only orders in that state now; ``updated_since``: only orders changed at or
+        after that time (RFC 3339 with an offset) - poll with the time of your last sync to pick up every change.
+        ``next_cursor`` is null on the last page; pass it back as ``cursor`` (with the same filters: a cursor
+        of other filters is a 400) for the next one. A filtered page may hold fewer orders than the limit, even
+        none, and still a ``next_cursor``: follow it until it is null."""
+        since = params.aware(updated_since, field="updated_since")
+        page = await orders.orders(cursor, limit or page_size, status=status, updated_since=since, token=allowed.token)
+        return _answer(200, views.page(page))
 
     @get(
         "/orders/{order_id:str}/timeline",
@@ -179,4 +283,7 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         key = _key(request, required=False)
         return shaped(await orders.cancel(order_id, data, key=key, token=allowed.token), located=False)
 
-    return Router(base, route_handlers=[place_order, get_order, list_orders, get_timeline, cancel_order])
+    return Router(
+        base,
+        route_handlers=[place_order, get_order, list_orders, get_timeline, cancel_order, *_return_routes(base, views)],
+    )

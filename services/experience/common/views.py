@@ -2,7 +2,8 @@
 
 A channel shapes an order and a timeline entry with pure functions (no I/O, no request): web shows the whole order,
 mobile what a phone shows, partner a stable ``/partner/v1`` contract. Each function returns a msgspec Struct of the
-channel's own, named here too so that the routes document it in the channel's OpenAPI document.
+channel's own, named here too so that the routes document it in the channel's OpenAPI document. A return is shown
+as :class:`ShownReturn` unless the channel shapes it too (partner does: its contract is its own).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import GenericAlias
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from shared.models.common import Currency, MinorUnits, Model, Page
+from msgspec import Meta
+
+from shared.models.common import Currency, LocationId, MinorUnits, Model, Page
 from shared.models.orders import Order, TimelineEntry
+from shared.models.returns import Return, ReturnLine, ReturnState
 
 O = TypeVar("O")
 E = TypeVar("E")
@@ -39,15 +43,50 @@ def priced(order: Order) -> dict[str, Any]:
     return {field: getattr(order, field) for field in Priced.__struct_fields__}
 
 
+class ShownReturn(Model, kw_only=True):
+    """A return of one of the caller's orders, as process-orders keeps it (its owner aside): the lines returned
+    (``unit_price`` in minor units, as the order was priced), the DC or store taking them back, its state
+    (``return_requested`` -> ``return_received`` or ``partially_received`` -> ``restocked``/``refunded`` ->
+    ``closed``; ``rejected`` if a back-end refused it), times UTC RFC 3339, and once the goods arrived what was
+    received per SKU (refunds follow what was received, not what was asked)."""
+
+    id: str
+    order_id: str
+    state: ReturnState
+    lines: list[ReturnLine]
+    location: LocationId
+    created_at: datetime
+    updated_at: datetime
+    received: Annotated[
+        dict[str, int] | None,
+        Meta(description="Units received per SKU once the DC or store observed them arriving; null until then."),
+    ] = None
+
+
+def shown_return(found: Return) -> ShownReturn:
+    return ShownReturn(
+        id=found.id,
+        order_id=found.order_id,
+        state=found.state,
+        lines=found.lines,
+        location=found.location,
+        created_at=found.created_at,
+        updated_at=found.updated_at,
+        received=found.received,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Views(Generic[O, E]):
-    """A channel's shaping of an order (``order`` -> ``order_type``) and of a timeline entry (``entry`` ->
-    ``entry_type``)."""
+    """A channel's shaping of an order (``order`` -> ``order_type``), of a timeline entry (``entry`` ->
+    ``entry_type``) and of a return (``ret`` -> ``return_type``; the kit's :class:`ShownReturn` by default)."""
 
     order: Callable[[Order], O]
     order_type: type[O]
     entry: Callable[[TimelineEntry], E]
     entry_type: type[E]
+    ret: Callable[[Return], Any] = shown_return
+    return_type: type[Any] = ShownReturn
 
     def page(self, page: Page[Order]) -> Page[O]:
         return Page(items=[self.order(order) for order in page.items], next_cursor=page.next_cursor)

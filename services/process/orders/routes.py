@@ -13,6 +13,8 @@ resumes the order or return it started, never a new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -33,10 +35,12 @@ from services.process.orders.records import (
 )
 from services.process.orders.returns import Returns
 from services.process.orders.saga import Saga
+from services.process.orders.settings import OrdersSettings
 from services.process.orders.store import Store
 from services.process.orders.sweep import Sweep, new_sweep_id
 from shared import context, cursor, params
 from shared.changes import Exists, Locked
+from shared.clock import rfc3339
 from shared.idempotency import Idempotency, KeyHeader, RequiredKeyHeader, Stored
 from shared.identity import OPERATORS, Identity
 from shared.models.common import Page
@@ -50,7 +54,7 @@ from shared.models.orders import (
     TimelineEntry,
 )
 from shared.models.returns import Return
-from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, not_found, type_uri
+from shared.problems import CATALOGUE, MEDIA_TYPE, Problem, ProblemError, invalid, not_found, type_uri
 from shared.service import requires
 
 _encoder = msgspec.json.Encoder()
@@ -254,23 +258,100 @@ async def get_order(
     return (await _owned_order(store, order_id, identity.require_owner())).view()
 
 
-@get("/orders", tags=["orders"], summary="The caller's orders, newest first, cursor-paged")
+class _Filters(msgspec.Struct, frozen=True):
+    """What a listing is filtered by, as its cursors carry it (``""``: not filtered by it): a cursor is good only
+    for the listing with the same filters."""
+
+    status: str = ""
+    updated_since: str = ""
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.status or self.updated_since)
+
+    def keep(self, since: datetime | None) -> Callable[[OrderRecord], bool] | None:
+        if not self.filtered:
+            return None
+        return lambda record: (
+            (not self.status or record.state == self.status) and (since is None or record.updated_at >= since)
+        )
+
+
+_FILTERED = (float, str, str)  # a filtered listing's cursor: position, status, updated_since
+_UNFILTERED = (float,)
+
+
+def _decodes(given: str | None, shape: tuple[type[float] | type[str], ...]) -> bool:
+    try:
+        cursor.decode(given, CURSOR_TAG, *shape)
+    except ProblemError:
+        return False
+    return True
+
+
+def _position(given: str | None, filters: _Filters) -> tuple[Any, ...] | None:
+    """The position ``given`` carries, if it is a cursor of this listing with these ``filters``; a 400 naming
+    the cursor otherwise (the kernel's codec's, or one that says the filters differ)."""
+    shape, other = (_FILTERED, _UNFILTERED) if filters.filtered else (_UNFILTERED, _FILTERED)
+    other_filters = invalid(
+        "the cursor belongs to this listing with other filters: pass the same status and updated_since as the "
+        "request it came from, or start again without a cursor",
+        errors=[{"field": "cursor"}],
+    )
+    if not _decodes(given, shape) and _decodes(given, other):
+        raise other_filters
+    position = cursor.decode(given, CURSOR_TAG, *shape)  # the codec's own 400 for a cursor of neither shape
+    if position is not None and filters.filtered and _Filters(position[1], position[2]) != filters:
+        raise other_filters
+    return position
+
+
+@get(
+    "/orders",
+    tags=["orders"],
+    summary="The caller's orders, newest first, cursor-paged; by status and last change if asked",
+    responses={
+        400: ResponseSpec(
+            data_container=Problem,
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+            description="a filter is not valid, or the cursor is not one this listing issued (another listing's, "
+            "or this one's with other filters)",
+        )
+    },
+)
 async def list_orders(
     store: NamedDependency[Store],
     identity: NamedDependency[Identity],
+    settings: NamedDependency[OrdersSettings],
     cursor_: Annotated[
         str | None, QueryParameter(name="cursor", max_length=256, description="Opaque cursor from a previous page")
     ] = None,
     limit: Limit = 20,
+    status: params.OrderStatus = None,
+    updated_since: params.UpdatedSince = None,
 ) -> Page[Order]:
+    """Newest first by creation. ``status`` keeps the orders in that state now; ``updated_since`` those changed
+    at or after that time (``updated_at``, UTC): an order changed again while a client pages is still in the
+    listing once it matches. A filtered page looks at no more than ``OMNIGATE_ORDERS_LIST_SCAN`` orders, so it may
+    hold fewer than ``limit`` orders (even none) and still a ``next_cursor``: follow it until it is null. A
+    cursor carries the filters it was issued for; with other filters it is a 400."""
     owner = identity.require_owner()
-    position = cursor.decode(cursor_, CURSOR_TAG, float)
-    rows = await store.owner_page(owner, position[0] if position else None, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    records = await store.orders([order_id for order_id, _ in rows])
-    next_cursor = cursor.encode(CURSOR_TAG, rows[-1][1]) if more else None
-    return Page(items=[r.view() for r in records if r.owner == owner], next_cursor=next_cursor)
+    since = params.aware(updated_since, field="updated_since")
+    filters = _Filters(status or "", rfc3339(since) if since is not None else "")
+    position = _position(cursor_, filters)
+    records, after = await store.owner_orders(
+        owner,
+        position[0] if position else None,
+        limit,
+        keep=filters.keep(since),
+        budget=settings.orders_list_scan,
+    )
+    next_cursor = None
+    if after is not None:
+        extra = (filters.status, filters.updated_since) if filters.filtered else ()
+        next_cursor = cursor.encode(CURSOR_TAG, after, *extra)
+    return Page(items=[r.view() for r in records], next_cursor=next_cursor)
 
 
 @get("/orders/{order_id:str}/timeline", tags=["orders"], summary="Every transition of one order")

@@ -56,6 +56,15 @@ class OrdersSettings(Settings, kw_only=True, frozen=True):
             description="A return of which the DC received only part closes (reported) this long after it was requested."
         ),
     ] = 14.0
+    orders_list_scan: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=10_000,
+            description="Most orders one page of a filtered `GET /orders` (by status or time) looks at; a page "
+            "that ran out holds fewer orders and a cursor to go on from.",
+        ),
+    ] = 1000
     orders_sweep_s: Annotated[
         float,
         Meta(description="How often the document sweep runs on its own, under a lease (0 = only on demand)."),

@@ -12,6 +12,7 @@ The keys are in keys.py; the order's lock is the kernel lock ``order:<id>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -34,6 +35,8 @@ _event_decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
 
 _CLAIM = Path(__file__).with_name("claim.lua")
+# Orders read at a time while a filtered listing looks for matches (one ZREVRANGEBYSCORE and one MGET each).
+_CHUNK = 100
 
 
 class Store:
@@ -73,6 +76,47 @@ class Store:
             self.keys.owner(owner), top, "-inf", start=0, num=limit, withscores=True
         )
         return replies.scored(rows)
+
+    async def owner_orders(
+        self,
+        owner: str,
+        before: float | None,
+        limit: int,
+        *,
+        keep: Callable[[OrderRecord], bool] | None = None,
+        budget: int,
+    ) -> tuple[list[OrderRecord], float | None]:
+        """A page of the owner's orders, newest first (by creation), strictly older than ``before`` (the
+        position a cursor carries, epoch seconds), and the position after it (None: nothing older is left).
+
+        ``keep`` filters the orders (a status, a time): without it the page is the next ``limit`` orders and a
+        position is given only if more follow. With it, the owner's index is read in chunks and each order kept
+        or skipped, looking at no more than ``budget`` orders in all: a page that ran out of budget holds fewer
+        than ``limit`` orders (none, maybe) and the position after the last order looked at, so the next page
+        goes on from there; a caller follows positions until there is none."""
+        found: list[tuple[OrderRecord, float]] = []
+        looked = 0
+        position = before
+        while True:
+            wanted = limit + 1 - len(found)
+            chunk = wanted if keep is None else min(budget - looked, max(wanted, _CHUNK))
+            rows = await self.owner_page(owner, position, chunk)
+            if rows:
+                raws = await self.redis.mget([self.keys.order(order_id) for order_id, _ in rows])
+                for (_, score), raw in zip(rows, raws, strict=True):
+                    if raw is None:
+                        continue
+                    record = _order_decoder.decode(raw)
+                    if record.owner == owner and (keep is None or keep(record)):
+                        found.append((record, score))
+                looked += len(rows)
+                position = rows[-1][1]
+            if len(found) > limit:
+                return [record for record, _ in found[:limit]], found[limit - 1][1]
+            if len(rows) < chunk:  # the index has nothing older
+                return [record for record, _ in found], None
+            if looked >= budget:
+                return [record for record, _ in found], position
 
     async def created_since(self, since_s: float, offset: int, limit: int) -> list[str]:
         """Ids of orders created since ``since_s`` (epoch seconds), oldest first, a page at a time (orders are
