@@ -31,7 +31,7 @@ def test_a_public_contract_is_valid_openapi_naming_only_what_the_gateway_forward
     table = load()
     for path, item in doc["paths"].items():
         for method in (m for m in METHODS if m in item):
-            route, _ = table.match(method.upper(), path.split("{")[0].rstrip("/"))[1:]
+            route = table.match(method.upper(), path)[1]  # a path parameter is one segment, as "*" takes
             assert route is not None and route.channel == channel, (method, path)
             operation = item[method]
             scopes = list(route.scopes)
