@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import GenericAlias
 from typing import Any, TypeVar
 
@@ -29,6 +29,8 @@ log = logging.getLogger("omnigate.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 T = TypeVar("T")
+# A query: a mapping, or (name, value) pairs when a name repeats (``?sku=A&sku=B``), as aiohttp takes them.
+Params = Mapping[str, str | int] | Sequence[tuple[str, str]]
 _encoder = msgspec.json.Encoder()
 
 
@@ -118,7 +120,7 @@ class Upstream:
         *,
         json: Any = None,
         content: bytes | None = None,
-        params: Mapping[str, str | int] | None = None,
+        params: Params | None = None,
         headers: Mapping[str, str] | None = None,
         identity: str | None = None,
         idempotent: bool | None = None,
@@ -128,7 +130,7 @@ class Upstream:
 
         ``identity`` is the internal identity token the call carries (``X-Omnigate-Identity``): the caller's as it
         was received, or the deployable's own service identity (:class:`shared.signing.ServiceSigner`); it is the
-        one way a hop says who it is for. ``idempotent`` overrides the method's default (a POST made safe by a
+        one way a hop says who it is for. ``params``: the query, as a mapping or as pairs (a repeated name). ``idempotent`` overrides the method's default (a POST made safe by a
         business key may opt in).
         """
         method = method.upper()
@@ -182,7 +184,7 @@ class Upstream:
         method: str,
         path: str,
         body: bytes | None,
-        params: Mapping[str, str | int] | None,
+        params: Params | None,
         headers: dict[str, str],
         timeout: aiohttp.ClientTimeout,
     ) -> UpstreamResponse:

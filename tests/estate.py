@@ -600,6 +600,34 @@ class ExperienceApi:
         return self.estate.served(self.estate.url("process-orders"), "/orders")
 
 
+class Shelves:
+    """The estate's stores (system-pos's canonical locations) and a SKU's stock put on them."""
+
+    def __init__(self, estate: TestEstate) -> None:
+        self.estate = estate
+        answer = httpx.get(estate.url("system-pos") + "/stores", timeout=10)
+        assert answer.status_code == 200, answer.text
+        self.stores: dict[str, dict[str, Any]] = {s["id"]: s for s in answer.json()}
+
+    def store(self, city: str) -> str:
+        """The id of the store in ``city``."""
+        (found,) = [store_id for store_id, s in self.stores.items() if s["city"] == city]
+        return found
+
+    def stock(self, sku: str, *, tlb: int, zwl: int = 0, stores: dict[str, int] | None = None) -> None:
+        """Count ``sku`` at both DCs and at every store (``stores`` by id; every other store 0), then wait until
+        the projection shows exactly those figures."""
+        self.estate.set_dc_stock(sku, tlb=tlb, zwl=zwl)
+        wanted = {store_id: (stores or {}).get(store_id, 0) for store_id in self.stores}
+        for store_id, qty in wanted.items():
+            self.estate.count_at_till(sku, store_id, qty)
+        self.estate.wait_for(
+            lambda: all(self.estate.atp(sku).get(s) == q for s, q in wanted.items()),
+            timeout=15,
+            what=f"store stock of {sku} = {wanted}",
+        )
+
+
 def start_test_estate(data_dir: Path, redis_url: str) -> tuple[ControlledEstate, str]:
     prefix = f"t{os.getpid()}-{int(time.time())}:"
     env = dict(TEST_SETTINGS, OMNIGATE_KEY_PREFIX=prefix)

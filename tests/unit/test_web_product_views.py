@@ -53,19 +53,19 @@ def test_the_stores_shown_are_capped_and_an_unmeasured_one_has_no_distance() -> 
         item=ITEM, stock=stock(4, dc_tlb=4, store_a=1, store_c=2, store_d=3), stores=stores, postal="1"
     )
     shown = views.product(facts, stores_shown=2)
-    pickup = shown.product.availability.pickup
+    pickup = shown.body.availability.pickup
     assert pickup is not None and pickup.stores_with_stock == 3
     assert [(s.store, s.distance_km) for s in pickup.stores] == [("store-a", 0.0), ("store-c", 5.5)]
     assert shown.whole and shown.tags == ["sku:OG-1", "location:dc-tlb", "location:store-a", "location:store-c"]
-    everything = views.product(facts, stores_shown=10).product.availability.pickup
+    everything = views.product(facts, stores_shown=10).body.availability.pickup
     assert everything is not None and everything.stores[-1].distance_km is None
 
 
 def test_unpriced_and_never_stocked_are_facts_not_failures() -> None:
     never = AvailabilityQueryResult(items=[], unknown=["OG-1"], prices=PriceQueryResult(prices=[], missing=["OG-1"]))
     shown = views.product(ProductFacts(item=ITEM, stock=never, stores=None, postal="3512 AB"), stores_shown=5)
-    assert shown.product.price == views.ProductPrice(status="unpriced")
-    assert shown.product.availability == views.ProductAvailability(
+    assert shown.body.price == views.ProductPrice(status="unpriced")
+    assert shown.body.availability == views.ProductAvailability(
         status="out_of_stock",
         ship_to_home=views.ShipToHome(available=0, incoming=0, as_of=None),
         pickup=views.Pickup(stores_with_stock=0, stores=[]),
@@ -76,8 +76,8 @@ def test_unpriced_and_never_stocked_are_facts_not_failures() -> None:
 def test_the_stores_failing_alone_degrades_availability_but_keeps_the_price() -> None:
     facts = ProductFacts(item=ITEM, stock=stock(1, dc_tlb=1), stores=Unavailable("slow"), postal="3512 AB")
     shown = views.product(facts, stores_shown=5)
-    assert shown.product.availability == views.ProductAvailability(status="unknown", reason="slow")
-    assert shown.product.price.status == "priced" and shown.product.price.amount == 1995
+    assert shown.body.availability == views.ProductAvailability(status="unknown", reason="slow")
+    assert shown.body.price.status == "priced" and shown.body.price.amount == 1995
     assert not shown.whole
 
 

@@ -177,7 +177,8 @@ class OrdersClient:
 
 
 class CatalogClient:
-    """system-erp's item reads (``GET /items/{sku}``), on behalf of the caller whose ``token`` it carries."""
+    """system-erp's item reads (``GET /items/{sku}``, ``GET /items?q=``), on behalf of the caller whose ``token``
+    it carries."""
 
     def __init__(self, http: Upstreams) -> None:
         self.http = http
@@ -189,9 +190,27 @@ class CatalogClient:
             return response.json(Item)
         raise Refused.of(response)
 
+    async def search(self, q: str | None, cursor: str | None, limit: int, *, token: str) -> Page[Item]:
+        """One page of system-erp's catalogue search (``GET /items?q=&cursor=&limit=``): the items whose name,
+        SKU, barcode or category contains ``q`` (every item without it), in the ERP's order, ``limit`` at most;
+        ``next_cursor`` is system-erp's own. A ``q`` or a cursor it refuses (a cursor of another search) is its 400
+        (:class:`Refused`)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if q is not None:
+            params["q"] = q
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await self.http[ERP].get("/items", params=params, identity=token)
+        if response.ok:
+            return response.json(Page[Item])
+        raise Refused.of(response)
+
 
 # process-availability's cap on ``GET /availability/stores?limit=``: the most stores one search looks at.
 STORES_SEARCHED = 100
+# process-availability's cap on the SKUs of one ``GET /availability/stores`` (a basket): the largest page of
+# products that can be shown with its nearest stores in one call.
+STORES_SKUS = 50
 
 
 class AvailabilityClient:
@@ -207,11 +226,22 @@ class AvailabilityClient:
     def __init__(self, http: Upstreams) -> None:
         self.http = http
 
-    async def sku(self, sku: str, *, token: str, budget_s: float | None = None) -> AvailabilityQueryResult:
-        """ATP of one SKU (ship-to-home and per location) with its price from the price projection, in one hop
-        (``POST /availability/query`` with ``prices: true``; a read, so retried as one without a budget). A SKU
-        the projection never held is in ``unknown``; one without a price in ``prices.missing``."""
-        query = AvailabilityQuery(skus=[sku], prices=True)
+    async def query(
+        self,
+        skus: Sequence[str],
+        locations: Sequence[str] | None = None,
+        *,
+        token: str,
+        budget_s: float | None = None,
+    ) -> AvailabilityQueryResult:
+        """ATP of ``skus`` (1-500, each once; ship-to-home, and per location: every stocked one, or those of
+        ``locations``) with their prices from the price projection, in one ``POST /availability/query`` with
+        ``prices: true``; a read, so retried as one without a budget. A SKU the projection never held is in
+        ``unknown``, one without a price in ``prices.missing``; a location that does not exist is
+        process-availability's 422 (:class:`Refused`); its absence is the kernel's 503/504."""
+        query = AvailabilityQuery(
+            skus=list(skus), locations=list(locations) if locations is not None else None, prices=True
+        )
         response = await self.http[AVAILABILITY].post(
             "/availability/query", json=query, identity=token, idempotent=budget_s is None, timeout_s=budget_s
         )
@@ -219,31 +249,14 @@ class AvailabilityClient:
             return response.json(AvailabilityQueryResult)
         raise Refused.of(response)
 
-    async def query(
-        self, skus: Sequence[str], locations: Sequence[str] | None, *, token: str
-    ) -> AvailabilityQueryResult:
-        """ATP of up to 500 ``skus`` (ship-to-home, and per location: every stocked one, or those of ``locations``)
-        with their prices, in one ``POST /availability/query``: a read, so retried as one within the kernel's
-        timeout; its absence is the kernel's 503/504 (a bulk answer is whole or not given). SKUs the projection
-        never held are in ``unknown``, those without a price in ``prices.missing``; a location that does not
-        exist is process-availability's 422 (:class:`Refused`)."""
-        query = AvailabilityQuery(
-            skus=list(skus), locations=list(locations) if locations is not None else None, prices=True
-        )
-        response = await self.http[AVAILABILITY].post(
-            "/availability/query", json=query, identity=token, idempotent=True
-        )
-        if response.ok:
-            return response.json(AvailabilityQueryResult)
-        raise Refused.of(response)
-
     async def stores(
-        self, sku: str, postal: str, *, token: str, budget_s: float | None = None
+        self, skus: list[str], postal: str, *, token: str, budget_s: float | None = None
     ) -> list[StoreAvailability] | None:
         """The pickup stores nearest to ``postal`` (the :data:`STORES_SEARCHED` nearest, nearest first), each with
-        what it has of ``sku`` (``GET /availability/stores``); None when the projection never held the SKU (its
-        404). A postal code no store is near is process-availability's 422 (:class:`Refused`)."""
-        params: dict[str, str | int] = {"sku": sku, "postal": postal, "limit": STORES_SEARCHED}
+        what it has of each of ``skus`` (1-:data:`STORES_SKUS`, each once; ``GET /availability/stores``); None
+        when the projection never held one of them (its 404). A postal code no store is near is
+        process-availability's 422 (:class:`Refused`)."""
+        params = [("postal", postal), ("limit", str(STORES_SEARCHED)), *(("sku", sku) for sku in skus)]
         response = await self.http[AVAILABILITY].get(
             "/availability/stores", params=params, identity=token, idempotent=budget_s is None, timeout_s=budget_s
         )

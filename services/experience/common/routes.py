@@ -13,24 +13,34 @@ passes its filters (``status``, ``updated_since``) and its cursor through to pro
 and the cursor (a cursor issued for other filters is its 400).
 process-orders' refusals reach the caller as the same problem (status and ``type``); its absence is the kernel's
 502/503/504 naming it.
+
+A channel may have its order reads revalidated (``revalidate``: mobile's ``private, no-cache``): each GET then
+answers under the kernel's cache contract (shared/caching.py ``conditional``) with a strong ETag of the body and
+that ``Cache-Control``, and 304 without a body when ``If-None-Match`` holds the current ETag. An order is one
+shopper's, so it is never ``public`` (the gateway's shared cache never keeps it); ``no-cache`` makes a phone
+revalidate before every use, and a 304 spares it the body.
+
+The product routes of web and mobile answer through :func:`product_answer`: a whole answer is ``public,
+max-age`` with its tags, a degraded one ``no-store`` naming the parts it lacks, and either is conditional.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody, Parameter
+from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from services.experience.common.backends import Opened, OrdersClient, Placed
 from services.experience.common.deps import READ, RETURNS, WRITE
 from services.experience.common.views import Views
-from shared import params
+from shared import caching, params
 from shared.idempotency import HEADER as KEY_HEADER
 from shared.idempotency import KeyHeader, RequiredKeyHeader, parse_key
 from shared.identity import CarriedIdentity, Channel
@@ -44,6 +54,57 @@ PageLimit = Annotated[
     int | None,
     Parameter(ge=1, le=100, description="Orders per page, 1-100; the channel's page size if absent"),
 ]
+
+_IF_NONE_MATCH = (
+    "ETags of answers the client holds (RFC 9110 §13.1.2, weak comparison, or `*`): 304 when the current "
+    "answer's is among them."
+)
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False, description=_IF_NONE_MATCH)]
+# The same header, left out of the OpenAPI document: the order reads of a channel that does not revalidate them
+# (``order_routes`` resolves the handlers' ``Revalidation`` annotation to one of the two).
+_IfNoneMatchIgnored = Annotated[
+    str | None, HeaderParameter(name="If-None-Match", required=False, include_in_schema=False)
+]
+Revalidation = IfNoneMatch
+# The shapes a channel's order reads answer in, for their OpenAPI entries: ``order_routes`` resolves these names
+# to the channel's own (``views.order_type``...) when it builds its handlers.
+OrderShape = Any
+OrderPage = Any
+OrderSteps = Any
+
+NOT_MODIFIED = {
+    304: ResponseSpec(data_container=None, description="Not modified: If-None-Match holds the current ETag (no body)")
+}
+ETAG_HEADER = ResponseHeader(
+    name="ETag",
+    documentation_only=True,
+    description="Strong ETag of the body bytes, the same from every worker and replica.",
+)
+
+
+def cache_headers(cache_control: str, *, tags: str | None = None) -> list[ResponseHeader]:
+    """The OpenAPI entries of a conditional answer's headers: ETag, ``Cache-Control`` (``cache_control`` says
+    which) and, for a cacheable one, the cache tags (``tags`` says which)."""
+    headers = [ETAG_HEADER, ResponseHeader(name="Cache-Control", documentation_only=True, description=cache_control)]
+    if tags is not None:
+        headers.append(ResponseHeader(name=caching.TAGS_HEADER, documentation_only=True, description=tags))
+    return headers
+
+
+def product_answer(
+    request: Request[Any, Any, Any], body: bytes, *, max_age_s: int, degraded: Sequence[str], tags: Sequence[str]
+) -> Response[Any]:
+    """A product answer (one product, or a page of them) under the cache contract (shared/caching.py): whole,
+    ``public, max-age=<max_age_s>`` with its ``tags`` (none: no tags header); ``degraded`` (the parts it lacks),
+    ``no-store`` without tags; either with its ETag, and 304 when ``If-None-Match`` holds it."""
+    return caching.conditional(
+        body,
+        request.headers.getall("if-none-match", []),
+        cache_control=caching.NO_STORE if degraded else caching.max_age(max_age_s),
+        tags=None if degraded or not tags else tags,
+        degraded=degraded,
+    )
+
 
 _PROBLEMS = {
     400: "the body, a parameter or the Idempotency-Key is not valid",
@@ -157,10 +218,56 @@ def _return_routes(base: str, views: Views[Any, Any]) -> list[HTTPRouteHandler]:
     return [open_return, get_return]
 
 
-def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
+def _read_specs(
+    views: Views[Any, Any], revalidate: str | None
+) -> tuple[dict[str, Any], Callable[[Any, str], dict[int, ResponseSpec]]]:
+    """The order reads' decorator arguments, and how each documents its 200 answer (its shape, a description).
+
+    Their ``If-None-Match`` parameter is documented only where it is honoured. Where it is, a read's 200 is the
+    handler's own success answer (its return type names the channel's shape), which carries the documented
+    ``ETag`` and ``Cache-Control``, and a 304 is added; elsewhere its 200 is documented as an additional answer,
+    as every channel's answers were before."""
+    if revalidate is None:
+        # The return types stay ``Any``: the additional 200 answer documents the shape (naming it once).
+        namespace = {"Revalidation": _IfNoneMatchIgnored, "OrderShape": Any, "OrderPage": Any, "OrderSteps": Any}
+
+        def plain(shape: Any, description: str) -> dict[int, ResponseSpec]:
+            return {200: ResponseSpec(data_container=shape, description=description, generate_examples=False)}
+
+        return {"signature_namespace": namespace}, plain
+    if "private" not in revalidate:
+        raise ValueError(f"orders are one shopper's: their Cache-Control must be private, not {revalidate!r}")
+    headers = cache_headers(
+        f"`{revalidate}`: one shopper's answer, never kept by a shared cache; revalidate with If-None-Match."
+    )
+    namespace = {
+        "Revalidation": IfNoneMatch,
+        "OrderShape": views.order_type,
+        "OrderPage": views.page_type,
+        "OrderSteps": views.timeline_type,
+    }
+
+    def conditional(shape: Any, description: str) -> dict[int, ResponseSpec]:
+        return NOT_MODIFIED
+
+    return {"signature_namespace": namespace, "response_headers": headers}, conditional
+
+
+def order_routes(channel: Channel, views: Views[Any, Any], *, revalidate: str | None = None) -> Router:
     """The order routes of ``channel`` under ``/<channel>/v1`` (place, read, list, timeline, cancel) and its return
-    routes (open, read), answering in ``views``' shapes."""
+    routes (open, read), answering in ``views``' shapes. With ``revalidate`` (a private ``Cache-Control``, e.g.
+    ``private, no-cache``) the three order reads answer conditionally with an ETag and that ``Cache-Control`` (see
+    the module)."""
     base = f"/{channel}/v1"
+    read_docs, answered = _read_specs(views, revalidate)
+
+    def read(request: Request[Any, Any, Any], content: Any) -> Response[Any]:
+        """A read's answer: conditional with an ETag when the channel revalidates, else a plain 200."""
+        if revalidate is None:
+            return _answer(200, content)
+        return caching.conditional(
+            _encoder.encode(content), request.headers.getall("if-none-match", []), cache_control=revalidate
+        )
 
     def shaped(placed: Placed, *, located: bool) -> Response[bytes]:
         """process-orders' answer in the channel's shape; a placed order's Location is the channel's own path."""
@@ -201,20 +308,27 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         tags=["orders"],
         summary="One order of the caller (orders:read)",
         opt={"scope": READ},
-        responses={**order_spec(200, "The order"), **_problems(401, 403, 404)},
+        response_description="The order",
+        responses={**answered(views.order_type, "The order"), **_problems(401, 403, 404)},
+        **read_docs,
     )
     async def get_order(
-        order_id: params.OrderId, allowed: NamedDependency[CarriedIdentity], orders: NamedDependency[OrdersClient]
-    ) -> Response[bytes]:
-        return _answer(200, views.order(await orders.order(order_id, token=allowed.token)))
+        request: Request[Any, Any, Any],
+        order_id: params.OrderId,
+        allowed: NamedDependency[CarriedIdentity],
+        orders: NamedDependency[OrdersClient],
+        if_none_match: Revalidation = None,
+    ) -> Response[OrderShape]:
+        return read(request, views.order(await orders.order(order_id, token=allowed.token)))
 
     @get(
         "/orders",
         tags=["orders"],
         summary="The caller's orders, newest first, cursor-paged, by status and last change (orders:read)",
         opt={"scope": READ},
+        response_description="A page",
         responses={
-            200: ResponseSpec(data_container=views.page_type, description="A page", generate_examples=False),
+            **answered(views.page_type, "A page"),
             **problem_specs(
                 {
                     400: "a filter or the limit is not valid, or the cursor is not one this listing issued with "
@@ -224,8 +338,10 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
                 }
             ),
         },
+        **read_docs,
     )
     async def list_orders(
+        request: Request[Any, Any, Any],
         allowed: NamedDependency[CarriedIdentity],
         orders: NamedDependency[OrdersClient],
         page_size: NamedDependency[int],
@@ -233,7 +349,8 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         limit: PageLimit = None,
         status: params.OrderStatus = None,
         updated_since: params.UpdatedSince = None,
-    ) -> Response[bytes]:
+        if_none_match: Revalidation = None,
+    ) -> Response[OrderPage]:
         """Newest first. ``status``: only orders in that state now; ``updated_since``: only orders changed at or
         after that time (RFC 3339 with an offset) - poll with the time of your last sync to pick up every change.
         ``next_cursor`` is null on the last page; pass it back as ``cursor`` (with the same filters: a cursor
@@ -241,22 +358,25 @@ def order_routes(channel: Channel, views: Views[Any, Any]) -> Router:
         none, and still a ``next_cursor``: follow it until it is null."""
         since = params.aware(updated_since, field="updated_since")
         page = await orders.orders(cursor, limit or page_size, status=status, updated_since=since, token=allowed.token)
-        return _answer(200, views.page(page))
+        return read(request, views.page(page))
 
     @get(
         "/orders/{order_id:str}/timeline",
         tags=["orders"],
         summary="Every transition of one order of the caller (orders:read)",
         opt={"scope": READ},
-        responses={
-            200: ResponseSpec(data_container=views.timeline_type, description="Oldest first", generate_examples=False),
-            **_problems(401, 403, 404),
-        },
+        response_description="Oldest first",
+        responses={**answered(views.timeline_type, "Oldest first"), **_problems(401, 403, 404)},
+        **read_docs,
     )
     async def get_timeline(
-        order_id: params.OrderId, allowed: NamedDependency[CarriedIdentity], orders: NamedDependency[OrdersClient]
-    ) -> Response[bytes]:
-        return _answer(200, views.timeline(await orders.timeline(order_id, token=allowed.token)))
+        request: Request[Any, Any, Any],
+        order_id: params.OrderId,
+        allowed: NamedDependency[CarriedIdentity],
+        orders: NamedDependency[OrdersClient],
+        if_none_match: Revalidation = None,
+    ) -> Response[OrderSteps]:
+        return read(request, views.timeline(await orders.timeline(order_id, token=allowed.token)))
 
     @post(
         "/orders/{order_id:str}/cancel",

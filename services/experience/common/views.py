@@ -1,4 +1,5 @@
-"""What a channel's ``views.py`` gives the experience kit: how it shapes process-orders' answers.
+"""What a channel's ``views.py`` gives the experience kit: how it shapes process-orders' answers; and what a
+shaped product answer tells the cache contract (:class:`Shown`).
 
 A channel shapes an order and a timeline entry with pure functions (no I/O, no request): web shows the whole order,
 mobile what a phone shows, partner a stable ``/partner/v1`` contract. Each function returns a msgspec Struct of the
@@ -8,7 +9,7 @@ as :class:`ShownReturn` unless the channel shapes it too (partner does: its cont
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import GenericAlias
@@ -22,6 +23,7 @@ from shared.models.returns import Return, ReturnLine, ReturnState
 
 O = TypeVar("O")
 E = TypeVar("E")
+B = TypeVar("B")
 
 
 class Priced(Model, kw_only=True):
@@ -87,6 +89,8 @@ class Views(Generic[O, E]):
     entry_type: type[E]
     ret: Callable[[Return], Any] = shown_return
     return_type: type[Any] = ShownReturn
+    # A named page type for the OpenAPI document (a ``Page[order_type]`` subclass), else ``Page[order_type]``.
+    page_shape: type[Page[O]] | None = None
 
     def page(self, page: Page[Order]) -> Page[O]:
         return Page(items=[self.order(order) for order in page.items], next_cursor=page.next_cursor)
@@ -96,9 +100,33 @@ class Views(Generic[O, E]):
 
     @property
     def page_type(self) -> Any:
-        """``Page[order_type]`` (for the OpenAPI document; a type checker cannot spell it for a variable)."""
-        return GenericAlias(Page, (self.order_type,))
+        """``page_shape``, or ``Page[order_type]`` (for the OpenAPI document; a type checker cannot spell it for a
+        variable)."""
+        return self.page_shape or GenericAlias(Page, (self.order_type,))
 
     @property
     def timeline_type(self) -> Any:
         return GenericAlias(list, (self.entry_type,))
+
+
+@dataclass(frozen=True, slots=True)
+class Shown(Generic[B]):
+    """A product answer (``body``) and what the cache contract (shared/caching.py) needs to know of it: the parts
+    that could not be read (``degraded``, e.g. ``["availability", "price"]``; none: the answer is whole, so a
+    shared cache may keep it) and the tags naming what it depends on (``sku:<SKU>``, ``location:<id>``)."""
+
+    body: B
+    degraded: list[str]
+    tags: list[str]
+
+    @property
+    def whole(self) -> bool:
+        return not self.degraded
+
+
+def shown_page(shown: Sequence[Shown[O]], next_cursor: str | None) -> Shown[Page[O]]:
+    """A page of shown products: degraded in every part any of them is (each part once, in order), tagged by
+    what each depends on (each tag once, in order)."""
+    degraded = list(dict.fromkeys(part for one in shown for part in one.degraded))
+    tags = list(dict.fromkeys(tag for one in shown for tag in one.tags))
+    return Shown(Page(items=[one.body for one in shown], next_cursor=next_cursor), degraded, tags)

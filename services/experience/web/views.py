@@ -1,25 +1,22 @@
 """How experience-web shows orders and products. Orders: the whole order (a web page has room for it), with links
 to what the shopper may do next. Products: the ERP's item with its price and its availability for delivery and
-for pickup (the nearest stores with stock for a postal code), and what the gateway's cache needs to know of the
-answer (whether it is whole, its tags). Pure functions over the layer below's canonical answers; no I/O."""
+for pickup (the nearest stores with stock for a postal code); a catalogue search lists each hit with its price and
+a summary of its availability. Each product answer says what the gateway's cache needs to know of it (whether it
+is whole, its tags: common/views.py's ``Shown``). Pure functions over the layer below's canonical answers (read by
+common/products.py); no I/O."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from services.experience.common.backends import AVAILABILITY
-from services.experience.common.products import ProductFacts, Unavailable
-from services.experience.common.views import Priced, Views, priced
+from services.experience.common.products import PageFacts, ProductFacts, Stocked, Unavailable
+from services.experience.common.views import Priced, Shown, Views, priced, shown_page
 from shared.caching import location_tag, sku_tag
-from shared.models.availability import AvailabilityQueryResult, StoreAvailability
-from shared.models.common import Currency, LocationId, MinorUnits, Model, Sku
+from shared.models.common import Currency, LocationId, MinorUnits, Model, Page, Sku
 from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderState, TimelineEntry
-from shared.problems import ProblemError
 
 BASE = "/web/v1"
 
@@ -155,30 +152,10 @@ class WebProduct(Model, kw_only=True):
     availability: ProductAvailability
 
 
-@dataclass(frozen=True, slots=True)
-class ShownProduct:
-    """A product answer and what the cache contract needs to know of it: the parts that could not be read
-    (``degraded``; none: the answer is whole, so a shared cache may keep it) and the tags naming what it depends on
-    (``sku:<SKU>``, ``location:<id>``)."""
-
-    product: WebProduct
-    degraded: list[str]
-    tags: list[str]
-
-    @property
-    def whole(self) -> bool:
-        return not self.degraded
-
-
-def _price(sku: str, stock: AvailabilityQueryResult | Unavailable) -> ProductPrice:
-    if isinstance(stock, Unavailable):
-        return ProductPrice(status="unknown", reason=stock.reason)
-    if stock.prices is None:
-        # Asked with prices: true; an answer without them breaks process-availability's own contract.
-        raise ProblemError(
-            "upstream-error", f"{AVAILABILITY}: answered a query with prices without prices", upstream=AVAILABILITY
-        )
-    found = next((p for p in stock.prices.prices if p.sku == sku), None)
+def _price(facts: ProductFacts) -> ProductPrice:
+    found = facts.price()
+    if isinstance(found, Unavailable):
+        return ProductPrice(status="unknown", reason=found.reason)
     if found is None:
         return ProductPrice(status="unpriced")
     return ProductPrice(
@@ -190,65 +167,48 @@ def _price(sku: str, stock: AvailabilityQueryResult | Unavailable) -> ProductPri
     )
 
 
-def _near(sku: str, stores: list[StoreAvailability]) -> list[PickupStore]:
-    """The stores with ``sku`` on the shelf, in process-availability's order (nearest first)."""
-    shown = []
-    for near in stores:
-        available = sum(line.available for line in near.lines if line.sku == sku)
-        if available > 0:
-            distance = near.distance_km if math.isfinite(near.distance_km) else None
-            shown.append(
-                PickupStore(
-                    store=near.store.id,
-                    name=near.store.name,
-                    city=near.store.city,
-                    distance_km=distance,
-                    available=available,
-                )
-            )
-    return shown
+def _ship(stocked: Stocked) -> ShipToHome:
+    ship = stocked.ship
+    if ship is None:
+        return ShipToHome(available=0, incoming=0, as_of=None)
+    return ShipToHome(available=ship.available, incoming=ship.incoming, as_of=ship.as_of)
 
 
 def _availability(facts: ProductFacts, stores_shown: int) -> tuple[ProductAvailability, list[str]]:
     """The availability part and the locations it shows (the DCs behind ship-to-home, the stores listed)."""
-    stock, stores = facts.stock, facts.stores
-    for part in (stock, stores):
-        if isinstance(part, Unavailable):
-            return ProductAvailability(status="unknown", reason=part.reason), []
-    assert not isinstance(stock, Unavailable)  # for the type checker: the loop returned on it
-    found = next((a for a in stock.items if a.sku == facts.item.sku), None)
-    positions = found.locations if found is not None else []
-    on_shelf = {a.location: a.available for a in positions if a.location.startswith("store-") and a.available > 0}
-    if facts.postal is not None:
-        near = _near(facts.item.sku, stores) if isinstance(stores, list) else []
+    stocked = facts.stocked()
+    if isinstance(stocked, Unavailable):
+        return ProductAvailability(status="unknown", reason=stocked.reason), []
+    if stocked.near is not None:
+        near = [
+            PickupStore(
+                store=n.store.id, name=n.store.name, city=n.store.city, distance_km=n.distance_km, available=n.available
+            )
+            for n in stocked.near
+        ]
     else:
-        most = sorted(on_shelf.items(), key=lambda held: (-held[1], held[0]))
+        most = sorted(stocked.on_shelf.items(), key=lambda held: (-held[1], held[0]))
         near = [PickupStore(store=store, name=None, city=None, distance_km=None, available=qty) for store, qty in most]
-    ship = (
-        ShipToHome(available=found.ship.available, incoming=found.ship.incoming, as_of=found.ship.as_of)
-        if found is not None
-        else ShipToHome(available=0, incoming=0, as_of=None)
-    )
-    status: Literal["in_stock", "store_only", "out_of_stock"] = (
-        "in_stock" if ship.available > 0 else "store_only" if on_shelf else "out_of_stock"
-    )
     shown = near[:stores_shown]
-    dcs = [a.location for a in positions if a.location.startswith("dc-")]
     return (
         ProductAvailability(
-            status=status,
-            ship_to_home=ship,
-            pickup=Pickup(stores_with_stock=len(on_shelf), stores=shown),
+            status=stocked.status,
+            ship_to_home=_ship(stocked),
+            pickup=Pickup(stores_with_stock=len(stocked.on_shelf), stores=shown),
         ),
-        [*dcs, *(s.store for s in shown)],
+        [*stocked.dcs, *(s.store for s in shown)],
     )
 
 
-def product(facts: ProductFacts, *, stores_shown: int) -> ShownProduct:
+def _degraded(price: ProductPrice, status: str) -> list[str]:
+    return [part for part, said in (("price", price.status), ("availability", status)) if said == "unknown"]
+
+
+def product(facts: ProductFacts, *, stores_shown: int) -> Shown[WebProduct]:
     """The web shop's product from what the layer below said (common/products.py), listing at most
     ``stores_shown`` pickup stores; tagged by its SKU and every location it shows."""
     item = facts.item
-    price = _price(item.sku, facts.stock)
+    price = _price(facts)
     availability, locations = _availability(facts, stores_shown)
     shown = WebProduct(
         sku=item.sku,
@@ -261,7 +221,69 @@ def product(facts: ProductFacts, *, stores_shown: int) -> ShownProduct:
         price=price,
         availability=availability,
     )
-    degraded = [
-        part for part, status in (("price", price.status), ("availability", availability.status)) if status == "unknown"
+    tags = [sku_tag(item.sku), *(location_tag(loc) for loc in locations)]
+    return Shown(shown, _degraded(price, availability.status), tags)
+
+
+# --- catalogue search -----------------------------------------------------------------------------------------
+
+
+class AvailabilitySummary(Model, kw_only=True, omit_defaults=True):
+    """A search hit's availability, as a list of results shows it: ``status`` as on the product's page
+    (``unknown``: process-availability could not be read just now, ``reason`` says why, and no figure is given);
+    ``ship_to_home`` as there; ``stores_with_stock``: how many stores have it for pickup (the product's page lists
+    them)."""
+
+    status: Annotated[
+        Literal["in_stock", "store_only", "out_of_stock", "unknown"],
+        Meta(
+            description="`in_stock`: can be delivered; `store_only`: can only be picked up in a store; "
+            "`out_of_stock`; `unknown`: availability could not be read now (see `reason`; no other field)."
+        ),
     ]
-    return ShownProduct(shown, degraded, [sku_tag(item.sku), *(location_tag(loc) for loc in locations)])
+    ship_to_home: ShipToHome | None = None
+    stores_with_stock: (
+        Annotated[int, Meta(ge=0, description="How many stores have the SKU for pickup now (absent when unknown).")]
+        | None
+    ) = None
+    reason: Annotated[str | None, Meta(description="Only when `unknown`: why availability could not be read.")] = None
+
+
+class WebProductHit(Model, kw_only=True):
+    """One product of a catalogue search as the web shop lists it: the ERP's item (name, category, whether it is
+    active: the ERP's search finds archived items too) with its price and a summary of its availability."""
+
+    sku: Sku
+    name: str
+    category: str | None
+    active: Annotated[bool, Meta(description="Whether the ERP has the item active (false: archived).")]
+    price: ProductPrice
+    availability: AvailabilitySummary
+
+
+class WebProductPage(Page[WebProductHit], kw_only=True):
+    """A page of a catalogue search: ``items`` in the ERP's order, ``next_cursor`` (pass it back as ``cursor``)
+    null on the last page."""
+
+
+def hit(facts: ProductFacts) -> Shown[WebProductHit]:
+    """One search hit from what the layer below said; tagged by its SKU."""
+    item = facts.item
+    price = _price(facts)
+    stocked = facts.stocked()
+    if isinstance(stocked, Unavailable):
+        availability = AvailabilitySummary(status="unknown", reason=stocked.reason)
+    else:
+        availability = AvailabilitySummary(
+            status=stocked.status, ship_to_home=_ship(stocked), stores_with_stock=len(stocked.on_shelf)
+        )
+    shown = WebProductHit(
+        sku=item.sku, name=item.name, category=item.category, active=item.active, price=price, availability=availability
+    )
+    return Shown(shown, _degraded(price, availability.status), [sku_tag(item.sku)])
+
+
+def hits(facts: PageFacts) -> Shown[Page[WebProductHit]]:
+    """A page of a catalogue search, in the ERP's order, with the next page's cursor; tagged by every SKU on it,
+    degraded in the parts any hit lacks."""
+    return shown_page([hit(one) for one in facts.products()], facts.next_cursor)

@@ -24,8 +24,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests.estate import ExperienceApi, TestEstate, assert_problem
-from tests.integration.experience_web.conftest import Shelves
+from tests.estate import ExperienceApi, Shelves, TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
 
