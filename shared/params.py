@@ -15,6 +15,7 @@ contract, stay with their API.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -59,11 +60,16 @@ OrderStatus = Annotated[
     OrderState | None,
     Parameter(description="Only orders in this state (one of the order lifecycle's states, e.g. `shipped`)"),
 ]
+# Taken as text and read by :func:`aware` (an RFC 3339 date-time with an offset, nothing else): the framework's
+# own conversion would also take a number as seconds since 1970, which the document does not say.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?$")
 UpdatedSince = Annotated[
-    datetime | None,
+    str | None,
     Parameter(
+        max_length=64,
+        schema_extra={"format": "date-time"},
         description="Only orders changed at or after this time: RFC 3339 with an offset, e.g. "
-        "`2025-05-01T12:00:00Z` (an offset's `+` is `%2B` in a URL)"
+        "`2025-05-01T12:00:00Z` (an offset's `+` is `%2B` in a URL)",
     ),
 ]
 # Free text a person typed to search with (a catalogue search's ``q``). The API that takes it passes it through
@@ -91,12 +97,20 @@ def search_text(value: str | None, *, field: str = "q") -> str | None:
     return str(text)
 
 
-def aware(value: datetime | None, *, field: str) -> datetime | None:
-    """A time a caller gave (e.g. :data:`UpdatedSince`) in UTC; None stays None. A time without an offset is a 400
-    ``invalid-request`` problem naming ``field``: RFC 3339 times carry one, and guessing the zone would move the
-    caller's window by hours."""
-    if value is None:
+def aware(given: str | datetime | None, *, field: str) -> datetime | None:
+    """A time a caller gave (e.g. :data:`UpdatedSince`: RFC 3339 text) in UTC; None stays None. Text that is no
+    date-time, or a time without an offset, is a 400 ``invalid-request`` problem naming ``field``: RFC 3339 times
+    carry one, and guessing the zone would move the caller's window by hours."""
+    if given is None:
         return None
+    if isinstance(given, str):
+        if not _DATE_TIME.match(given):
+            raise invalid(f"{field} is not an RFC 3339 date-time, e.g. 2025-05-01T12:00:00Z", errors=[{"field": field}])
+        try:
+            given = datetime.fromisoformat(given.upper())  # RFC 3339 allows "t" and "z" too
+        except ValueError:
+            raise invalid(f"{field} is not a valid date-time", errors=[{"field": field}]) from None
+    value = given
     if value.tzinfo is None or value.utcoffset() is None:
         raise invalid(f"{field} needs an offset (RFC 3339), e.g. 2025-05-01T12:00:00Z", errors=[{"field": field}])
     try:

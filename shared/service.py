@@ -18,9 +18,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Annotated, Any, TypeGuard
+from typing import Annotated, Any, TypeGuard, get_args
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
@@ -30,7 +30,7 @@ from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema, Server
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema, Server
 from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send
@@ -282,6 +282,77 @@ def _framework_error(response: object) -> bool:
     )
 
 
+_ITEM_KEYWORDS = {
+    "pattern": "pattern",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "enum": "enum",
+    "format": "format",
+}
+
+
+def _document_item_constraints(app: Litestar) -> None:
+    """Document what the items of a list field must be (``list[Sku]``: each a SKU's pattern) and whether they
+    must be unique, as msgspec's own JSON Schema of the model says: Litestar documents such items by their type
+    alone, so a client (or a generator) could not tell a valid request from the document."""
+    structs: set[type[msgspec.Struct]] = set()
+    handlers = [handler for route in app.routes if isinstance(route, HTTPRoute) for handler in route.route_handlers]
+    for handler in handlers:
+        signature = getattr(handler, "parsed_fn_signature", None)
+        if signature is None:
+            continue
+        annotations = [p.annotation for p in signature.parameters.values()] + [signature.return_type.annotation]
+        annotations += [spec.data_container for spec in (getattr(handler, "responses", None) or {}).values()]
+        for annotation in annotations:
+            structs.update(_structs_in(annotation))
+    if not structs or app.openapi_schema.components is None:
+        return
+    _, models = msgspec.json.schema_components(sorted(structs, key=lambda t: t.__name__))
+    documented = app.openapi_schema.components.schemas or {}
+    for name, model in models.items():
+        schema = documented.get(name)
+        if isinstance(schema, Schema) and schema.properties:
+            for field, wanted in model.get("properties", {}).items():
+                _constrain_items(schema.properties.get(field), wanted)
+
+
+def _structs_in(annotation: Any) -> Iterator[type[msgspec.Struct]]:
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        yield annotation
+        return
+    for arg in get_args(annotation):
+        yield from _structs_in(arg)
+
+
+def _array_of(schema: Any) -> Any:
+    """The array member of a schema (itself, or the array in an optional's ``oneOf``/``anyOf``)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "array":
+            return schema
+        return next((_array_of(m) for m in schema.get("anyOf", []) if _array_of(m) is not None), None)
+    if isinstance(schema, Schema):
+        if schema.type == OpenAPIType.ARRAY:
+            return schema
+        return next((_array_of(m) for m in (schema.one_of or []) if _array_of(m) is not None), None)
+    return None
+
+
+def _constrain_items(documented: Any, wanted: dict[str, Any]) -> None:
+    shown, model = _array_of(documented), _array_of(wanted)
+    if shown is None or model is None:
+        return
+    if model.get("uniqueItems"):
+        shown.unique_items = True
+    items, model_items = shown.items, model.get("items")
+    if not isinstance(items, Schema) or not isinstance(model_items, dict):
+        return
+    for keyword, attribute in _ITEM_KEYWORDS.items():
+        if keyword in model_items and getattr(items, attribute) is None:
+            setattr(items, attribute, model_items[keyword])
+
+
 def provide_settings(state: State) -> Settings:
     """Every handler may declare ``settings: NamedDependency[<the deployable's settings struct>]``.
 
@@ -444,6 +515,7 @@ def create_service(
     )
     _check_identity_rules(app)
     _document_problems(app)
+    _document_item_constraints(app)
     app.state.settings = settings
     app.state.service = name
     app.state.readiness_checks = checks

@@ -150,6 +150,7 @@ class AvailabilityRequest(Model, kw_only=True):
             min_length=1,
             max_length=MAX_QUERY_SKUS,
             description=f"1-{MAX_QUERY_SKUS} canonical SKUs (the ERP's internal reference), each once.",
+            extra_json_schema={"uniqueItems": True},
         ),
     ]
     locations: (
@@ -160,6 +161,7 @@ class AvailabilityRequest(Model, kw_only=True):
                 max_length=MAX_LOCATIONS,
                 description=f"1-{MAX_LOCATIONS} location ids (`dc-<code>`, `store-<code>`), each once: only their "
                 "figures are listed per SKU. Ship-to-home is always over every DC and ship-from-store store.",
+                extra_json_schema={"uniqueItems": True},
             ),
         ]
         | None

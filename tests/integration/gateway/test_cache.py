@@ -248,7 +248,7 @@ def test_a_price_change_purges_the_product_page(
         estate.url("sandbox-erp") + "/_sim/price", json={"sku": product, "price_cents": amount}, timeout=10
     )
     assert changed.status_code == 200, changed.text
-    deadline = time.monotonic() + 10  # the ERP's price feed is polled, then the projection applies and purges
+    deadline = time.monotonic() + 20  # the ERP price feed is polled, then the projection applies and purges
     while True:
         answer = gateway.get(f"{PRODUCTS}/{product}", headers=shopper)
         assert answer.status_code == 200, answer.text
