@@ -10,7 +10,16 @@ import platform
 import time
 from pathlib import Path
 
-BENCHES = ["system_hop", "webhook_lag", "availability", "orders", "gateway", "freshness", "gateway_cache"]
+BENCHES = [
+    "system_hop",
+    "webhook_lag",
+    "availability",
+    "orders",
+    "gateway",
+    "freshness",
+    "gateway_cache",
+    "product_page",
+]
 RESULTS = Path(__file__).with_name("results")
 
 

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,18 +160,20 @@ async def fixed_rate(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     samples: list[float] | None = None,
+    url_of: Callable[[int], str] | None = None,
 ) -> FixedRate:
     """Latency at a fixed ``rate`` for ``seconds``, measured from each request's scheduled send time.
-    ``samples``, if given, also receives every latency (ms), so several rounds can be pooled (:func:`pooled`)."""
+    ``samples``, if given, also receives every latency (ms), so several rounds can be pooled (:func:`pooled`).
+    ``url_of(i)``, if given, is the URL of the i-th request (``url`` otherwise)."""
     latencies: list[float] = []
     errors = 0
     interval = 1.0 / rate
     total = int(rate * seconds)
 
-    async def one(session: aiohttp.ClientSession, scheduled: float) -> None:
+    async def one(session: aiohttp.ClientSession, scheduled: float, target: str) -> None:
         nonlocal errors
         try:
-            async with session.request(method, url, data=body, headers=headers) as resp:
+            async with session.request(method, target, data=body, headers=headers) as resp:
                 await resp.read()
                 if resp.status >= 400:
                     errors += 1
@@ -186,7 +189,7 @@ async def fixed_rate(
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(session, scheduled)))
+            tasks.append(asyncio.create_task(one(session, scheduled, url_of(i) if url_of else url)))
         await asyncio.gather(*tasks)
     ms = [x * 1000 for x in latencies]
     if samples is not None:
