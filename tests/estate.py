@@ -26,9 +26,13 @@ from gateway.settings import GatewaySettings
 from gateway.tokens import SIGNER, keyring
 from services.process.availability.keys import Keys as AvailabilityKeys
 from services.process.orders.keys import Keys as OrderKeys
+from services.process.orders.tracking import GROUP as ORDERS_FACTS_GROUP
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.pos.settings import SandboxPosSettings
+from services.sandbox.wms.settings import SandboxWmsSettings
+from services.sandbox.wms.sim import SIGNATURE_HEADER as WMS_SIGNATURE
+from services.sandbox.wms.sim import signature as wms_signature
 from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.identity import HEADER, Identity, Minter, publish_keys
@@ -361,10 +365,38 @@ class TestEstate:
         )
         assert answer.status_code == 200, answer.text
 
-    def ship(self, order_id: str) -> None:
-        """The WMS dispatches the order's fulfilment order (``/_sim/ship``: the webhook a 3PL sends)."""
-        answer = httpx.post(self.url("sandbox-wms") + "/_sim/ship", json={"order_reference": order_id}, timeout=10)
+    def ship(self, order_id: str, carrier: str | None = None) -> dict[str, Any]:
+        """The WMS dispatches the fulfilment order ``order_id`` (an order's id, or ``<id>-<n>`` for a part of a
+        split order) with ``carrier`` (else one the sandbox picks) (``/_sim/ship``: the webhook a 3PL sends);
+        returns the sandbox's answer: ``shipment`` (its id, carrier, tracking number...) and ``webhooks``."""
+        body = {"order_reference": order_id, **({"carrier": carrier} if carrier else {})}
+        answer = httpx.post(self.url("sandbox-wms") + "/_sim/ship", json=body, timeout=10)
         assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    def resend_wms_webhook(self, webhook_id: str) -> str:
+        """The WMS sends what notification ``webhook_id`` said once more under a new notification id (a 3PL's
+        at-least-once delivery may): the same data, signed as the sandbox signs, to the same URL; returns the new
+        id once the receiver accepted it (the bus de-duplicates by notification id, so this one is published)."""
+        ((url, raw),) = self.sql("sandbox-wms", "SELECT url, body FROM _webhooks WHERE id = ?", (webhook_id,))
+        envelope = json.loads(raw)
+        envelope["id"] = f"evt_{uuid.uuid4().hex[:16]}"
+        body = json.dumps(envelope).encode()
+        secret = self.settings_of(SandboxWmsSettings).wms_webhook_secret
+        headers = {"Content-Type": "application/json", WMS_SIGNATURE: wms_signature(secret, int(time.time()), body)}
+        answer = httpx.post(url, content=body, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return str(envelope["id"])
+
+    def facts_settled(self, order_id: str) -> bool:
+        """Whether process-orders has taken every fulfilment fact on the stream (its consumer group has none
+        pending and none unread) and applied, or set aside as already applied, every one parked against the order."""
+        if self._redis.hlen(self._order_keys.facts(order_id)):
+            return False
+        for group in self._redis.xinfo_groups(self.stream("fulfilment")):
+            if group["name"] == ORDERS_FACTS_GROUP.encode():
+                return bool(group["pending"] == 0 and group["lag"] == 0)
+        return False
 
     def deliver(self, order_id: str) -> None:
         """The carrier delivers the shipped order (``/_sim/deliver``)."""

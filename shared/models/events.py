@@ -46,12 +46,16 @@ class InventoryAdjusted(Model, kw_only=True):
 
 
 class ShipmentDispatched(Model, kw_only=True):
+    """A parcel left a DC: its carrier and tracking number, and the vendor's own tracking link when the back-end
+    gives one (``tracking_url``; absent in facts published before it existed)."""
+
     shipment_ref: str
     order_ref: str
     location: LocationId
     carrier: str
     tracking_number: str
     lines: list[FulfilmentLine]
+    tracking_url: str | None = None
 
 
 class DeliveryCompleted(Model, kw_only=True):

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from shared.models.common import MAX_LINES, Address, Currency, LocationId, MinorUnits, Model, Qty, Ref, Sku
+from shared.models.fulfilment import FulfilmentLine
 
 OrderState = Literal[
     "received",
@@ -91,6 +92,29 @@ class Customer(Model, kw_only=True):
     email: Annotated[str, Meta(max_length=200)] | None = None
 
 
+class OrderShipment(Model, kw_only=True):
+    """One parcel of the order on its way: what a ``shipment.dispatched`` fact said about it (DESIGN §4). A split
+    order ships as several parcels, each its own. ``shipment_ref`` is the back-end's shipment id (the WMS's; one
+    parcel is recorded once, however often its fact is delivered); ``tracking_url`` is the vendor's own link if it
+    gave one, else the carrier's public track-and-trace page (process-orders' carrier table), null for a carrier
+    that table does not know; ``shipped_at`` is when it left ``location`` (UTC); ``lines`` are the units in it, per
+    SKU, as the fact lists them."""
+
+    shipment_ref: Annotated[str, Meta(description="The back-end's shipment id (the WMS's `shp_...`).")]
+    carrier: Annotated[str, Meta(description="The carrier, as the warehouse names it (`PostNL`, `DHL Parcel`...).")]
+    tracking_number: Annotated[str, Meta(description="The carrier's tracking number (barcode) of the parcel.")]
+    tracking_url: Annotated[
+        str | None,
+        Meta(
+            description="Where the customer follows the parcel: the vendor's link, else the carrier's public "
+            "track-and-trace page; null for a carrier without a known page."
+        ),
+    ] = None
+    shipped_at: Annotated[datetime, Meta(description="When the parcel left the DC (UTC).")]
+    location: LocationId
+    lines: Annotated[list[FulfilmentLine], Meta(description="The units in the parcel, per SKU.")] = []
+
+
 class Order(Model, kw_only=True):
     id: Ref
     owner: str
@@ -107,6 +131,9 @@ class Order(Model, kw_only=True):
     updated_at: datetime
     # Why the order is rejected, failed, cancelled or waiting (pending_backend); absent otherwise.
     reason: str | None = None
+    # The parcels shipped so far, in the order their facts were applied (empty before the DC ships; an answer
+    # stored before shipments were kept decodes with none).
+    shipments: list[OrderShipment] = []
 
 
 class TimelineEntry(Model, kw_only=True):

@@ -33,8 +33,21 @@ class PartnerLine(Model, kw_only=True):
     location: LocationId | None = None
 
 
+class PartnerTracking(Model, kw_only=True):
+    """One parcel of the order on its way."""
+
+    carrier: Annotated[str, Meta(description="The carrier, as the warehouse names it (`PostNL`, `DHL Parcel`...).")]
+    tracking_number: Annotated[str, Meta(description="The carrier's tracking number of the parcel.")]
+    url: Annotated[
+        str | None,
+        Meta(description="The carrier's track-and-trace page of the parcel; null for a carrier without a known one."),
+    ]
+    shipped_at: Annotated[datetime, Meta(description="When the parcel left the warehouse (UTC).")]
+
+
 class PartnerOrder(Priced, kw_only=True):
-    """An order in the ``/partner/v1`` contract."""
+    """An order in the ``/partner/v1`` contract; ``tracking`` lists its parcels once shipped (a split order ships
+    as several), in the order they left."""
 
     id: str
     status: OrderState
@@ -42,6 +55,10 @@ class PartnerOrder(Priced, kw_only=True):
     fulfilment: FulfilmentMode
     store: LocationId | None = None
     lines: list[PartnerLine]
+    tracking: Annotated[
+        list[PartnerTracking],
+        Meta(description="The parcels shipped so far, in the order they left; empty before."),
+    ]
 
 
 class PartnerEvent(Model, kw_only=True):
@@ -62,6 +79,12 @@ def order(found: Order) -> PartnerOrder:
         lines=[
             PartnerLine(line_id=x.line_id, sku=x.sku, qty=x.qty, unit_price=x.unit_price, location=x.location)
             for x in found.lines
+        ],
+        tracking=[
+            PartnerTracking(
+                carrier=s.carrier, tracking_number=s.tracking_number, url=s.tracking_url, shipped_at=s.shipped_at
+            )
+            for s in found.shipments
         ],
         **priced(found),
     )

@@ -1,5 +1,5 @@
 """How experience-web shows orders and products. Orders: the whole order (a web page has room for it), with links
-to what the shopper may do next. Products: the ERP's item with its price and its availability for delivery and
+to what the shopper may do next, and the tracking of each parcel once shipped. Products: the ERP's item with its price and its availability for delivery and
 for pickup (the nearest stores with stock for a postal code); a catalogue search lists each hit with its price and
 a summary of its availability. Each product answer says what the gateway's cache needs to know of it (whether it
 is whole, its tags: common/views.py's ``Shown``). Pure functions over the layer below's canonical answers (read by
@@ -29,14 +29,30 @@ class WebLinks(Model, kw_only=True):
     cancel: str
 
 
+class WebTracking(Model, kw_only=True):
+    """One parcel of the order on its way, as the shopper follows it."""
+
+    carrier: Annotated[str, Meta(description="The carrier, as the warehouse names it (`PostNL`, `DHL Parcel`...).")]
+    tracking_number: Annotated[str, Meta(description="The carrier's tracking number of the parcel.")]
+    url: Annotated[
+        str | None,
+        Meta(description="The carrier's track-and-trace page of the parcel; null for a carrier without a known one."),
+    ]
+    shipped_at: Annotated[datetime, Meta(description="When the parcel left the warehouse (UTC).")]
+
+
 class WebOrder(Priced, kw_only=True):
-    """The whole order as the web shop shows it (its owner aside), with links."""
+    """The whole order as the web shop shows it (its owner aside), with links and, once it ships, ``tracking``:
+    one entry per parcel (a split order ships as several), in the order they left."""
 
     id: str
     state: OrderState
     customer: Customer
     fulfilment: Fulfilment
     lines: list[OrderLine]
+    tracking: Annotated[
+        list[WebTracking], Meta(description="The parcels shipped so far, in the order they left; empty before.")
+    ]
     links: WebLinks
 
 
@@ -48,13 +64,20 @@ def order(found: Order) -> WebOrder:
         customer=found.customer,
         fulfilment=found.fulfilment,
         lines=found.lines,
+        tracking=[
+            WebTracking(
+                carrier=s.carrier, tracking_number=s.tracking_number, url=s.tracking_url, shipped_at=s.shipped_at
+            )
+            for s in found.shipments
+        ],
         **priced(found),
         links=WebLinks(order=path, timeline=f"{path}/timeline", cancel=f"{path}/cancel"),
     )
 
 
 def entry(found: TimelineEntry) -> TimelineEntry:
-    """A web timeline shows every transition as it is: time, state, system, document id, correlation id."""
+    """A web timeline shows every transition as it is: time, state, system, document id, correlation id, detail
+    (``shipped``: ``shipment.dispatched: <carrier> <tracking number>``)."""
     return found
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderState
+from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderShipment, OrderState
 from shared.models.returns import Return, ReturnLine, ReturnState
 from shared.problems import ProblemError
 
@@ -111,6 +111,9 @@ class OrderRecord(msgspec.Struct, kw_only=True):
     returned: dict[str, int] = {}
     returns: list[str] = []
     correlation_id: str | None = None
+    # The parcels shipped so far (shipment.dispatched facts), each once; a record written before they were kept
+    # decodes with none.
+    shipments: list[OrderShipment] = []
 
     def view(self) -> Order:
         return Order(
@@ -128,6 +131,7 @@ class OrderRecord(msgspec.Struct, kw_only=True):
             created_at=self.created_at,
             updated_at=self.updated_at,
             reason=self.reason,
+            shipments=self.shipments,
         )
 
     def line(self, line_id: str) -> OrderLine | None:
@@ -170,6 +174,24 @@ class OrderRecord(msgspec.Struct, kw_only=True):
             )
         self.compensate("cancelled", reason)
         self.attempts = 0
+
+    # --- shipments ---------------------------------------------------------------------------------------------
+
+    def has_shipment(self, shipment_ref: str, carrier: str, tracking_number: str) -> bool:
+        """Whether this parcel is kept already: the same back-end shipment, or the same carrier's tracking number
+        (a fact delivered again, or sent again under a new notification id)."""
+        return any(
+            s.shipment_ref == shipment_ref
+            or (s.tracking_number == tracking_number and s.carrier.casefold() == carrier.casefold())
+            for s in self.shipments
+        )
+
+    def add_shipment(self, shipment: OrderShipment) -> bool:
+        """Keep a parcel of the order, once; False (and nothing kept) if it is kept already."""
+        if self.has_shipment(shipment.shipment_ref, shipment.carrier, shipment.tracking_number):
+            return False
+        self.shipments.append(shipment)
+        return True
 
     # --- returns -----------------------------------------------------------------------------------------------
 

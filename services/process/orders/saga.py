@@ -18,17 +18,21 @@ caller hears 503: replaying its Idempotency-Key places the *same* order again (a
 
 Back-end facts (a shipment, a pickup, a receipt) may arrive before the saga recorded the step that caused them:
 they are parked against the order and applied as soon as the order's state admits them (:meth:`settle_facts`),
-so the order ends in the state the facts say, whatever the order in which facts and steps came in.
+so the order ends in the state the facts say, whatever the order in which facts and steps came in. A shipment
+also leaves its parcel on the order (carrier, tracking number, tracking URL: ``Order.shipments``), once per parcel
+however often its fact arrives.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from services.process.orders.backends import SYSTEM_OF, Backends, Refused
+from services.process.orders.carriers import tracking_url
 from services.process.orders.driver import Driver
 from services.process.orders.intake import Intake, Rejected, received, request_of
 from services.process.orders.records import AFTER_RELEASE, FINAL, Group, OrderRecord, Step
@@ -39,6 +43,7 @@ from shared.changes import Change
 from shared.clock import now_ms
 from shared.locks import Fenced, Lock
 from shared.models.availability import ReservationLineRequest, ReservationRequest
+from shared.models.common import to_utc
 from shared.models.events import (
     DeliveryCompleted,
     Event,
@@ -47,7 +52,7 @@ from shared.models.events import (
     ShipmentDispatched,
 )
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, PickupTaskRequest
-from shared.models.orders import CancelRequest, OrderRequest, SalesOrderLine, SalesOrderRequest
+from shared.models.orders import CancelRequest, OrderRequest, OrderShipment, SalesOrderLine, SalesOrderRequest
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.orders.saga")
@@ -370,7 +375,7 @@ class Saga(Driver[OrderRecord]):
         applied = False
         for event in parked:
             outcome = self._apply_fact(change, record, event)
-            if outcome in ("applied", "reported"):
+            if outcome in ("applied", "reported", "duplicate"):
                 change.hdel(self.store.keys.facts(record.id), event.id)
                 applied = True
         if applied:
@@ -379,56 +384,113 @@ class Saga(Driver[OrderRecord]):
 
     def _apply_fact(self, change: Change, record: OrderRecord, event: Event) -> str:
         """``applied``, ``wait`` (not yet: the saga has not reached the step the fact follows), ``reported`` (about
-        an order that ended otherwise) or ``skip`` (not an order fact)."""
-        payload: Any
-        if event.type == "shipment.dispatched":
-            payload = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
-            ref, document = payload.order_ref, payload.shipment_ref
-        elif event.type == "delivery.completed":
-            payload = msgspec.convert(event.payload, DeliveryCompleted, strict=False)
-            ref, document = payload.order_ref, payload.shipment_ref
-        elif event.type in ("pickup.ready", "pickup.completed"):
-            payload = msgspec.convert(
-                event.payload, PickupReady if event.type == "pickup.ready" else PickupCompleted, strict=False
-            )
-            ref, document = payload.task_ref, payload.task_ref
-        else:
+        an order that ended otherwise), ``duplicate`` (a parcel the order keeps already: nothing changes, not even
+        the timeline) or ``skip`` (not an order fact).
+
+        A shipment, once applied or reported, is kept on the order with its carrier, tracking number and tracking
+        URL (:meth:`OrderRecord.add_shipment`, once per parcel); the timeline entry it makes names them."""
+        fact = read_fact(event)
+        if fact is None:
             return "skip"  # not an order's fact: a return's receipt (returns.py settles those)
-        group = next((g for g in record.groups if g.ref == ref), None)
+        parcel = fact.parcel
+        if parcel is not None and record.has_shipment(parcel.shipment_ref, parcel.carrier, parcel.tracking_number):
+            log.info("order %s: %s of %s again (event %s): kept once", record.id, event.type, fact.document, event.id)
+            return "duplicate"
         system = event.source
         if record.state in FINAL:
-            log.warning("order %s is %s but %s reports %s for %s", record.id, record.state, system, event.type, ref)
+            log.warning(
+                "order %s is %s but %s reports %s for %s", record.id, record.state, system, event.type, fact.ref
+            )
+            if parcel is not None:  # the parcel is on its way all the same: it can be followed
+                record.add_shipment(shipment_of(record, parcel, event))
             self.note(
                 change,
                 record,
                 system,
-                f"{event.type} after the order was {record.state}: reported",
-                document_id=document,
+                f"{fact.detail} after the order was {record.state}: reported",
+                document_id=fact.document,
             )
             return "reported"
         if record.state not in AFTER_RELEASE:
             return "wait"
-        if event.type == "shipment.dispatched" and group is not None:
-            group.shipped = True
+        group = next((g for g in record.groups if g.ref == fact.ref), None)
+        if parcel is not None:
+            record.add_shipment(shipment_of(record, parcel, event))
+            if group is not None:
+                group.shipped = True
         elif event.type == "delivery.completed" and group is not None:
             group.shipped = group.delivered = True
-        targets = {
-            "shipment.dispatched": ("shipped", {"released"}),
-            "delivery.completed": ("delivered", {"released", "shipped"}),
-            "pickup.ready": ("ready_for_pickup", {"released"}),
-            "pickup.completed": ("picked_up", {"released", "ready_for_pickup"}),
-        }
-        target, sources = targets[event.type]
-        done = (
-            all(g.shipped for g in record.groups)
-            if target == "shipped"
-            else (all(g.delivered for g in record.groups) if target == "delivered" else True)
-        )
-        if record.state in sources and done:
-            self.transition(change, record, target, system, document_id=document, detail=event.type)
+        target, sources = TARGETS[event.type]
+        if record.state in sources and _every_part(record, target):
+            self.transition(change, record, target, system, document_id=fact.document, detail=fact.detail)
         else:
-            self.note(change, record, system, event.type, document_id=document)
+            self.note(change, record, system, fact.detail, document_id=fact.document)
         return "applied"
+
+
+# The state an order fact moves an order to, and the states it moves it from.
+TARGETS: dict[str, tuple[str, frozenset[str]]] = {
+    "shipment.dispatched": ("shipped", frozenset({"released"})),
+    "delivery.completed": ("delivered", frozenset({"released", "shipped"})),
+    "pickup.ready": ("ready_for_pickup", frozenset({"released"})),
+    "pickup.completed": ("picked_up", frozenset({"released", "ready_for_pickup"})),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFact:
+    """What an order fact names: the fulfilment document's ref (``ref``: the order's, or a split part's), the
+    back-end's document (``document``), the timeline's detail, and for a shipment its parcel."""
+
+    ref: str
+    document: str
+    detail: str
+    parcel: ShipmentDispatched | None = None
+
+
+def read_fact(event: Event) -> OrderFact | None:
+    """The order fact an event carries, or None if it is not one (a return's receipt)."""
+    if event.type == "shipment.dispatched":
+        parcel = msgspec.convert(event.payload, ShipmentDispatched, strict=False)
+        detail = f"{event.type}: {parcel.carrier} {parcel.tracking_number}"
+        return OrderFact(ref=parcel.order_ref, document=parcel.shipment_ref, detail=detail, parcel=parcel)
+    if event.type == "delivery.completed":
+        delivered = msgspec.convert(event.payload, DeliveryCompleted, strict=False)
+        return OrderFact(ref=delivered.order_ref, document=delivered.shipment_ref, detail=event.type)
+    if event.type == "pickup.ready":
+        ready = msgspec.convert(event.payload, PickupReady, strict=False)
+        return OrderFact(ref=ready.task_ref, document=ready.task_ref, detail=event.type)
+    if event.type == "pickup.completed":
+        collected = msgspec.convert(event.payload, PickupCompleted, strict=False)
+        return OrderFact(ref=collected.task_ref, document=collected.task_ref, detail=event.type)
+    return None
+
+
+def shipment_of(record: OrderRecord, fact: ShipmentDispatched, event: Event) -> OrderShipment:
+    """The parcel a ``shipment.dispatched`` fact reports, as the order keeps it: shipped when the fact happened
+    (``event.occurred_at``, UTC), with the vendor's tracking link or the carrier's page (carriers.py) for the
+    order's ship-to address."""
+    return OrderShipment(
+        shipment_ref=fact.shipment_ref,
+        carrier=fact.carrier,
+        tracking_number=fact.tracking_number,
+        tracking_url=tracking_url(
+            fact.carrier, fact.tracking_number, record.fulfilment.ship_to, given=fact.tracking_url
+        ),
+        shipped_at=to_utc(event.occurred_at),
+        location=fact.location,
+        lines=fact.lines,
+    )
+
+
+def _every_part(record: OrderRecord, target: str) -> bool:
+    """Whether every part of a split order has come as far as ``target`` (shipped, delivered); other targets
+    move the order at once."""
+    if target == "shipped":
+        return all(g.shipped for g in record.groups)
+    if target == "delivered":
+        return all(g.delivered for g in record.groups)
+    return True
 
 
 STEPS = {

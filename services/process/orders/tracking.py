@@ -1,6 +1,7 @@
 """Fulfilment facts advance orders and returns: a consumer group on the ``fulfilment`` stream.
 
-``shipment.dispatched`` -> shipped, ``delivery.completed`` -> delivered (a split order moves when all its
+``shipment.dispatched`` -> shipped (each parcel, with its carrier, tracking number and tracking URL, is kept on
+the order once: ``Order.shipments``), ``delivery.completed`` -> delivered (a split order moves when all its
 parts have), ``pickup.ready`` -> ready_for_pickup, ``pickup.completed`` -> picked_up, ``receipt.received`` of a
 return's receipt -> the return goes on to its credit memo. Facts about documents that are not ours (a supplier
 delivery, a till sale) are acknowledged and ignored.

@@ -26,6 +26,7 @@ CONTRACT = {
     "created_at",
     "updated_at",
     "reason",
+    "tracking",
 }
 
 
@@ -41,6 +42,7 @@ def test_a_partner_sees_only_its_own_orders_in_the_partner_contract(estate: Test
     assert set(order) == CONTRACT, order
     assert placed.headers["location"] == f"/partner/v1/orders/{order['id']}"
     assert order["status"] == "released" and order["customer_id"] == "shop-77" and order["fulfilment"] == "ship"
+    assert order["tracking"] == []  # not shipped yet
     assert set(order["lines"][0]) == {"line_id", "sku", "qty", "unit_price", "location"}
     assert partner.place(order_body(sku, 2, customer="shop-77"), us, key).json() == order  # replayed
     assert partner.get(f"/orders/{order['id']}", us).json() == order

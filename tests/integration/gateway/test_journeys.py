@@ -1,8 +1,10 @@
 """Through the gateway end to end: a shopper and a partner from their credential to an order and its timeline,
-every hop real (gateway -> experience API -> process-orders -> availability and the system APIs)."""
+every hop real (gateway -> experience API -> process-orders -> availability and the system APIs); a shopper from
+a product page to the tracking of the parcel the DC shipped (issue 9)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -70,3 +72,53 @@ def test_a_partner_goes_from_key_to_order_to_status(
     cancelled = gateway.post(f"/partner/v1/orders/{order_id}/cancel", json={"reason": "test"}, headers=auth)
     assert cancelled.status_code in (200, 409), cancelled.text
     assert estate.order_record(order_id)["owner"] == f"partner:{partner}"
+
+
+# A shopper may make 100 requests a minute (gateway/limits.toml): a poll every 0.25 s for 10 s stays within it.
+POLL_S = 0.25
+SHIPPED_DEADLINE_S = 10.0
+
+
+def test_a_web_shopper_goes_from_product_page_to_tracking(
+    estate: TestEstate, gateway: httpx.Client, shopper_token: Callable[..., str]
+) -> None:
+    (sku,) = estate.fresh_skus(1)
+    estate.set_dc_stock(sku, 4)
+    customer, key = _ids()
+    auth = {"Authorization": f"Bearer {shopper_token(customer, 'web')}"}
+    product = gateway.get(f"/web/v1/products/{sku}", headers=auth)
+    assert product.status_code == 200, product.text
+    assert product.json()["sku"] == sku and product.json()["availability"]["status"] == "in_stock"
+
+    placed = gateway.post(
+        "/web/v1/orders", json=order_body(sku, 1, customer=customer), headers={**auth, "Idempotency-Key": key}
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    assert placed.json()["tracking"] == []
+    parcel = estate.ship(order_id, carrier="PostNL")["shipment"]  # the WMS's webhook comes in through the gateway
+
+    deadline = time.monotonic() + SHIPPED_DEADLINE_S
+    while True:
+        timeline = gateway.get(f"/web/v1/orders/{order_id}/timeline", headers=auth)
+        assert timeline.status_code == 200, timeline.text
+        shipped = [entry for entry in timeline.json() if entry["state"] == "shipped"]
+        if shipped:
+            break
+        assert time.monotonic() < deadline, f"not shipped within {SHIPPED_DEADLINE_S} s: {timeline.text}"
+        time.sleep(POLL_S)
+    number = parcel["tracking_number"]
+    assert shipped[0]["detail"] == f"shipment.dispatched: PostNL {number}"
+
+    read = gateway.get(f"/web/v1/orders/{order_id}", headers=auth)
+    assert read.status_code == 200, read.text
+    assert read.json()["state"] == "shipped"
+    # The order ships to 1015 CJ, NL (tests/estate.py's ADDRESS): PostNL's page is found by barcode and destination.
+    assert read.json()["tracking"] == [
+        {
+            "carrier": "PostNL",
+            "tracking_number": number,
+            "url": f"https://jouw.postnl.nl/track-and-trace/{number}-NL-1015CJ",
+            "shipped_at": parcel["dispatched_at"],
+        }
+    ]
