@@ -13,9 +13,11 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from msgspec import Meta
 
-SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# An id starts with a letter or digit: "." and ".." are path segments of their own (a client or proxy resolves
+# /orders/../returns to /returns), never an id.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 LOCATION_PATTERN = r"^(dc|store)-[a-z0-9][a-z0-9-]{0,39}$"
-REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 # A postal code of any country's format: a letter or digit, then letters, digits, spaces or dashes (2-12 in all).
 POSTAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 -]{1,11}$"
 MAX_LINE_QTY = 10_000
