@@ -27,6 +27,7 @@ refusals with the kernel's one problem mapping (shared/service.py ``problem_of``
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -52,6 +53,7 @@ from shared.problems import ProblemError
 from shared.service import is_http, problem_answer, problem_of
 
 _OPTIONS = "OPTIONS"
+_DOT_SEGMENT = re.compile(r"/\.{1,2}(/|$)")
 
 
 class GatewayEdge:
@@ -80,13 +82,28 @@ class GatewayEdge:
         prefix, route, allowed = self.table.match(method, scope["path"])
         status = 500
         try:
-            if prefix is None or (method == _OPTIONS and self.cors is not None):
+            if _DOT_SEGMENT.search(scope["path"]):
+                status = await self._refuse(scope, send, current)
+            elif prefix is None or (method == _OPTIONS and self.cors is not None):
                 status = await self._litestar(scope, receive, send)
             else:
                 scope["path_template"] = prefix  # the route label of the kernel's request metrics
                 status = await self._forwarded(scope, receive, send, current, route, allowed)
         finally:
             accesslog.record(scope, current, status, started)
+
+    async def _refuse(self, scope: HTTPScope, send: Send, current: Exchange) -> int:
+        """A path with a ``.`` or ``..`` segment: the route it matches here is not the path the hop would send
+        (clients and HTTP libraries resolve such segments), so it is refused before any policy."""
+        problem, headers = problem_of(
+            ProblemError("invalid-request", "a path may not hold '.' or '..' segments"),
+            method=scope["method"],
+            path=scope["path"],
+        )
+        status, fields, body = problem_answer(problem, headers)
+        await send({"type": "http.response.start", "status": status, "headers": fields})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return status
 
     async def _litestar(self, scope: HTTPScope, receive: Receive, send: Send) -> int:
         status = [500]

@@ -4,6 +4,7 @@ its own: the public contracts and their rendered reference."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -69,3 +70,29 @@ def test_the_gateway_serves_the_public_contracts_and_their_reference(gateway: ht
     assert index.status_code == 200 and all(f'href="/docs/{c}"' in index.text for c in ("web", "mobile", "partner"))
     assert_problem(gateway.get("/openapi/public-internal.json"), 404)
     assert_problem(gateway.get("/docs/internal"), 400)
+
+
+def _raw_get(base: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A GET of ``path`` exactly as written (HTTP clients resolve dot segments before sending)."""
+    url = httpx.URL(base)
+    with socket.create_connection((url.host, url.port), timeout=10) as conn:
+        lines = [f"GET {path} HTTP/1.1", f"Host: {url.host}", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def test_a_path_with_dot_segments_is_refused_before_any_policy(
+    estate: TestEstate, shopper_token: Callable[..., str], upstream_served: Callable[[], object]
+) -> None:
+    """/web/v1/products/../orders/o-1 matches the products route as written, but is /web/v1/orders/o-1 once an
+    HTTP library resolves it: taken as it is, a request would pass one route's policies and reach another's."""
+    auth = {"Authorization": f"Bearer {shopper_token(f'c-dots-{uuid.uuid4().hex[:6]}', 'web')}"}
+    before = upstream_served()
+    for path in ("/web/v1/products/../orders/o-1", "/web/v1/orders/./o-1", "/web/v1/orders/..", "/web/v1/%2e%2e/x"):
+        status, answer = _raw_get(estate.url("gateway"), path, auth)
+        assert status == 400 and b"invalid-request" in answer, (path, answer[:300])
+    assert upstream_served() == before
