@@ -57,6 +57,13 @@ def test_a_partner_goes_from_key_to_order_to_status(
     estate.set_dc_stock(sku, 5)
     partner = f"p-gw-{uuid.uuid4().hex[:8]}"
     auth = {"X-API-Key": partner_key(partner, "standard")}
+    bulk = gateway.post("/partner/v1/availability", json={"skus": [sku]}, headers=auth)
+    assert bulk.status_code == 200, bulk.text
+    (item,) = bulk.json()["items"]
+    at = {loc["location"]: loc["available"] for loc in item["locations"]}
+    assert item["sku"] == sku and at["dc-tlb"] == 5 and item["ship_to_home"]["available"] >= 5, item
+    # bulk availability costs 5 units of the plan (gateway/routes.toml): the headers say what is left
+    assert "r=" in bulk.headers["ratelimit"] and "partner-standard" in bulk.headers["ratelimit-policy"]
     placed = gateway.post(
         "/partner/v1/orders",
         json=order_body(sku, 1, customer="their-c-77"),
@@ -71,6 +78,10 @@ def test_a_partner_goes_from_key_to_order_to_status(
     assert [o["id"] for o in listed.json()["items"]] == [order_id]
     cancelled = gateway.post(f"/partner/v1/orders/{order_id}/cancel", json={"reason": "test"}, headers=auth)
     assert cancelled.status_code in (200, 409), cancelled.text
+    after = gateway.get(f"/partner/v1/orders/{order_id}", headers=auth)
+    assert after.status_code == 200 and ("ratelimit" in after.headers), after.text
+    if cancelled.status_code == 200:
+        assert after.json()["status"] == "cancelled", after.text
     assert estate.order_record(order_id)["owner"] == f"partner:{partner}"
 
 
