@@ -23,6 +23,7 @@ the request pipeline decides per route whether to fail open or closed.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -163,16 +164,33 @@ def _item(name: str, **params: int) -> Item:
     return item
 
 
+@functools.lru_cache(maxsize=256)
+def _policy_field(policies: tuple[tuple[str, int, int], ...]) -> str:
+    """``RateLimit-Policy`` of a set of policies (the same for every request counted against them)."""
+    field = SfList()
+    for name, limit, window_s in policies:
+        field.append(_item(name, q=limit, w=window_s))
+    return str(field)
+
+
+@functools.lru_cache(maxsize=256)
+def _name(policy: str) -> str:
+    """A policy's name as a Structured Field String (serialised by http-sfv, once per name)."""
+    return str(Item(policy))
+
+
 def headers(decisions: Sequence[Decision]) -> dict[str, str]:
     """``RateLimit-Policy`` and ``RateLimit`` (one list member per decision, in order) and, if any decision was
-    refused, ``Retry-After`` (the longest wait among the refused). Empty when there is no decision."""
+    refused, ``Retry-After`` (the longest wait among the refused). Empty when there is no decision.
+
+    The policy field is serialised once per set of policies; in ``RateLimit`` each member is the policy's name
+    (serialised once) with two non-negative Integer parameters, which RFC 9651 §4.1.4 writes as plain decimals
+    (equal to http-sfv's output: a unit test compares them)."""
     if not decisions:
         return {}
-    policies, limits = SfList(), SfList()
-    for d in decisions:
-        policies.append(_item(d.policy, q=d.limit, w=d.window_s))
-        limits.append(_item(d.policy, r=d.remaining, t=d.reset_s))
-    fields = {"RateLimit-Policy": str(policies), "RateLimit": str(limits)}
+    policy = _policy_field(tuple((d.policy, d.limit, d.window_s) for d in decisions))
+    limits = ", ".join(f"{_name(d.policy)};r={d.remaining};t={d.reset_s}" for d in decisions)
+    fields = {"RateLimit-Policy": policy, "RateLimit": limits}
     waits = [d.retry_after_s for d in decisions if d.retry_after_s is not None]
     if waits:
         fields["Retry-After"] = str(max(waits))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from http_sfv.item import Item
 from http_sfv.list import List as SfList
 
 from gateway.plans import DEFAULT_FILE, LimitsConfigError, Policy, UnknownPlan, decode, load
@@ -149,3 +150,23 @@ def test_a_policy_takes_one_rate() -> None:
     assert (Policy.parse("p", "10 per 2 seconds").limit, Policy.parse("p", "10 per 2 seconds").window_s) == (10, 2)
     with pytest.raises(ValueError):
         Policy.parse("p", "ten/minute")
+
+
+@pytest.mark.parametrize(
+    ("name", "remaining", "reset_s"),
+    [("web-shopper", 0, 0), ("partner-sandbox", 99, 60), ("a", 999_999_999, 1), ("x.y_z-1", 7, 59)],
+)
+def test_the_ratelimit_field_is_what_http_sfv_writes(name: str, remaining: int, reset_s: int) -> None:
+    """``RateLimit`` is assembled from the name http-sfv serialised and plain decimal Integers: byte for byte what
+    http-sfv writes for the same list."""
+    decisions = [
+        Decision(policy=name, limit=10**9, window_s=60, allowed=True, remaining=remaining, reset_s=reset_s),
+        Decision(policy="web-ip", limit=600, window_s=60, allowed=True, remaining=5, reset_s=3),
+    ]
+    expected = SfList()
+    for d in decisions:
+        item = Item(d.policy)
+        item.params["r"] = d.remaining
+        item.params["t"] = d.reset_s
+        expected.append(item)
+    assert headers(decisions)["RateLimit"] == str(expected)
