@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import http_sfv
 import httpx
 import msgspec
 import redis
@@ -684,3 +685,11 @@ def assert_problem(response: httpx.Response, status: int, slug: str | None = Non
     if slug:
         assert problem["type"].endswith("/" + slug), problem
     return problem  # type: ignore[no-any-return]
+
+
+def cache_status(answer: httpx.Response) -> dict[str, object]:
+    """The parameters of the gateway cache's member of ``Cache-Status`` (RFC 9211), e.g. ``{"hit": True, "ttl": 12}``."""
+    parsed = http_sfv.List()
+    parsed.parse(answer.headers["cache-status"].encode())
+    (member,) = [m for m in parsed if str(m.value) == "omnigate"]
+    return dict(member.params)

@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
 from estate.launcher import Estate, LaunchError
 from gateway.cli import mint_shopper_token
 from gateway.settings import GatewaySettings
-from tests.bench.gateway import LIMITS, ONLY, UNUSED
+from tests.bench.gateway import gateway_estate
 
 PREFIX = "bench-fresh:"
-ENV = {
-    "OMNIGATE_SEED_SKUS": "300",
-    "OMNIGATE_SEED_STORES": "6",
-    "OMNIGATE_LOG_LEVEL": "WARNING",
-    "OMNIGATE_KEY_PREFIX": PREFIX,
-}
 POLL_S = 0.005
 WARM_TIMEOUT_S = 5.0
 FRESH_TIMEOUT_S = 5.0
@@ -43,20 +34,9 @@ P99_TARGET_MS = 250.0
 
 def run(quick: bool = False) -> dict[str, Any]:
     sales = 40 if quick else 200
-    with tempfile.TemporaryDirectory() as tmp:
-        limits = Path(tmp) / "limits.toml"
-        limits.write_text(LIMITS)
-        env = {**ENV, **UNUSED, "OMNIGATE_GATEWAY_LIMITS_FILE": str(limits)}
-        estate = Estate(data_dir=Path(tmp) / "estate", free_ports=True, env=env, only=ONLY)
-        estate.start(timeout=120)
-        try:
-            token = asyncio.run(
-                mint_shopper_token(estate.settings_of(GatewaySettings), customer="bench", channel="web")
-            )
-            return _measure(estate, {"Authorization": f"Bearer {token}"}, sales)
-        finally:
-            estate.stop()
-            _clean(estate)
+    with gateway_estate(PREFIX) as (estate, _):
+        token = asyncio.run(mint_shopper_token(estate.settings_of(GatewaySettings), customer="bench", channel="web"))
+        return _measure(estate, {"Authorization": f"Bearer {token}"}, sales)
 
 
 def _stocked_pairs(estate: Estate, wanted: int) -> list[tuple[str, str]]:
@@ -124,12 +104,3 @@ def _measure(estate: Estate, auth: dict[str, str], sales: int) -> dict[str, Any]
             "reads_per_sale_p50": statistics.median(polls),
         },
     }
-
-
-def _clean(estate: Estate) -> None:
-    client = redis.Redis.from_url(estate.redis_url or "")
-    try:
-        for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()

@@ -54,12 +54,6 @@ from shared.settings import url_env_name
 from tests.bench.load import FixedRate, Saturation, cpu_seconds, fixed_rate, pooled, saturate
 
 PREFIX = "bench-gateway:"
-ENV = {
-    "OMNIGATE_SEED_SKUS": "300",
-    "OMNIGATE_SEED_STORES": "6",
-    "OMNIGATE_LOG_LEVEL": "WARNING",
-    "OMNIGATE_KEY_PREFIX": PREFIX,
-}
 ONLY = [
     "sandbox-erp",
     "sandbox-wms",
@@ -102,6 +96,44 @@ _SERVED = re.compile(r"^omnigate_http_requests_total\{(.*)\} (\S+)$", re.MULTILI
 _STATUS = re.compile(r'status="(\d+)"')
 
 
+def bench_env(prefix: str) -> dict[str, str]:
+    """The settings of a benchmark's estate: a small seed, warnings only, and a key prefix of its own."""
+    return {
+        "OMNIGATE_SEED_SKUS": "300",
+        "OMNIGATE_SEED_STORES": "6",
+        "OMNIGATE_LOG_LEVEL": "WARNING",
+        "OMNIGATE_KEY_PREFIX": prefix,
+    }
+
+
+@contextmanager
+def gateway_estate(prefix: str) -> Iterator[tuple[Estate, Path]]:
+    """The estate the gateway benchmarks measure (:data:`ONLY`, limits far above what a run sends) in a temporary
+    directory under the key ``prefix``, with that directory; stopped, and its keys removed, afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        limits = work / "limits.toml"
+        limits.write_text(LIMITS)
+        env = {**bench_env(prefix), **UNUSED, "OMNIGATE_GATEWAY_LIMITS_FILE": str(limits)}
+        estate = Estate(data_dir=work / "estate", free_ports=True, env=env, only=ONLY)
+        estate.start(timeout=120)
+        try:
+            yield estate, work
+        finally:
+            estate.stop()
+            clean(estate, prefix)
+
+
+def clean(estate: Estate, prefix: str) -> None:
+    """Remove a benchmark estate's keys from the shared Redis."""
+    client = redis.Redis.from_url(estate.redis_url or "")
+    try:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 @dataclass(frozen=True)
 class Way:
     """One way to the order: its URL, the headers it needs, and the process trees whose CPU it costs."""
@@ -114,44 +146,36 @@ class Way:
 
 def run(quick: bool = False) -> dict[str, Any]:
     seconds = 5 if quick else 15
-    with tempfile.TemporaryDirectory() as tmp:
-        limits = Path(tmp) / "limits.toml"
-        limits.write_text(LIMITS)
-        env = {**ENV, **UNUSED, "OMNIGATE_GATEWAY_LIMITS_FILE": str(limits)}
-        estate = Estate(data_dir=Path(tmp) / "estate", free_ports=True, env=env, only=ONLY)
-        estate.start(timeout=120)
-        try:
-            order_path, auth, identity, body = _seed(estate)
-            workers = {d.name: d.workers for d in load_estate()}["gateway"]
-            bare_env = {
-                "BENCH_BARE_UPSTREAM": estate.url("experience-web"),
-                "BENCH_BARE_IDENTITY": identity[HEADER],
-                "REDIS_URL": estate.redis_url or "",
-            }
-            with (
-                _server(Path(tmp), "raw", "tests.bench.raw_asgi:create_app", _raw_env(tmp, body), workers) as raw,
-                _server(Path(tmp), "bare", "tests.bench.bare_proxy:create_app", bare_env, workers) as bare,
-            ):
-                (raw_url, raw_pid), (bare_url, bare_pid) = raw, bare
-                upstream_pids = {name: estate.pid(name) for name in UPSTREAMS}
-                ways = [
-                    Way(
-                        "gateway",
-                        estate.url("gateway") + order_path,
-                        auth,
-                        {"gateway": estate.pid("gateway"), **upstream_pids},
-                    ),
-                    Way("direct", estate.url("experience-web") + order_path, identity, upstream_pids),
-                    Way("raw", raw_url + "/web/v1/orders/raw", {}, {"raw": raw_pid}),
-                    Way("bare", bare_url + order_path, {}, {"bare": bare_pid, **upstream_pids}),
-                ]
-                result = _measure(estate, ways, seconds)
-                result["order_bytes"] = len(body)
-                result["gateway_workers"] = workers
-                return result
-        finally:
-            estate.stop()
-            _clean(estate)
+    with gateway_estate(PREFIX) as (estate, work):
+        tmp = str(work)
+        order_path, auth, identity, body = _seed(estate)
+        workers = {d.name: d.workers for d in load_estate()}["gateway"]
+        bare_env = {
+            "BENCH_BARE_UPSTREAM": estate.url("experience-web"),
+            "BENCH_BARE_IDENTITY": identity[HEADER],
+            "REDIS_URL": estate.redis_url or "",
+        }
+        with (
+            _server(Path(tmp), "raw", "tests.bench.raw_asgi:create_app", _raw_env(tmp, body), workers) as raw,
+            _server(Path(tmp), "bare", "tests.bench.bare_proxy:create_app", bare_env, workers) as bare,
+        ):
+            (raw_url, raw_pid), (bare_url, bare_pid) = raw, bare
+            upstream_pids = {name: estate.pid(name) for name in UPSTREAMS}
+            ways = [
+                Way(
+                    "gateway",
+                    estate.url("gateway") + order_path,
+                    auth,
+                    {"gateway": estate.pid("gateway"), **upstream_pids},
+                ),
+                Way("direct", estate.url("experience-web") + order_path, identity, upstream_pids),
+                Way("raw", raw_url + "/web/v1/orders/raw", {}, {"raw": raw_pid}),
+                Way("bare", bare_url + order_path, {}, {"bare": bare_pid, **upstream_pids}),
+            ]
+            result = _measure(estate, ways, seconds)
+            result["order_bytes"] = len(body)
+            result["gateway_workers"] = workers
+            return result
 
 
 def _seed(estate: Estate) -> tuple[str, dict[str, str], dict[str, str], bytes]:
@@ -373,12 +397,3 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise LaunchError(f"the gateway benchmark gave up waiting for {what}")
         time.sleep(0.3)
-
-
-def _clean(estate: Estate) -> None:
-    client = redis.Redis.from_url(estate.redis_url or "")
-    try:
-        for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,16 +35,10 @@ from gateway.cli import SHOPPER_SCOPES, identity_of, mint_identity, mint_shopper
 from gateway.keys import Keys
 from gateway.settings import GatewaySettings
 from shared.identity import HEADER
-from tests.bench.gateway import LIMITS, ONLY, UNUSED, _raw_env, _server
+from tests.bench.gateway import _raw_env, _server, gateway_estate
 from tests.bench.load import cpu_seconds, ensure_wrk
 
 PREFIX = "bench-gwcache:"
-ENV = {
-    "OMNIGATE_SEED_SKUS": "300",
-    "OMNIGATE_SEED_STORES": "6",
-    "OMNIGATE_LOG_LEVEL": "WARNING",
-    "OMNIGATE_KEY_PREFIX": PREFIX,
-}
 TOKENS = 1000
 CONNECTIONS = 16
 TARGET_RATIO = 0.15
@@ -56,41 +49,32 @@ def run(quick: bool = False) -> dict[str, Any]:
     wrk = ensure_wrk()
     if wrk is None:
         raise LaunchError("wrk is needed (Debian package wrk)")
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        limits = work / "limits.toml"
-        limits.write_text(LIMITS)
-        env = {**ENV, **UNUSED, "OMNIGATE_GATEWAY_LIMITS_FILE": str(limits)}
-        estate = Estate(data_dir=work / "estate", free_ports=True, env=env, only=ONLY)
-        estate.start(timeout=120)
-        try:
-            settings = estate.settings_of(GatewaySettings)
-            path, tokens, body = _prepare(estate, settings)
-            workers = {d.name: d.workers for d in load_estate()}["gateway"]
-            rows: dict[str, Any] = {}
-            script = _wrk_script(work, path, tokens)
-            gateway_url = estate.url("gateway")
-            counts: list[int] = []
-            rows["gateway"] = _wrk(
-                wrk,
-                gateway_url,
-                script,
-                seconds,
-                pid=estate.pid("gateway"),
-                measured=lambda: counts.append(_limit_counts(estate)),
-            )
-            counted = counts[1] - counts[0]
-            with _server(work, "raw", "tests.bench.raw_asgi:create_app", _raw_env(tmp, body), workers) as (url, pid):
-                rows["raw"] = _wrk(wrk, url, script, seconds, pid=pid)
-            identity = asyncio.run(mint_identity(settings, identity_of("web", "bench", SHOPPER_SCOPES), ttl_s=900))
-            with _haproxy(work, estate, settings, identity, workers) as haproxy_url:
-                if haproxy_url is not None:
-                    probe = httpx.get(haproxy_url + path, headers={"Authorization": f"Bearer {tokens[1]}"}, timeout=10)
-                    rows["haproxy_probe"] = {"status": probe.status_code, "body": probe.text[:200]}
-                    rows["haproxy"] = _wrk(wrk, haproxy_url, script, seconds, pid=None)
-        finally:
-            estate.stop()
-            _clean(estate)
+    with gateway_estate(PREFIX) as (estate, work):
+        tmp = str(work)
+        settings = estate.settings_of(GatewaySettings)
+        path, tokens, body = _prepare(estate, settings)
+        workers = {d.name: d.workers for d in load_estate()}["gateway"]
+        rows: dict[str, Any] = {}
+        script = _wrk_script(work, path, tokens)
+        gateway_url = estate.url("gateway")
+        counts: list[int] = []
+        rows["gateway"] = _wrk(
+            wrk,
+            gateway_url,
+            script,
+            seconds,
+            pid=estate.pid("gateway"),
+            measured=lambda: counts.append(_limit_counts(estate)),
+        )
+        counted = counts[1] - counts[0]
+        with _server(work, "raw", "tests.bench.raw_asgi:create_app", _raw_env(tmp, body), workers) as (url, pid):
+            rows["raw"] = _wrk(wrk, url, script, seconds, pid=pid)
+        identity = asyncio.run(mint_identity(settings, identity_of("web", "bench", SHOPPER_SCOPES), ttl_s=900))
+        with _haproxy(work, estate, settings, identity, workers) as haproxy_url:
+            if haproxy_url is not None:
+                probe = httpx.get(haproxy_url + path, headers={"Authorization": f"Bearer {tokens[1]}"}, timeout=10)
+                rows["haproxy_probe"] = {"status": probe.status_code, "body": probe.text[:200]}
+                rows["haproxy"] = _wrk(wrk, haproxy_url, script, seconds, pid=None)
     raw_rps = rows["raw"]["rps"]
     summary: dict[str, Any] = {
         "tokens": TOKENS,
@@ -252,12 +236,3 @@ backend web
     finally:
         process.terminate()
         process.wait(10)
-
-
-def _clean(estate: Estate) -> None:
-    client = redis.Redis.from_url(estate.redis_url or "")
-    try:
-        for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()

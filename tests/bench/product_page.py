@@ -11,45 +11,27 @@ run sends.
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
 from estate.launcher import Estate
 from gateway.cli import mint_shopper_token
 from gateway.settings import GatewaySettings
-from tests.bench.gateway import LIMITS, ONLY, UNUSED
+from tests.bench.gateway import gateway_estate
 from tests.bench.load import cpu_seconds, fixed_rate
 
 PREFIX = "bench-page:"
-ENV = {
-    "OMNIGATE_SEED_SKUS": "300",
-    "OMNIGATE_SEED_STORES": "6",
-    "OMNIGATE_LOG_LEVEL": "WARNING",
-    "OMNIGATE_KEY_PREFIX": PREFIX,
-}
 RATE = 50.0
 MEASURED = ("gateway", "experience-web", "system-erp", "process-availability", "sandbox-erp")
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     seconds = 5 if quick else 20
-    with tempfile.TemporaryDirectory() as tmp:
-        limits = Path(tmp) / "limits.toml"
-        limits.write_text(LIMITS)
-        env = {**ENV, **UNUSED, "OMNIGATE_GATEWAY_LIMITS_FILE": str(limits)}
-        estate = Estate(data_dir=Path(tmp) / "estate", free_ports=True, env=env, only=ONLY)
-        estate.start(timeout=120)
-        try:
-            settings = estate.settings_of(GatewaySettings)
-            token = asyncio.run(mint_shopper_token(settings, customer="bench", channel="web"))
-            return _measure(estate, {"Authorization": f"Bearer {token}"}, seconds)
-        finally:
-            estate.stop()
-            _clean(estate)
+    with gateway_estate(PREFIX) as (estate, _):
+        settings = estate.settings_of(GatewaySettings)
+        token = asyncio.run(mint_shopper_token(settings, customer="bench", channel="web"))
+        return _measure(estate, {"Authorization": f"Bearer {token}"}, seconds)
 
 
 def _measure(estate: Estate, auth: dict[str, str], seconds: int) -> dict[str, Any]:
@@ -82,12 +64,3 @@ def _measure(estate: Estate, auth: dict[str, str], seconds: int) -> dict[str, An
             "cpu_us_per_request_total": round(sum(cpu.values()), 1),
         },
     }
-
-
-def _clean(estate: Estate) -> None:
-    client = redis.Redis.from_url(estate.redis_url or "")
-    try:
-        for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()

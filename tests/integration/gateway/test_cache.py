@@ -11,23 +11,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import http_sfv
 import httpx
 import pytest
 
 from gateway.routing import DEFAULT_FILE
-from tests.estate import TestEstate, assert_problem, order_body
+from tests.estate import TestEstate, assert_problem, cache_status, order_body
 
 PRODUCTS = "/web/v1/products"
 PURGE_DEADLINE_S = 5.0
-
-
-def _status(answer: httpx.Response) -> dict[str, object]:
-    """The parameters of our cache's member of ``Cache-Status`` (RFC 9211)."""
-    parsed = http_sfv.List()
-    parsed.parse(answer.headers["cache-status"].encode())
-    (member,) = [m for m in parsed if str(m.value) == "omnigate"]
-    return dict(member.params)
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def _stored(gateway: httpx.Client, sku: str, headers: dict[str, str]) -> httpx.R
     while True:
         answer = gateway.get(f"{PRODUCTS}/{sku}", headers=headers)
         assert answer.status_code == 200, answer.text
-        if _status(answer).get("stored"):
+        if cache_status(answer).get("stored"):
             return answer
         assert time.monotonic() < deadline, f"no answer kept within {PURGE_DEADLINE_S} s: {answer.headers}"
         time.sleep(0.1)
@@ -71,7 +62,7 @@ def _cached(gateway: httpx.Client, sku: str, headers: dict[str, str]) -> httpx.R
     """Read the product until an answer comes from the cache (the first one kept fetches and stores it)."""
     _stored(gateway, sku, headers)
     second = gateway.get(f"{PRODUCTS}/{sku}", headers=headers)
-    assert second.status_code == 200 and _status(second).get("hit"), second.headers
+    assert second.status_code == 200 and cache_status(second).get("hit"), second.headers
     return second
 
 
@@ -87,7 +78,7 @@ def test_a_product_answer_is_served_from_the_cache_without_reaching_experience_w
     estate: TestEstate, gateway: httpx.Client, shopper: dict[str, str], product: str
 ) -> None:
     first = _stored(gateway, product, shopper)
-    assert _status(first) in (
+    assert cache_status(first) in (
         {"fwd": "uri-miss", "fwd-status": 200, "stored": True},
         {"fwd": "stale", "fwd-status": 200, "stored": True},
     )
@@ -97,7 +88,7 @@ def test_a_product_answer_is_served_from_the_cache_without_reaching_experience_w
     assert _web_served(estate) == before, "a hit never reaches experience-web"
     for hit in hits:
         assert hit.status_code == 200 and hit.content == first.content
-        state = _status(hit)
+        state = cache_status(hit)
         assert state["hit"] is True and 0 < int(state["ttl"]) <= 30  # type: ignore[call-overload]
         assert 0 <= int(hit.headers["age"]) <= 30
         assert "ratelimit" in hit.headers, "a hit is counted against the limits like any request"
@@ -105,7 +96,7 @@ def test_a_product_answer_is_served_from_the_cache_without_reaching_experience_w
     etag = first.headers["etag"]
     unchanged = gateway.get(f"{PRODUCTS}/{product}", headers={**shopper, "If-None-Match": etag})
     assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.headers["etag"] == etag
-    assert _status(unchanged)["hit"] is True
+    assert cache_status(unchanged)["hit"] is True
     assert _web_served(estate) == before
 
 
@@ -116,7 +107,7 @@ def test_another_shopper_shares_public_answers_but_never_private_ones(
         {"Authorization": f"Bearer {shopper_token(f'c-cache-{uuid.uuid4().hex[:8]}', 'web')}"} for _ in range(2)
     )
     _cached(gateway, product, anna)
-    assert _status(gateway.get(f"{PRODUCTS}/{product}", headers=bram))["hit"] is True
+    assert cache_status(gateway.get(f"{PRODUCTS}/{product}", headers=bram))["hit"] is True
     # An order is private: every read goes to experience-web, which answers only its owner.
     placed = gateway.post(
         "/web/v1/orders",
@@ -138,7 +129,7 @@ def _purged(gateway: httpx.Client, sku: str, headers: dict[str, str], *, ship: i
     while True:
         answer = gateway.get(f"{PRODUCTS}/{sku}", headers=headers)
         assert answer.status_code == 200, answer.text
-        if not _status(answer).get("hit") and (ship is None or _ship(answer) == ship):
+        if not cache_status(answer).get("hit") and (ship is None or _ship(answer) == ship):
             return answer
         assert time.monotonic() < deadline, f"not purged within {PURGE_DEADLINE_S} s: {answer.headers}"
         time.sleep(0.1)  # (a shopper may read 100 times a minute)
@@ -188,7 +179,7 @@ def test_two_gateway_instances_share_their_hits(
     before = _web_served(estate)
     other = httpx.get(f"{second_gateway}{PRODUCTS}/{product}", headers=shopper)
     assert other.status_code == 200 and other.content == first.content
-    assert _status(other)["hit"] is True
+    assert cache_status(other)["hit"] is True
     assert other.headers["x-served-by"] != first.headers["x-served-by"]
     assert _web_served(estate) == before
 
@@ -217,19 +208,19 @@ def test_a_stale_answer_stands_in_while_the_process_layer_is_away(
     try:
         stood_in = gateway.get(f"{PRODUCTS}/{product}", headers=shopper)
         assert stood_in.status_code == 200 and stood_in.content == whole.content
-        state = _status(stood_in)
+        state = cache_status(stood_in)
         assert state["fwd"] == "stale" and state["fwd-status"] == 200 and int(state["ttl"]) < 0, state  # type: ignore[call-overload]
         assert state["detail"] == "upstream degraded"
         assert int(stood_in.headers["age"]) >= 1
         # Without an answer kept before, the caller gets the degraded one, and it is never stored.
         degraded = gateway.get(f"{PRODUCTS}/{never_seen}", headers=shopper)
         assert degraded.status_code == 200 and degraded.json()["availability"]["status"] == "unknown"
-        assert degraded.headers["cache-control"] == "no-store" and "stored" not in _status(degraded)
+        assert degraded.headers["cache-control"] == "no-store" and "stored" not in cache_status(degraded)
     finally:
         estate.resume("process-availability")
     # Back: the next whole answer replaces the stale one (once experience-web's breaker lets it try again).
     estate.wait_for(
-        lambda: _status(gateway.get(f"{PRODUCTS}/{product}", headers=shopper)).get("stored"),
+        lambda: cache_status(gateway.get(f"{PRODUCTS}/{product}", headers=shopper)).get("stored"),
         timeout=15,
         interval=0.25,  # (a shopper may read 100 times a minute)
         what="a whole answer stored again",
@@ -254,7 +245,7 @@ def test_a_price_change_purges_the_product_page(
         answer = gateway.get(f"{PRODUCTS}/{product}", headers=shopper)
         assert answer.status_code == 200, answer.text
         if answer.json()["price"]["amount"] == amount:
-            assert not _status(answer).get("hit"), "a new price is never served from a hit"
+            assert not cache_status(answer).get("hit"), "a new price is never served from a hit"
             break
         assert time.monotonic() < deadline, "the new price was not shown within 10 s"
         time.sleep(0.25)  # (a shopper may read 100 times a minute)

@@ -10,22 +10,13 @@ import time
 import uuid
 from collections.abc import Callable
 
-import http_sfv
 import httpx
 import pytest
 
-from tests.estate import TestEstate, assert_problem, order_body
+from tests.estate import TestEstate, assert_problem, cache_status, order_body
 
 PRODUCTS = "/mobile/v1/products"
 DEADLINE_S = 5.0
-
-
-def _status(answer: httpx.Response) -> dict[str, object]:
-    """The parameters of our cache's member of ``Cache-Status`` (RFC 9211)."""
-    parsed = http_sfv.List()
-    parsed.parse(answer.headers["cache-status"].encode())
-    (member,) = [m for m in parsed if str(m.value) == "omnigate"]
-    return dict(member.params)
 
 
 @pytest.fixture
@@ -48,7 +39,7 @@ def _from_cache(
     while True:
         kept = gateway.get(path, params=query, headers=headers)
         assert kept.status_code == 200, kept.text
-        if not (_status(kept).get("stored") or _status(kept).get("hit")):
+        if not (cache_status(kept).get("stored") or cache_status(kept).get("hit")):
             assert time.monotonic() < deadline, f"{path}: no answer kept: {kept.headers}"
             time.sleep(0.1)
             continue
@@ -56,7 +47,7 @@ def _from_cache(
         hits = [gateway.get(path, params=query, headers=headers) for _ in range(3)]
         unchanged = gateway.get(path, params=query, headers={**headers, "If-None-Match": kept.headers["etag"]})
         seen = [(h.status_code, h.headers.get("cache-status"), h.content == kept.content) for h in (*hits, unchanged)]
-        if all(_status(h).get("hit") for h in (*hits, unchanged)) and _mobile_served(estate) == before:
+        if all(cache_status(h).get("hit") for h in (*hits, unchanged)) and _mobile_served(estate) == before:
             assert all(h.status_code == 200 and h.content == kept.content for h in hits), seen
             assert unchanged.status_code == 304 and unchanged.content == b"", seen
             assert unchanged.headers["etag"] == kept.headers["etag"]
@@ -90,7 +81,7 @@ def test_mobile_products_and_pages_are_served_from_the_cache(
     for path, query in ((f"{PRODUCTS}/{sku}", {}), (PRODUCTS, {"q": sku})):
         while True:
             answer = gateway.get(path, params=query, headers=phone)
-            if not _status(answer).get("hit") and _count(answer) == counts[path] - 4:
+            if not cache_status(answer).get("hit") and _count(answer) == counts[path] - 4:
                 break
             assert time.monotonic() < deadline, f"{path} not purged within {DEADLINE_S} s: {answer.headers}"
             time.sleep(0.2)  # within the shopper's limit (100 a minute)
