@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench openapi openapi-check settings settings-check seed clean help
+.PHONY: run test lint unit bench openapi openapi-check openapi-release contracts-check settings settings-check seed clean help
 
 help:
 	@echo "make run      start the whole estate locally (Redis included); Ctrl-C stops it"
 	@echo "make test     create the virtualenv if needed, install, run the full suite"
 	@echo "make bench    run the benchmarks in tests/bench (JSON results in tests/bench/results/)"
 	@echo "make openapi  regenerate the committed OpenAPI documents in openapi/"
+	@echo "make openapi-release  record the public contracts as released (refused if a change breaks a client)"
 	@echo "make settings regenerate README.md's table of environment variables from the settings structs"
 	@echo "make seed     re-seed the sandbox back-ends (estate stopped)"
 	@echo "make lint     formatter check, ruff rules and the type checker (part of make test)"
@@ -45,6 +46,13 @@ openapi: $(STAMP)
 openapi-check: $(STAMP)
 	$(BIN)/python -m estate.openapi_export --check
 
+# Fails if a public contract breaks its released version (openapi/released/); a test runs the same check.
+contracts-check: $(STAMP)
+	$(BIN)/python -m estate.released --check
+
+openapi-release: $(STAMP)
+	$(BIN)/python -m estate.released --release
+
 settings: $(STAMP)
 	$(BIN)/python -m estate.settings_table --write
 
@@ -55,4 +63,4 @@ seed: $(STAMP)
 	$(BIN)/omnigate seed --force
 
 clean:
-	rm -rf $(VENV) .omnigate .pytest_cache
+	rm -rf $(VENV) .omnigate .pytest_cache estate/contract_diff/node_modules
