@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench openapi openapi-check openapi-release contracts-check settings settings-check seed clean help
+.PHONY: run test lint chromium unit bench openapi openapi-check openapi-release contracts-check settings settings-check seed clean help
 
 help:
 	@echo "make run      start the whole estate locally (Redis included); Ctrl-C stops it"
@@ -26,8 +26,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/omnigate up
 
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest tests
+
+# The browser tests (the rendered API reference) run in Debian's Chromium; elsewhere point OMNIGATE_CHROMIUM at one.
+chromium:
+	@command -v chromium >/dev/null || [ -n "$$OMNIGATE_CHROMIUM" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	       || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } \
+	  || echo "note: no Chromium (install Debian's chromium or set OMNIGATE_CHROMIUM); the browser tests will fail" >&2
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check shared services gateway estate tests

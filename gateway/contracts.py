@@ -1,18 +1,21 @@
 """The public contracts the gateway serves to integrators (issue 9): ``openapi/public-{web,mobile,partner}.json``,
 made from the experience APIs' documents and gateway/routes.toml by ``make openapi`` (estate/public_contracts.py)
-and committed, served as they are at ``/openapi/public-<channel>.json``, and rendered at ``/docs/<channel>`` with
-Litestar's Scalar renderer (the reference every deployable shows at ``/schema``); ``/docs`` lists them.
+and committed, served as they are at ``/openapi/public-<channel>.json``, and rendered at ``/docs/<channel>`` by
+Scalar (https://github.com/scalar/scalar, the renderer every deployable shows at ``/schema``) in the reader's
+browser; ``/docs`` lists them. Litestar's ``ScalarRenderPlugin`` always points Scalar at the app's own document, so
+the page is written here: Scalar's HTML embedding (a ``script#api-reference`` whose ``data-url`` names the channel's
+contract, then the bundle), the bundle from ``OMNIGATE_GATEWAY_DOCS_SCRIPT_URL``.
 """
 
 from __future__ import annotations
 
 import functools
+import html
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import MediaType, Request, Response, get
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.params import Parameter
 
 from shared.problems import not_found
@@ -21,7 +24,6 @@ OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 Channel = Literal["web", "mobile", "partner"]
 CHANNELS: tuple[Channel, ...] = ("web", "mobile", "partner")
 _CACHE = {"Cache-Control": "public, max-age=300"}
-_renderer = ScalarRenderPlugin()
 
 
 @functools.cache
@@ -34,6 +36,20 @@ def _document(channel: Channel) -> bytes:
 
 ChannelParam = Annotated[Channel, Parameter(description="The channel: web, mobile or partner")]
 
+
+# Scalar's options: the page loads nothing beyond the contract and the bundle (no web fonts, no hosted AI agent,
+# no developer toolbar), every tag open so the whole contract reads top to bottom.
+_SCALAR = html.escape(
+    json.dumps(
+        {
+            "withDefaultFonts": False,
+            "agent": {"disabled": True},
+            "showDeveloperTools": "never",
+            "defaultOpenAllTags": True,
+        }
+    ),
+    quote=True,
+)
 
 _FILES: dict[str, Channel] = {f"public-{c}.json": c for c in CHANNELS}
 
@@ -66,9 +82,18 @@ def docs_index() -> Response[str]:
 
 
 @get("/docs/{channel:str}", tags=["contracts"], summary="A channel's rendered reference", sync_to_thread=False)
-def docs(request: Request[Any, Any, Any], channel: ChannelParam) -> Response[bytes]:
-    schema: dict[str, Any] = msgspec.json.decode(_document(channel))
-    return Response(content=_renderer.render(request, schema), media_type=MediaType.HTML, headers=_CACHE)
+def docs(request: Request[Any, Any, Any], channel: ChannelParam) -> Response[str]:
+    """An HTML page on which Scalar renders ``/openapi/public-<channel>.json`` (404 if it is not installed)."""
+    _document(channel)
+    script = html.escape(request.app.state.settings.gateway_docs_script_url)
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1"><link rel=icon href="data:,">'
+        f"<title>Omnigate {channel} API reference</title></head><body>"
+        f'<script id=api-reference data-url="/openapi/public-{channel}.json" data-configuration="{_SCALAR}"></script>'
+        f'<script src="{script}" crossorigin></script></body></html>'
+    )
+    return Response(content=page, media_type=MediaType.HTML, headers=_CACHE)
 
 
 ROUTES = [public_contract, docs_index, docs]

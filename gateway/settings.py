@@ -77,6 +77,15 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
     gateway_jwks_timeout_s: Annotated[
         float, Meta(description="Time limit of one fetch of an external issuer's JWKS.")
     ] = 3.0
+    gateway_docs_script_url: Annotated[
+        str,
+        Meta(
+            description="Where the browser loads the API reference renderer of `/docs/<channel>` from (Scalar's "
+            "standalone bundle, npm `@scalar/api-reference`). The default is the pinned release on the jsDelivr CDN; "
+            "an installation without Internet access, or one that keeps third-party scripts off its origin, hosts "
+            "`dist/browser/standalone.js` of that package itself and names its URL here."
+        ),
+    ] = "https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.72.1/dist/browser/standalone.js"
     gateway_cors_origins: Annotated[
         str,
         Meta(
