@@ -82,6 +82,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
                     identities=CallerIdentities(ring, ttl_s=settings.gateway_identity_ttl_s),
                     trusted_proxies=settings.gateway_trusted_proxies,
                     cache=cache,
+                    docs_script_url=settings.gateway_docs_script_url,
                 ),
             )
             yield

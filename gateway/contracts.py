@@ -13,9 +13,9 @@ import functools
 import html
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import MediaType, Request, Response, get
+from litestar import MediaType, Response, get
 from litestar.params import Parameter
 
 from shared.problems import not_found
@@ -82,10 +82,10 @@ def docs_index() -> Response[str]:
 
 
 @get("/docs/{channel:str}", tags=["contracts"], summary="A channel's rendered reference", sync_to_thread=False)
-def docs(request: Request[Any, Any, Any], channel: ChannelParam) -> Response[str]:
+def docs(channel: ChannelParam, docs_script_url: str) -> Response[str]:
     """An HTML page on which Scalar renders ``/openapi/public-<channel>.json`` (404 if it is not installed)."""
     _document(channel)
-    script = html.escape(request.app.state.settings.gateway_docs_script_url)
+    script = html.escape(docs_script_url)
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1"><link rel=icon href="data:,">'

@@ -32,6 +32,7 @@ class Parts:
     identities: CallerIdentities
     trusted_proxies: int
     cache: ResponseCache  # in the cache Redis (CACHE_REDIS_URL)
+    docs_script_url: str  # the API reference renderer /docs/<channel> loads (OMNIGATE_GATEWAY_DOCS_SCRIPT_URL)
 
 
 WIRING = Wiring("gateway_parts", Parts)
