@@ -161,12 +161,10 @@ class GatewayEdge:
             try:
                 caller = await authenticate(parts, route, scope["headers"])
             except ProblemError as refusal:
-                try:
-                    await limiting.count(parts, route, scope, current, None)  # the client-IP limit, alone
-                except ProblemError as limited:
-                    if limited.status == 429:
-                        raise limited from refusal
-                raise
+                answer = await limiting.refused_credential(parts, route, scope, current, refusal)
+                if answer is refusal:
+                    raise
+                raise answer from refusal
             current.caller = caller
             current.consumer = caller.consumer
         cached = route.cache is not None and scope["method"] in SAFE_METHODS

@@ -21,7 +21,7 @@ import logging
 
 from litestar.types import HTTPScope
 
-from gateway import ratelimit
+from gateway import partners, ratelimit
 from gateway.access import Caller
 from gateway.deps import Parts
 from gateway.exchange import Exchange
@@ -44,11 +44,22 @@ async def count(
     ``read``: a key of the state Redis to read in the same round trip (a response cache entry); its value and
     the Redis clock are returned (None when nothing was counted or the counters were away)."""
     wanted = [kind for kind in route.limits if caller is not None or kind == "ip"]
+    # A partner API key from a worker's LRU may have been revoked since: its state is checked in the same round
+    # trip (gateway/partners.py), or on its own when the route counts no limit.
+    key_id = caller.client_id if caller is not None and caller.issuer == "apikey" else None
     if not wanted:
+        if key_id is not None:
+            await parts.partner_keys.check_active(key_id)
         return None
+    guard = parts.partner_keys.guard_key(key_id) if key_id is not None else None
     try:
         counted = [_policy(parts, route, kind, scope, caller) for kind in wanted]
-        current.decisions, prefetched = await parts.limiter.hit_and_read(counted, route.cost, read)
+        try:
+            current.decisions, prefetched = await parts.limiter.hit_and_read(counted, route.cost, read, guard=guard)
+        except ratelimit.GuardRefused:
+            assert key_id is not None
+            parts.partner_keys.forget(key_id)
+            raise await refused_credential(parts, route, scope, current, partners.refused()) from None
         current.headers.update(ratelimit.headers(current.decisions))
         if not all(d.allowed for d in current.decisions):
             current.limit = "refused"
@@ -56,7 +67,7 @@ async def count(
         current.limit = "ok"
         return prefetched
     except ratelimit.LimitsUnavailable as exc:
-        if not route.fails_open:
+        if not route.fails_open or guard is not None:  # a key whose revocation cannot be checked is not served
             current.limit = "unavailable"
             raise ProblemError(
                 "service-unavailable",
@@ -66,6 +77,21 @@ async def count(
         log.warning("route %s served unlimited: %s", route.name, exc)
         current.limit = "unlimited"
         return None
+
+
+async def refused_credential(
+    parts: Parts, route: Route, scope: HTTPScope, current: Exchange, refusal: ProblemError
+) -> ProblemError:
+    """The answer to a request whose credential was refused (``refusal``, a 401 or 403): its client-IP limit is
+    counted alone, so guessing tokens or keys from one address is limited too; the 429 when that limit is spent,
+    else ``refusal``."""
+    try:
+        await count(parts, route, scope, current, None)
+    except ProblemError as limited:
+        if limited.status == 429:
+            limited.__cause__ = refusal
+            return limited
+    return refusal
 
 
 def _policy(parts: Parts, route: Route, kind: LimitKind, scope: HTTPScope, caller: Caller | None) -> tuple[Policy, str]:

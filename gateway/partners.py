@@ -19,8 +19,12 @@ every key it touches is declared; to find a rotation's plan without reading a ke
 the partner's live keys are a hash of key id -> plan. Revoking writes the key's state and removes it from that
 hash in one MULTI.
 
-``authenticate`` is on the request path: one HGETALL, a constant-time compare, and one answer (401, nothing
-said about why) for every bad key — malformed, unknown id, wrong secret, revoked.
+``authenticate`` is on the request path, with one answer (401, nothing said about why) for every bad key —
+malformed, unknown id, wrong secret, revoked — and a constant-time compare of the secret's HMAC. A key's partner,
+plan and secret never change (only its state does), so a worker keeps the records of the keys it accepted in an
+LRU and reads Redis only for a key it has not seen (one HGETALL); the state, which revocation changes, is checked
+on every request by the limits' Lua call in the same round trip that counts the request (``guard_key``,
+gateway/limiting.py), so a partner request costs one round trip, and a revoked key is still refused at once.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from gateway.clients import secret_hmac
@@ -110,6 +115,8 @@ class PartnerKeys:
         self.pepper = pepper
         self.plans = frozenset(plans)
         self._issue_script = scripts.load(redis, Path(__file__).with_name("partner_issue.lua"))
+        # key id -> its record as read while active (the state in it is not current: see guard_key)
+        self._accepted: LRUCache[str, _Stored] = LRUCache(maxsize=10_000)
 
     def _hmac(self, key_id: str, secret: str) -> str:
         return secret_hmac(self.pepper, f"og-partner-key:{key_id}:{secret}")
@@ -197,17 +204,38 @@ class PartnerKeys:
         return [k.public() for k in sorted(found, key=lambda k: (k.created_ms, k.key_id))]
 
     async def authenticate(self, presented: str) -> PartnerKey:
-        """The live key ``presented`` (an ``X-API-Key`` value) is; :func:`refused` (401) for a malformed, unknown,
-        wrong or revoked key alike. One Redis round trip; the secret is compared in constant time."""
+        """The key ``presented`` (an ``X-API-Key`` value) is, if its secret is right: :func:`refused` (401) for a
+        malformed, unknown, wrong or revoked key alike; the secret is compared in constant time.
+
+        A key this worker accepted before is answered from its LRU without a round trip and may have been revoked
+        since: the caller must then check its state, with the request's limits (``guard_key`` as the limiter's
+        guard) or with :meth:`check_active`. A key read from Redis now was active when read."""
         match = _PRESENTED.match(presented) if len(presented) <= _PRESENTED_MAX else None
         if match is None:
             raise refused()
         key_id, secret = match.groups()
-        stored = _decode(await self.redis.hgetall(self.keys.partner_key(key_id)))
+        stored = self._accepted.get(key_id)
+        if stored is None:
+            stored = _decode(await self.redis.hgetall(self.keys.partner_key(key_id)))
         matches = secrets.compare_digest(stored.secret_hmac if stored else _NO_HMAC, self._hmac(key_id, secret))
         if stored is None or not matches or stored.state != "active":
             raise refused()
+        self._accepted[key_id] = stored
         return stored.public()
+
+    def guard_key(self, key_id: str) -> str:
+        """The Redis hash whose ``state`` field says whether key ``key_id`` is still active."""
+        return self.keys.partner_key(key_id)
+
+    async def check_active(self, key_id: str) -> None:
+        """:func:`refused` unless key ``key_id`` is active now (one HGET; for a request that counts no limit)."""
+        if text(await self.redis.hget(self.guard_key(key_id), "state") or b"") != "active":
+            self.forget(key_id)
+            raise refused()
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key found no longer active from this worker's LRU (its next request reads Redis again)."""
+        self._accepted.pop(key_id, None)
 
 
 def _decode(reply: object) -> _Stored | None:

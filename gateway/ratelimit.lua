@@ -4,16 +4,23 @@
 -- long. A request may spend `amount` units if the entry `limit - amount` places back is older than the window.
 -- Here every policy of the request is checked first and the units are spent in all of them or in none (a refused
 -- request spends nothing), then each counter's state is read for the RateLimit headers.
--- KEYS: one counter per policy, and optionally one more key to read in the same round trip (a response cache entry
--- kept in this Redis, gateway/cache.py).  ARGV[1]: now (epoch seconds, fractional); then per policy: limit,
--- window (s), amount.  Returns {allowed (1/0), then per policy: refused (1/0), units in the window, oldest entry
--- ("" if none)}, then, with the extra key, this Redis's clock (ms) and the key's value (nil if none).
+-- KEYS: one counter per policy; then, if ARGV[2] is 1, a guard: a hash whose `state` must be `active` (the caller's
+-- partner API key, gateway/partners.py), else nothing is spent or read and the reply is {-1}; then optionally one
+-- more key to read in the same round trip (a response cache entry kept in this Redis, gateway/cache.py).
+-- ARGV[1]: now (epoch seconds, fractional); ARGV[2]: 1 with a guard, 0 without; then per policy: limit, window (s),
+-- amount.  Returns {allowed (1/0), then per policy: refused (1/0), units in the window, oldest entry ("" if none)},
+-- then, with the key to read, this Redis's clock (ms) and the key's value (nil if none).
 
 local now = tonumber(ARGV[1])
-local n = (#ARGV - 1) / 3
+local guarded = tonumber(ARGV[2])
+local n = (#ARGV - 2) / 3
+
+if guarded == 1 and redis.call('hget', KEYS[n + 1], 'state') ~= 'active' then
+    return {-1}
+end
 
 local function spec(i)
-    local base = 2 + (i - 1) * 3
+    local base = 3 + (i - 1) * 3
     return tonumber(ARGV[base]), tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
 end
 
@@ -75,9 +82,9 @@ for i = 1, n do
         out[#out + 1] = ""
     end
 end
-if #KEYS > n then
+if #KEYS > n + guarded then
     local clock = redis.call('time')
     out[#out + 1] = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-    out[#out + 1] = redis.call('get', KEYS[n + 1])
+    out[#out + 1] = redis.call('get', KEYS[n + guarded + 1])
 end
 return out

@@ -54,6 +54,10 @@ class LimitsUnavailable(Exception):
     """The rate-limit store (the state Redis) cannot be reached; the caller decides to fail open or closed."""
 
 
+class GuardRefused(Exception):
+    """The guard of a hit (a partner API key's record) is not active: nothing was spent or read."""
+
+
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of one hit on one policy.
 
@@ -105,7 +109,12 @@ class Limiter:
         return decisions
 
     async def hit_and_read(
-        self, counted: Sequence[tuple[Policy, str]], cost: int = 1, read: str | None = None
+        self,
+        counted: Sequence[tuple[Policy, str]],
+        cost: int = 1,
+        read: str | None = None,
+        *,
+        guard: str | None = None,
     ) -> tuple[list[Decision], tuple[bytes | None, int] | None]:
         """Spend ``cost`` units of every ``(policy, subject)`` if each has that many left, else of none: one
         decision per policy, in order (a policy that would have let the request through is ``allowed`` even when
@@ -116,19 +125,26 @@ class Limiter:
 
         ``read``: a key of this Redis to read in the same round trip (the gateway's response cache entry, when the
         cache lives in the state Redis): its value (None if absent) and this Redis's clock (ms) come back with the
-        decisions, read after the units were spent (whatever the decisions)."""
+        decisions, read after the units were spent (whatever the decisions).
+
+        ``guard``: a hash of this Redis whose ``state`` field must be ``active`` for anything to be spent or read
+        (a partner API key's record, so a revoked key is refused in this same round trip); :class:`GuardRefused`
+        if it is not."""
         for policy, _ in counted:
             if not 1 <= cost <= policy.limit:
                 raise ValueError(f"a hit costs 1 to {policy.limit} units of {policy.name}, not {cost}")
         now = self.clock()
-        args: list[str | int] = [repr(now)]
+        args: list[str | int] = [repr(now), 0 if guard is None else 1]
         for policy, _ in counted:
             args += [policy.limit, policy.window_s, cost]
+        keys = [self.key(p, s) for p, s in counted]
+        keys += [k for k in (guard, read) if k is not None]
         try:
-            keys = [self.key(p, s) for p, s in counted]
-            reply = await self._script(keys=[*keys, read] if read is not None else keys, args=args)
+            reply = await self._script(keys=keys, args=args)
         except _UNAVAILABLE as exc:
             raise LimitsUnavailable(f"rate limits cannot be counted: {exc}") from exc
+        if reply[0] == -1:
+            raise GuardRefused(guard)
         decisions = []
         for i, (policy, _) in enumerate(counted):
             refused, count, oldest = reply[1 + 3 * i : 4 + 3 * i]

@@ -297,6 +297,12 @@ class TestEstate:
     def names(self) -> list[str]:
         return self._estate.names
 
+    def redis_calls(self, *commands: str) -> dict[str, int]:
+        """How many times the state Redis has run each of ``commands`` (lower case: ``hgetall``, ``evalsha``)
+        since it started, from ``INFO commandstats``: a test counts the round trips a request costs."""
+        stats = self._redis.info("commandstats")
+        return {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in commands}
+
     # --- the event streams ----------------------------------------------------------------------------------------
 
     def stream(self, domain: str) -> str:

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from estate.launcher import free_port
 from gateway.plans import Policy
-from gateway.ratelimit import Decision, Limiter, LimitsUnavailable
+from gateway.ratelimit import Decision, GuardRefused, Limiter, LimitsUnavailable
 
 HITS_PER_PROCESS = 250
 
@@ -183,3 +183,30 @@ async def test_a_read_rides_on_the_limits_round_trip(redis_url: str, key_prefix:
     finally:
         await limiter.aclose()
         await reader.aclose()
+
+
+async def test_a_guard_that_is_not_active_spends_and_reads_nothing(redis_url: str, key_prefix: str) -> None:
+    """A partner key's record as the guard: while its state is ``active`` the hit counts (with the read riding
+    along); once revoked, or absent, GuardRefused and no unit is spent."""
+    limiter = Limiter(redis_url, prefix=key_prefix)
+    policy = Policy.parse("partner-sandbox", "5/minute")
+    guard = f"{key_prefix}omnigate.gateway:partner-key:test-guard"
+    entry = f"{key_prefix}omnigate.gateway:cache:entry:guarded"
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.hset(guard, mapping={"state": "active", "partner_id": "acme"})
+        await redis.set(entry, b"kept")
+        decisions, (value, _) = await limiter.hit_and_read(  # type: ignore[misc]
+            [(policy, "partner:acme")], 1, entry, guard=guard
+        )
+        assert decisions[0].allowed and decisions[0].remaining == 4 and value == b"kept"
+        await redis.hset(guard, "state", "revoked")
+        with pytest.raises(GuardRefused):
+            await limiter.hit_and_read([(policy, "partner:acme")], 1, entry, guard=guard)
+        await redis.delete(guard)
+        with pytest.raises(GuardRefused):
+            await limiter.hit_and_read([(policy, "partner:acme")], 2, guard=guard)
+        assert (await limiter.hit(policy, "partner:acme")).remaining == 3, "the refused hits spent nothing"
+    finally:
+        await limiter.aclose()
+        await redis.aclose()

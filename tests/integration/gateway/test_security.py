@@ -300,15 +300,32 @@ def test_a_revoked_partner_key_is_refused(
     gateway: httpx.Client, partner_key: Callable[..., str], omnigate: Callable[..., str], upstream_served: Served
 ) -> None:
     key = partner_key(new_id("p"))
-    assert gateway.get(PARTNER, headers={"X-API-Key": key}).status_code == 200
+    # Each on a new connection, so that every worker of the gateway has accepted the key (and keeps it in its LRU)
+    # before it is revoked: the revocation must still be seen by the next request on any of them.
+    fresh = {"X-API-Key": key, "Connection": "close"}
+    assert {gateway.get(PARTNER, headers=fresh).status_code for _ in range(12)} == {200}
     omnigate("partners", "revoke", "--key", key_id(key))
     before = upstream_served()
     for response in (
-        gateway.get(PARTNER, headers={"X-API-Key": key}),
+        *(gateway.get(PARTNER, headers=fresh) for _ in range(12)),
         gateway.post(PARTNER, json=order_body("SKU-NONE"), headers={"X-API-Key": key, "Idempotency-Key": "k"}),
     ):
         assert_unauthorized(response, challenge=API_KEY_CHALLENGE)
     assert upstream_served() == before
+
+
+def test_a_known_partner_key_costs_one_round_trip_to_the_state_redis(
+    gateway: httpx.Client, partner_key: Callable[..., str], estate: TestEstate
+) -> None:
+    """A key a worker accepted before is not read again (HGETALL of its record): its state is checked in the
+    limits' script. The layers below use the same Redis (their HGETs and scripts), so only the key reads are
+    counted, with room for a little unrelated traffic, far below one per request."""
+    key = partner_key(new_id("p"))
+    assert gateway.get(PARTNER, headers={"X-API-Key": key}).status_code == 200  # this connection's worker knows it
+    before = estate.redis_calls("hgetall")
+    assert {gateway.get(PARTNER, headers={"X-API-Key": key}).status_code for _ in range(40)} == {200}
+    after = estate.redis_calls("hgetall")
+    assert after["hgetall"] - before["hgetall"] <= 4, (before, after)
 
 
 def test_a_key_rotated_out_and_revoked_is_refused_and_its_successor_works(
