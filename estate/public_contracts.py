@@ -81,11 +81,66 @@ def public_document(channel: str, experience: dict[str, Any], table: RouteTable)
     components = doc["components"]
     for schema in components.setdefault("schemas", {}).values():
         _closed(schema)
+    _link(doc)
     components["securitySchemes"] = _security_schemes(channel)
     doc["x-problem-types"] = [
         {"type": type_uri(slug), "status": status, "title": title} for slug, (status, title) in CATALOGUE.items()
     ]
     return doc
+
+
+def _link(doc: dict[str, Any]) -> None:
+    """OpenAPI links (3.1 §4.8.20) from each operation's 2xx answers to the operations that take what it names, so
+    a client (and schemathesis' stateful run) can follow them: a creation (``POST .../orders``, ``.../returns``)
+    answers the new resource's ``id``, which is the ``{order_id}``/``{return_id}`` of the operations on it; an
+    answer field named like a path parameter (a return's ``order_id``) is that parameter; and an operation on a
+    resource leads to the other operations on the same one (``$request.path``)."""
+    operations = [(path, op) for path, item in doc["paths"].items() for op in item.values() if "operationId" in op]
+    schemas = doc["components"].get("schemas", {})
+    for path, source in operations:
+        for status, answer in source.get("responses", {}).items():
+            if not status.startswith("2"):
+                continue
+            fields = _fields(answer, schemas)
+            links = {
+                target["operationId"]: {"operationId": target["operationId"], "parameters": {name: value}}
+                for _, target in operations
+                if target is not source
+                for name, value in [_linked(path, source, target, fields)]
+                if value
+            }
+            if links:
+                answer["links"] = links
+
+
+def _path_parameters(operation: dict[str, Any]) -> list[str]:
+    return [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
+
+
+def _linked(path: str, source: dict[str, Any], target: dict[str, Any], fields: set[str]) -> tuple[str, str | None]:
+    """The one path parameter of ``target`` and where an answer of ``source`` (on ``path``, with top-level
+    ``fields``) gives its value (an OpenAPI runtime expression), or None when it does not."""
+    needed = _path_parameters(target)
+    if len(needed) != 1:
+        return "", None
+    name = needed[0]
+    created = path.rstrip("/").rsplit("/", 1)[-1].removesuffix("s") + "_id"  # POST .../orders creates an order_id
+    if name in _path_parameters(source):
+        return name, f"$request.path.{name}"
+    if name == created and "id" in fields:
+        return name, "$response.body#/id"
+    if name in fields:
+        return name, f"$response.body#/{name}"
+    return name, None
+
+
+def _fields(answer: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
+    """The top-level fields of a JSON answer's schema (through one ``$ref``)."""
+    schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        schema = schemas.get(ref.rsplit("/", 1)[-1], {})
+    return set(schema.get("properties", {}))
 
 
 def _closed(schema: dict[str, Any]) -> None:
