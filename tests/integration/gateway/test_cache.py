@@ -249,3 +249,25 @@ def test_a_price_change_purges_the_product_page(
             break
         assert time.monotonic() < deadline, "the new price was not shown within 10 s"
         time.sleep(0.25)  # (a shopper may read 100 times a minute)
+
+
+def test_a_spent_limit_is_refused_on_a_cached_route(
+    estate: TestEstate, gateway: httpx.Client, shopper: dict[str, str], product: str
+) -> None:
+    """The limits are counted before the cache is read: a shopper whose limit is spent gets the 429, not the kept
+    answer, and nothing reaches experience-web either way."""
+    # From an address of its own, so the 100 requests spend no other test's client-IP limit.
+    caller = {**shopper, "X-Forwarded-For": f"198.18.{uuid.uuid4().int % 256}.{1 + uuid.uuid4().int % 254}"}
+    _cached(gateway, product, caller)
+    before = _web_served(estate)
+    answers = []
+    for _ in range(150):  # the shipped web shopper limit is 100 a minute
+        answers.append(gateway.get(f"{PRODUCTS}/{product}", headers=caller))
+        if answers[-1].status_code != 200:
+            break
+    refused = answers[-1]
+    assert_problem(refused, 429, "too-many-requests")
+    assert "web-shopper" in refused.json()["detail"] and int(refused.headers["retry-after"]) >= 1
+    assert "cache-status" not in refused.headers, "a refused request is not answered from the cache"
+    assert all(cache_status(a).get("hit") for a in answers[:-1])
+    assert _web_served(estate) == before
