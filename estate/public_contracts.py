@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from estate.contract_examples import EXAMPLES
 from gateway.routing import Route, RouteTable
 from shared.identity import HEADER as IDENTITY_HEADER
 from shared.problems import CATALOGUE, MEDIA_TYPE, type_uri
@@ -79,8 +80,10 @@ def public_document(channel: str, experience: dict[str, Any], table: RouteTable)
         if public:
             doc["paths"][path] = public
     components = doc["components"]
-    for schema in components.setdefault("schemas", {}).values():
+    for name, schema in components.setdefault("schemas", {}).items():
         _closed(schema)
+        if name in EXAMPLES and "examples" not in schema:
+            schema["examples"] = copy.deepcopy(EXAMPLES[name])
     _link(doc)
     components["securitySchemes"] = _security_schemes(channel)
     doc["x-problem-types"] = [

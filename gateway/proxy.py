@@ -15,6 +15,7 @@ is a fast 503 problem+json with ``Retry-After``), retries only for routes that a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote
 
 from litestar.types import HTTPScope, Receive
 
@@ -141,13 +142,22 @@ async def send(
             headers.pop(name, None)
     return await upstream.request(
         scope["method"],
-        scope["path"] + (f"?{query}" if query else ""),
+        _path_as_sent(scope) + (f"?{query}" if query else ""),
         content=body or None,
         headers=headers,
         identity=identity,
         idempotent=route.retry,
         timeout_s=route.timeout_s,
     )
+
+
+def _path_as_sent(scope: HTTPScope) -> str:
+    """The request's path as the caller encoded it (ASGI ``raw_path``): the decoded ``path`` would turn an encoded
+    ``%23`` or ``%3F`` in a segment into the start of a fragment or a query on the next hop."""
+    raw = scope.get("raw_path")
+    if raw:
+        return raw.decode("latin-1")
+    return quote(scope["path"], safe="/:@!$&'()*+,;=~")
 
 
 async def forward(

@@ -40,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import context, logs, metrics, outage
 from shared.body import StrictBody
 from shared.http import Upstreams
+from shared.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shared.identity import HEADER, Access, CarriedIdentity, Identity, RedisKeys, Verifier
 from shared.problems import CATALOGUE, MEDIA_TYPE, STATUS_SLUGS, Problem, ProblemError, type_uri
 from shared.settings import Settings, get_settings
@@ -265,6 +266,30 @@ def _document_problems(app: Litestar) -> None:
                 if status.isdigit() and int(status) >= 400 and _framework_error(response):
                     assert isinstance(response, OpenAPIResponse)
                     response.content = {MEDIA_TYPE: OpenAPIMediaType(schema=problem)}
+
+
+def _document_idempotency(app: Litestar) -> None:
+    """Every operation that takes an ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header §2.7)
+    documents the two refusals the kernel's idempotency store gives it (shared/idempotency.py): 422
+    ``idempotency-key-reused`` (the key came with another request) and 409 ``request-in-flight`` (the first
+    request with the key is still being processed). A route that already documents the status keeps its words."""
+    problem = {MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))}
+    answers = {
+        "422": "The request is not valid, or its Idempotency-Key came with another request (`idempotency-key-reused`)",
+        "409": "A request with this Idempotency-Key is still being processed (`request-in-flight`): retry later",
+    }
+    for item in (app.openapi_schema.paths or {}).values():
+        for operation in (item.get, item.put, item.post, item.delete, item.patch):
+            params = (operation.parameters or []) if operation else []
+            if operation is None or not any(
+                getattr(p, "param_in", None) == "header"
+                and getattr(p, "name", "").lower() == IDEMPOTENCY_HEADER.lower()
+                for p in params
+            ):
+                continue
+            responses = operation.responses = operation.responses or {}
+            for status, description in answers.items():
+                responses.setdefault(status, OpenAPIResponse(description=description, content=dict(problem)))
 
 
 def _framework_error(response: object) -> bool:
@@ -515,6 +540,7 @@ def create_service(
     )
     _check_identity_rules(app)
     _document_problems(app)
+    _document_idempotency(app)
     _document_item_constraints(app)
     app.state.settings = settings
     app.state.service = name

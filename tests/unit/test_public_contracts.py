@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from estate.public_contracts import CHANNELS
 from gateway.routing import load
@@ -48,3 +51,27 @@ def test_a_public_contract_is_valid_openapi_naming_only_what_the_gateway_forward
     assert doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"].endswith(
         "/oauth/token"
     )
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_every_example_in_a_public_contract_is_valid_against_its_schema(channel: str) -> None:
+    """estate/contract_examples.py's examples, as the document carries them, each checked by a JSON Schema 2020-12
+    validator against its own schema with the document's components; and every request body and main answer of the
+    channel has at least one."""
+    doc = _doc(channel)
+    registry = Registry().with_resource("urn:contract", Resource.from_contents(doc, default_specification=DRAFT202012))
+    checked = 0
+    for name, schema in doc["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            validator = Draft202012Validator({"$ref": f"urn:contract#/components/schemas/{name}"}, registry=registry)
+            errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(example)]
+            assert errors == [], (name, errors)
+            checked += 1
+    described = {n for n, s in doc["components"]["schemas"].items() if s.get("examples")}
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if "requestBody" in op:
+                body = op["requestBody"]["content"]["application/json"]["schema"]
+                named = (body.get("$ref") or body.get("allOf", [{}])[0].get("$ref", "")).rsplit("/", 1)[-1]
+                assert body.get("examples") or named in described, f"{method} {path}: a request body with no example"
+    assert "Problem" in described and checked >= 4

@@ -4,6 +4,7 @@ its own: the public contracts and their rendered reference."""
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from collections.abc import Callable
@@ -96,3 +97,21 @@ def test_a_path_with_dot_segments_is_refused_before_any_policy(
         status, answer = _raw_get(estate.url("gateway"), path, auth)
         assert status == 400 and b"invalid-request" in answer, (path, answer[:300])
     assert upstream_served() == before
+
+
+def test_an_encoded_delimiter_in_a_path_segment_goes_on_encoded(
+    estate: TestEstate, shopper_token: Callable[..., str]
+) -> None:
+    """``%23`` (#) and ``%3F`` (?) inside an order id are part of the id: forwarded decoded, they would start a
+    fragment or a query on the next hop (POST /web/v1/orders/x%23/cancel reached experience-web as POST
+    /web/v1/orders/x, a 405). Sent on as the caller encoded them, the layer below refuses the id (400)."""
+    auth = {"Authorization": f"Bearer {shopper_token(f'c-enc-{uuid.uuid4().hex[:6]}', 'web')}"}
+    with httpx.Client(base_url=estate.url("gateway"), timeout=10) as client:
+        for method, path in (
+            ("POST", "/web/v1/orders/x%23/cancel"),
+            ("GET", "/web/v1/orders/x%3Fy=1/timeline"),
+            ("GET", "/web/v1/orders/x%23y"),
+        ):
+            answer = client.request(method, httpx.URL(path), headers={**auth, "Idempotency-Key": "k-enc"}, json={})
+            problem = assert_problem(answer, 400, "invalid-request")
+            assert "order_id" in json.dumps(problem), (method, path, problem)
