@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from shared.problems import not_found
@@ -82,7 +83,7 @@ def docs_index() -> Response[str]:
 
 
 @get("/docs/{channel:str}", tags=["contracts"], summary="A channel's rendered reference", sync_to_thread=False)
-def docs(channel: ChannelParam, docs_script_url: str) -> Response[str]:
+def docs(channel: ChannelParam, docs_script_url: NamedDependency[str]) -> Response[str]:
     """An HTML page on which Scalar renders ``/openapi/public-<channel>.json`` (404 if it is not installed)."""
     _document(channel)
     script = html.escape(docs_script_url)
