@@ -18,7 +18,6 @@ gateway's process tree per request is read from /proc.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from gateway.keys import Keys
 from gateway.settings import GatewaySettings
 from shared.identity import HEADER
 from tests.bench.gateway import _raw_env, _server, gateway_estate
-from tests.bench.load import cpu_seconds, ensure_wrk
+from tests.bench.load import cpu_seconds, ensure_tool, ensure_wrk
 
 PREFIX = "bench-gwcache:"
 TOKENS = 1000
@@ -174,7 +173,7 @@ def _limit_counts(estate: Estate) -> int:
 def _haproxy(
     work: Path, estate: Estate, settings: GatewaySettings, identity: str, workers: int
 ) -> Iterator[str | None]:
-    binary = shutil.which("haproxy")
+    binary = ensure_tool("haproxy")
     if binary is None:
         yield None
         return

@@ -66,13 +66,19 @@ class Saturation:
     tool: str
 
 
-def ensure_wrk() -> str | None:
-    found = shutil.which("wrk")
+def ensure_tool(command: str, package: str | None = None) -> str | None:
+    """The path of ``command``, installing its Debian ``package`` (default: the command's name) first when it is
+    missing and this is root with apt-get (as on CI); None when it cannot be had."""
+    found = shutil.which(command)
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
-    return shutil.which("wrk")
+        subprocess.run(["apt-get", "install", "-y", "-qq", package or command], check=False, capture_output=True)
+    return shutil.which(command)
+
+
+def ensure_wrk() -> str | None:
+    return ensure_tool("wrk")
 
 
 def saturate(
