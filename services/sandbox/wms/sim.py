@@ -18,6 +18,7 @@ import hmac
 import sqlite3
 import time
 from collections import Counter
+from datetime import datetime
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -34,11 +35,6 @@ from shared.models.common import Ref, Sku
 from shared.problems import ProblemError, invalid, not_found
 
 CARRIERS = ("PostNL", "DHL Parcel", "DPD")
-TRACKING_PAGES = {
-    "PostNL": "https://jouw.postnl.nl/track-and-trace/{number}",
-    "DHL Parcel": "https://www.dhlparcel.nl/nl/particulier/ontvangen/track-trace?tt={number}",
-    "DPD": "https://tracking.dpd.de/status/en_US/parcel/{number}",
-}
 Warehouse = Annotated[str, Meta(pattern=r"^[A-Z0-9]{2,10}$")]
 
 
@@ -192,8 +188,15 @@ def _summary(conn: sqlite3.Connection, shipment_id: int) -> dict[str, Any]:
         "carrier": row["carrier"],
         "tracking_number": row["tracking_number"],
         "tracking_url": row["tracking_url"],
+        # The times as a canonical document renders them (the facts system-wms publishes carry these).
+        "dispatched_at": _canonical_time(row["actual_fulfillment_date"]),
+        "delivered_at": _canonical_time(row["delivery_date"]),
         "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in lines],
     }
+
+
+def _canonical_time(stamp: str | None) -> str | None:
+    return msgspec.json.decode(msgspec.json.encode(stamp), type=datetime).isoformat().replace("+00:00", "Z") if stamp else None
 
 
 @post("/_sim/ship", tags=["sandbox"], summary="Ship an order, or part of it (order.shipped webhook)", status_code=200)
@@ -243,11 +246,13 @@ async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[Wms
         digest = int(hashlib.sha256(str(shipment_id).encode()).hexdigest(), 16)
         carrier = data.carrier or CARRIERS[digest % len(CARRIERS)]
         number = db.tracking_number()
-        page = TRACKING_PAGES.get(carrier)
+        # ``tracking.tracking_url`` is nullable; ShipBob leaves it empty for many carriers outside the US, and so
+        # does the sandbox (the layer above then links the carrier's own page).
+        page: str | None = None
         conn.execute(
             "UPDATE shipments SET status = 'Completed', carrier = ?, carrier_service = 'Standard', tracking_number = ?, "
             "tracking_url = ?, actual_fulfillment_date = ?, last_update_at = ? WHERE id = ?",
-            (carrier, number, page.format(number=number) if page else None, stamp, stamp, shipment_id),
+            (carrier, number, page, stamp, stamp, shipment_id),
         )
         db.refresh_order_status(conn, order["id"])
     row = conn.execute("SELECT * FROM shipments WHERE id = ?", (shipment_id,)).fetchone()
