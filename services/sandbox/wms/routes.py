@@ -27,7 +27,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, QueryParameter
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
@@ -296,17 +296,17 @@ async def get_locations(conn: NamedDependency[sqlite3.Connection]) -> Response[b
     return _json([db.location_json(r) for r in conn.execute("SELECT * FROM locations ORDER BY id")])
 
 
-PageSize = Annotated[int, Parameter(query="PageSize", ge=1, le=MAX_PAGE)]
+PageSize = Annotated[int, QueryParameter(name="PageSize", ge=1, le=MAX_PAGE)]
 
 
 @get("/inventory-level/locations", summary="Get All Inventory Levels Grouped By Fulfillment Center")
 async def inventory_levels_by_fc(
     conn: NamedDependency[sqlite3.Connection],
-    location_id: Annotated[int | None, Parameter(query="LocationId")] = None,
-    search_by: Annotated[str | None, Parameter(query="SearchBy", max_length=100)] = None,
-    inventory_ids: Annotated[str | None, Parameter(query="InventoryIds", max_length=3000)] = None,
+    location_id: Annotated[int | None, QueryParameter(name="LocationId")] = None,
+    search_by: Annotated[str | None, QueryParameter(name="SearchBy", max_length=100)] = None,
+    inventory_ids: Annotated[str | None, QueryParameter(name="InventoryIds", max_length=3000)] = None,
     page_size: PageSize = 50,
-    cursor: Annotated[str | None, Parameter(query="Cursor", max_length=200)] = None,
+    cursor: Annotated[str | None, QueryParameter(name="Cursor", max_length=200)] = None,
 ) -> Response[bytes]:
     """Paged by ``next`` (a URL carrying ``Cursor``); items ordered by inventory id. ``SearchBy`` matches an
     inventory id exactly or a name or SKU in part (case-insensitive), as documented."""
@@ -521,10 +521,10 @@ async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency
 @get("/order", summary="Get Orders")
 async def get_orders(
     conn: NamedDependency[sqlite3.Connection],
-    reference_ids: Annotated[str | None, Parameter(query="ReferenceIds", max_length=5000)] = None,
-    ids: Annotated[str | None, Parameter(query="IDs", max_length=5000)] = None,
-    page: Annotated[int, Parameter(query="Page", ge=1, le=100_000)] = 1,
-    limit: Annotated[int, Parameter(query="Limit", ge=1, le=MAX_PAGE)] = 50,
+    reference_ids: Annotated[str | None, QueryParameter(name="ReferenceIds", max_length=5000)] = None,
+    ids: Annotated[str | None, QueryParameter(name="IDs", max_length=5000)] = None,
+    page: Annotated[int, QueryParameter(name="Page", ge=1, le=100_000)] = 1,
+    limit: Annotated[int, QueryParameter(name="Limit", ge=1, le=MAX_PAGE)] = 50,
 ) -> Response[bytes]:
     """A JSON array of orders (paged by ``Page``/``Limit``), filtered by reference ids and ids (AND)."""
     clauses: list[str] = []
@@ -695,9 +695,9 @@ async def create_return(request: Request[Any, Any, Any], sandbox: NamedDependenc
 @get("/return", summary="Get Return Orders")
 async def get_returns(
     conn: NamedDependency[sqlite3.Connection],
-    reference_ids: Annotated[str | None, Parameter(query="ReferenceIds", max_length=5000)] = None,
-    ids: Annotated[str | None, Parameter(query="Ids", max_length=5000)] = None,
-    limit: Annotated[int, Parameter(query="Limit", ge=1, le=MAX_PAGE)] = 50,
+    reference_ids: Annotated[str | None, QueryParameter(name="ReferenceIds", max_length=5000)] = None,
+    ids: Annotated[str | None, QueryParameter(name="Ids", max_length=5000)] = None,
+    limit: Annotated[int, QueryParameter(name="Limit", ge=1, le=MAX_PAGE)] = 50,
 ) -> Response[bytes]:
     clauses: list[str] = []
     args: list[Any] = []
@@ -772,9 +772,9 @@ def insert_receiving(
 @get("/receiving", summary="Get Multiple Warehouse Receiving Orders")
 async def get_receivings(
     conn: NamedDependency[sqlite3.Connection],
-    purchase_order_numbers: Annotated[str | None, Parameter(query="PurchaseOrderNumbers", max_length=5000)] = None,
-    statuses: Annotated[str | None, Parameter(query="Statuses", max_length=500)] = None,
-    limit: Annotated[int, Parameter(query="Limit", ge=1, le=MAX_PAGE)] = 50,
+    purchase_order_numbers: Annotated[str | None, QueryParameter(name="PurchaseOrderNumbers", max_length=5000)] = None,
+    statuses: Annotated[str | None, QueryParameter(name="Statuses", max_length=500)] = None,
+    limit: Annotated[int, QueryParameter(name="Limit", ge=1, le=MAX_PAGE)] = 50,
 ) -> Response[bytes]:
     clauses: list[str] = []
     args: list[Any] = []

@@ -144,6 +144,15 @@ class WmsConnector:
         except ProblemError:
             return (await self.locations(refresh=True)).centre(location)
 
+    async def write_centre(self, location: str) -> int:
+        """The centre a document is created at: one the WMS does not have is a refused body (422), not a 404."""
+        try:
+            return await self.centre(location)
+        except ProblemError as exc:
+            if exc.status != 404:
+                raise
+            raise ProblemError("unprocessable", f"the WMS refused it: {exc.detail}") from None
+
     # stock
 
     async def stock_page(self, location: str | None, cursor: str | None, limit: int) -> Page[StockPosition]:
@@ -207,7 +216,7 @@ class WmsConnector:
     async def create_fulfilment_order(self, req: FulfilmentOrderRequest) -> FulfilmentOrder:
         """Create once per ``ref``: ShipBob refuses a second ``reference_id`` in the channel (422), which becomes
         a replay once the order found by reference is the same order. Safe to retry after a timeout."""
-        centre = await self.centre(req.location)
+        centre = await self.write_centre(req.location)
         headers = await self.write_headers()
         body = mapping.order_body(req, centre, self.shipping_method)
         async with self._locked("fulfilment-order", req.ref) as lock:
@@ -262,7 +271,7 @@ class WmsConnector:
         return found[0]
 
     async def create_receipt(self, req: ReceiptRequest) -> Receipt:
-        centre = await self.centre(req.location)
+        centre = await self.write_centre(req.location)
         ids = {line.sku: await self.inventory_id(line.sku) for line in req.lines}
         headers = await self.write_headers()
         body = mapping.return_body(req, centre, ids)

@@ -69,7 +69,7 @@ class Locations:
         for centre_id, known in self.by_id.items():
             if known == location:
                 return centre_id
-        raise ProblemError("unprocessable", f"location {location} is not a fulfillment center of the WMS")
+        raise ProblemError("not-found", f"location {location} is not a fulfillment center of the WMS")
 
 
 def is_dc(location: str) -> None:
@@ -294,7 +294,12 @@ def fulfilment_order(order: SbOrder, locations: Locations, *, created: bool = Fa
         status=order_status(order),
         lines=_merge([(_sku(p), p.quantity) for p in order.products or []]),
         created=created,
-        shipment_refs=[str(s.id) for s in shipments if s.tracking is not None and s.tracking.tracking_number],
+        # Parcels in the order they left (a split-off parcel may carry a higher id than the rest of the order).
+        shipment_refs=[
+            str(s.id)
+            for s in sorted(shipments, key=lambda s: (s.actual_fulfillment_date or s.created_date or 0, s.id))  # type: ignore[operator]
+            if s.tracking is not None and s.tracking.tracking_number
+        ],
     )
 
 
