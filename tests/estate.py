@@ -382,7 +382,9 @@ class TestEstate:
         delivery may): the same body and topic, signed as ShipBob signs (Standard Webhooks), to the same URL;
         returns the new id once the receiver accepted it (the bus de-duplicates by delivery id, so this one is
         published)."""
-        ((url, raw, stored),) = self.sql("sandbox-wms", "SELECT url, body, headers FROM _webhooks WHERE id = ?", (webhook_id,))
+        ((url, raw, stored),) = self.sql(
+            "sandbox-wms", "SELECT url, body, headers FROM _webhooks WHERE id = ?", (webhook_id,)
+        )
         new_id = f"msg_{uuid.uuid4().hex[:24]}"
         body = bytes(raw)
         secret = signing_secret(self.settings_of(WmsSettings).wms_webhook_secret)

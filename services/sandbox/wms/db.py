@@ -147,9 +147,7 @@ def location(conn: sqlite3.Connection, location_id: int) -> sqlite3.Row | None:
 
 
 def location_by_abbreviation(conn: sqlite3.Connection, abbreviation: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM locations WHERE abbreviation = ?", (abbreviation,)
-    ).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM locations WHERE abbreviation = ?", (abbreviation,)).fetchone()
     return row
 
 
@@ -428,7 +426,11 @@ def return_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         "insert_date": row["insert_date"],
         "inventory": [
             {
-                "action_requested": {"action": line["requested_action"], "action_type": "Merchant", "instructions": None},
+                "action_requested": {
+                    "action": line["requested_action"],
+                    "action_type": "Merchant",
+                    "instructions": None,
+                },
                 "action_taken": (
                     [
                         {

@@ -423,18 +423,8 @@ async def inventory_history(
 # --- orders -----------------------------------------------------------------------------------------------------
 
 
-@post("/order", summary="Create Order")
-async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency[WmsSandbox]) -> Response[bytes]:
-    conn = sandbox.db
-    channel_id = channel_of(request, conn)
-    body: CreateOrder = await decode_body(request, CreateOrder)
-    if body.location_id is not None:
-        fc = db.location(conn, body.location_id)
-        if fc is None:
-            raise model_state(422, "location_id", f"Location {body.location_id} is not a valid fulfillment center")
-        location_id = body.location_id
-    else:
-        location_id = conn.execute("SELECT min(id) FROM locations").fetchone()[0]
+def _check_order(conn: sqlite3.Connection, channel_id: int, body: CreateOrder) -> dict[str, sqlite3.Row]:
+    """What ShipBob refuses (422): an unknown product without a name, a reference_id the channel already used."""
     known = db.inventory_by_sku(conn, [p.reference_id for p in body.products])
     for n, product in enumerate(body.products):
         if product.reference_id not in known and product.name is None:
@@ -449,6 +439,22 @@ async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency
         raise model_state(
             422, "reference_id", f"An order with reference_id {body.reference_id} already exists for this channel"
         )
+    return known
+
+
+@post("/order", summary="Create Order")
+async def create_order(request: Request[Any, Any, Any], sandbox: NamedDependency[WmsSandbox]) -> Response[bytes]:
+    conn = sandbox.db
+    channel_id = channel_of(request, conn)
+    body: CreateOrder = await decode_body(request, CreateOrder)
+    if body.location_id is not None:
+        fc = db.location(conn, body.location_id)
+        if fc is None:
+            raise model_state(422, "location_id", f"Location {body.location_id} is not a valid fulfillment center")
+        location_id = body.location_id
+    else:
+        location_id = conn.execute("SELECT min(id) FROM locations").fetchone()[0]
+    known = _check_order(conn, channel_id, body)
     stamp = db.now()
     with Transaction(conn):
         for product in body.products:
@@ -541,7 +547,8 @@ async def get_orders(
         args.extend(int(i) for i in wanted)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
-        f"SELECT * FROM orders {where} ORDER BY id LIMIT ? OFFSET ?", (*args, limit, (page - 1) * limit)  # noqa: S608
+        f"SELECT * FROM orders {where} ORDER BY id LIMIT ? OFFSET ?",
+        (*args, limit, (page - 1) * limit),  # noqa: S608
     ).fetchall()
     return _json([db.order_json(conn, r) for r in rows])
 
@@ -599,7 +606,12 @@ async def cancel_order(sandbox: NamedDependency[WmsSandbox], order_action: FromP
         shipment = conn.execute("SELECT * FROM shipments WHERE id = ?", (shipment_id,)).fetchone()
         emit(sandbox, "order.shipment.cancelled", db.shipment_json(conn, shipment))
     return _json(
-        {"canceled_shipment_results": results, "order": db.order_json(conn, row), "order_id": order_id, "status": status}
+        {
+            "canceled_shipment_results": results,
+            "order": db.order_json(conn, row),
+            "order_id": order_id,
+            "status": status,
+        }
     )
 
 
@@ -629,7 +641,9 @@ async def create_return(request: Request[Any, Any, Any], sandbox: NamedDependenc
     channel_id = channel_of(request, conn)
     body: CreateReturn = await decode_body(request, CreateReturn)
     if db.location(conn, body.fulfillment_center.id) is None:
-        raise _return_error("Invalid fulfillment center", [f"Fulfillment center {body.fulfillment_center.id} not found"])
+        raise _return_error(
+            "Invalid fulfillment center", [f"Fulfillment center {body.fulfillment_center.id} not found"]
+        )
     unknown = [line.id for line in body.inventory if db.inventory_item(conn, line.id) is None]
     if unknown:
         raise _return_error("Invalid inventory", [f"Inventory {i} not found" for i in unknown])
@@ -728,7 +742,9 @@ async def get_return(conn: NamedDependency[sqlite3.Connection], return_id: FromP
 
 
 @post("/receiving", summary="Create Warehouse Receiving Order")
-async def create_receiving(request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]) -> Response[bytes]:
+async def create_receiving(
+    request: Request[Any, Any, Any], conn: NamedDependency[sqlite3.Connection]
+) -> Response[bytes]:
     body: CreateReceivingOrder = await decode_body(request, CreateReceivingOrder)
     if db.location(conn, body.fulfillment_center.id) is None:
         raise problem(404, "Not Found", f"Fulfillment center {body.fulfillment_center.id} was not found")
@@ -741,7 +757,9 @@ async def create_receiving(request: Request[Any, Any, Any], conn: NamedDependenc
     stamp = db.now()
     with Transaction(conn):
         wro_id = insert_receiving(conn, body.fulfillment_center.id, expected, body.purchase_order_number, stamp)
-        conn.execute("UPDATE receiving_orders SET expected_arrival_date = ? WHERE id = ?", (body.expected_arrival_date, wro_id))
+        conn.execute(
+            "UPDATE receiving_orders SET expected_arrival_date = ? WHERE id = ?", (body.expected_arrival_date, wro_id)
+        )
     row = conn.execute("SELECT * FROM receiving_orders WHERE id = ?", (wro_id,)).fetchone()
     return _json(db.receiving_json(conn, row), 201)
 

@@ -45,8 +45,16 @@ def seed(conn: sqlite3.Connection, cat: Catalogue) -> None:
         "INSERT INTO locations(id, name, abbreviation, timezone, address1, city, zip_code, country) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (lid, f"{dc.city} ({COUNTRY})", dc.code.upper(), "Europe/Amsterdam", f"Distributieweg {n + 1}", dc.city,
-             dc.postal_code, COUNTRY)
+            (
+                lid,
+                f"{dc.city} ({COUNTRY})",
+                dc.code.upper(),
+                "Europe/Amsterdam",
+                f"Distributieweg {n + 1}",
+                dc.city,
+                dc.postal_code,
+                COUNTRY,
+            )
             for n, (lid, dc) in enumerate(locations)
         ],
     )

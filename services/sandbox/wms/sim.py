@@ -18,8 +18,8 @@ import hmac
 import sqlite3
 import time
 from collections import Counter
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -47,7 +47,9 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def make_signer(conn_getter: Callable[[], sqlite3.Connection]) -> Callable[[str, bytes, dict[str, str]], dict[str, str]]:
+def make_signer(
+    conn_getter: Callable[[], sqlite3.Connection],
+) -> Callable[[str, bytes, dict[str, str]], dict[str, str]]:
     """Signs each attempt afresh (``webhook-timestamp`` is now) with the secret of the subscription at ``url``."""
 
     def signer(url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
@@ -196,7 +198,11 @@ def _summary(conn: sqlite3.Connection, shipment_id: int) -> dict[str, Any]:
 
 
 def _canonical_time(stamp: str | None) -> str | None:
-    return msgspec.json.decode(msgspec.json.encode(stamp), type=datetime).isoformat().replace("+00:00", "Z") if stamp else None
+    return (
+        msgspec.json.decode(msgspec.json.encode(stamp), type=datetime).isoformat().replace("+00:00", "Z")
+        if stamp
+        else None
+    )
 
 
 @post("/_sim/ship", tags=["sandbox"], summary="Ship an order, or part of it (order.shipped webhook)", status_code=200)
@@ -214,9 +220,7 @@ async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[Wms
     stamp = db.now()
     with Transaction(conn):
         shipment_id = _split(conn, shipment, data.lines, stamp) if data.lines else int(shipment["id"])
-        products = conn.execute(
-            "SELECT * FROM shipment_products WHERE shipment_id = ?", (shipment_id,)
-        ).fetchall()
+        products = conn.execute("SELECT * FROM shipment_products WHERE shipment_id = ?", (shipment_id,)).fetchall()
         short = []
         for p in products:
             on_hand = conn.execute(
@@ -224,7 +228,9 @@ async def sim_ship(request: Request[Any, Any, Any], sandbox: NamedDependency[Wms
                 (shipment["location_id"], p["inventory_id"]),
             ).fetchone()
             if on_hand is None or on_hand[0] < p["quantity"]:
-                short.append({"inventory_id": p["inventory_id"], "needed": p["quantity"], "on_hand": on_hand and on_hand[0]})
+                short.append(
+                    {"inventory_id": p["inventory_id"], "needed": p["quantity"], "on_hand": on_hand and on_hand[0]}
+                )
         if short:
             # A warehouse cannot put in a parcel what is not on its shelves: receive stock first.
             raise ProblemError("conflict", "the shipment is out of stock: not enough on hand to ship", errors=short)
@@ -393,7 +399,8 @@ async def sim_count(request: Request[Any, Any, Any], sandbox: NamedDependency[Wm
     with Transaction(conn):
         db.ensure_level(conn, centre["id"], item["id"])
         (current,) = conn.execute(
-            "SELECT on_hand FROM inventory_levels WHERE location_id = ? AND inventory_id = ?", (centre["id"], item["id"])
+            "SELECT on_hand FROM inventory_levels WHERE location_id = ? AND inventory_id = ?",
+            (centre["id"], item["id"]),
         ).fetchone()
         db.move_on_hand(conn, centre["id"], item["id"], data.on_hand - current, "InventoryAdjusted")
     return {"levels": db.fc_levels_json(conn, item, centre["id"]), "webhooks": []}

@@ -85,7 +85,9 @@ class InventoryFeed:
                 for q in levels.locations or []:
                     if q.location_id != centre or not levels.sku:
                         continue
-                    counted = InventoryCounted(sku=levels.sku, location=location, on_hand=max(0, q.on_hand_quantity), as_of=as_of)
+                    counted = InventoryCounted(
+                        sku=levels.sku, location=location, on_hand=max(0, q.on_hand_quantity), as_of=as_of
+                    )
                     event = Event(
                         id=f"{SOURCE}:history:{centre}:{last}:{levels.sku}",
                         type="inventory.counted",

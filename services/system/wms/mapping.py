@@ -230,7 +230,9 @@ class SbSubscriptions(_Vendor, kw_only=True):
 # --- vendor -> canonical ---------------------------------------------------------------------------------------
 
 
-def stock_positions(levels: SbFcLevels, locations: Locations, as_of: datetime, only: int | None = None) -> list[StockPosition]:
+def stock_positions(
+    levels: SbFcLevels, locations: Locations, as_of: datetime, only: int | None = None
+) -> list[StockPosition]:
     """One position per fulfilment centre holding a level; ``as_of`` = when the levels were read (ShipBob's
     levels carry no time of their own)."""
     if not levels.sku:
@@ -264,9 +266,7 @@ def _merge(lines: Sequence[tuple[str, int]]) -> list[FulfilmentLine]:
 
 
 def shipment_lines(shipment: SbShipment) -> list[FulfilmentLine]:
-    return _merge(
-        [(_sku(p), sum(i.quantity for i in p.inventory_items or [])) for p in shipment.products or []]
-    )
+    return _merge([(_sku(p), sum(i.quantity for i in p.inventory_items or [])) for p in shipment.products or []])
 
 
 def order_status(order: SbOrder) -> FulfilmentOrderStatus:
@@ -297,7 +297,7 @@ def fulfilment_order(order: SbOrder, locations: Locations, *, created: bool = Fa
         # Parcels in the order they left (a split-off parcel may carry a higher id than the rest of the order).
         shipment_refs=[
             str(s.id)
-            for s in sorted(shipments, key=lambda s: (s.actual_fulfillment_date or s.created_date or 0, s.id))  # type: ignore[operator]
+            for s in sorted(shipments, key=lambda s: (s.actual_fulfillment_date or s.created_date or 0, s.id))
             if s.tracking is not None and s.tracking.tracking_number
         ],
     )

@@ -46,8 +46,11 @@ class WmsSettings(Settings, kw_only=True, frozen=True):
     ] = ""
     wms_channel_id: Annotated[
         int,
-        Meta(ge=0, description="The ShipBob channel orders and returns are created in (`shipbob_channel_id`); 0: "
-             "the first channel with the `orders_write` scope."),
+        Meta(
+            ge=0,
+            description="The ShipBob channel orders and returns are created in (`shipbob_channel_id`); 0: "
+            "the first channel with the `orders_write` scope.",
+        ),
     ] = 0
     wms_shipping_method: Annotated[
         str, Meta(min_length=1, max_length=100, description="The `shipping_method` new orders carry.")

@@ -43,7 +43,10 @@ def test_latency_beyond_the_timeout_is_a_504_within_the_retry_budget(
 ) -> None:
     faulty, _ = skus
     settings = estate.settings
-    fault = {"route": f"/2026-01/inventory-level/{inventory_id(estate, faulty)}/", "latency_ms": int(settings.http_timeout_s * 1000) + 1500}
+    fault = {
+        "route": f"/2026-01/inventory-level/{inventory_id(estate, faulty)}/",
+        "latency_ms": int(settings.http_timeout_s * 1000) + 1500,
+    }
     assert wms_sandbox.put("/_faults", json=fault).status_code == 200
     started = time.monotonic()
     response = httpx.get(f"{estate.url('system-wms')}/stock/{faulty}", timeout=30)

@@ -117,9 +117,9 @@ def wms_fulfilment_order(estate: TestEstate, orders: Orders, outcome: str) -> No
     orders.set_dc_stock(sku, tlb=3)
     lose_answers(estate, "sandbox-wms", "/2026-01/order", outcome)
     order_id = released(estate, orders.place(orders.body(sku)))
-    assert estate.sql(
-        "sandbox-wms", "SELECT status FROM orders WHERE reference_id = ?", (order_id,)
-    ) == [("Processing",)]
+    assert estate.sql("sandbox-wms", "SELECT status FROM orders WHERE reference_id = ?", (order_id,)) == [
+        ("Processing",)
+    ]
 
 
 def wms_receipt(estate: TestEstate, orders: Orders, outcome: str) -> None:

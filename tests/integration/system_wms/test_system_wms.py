@@ -167,7 +167,8 @@ def test_a_split_shipment_publishes_one_dispatched_event_per_parcel_even_when_re
 
     delivered = sandbox.post("/_sim/deliver", json={"order_reference": order_ref})
     for delivery_hook in delivered.json()["webhooks"]:  # one per parcel
-        (done,) = estate.wait_for(lambda: events(estate, "fulfilment", f"wms:{delivery_hook}"), 5.0, what="delivery")
+        event_id = f"wms:{delivery_hook}"
+        (done,) = estate.wait_for(lambda e=event_id: events(estate, "fulfilment", e), 5.0, what="delivery")
         assert done["type"] == "delivery.completed" and done["key"] == order_ref
     assert wms.get(f"/fulfilment-orders/{order_ref}").json()["status"] == "delivered"
 
@@ -260,7 +261,9 @@ def test_signed_but_unhandled_topic_is_ignored_and_malformed_is_400(estate: Test
         ("order.shipped", json.dumps({"id": 1, "order_id": 2, "reference_id": "R-1", "status": "Completed"}).encode()),
         ("return.completed", json.dumps({"id": 3, "reference_id": "RMA-1"}).encode()),
     ]:
-        assert_problem(wms.post("/webhooks/wms", content=bad, headers=signed(secret, bad, topic)), 400, "invalid-request")
+        assert_problem(
+            wms.post("/webhooks/wms", content=bad, headers=signed(secret, bad, topic)), 400, "invalid-request"
+        )
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------------
