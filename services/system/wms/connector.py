@@ -323,12 +323,22 @@ class WmsConnector:
     async def subscribe(self, url: str, secret: str) -> str:
         """Make sure one subscription posts every topic we handle to ``url``; returns its id. An existing one that
         lacks topics is replaced (ShipBob subscriptions cannot be edited)."""
+        # Every worker and replica starts with this; one at a time (a kernel lock), so they make one subscription.
+        async with self.locks.locked("wms:webhook-subscription", ttl_s=30.0, wait_s=30.0):
+            return await self._subscribe(url, secret)
+
+    async def _subscribe(self, url: str, secret: str) -> str:
         subscriptions = await self._get("/webhook", mapping.SbSubscriptions, "webhook subscriptions")
+        kept: str | None = None
         for found in subscriptions.items or []:
-            if found.url == url and set(mapping.TOPICS) <= set(found.topics):
-                return found.id
-            if found.url == url:
+            if found.url != url:
+                continue
+            if kept is None and set(mapping.TOPICS) <= set(found.topics):
+                kept = found.id
+            else:  # a second subscription to the same URL would deliver every event twice
                 await self.upstream.request("DELETE", f"{API}/webhook/{found.id}", headers=self.headers)
+        if kept is not None:
+            return kept
         resp = await self.upstream.post(
             f"{API}/webhook",
             json={"topics": list(mapping.TOPICS), "url": url, "secret": secret, "description": "Omnigate system-wms"},
