@@ -105,9 +105,16 @@ class WmsConnector:
                 upstream="wms",
                 retry_after=int(retry_after) if retry_after.isdigit() else 1,
             )
+        # Any other 4xx is a definite refusal (nothing was done: a lock need not wait out the commit limit); a 5xx
+        # may have committed.
+        definite = resp.status < 500
         if resp.status in (401, 403):
-            return ProblemError("upstream-error", f"wms: our access token was refused ({resp.status})", upstream="wms")
-        return ProblemError("upstream-error", f"wms: answered {resp.status}: {message}", upstream="wms")
+            return ProblemError(
+                "upstream-error", f"wms: our access token was refused ({resp.status})", upstream="wms", in_doubt=False
+            )
+        return ProblemError(
+            "upstream-error", f"wms: answered {resp.status}: {message}", upstream="wms", in_doubt=not definite
+        )
 
     async def _get(self, path: str, type_: type[T], what: str, params: dict[str, str | int] | None = None) -> T:
         resp = await self.upstream.get(f"{API}{path}", params=params, headers=self.headers)
