@@ -402,7 +402,7 @@ def test_standard_webhooks_signatures_accept_and_refuse(name: str) -> None:
     for raw_body, hdrs, secret in refusals:
         with pytest.raises(ProblemError) as caught:
             verify_signature(secret, raw_body, hdrs)
-        assert caught.value.status == 401 or caught.value.status == 400 or caught.value.status == 403
+        assert caught.value.status == 401
 
 
 def test_whsec_secrets_are_used_as_given() -> None:
