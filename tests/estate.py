@@ -31,9 +31,9 @@ from services.process.orders.tracking import GROUP as ORDERS_FACTS_GROUP
 from services.sandbox.common.catalogue import generate
 from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.pos.settings import SandboxPosSettings
-from services.sandbox.wms.settings import SandboxWmsSettings
-from services.sandbox.wms.sim import SIGNATURE_HEADER as WMS_SIGNATURE
-from services.sandbox.wms.sim import signature as wms_signature
+from services.sandbox.wms.sim import sign as shipbob_sign
+from services.system.wms.settings import WmsSettings
+from services.system.wms.webhooks import signing_secret
 from shared.events import EventBus
 from shared.idempotency import Idempotency
 from shared.identity import HEADER, Identity, Minter, publish_keys
@@ -63,6 +63,8 @@ TEST_SETTINGS = {
     "OMNIGATE_ORDERS_INFLIGHT_S": "10",
     # Sandboxes drop requests they could not start within this; callers wait this out after a lost answer.
     "OMNIGATE_UPSTREAM_COMMIT_LIMIT_S": "5",
+    # system-wms polls ShipBob's inventory history this often (a cycle count reaches the projection within ~1 s).
+    "OMNIGATE_WMS_INVENTORY_POLL_S": "0.3",
     # Facts re-claimed after 1 s (five redeliveries fit in a test), partial returns close after 10 s.
     "OMNIGATE_ORDERS_CLAIM_IDLE_S": "1",
     "OMNIGATE_ORDERS_RETURN_CLOSE_DAYS": str(10 / 86_400),
@@ -382,18 +384,27 @@ class TestEstate:
         return answer.json()  # type: ignore[no-any-return]
 
     def resend_wms_webhook(self, webhook_id: str) -> str:
-        """The WMS sends what notification ``webhook_id`` said once more under a new notification id (a 3PL's
-        at-least-once delivery may): the same data, signed as the sandbox signs, to the same URL; returns the new
-        id once the receiver accepted it (the bus de-duplicates by notification id, so this one is published)."""
-        ((url, raw),) = self.sql("sandbox-wms", "SELECT url, body FROM _webhooks WHERE id = ?", (webhook_id,))
-        envelope = json.loads(raw)
-        envelope["id"] = f"evt_{uuid.uuid4().hex[:16]}"
-        body = json.dumps(envelope).encode()
-        secret = self.settings_of(SandboxWmsSettings).wms_webhook_secret
-        headers = {"Content-Type": "application/json", WMS_SIGNATURE: wms_signature(secret, int(time.time()), body)}
+        """ShipBob sends what delivery ``webhook_id`` said once more under a new delivery id (at-least-once
+        delivery may): the same body and topic, signed as ShipBob signs (Standard Webhooks), to the same URL;
+        returns the new id once the receiver accepted it (the bus de-duplicates by delivery id, so this one is
+        published)."""
+        ((url, raw, stored),) = self.sql(
+            "sandbox-wms", "SELECT url, body, headers FROM _webhooks WHERE id = ?", (webhook_id,)
+        )
+        new_id = f"msg_{uuid.uuid4().hex[:24]}"
+        body = bytes(raw)
+        secret = signing_secret(self.settings_of(WmsSettings).wms_webhook_secret)
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": new_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": shipbob_sign(secret, new_id, stamp, body),
+            "x-webhook-topic": json.loads(stored)["x-webhook-topic"],
+        }
         answer = httpx.post(url, content=body, headers=headers, timeout=10)
         assert answer.status_code == 200, answer.text
-        return str(envelope["id"])
+        return new_id
 
     def facts_settled(self, order_id: str) -> bool:
         """Whether process-orders has taken every fulfilment fact on the stream (its consumer group has none

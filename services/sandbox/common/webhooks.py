@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS _webhooks (
   delivered_at REAL, last_status INTEGER);
 """
 MAX_ATTEMPTS = 8
-Signer = Callable[[str, bytes], dict[str, str]]
+# (url, raw body, the headers stored with the notification) -> signature headers for this attempt.
+Signer = Callable[[str, bytes, dict[str, str]], dict[str, str]]
 
 
 class WebhookDelivery(msgspec.Struct):
@@ -51,11 +52,12 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
 
-    def enqueue(self, notification_id: str, url: str, body: bytes) -> None:
-        """Record a notification; the delivery loop sends it at once. No URL configured: nothing to send."""
+    def enqueue(self, notification_id: str, url: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """Record a notification (with any vendor headers that are the same on every attempt, such as an event
+        id or topic); the delivery loop sends it at once. No URL configured: nothing to send."""
         if not url:
             return
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         self.conn.execute(
             "INSERT OR IGNORE INTO _webhooks(id, url, body, headers, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?)",
             (notification_id, url, body, msgspec.json.encode(headers).decode(), time.time(), 0.0),
@@ -64,7 +66,8 @@ class WebhookSender:
 
     async def _send(self, row: sqlite3.Row) -> int | None:
         assert self._session is not None
-        headers = {**msgspec.json.decode(row["headers"]), **self.signer(row["url"], bytes(row["body"]))}
+        stored: dict[str, str] = msgspec.json.decode(row["headers"])
+        headers = {**stored, **self.signer(row["url"], bytes(row["body"]), stored)}
         try:
             async with self._session.post(row["url"], data=row["body"], headers=headers) as resp:
                 await resp.read()

@@ -20,7 +20,7 @@ def create_app(settings: SandboxPosSettings | None = None) -> Litestar:
     settings = settings or get_settings(SandboxPosSettings)
     signature_key = settings.pos_webhook_signature_key
 
-    def signer(url: str, body: bytes) -> dict[str, str]:
+    def signer(url: str, body: bytes, _headers: dict[str, str]) -> dict[str, str]:
         # Square signs the notification URL followed by the raw body (docs: webhooks/step3validate).
         return {"x-square-hmacsha256-signature": square.sign(signature_key, url, body)}
 

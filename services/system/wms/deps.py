@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.system.wms.connector import WmsConnector
+from services.system.wms.inventory_feed import InventoryFeed
 from shared.deps import Wiring
 from shared.events import EventBus
 
@@ -13,6 +14,7 @@ from shared.events import EventBus
 class Parts:
     wms: WmsConnector
     bus: EventBus
+    inventory_feed: InventoryFeed
 
 
 WIRING = Wiring("wms", Parts)

@@ -1,14 +1,19 @@
-"""The WMS's documented shapes and their pure conversions to and from the canonical model.
+"""ShipBob's documented shapes (developer API ``2026-01``) and their pure conversions to and from the canonical model.
 
-Vendor *responses* are decoded leniently (a field the 3PL adds must not take us down); vendor *webhooks* are
-an input to us and are decoded strictly (``Webhook*`` subclasses forbid unknown fields), as every input is.
-Warehouse codes map to canonical locations by rule ("TLB" <-> ``dc-tlb``), so no lookup table is needed.
+Vendor answers and webhook payloads are decoded leniently as to fields we do not read (ShipBob adds fields within
+a dated version), strictly as to the ones we do: their types and constraints are declared here. Fulfilment
+centres map to canonical DCs by their ``abbreviation`` (``"TLB"`` <-> ``dc-tlb``); ``Locations`` holds the map
+the connector reads from ``GET /2026-01/location``.
+
+Reference: https://developer.shipbob.com/2026-01/api (OpenAPI ``api-2026-01``: ``Orders.OrderViewModel``,
+``Orders.ShipmentViewModel``, ``Inventory.InventoryQuantityFcResponse``, ``Returns.PublicReturnDto``, ...).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,226 +21,321 @@ import msgspec
 from msgspec import Meta
 
 from shared.models.common import SKU_PATTERN, to_utc
-from shared.models.events import (
-    DeliveryCompleted,
-    Event,
-    InventoryCounted,
-    ReceiptReceived,
-    ShipmentDispatched,
-    event_payload,
-)
+from shared.models.events import DeliveryCompleted, Event, ReceiptReceived, ShipmentDispatched, event_payload
 from shared.models.fulfilment import (
     FulfilmentLine,
     FulfilmentOrder,
     FulfilmentOrderRequest,
+    FulfilmentOrderStatus,
     Receipt,
     ReceiptRequest,
+    ReceiptStatus,
     Shipment,
 )
 from shared.models.inventory import StockPosition
-from shared.problems import invalid
+from shared.problems import ProblemError, invalid
 
 SOURCE = "wms"
-WarehouseCode = Annotated[str, Meta(pattern=r"^[A-Z0-9]{2,10}$")]
+API_VERSION = "2026-01"
 VendorSku = Annotated[str, Meta(pattern=SKU_PATTERN)]
-EventId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
+# The 2026-01 topics system-wms subscribes to (``Webhooks.Topics``); 2026-01 has no receiving topic, so supplier
+# deliveries reach the projection through the inventory poll (``inventory_feed.py``).
+TOPICS = ("order.shipped", "order.shipment.delivered", "order.shipment.exception", "return.completed")
 
 
 # --- locations -----------------------------------------------------------------------------------------------
 
 
-def location_for(warehouse: str) -> str:
-    return f"dc-{warehouse.lower()}"
+@dataclass(frozen=True, slots=True)
+class Locations:
+    """Fulfilment centre ids <-> canonical DC locations, by abbreviation."""
+
+    by_id: dict[int, str]
+
+    @classmethod
+    def of(cls, centres: Sequence[SbLocation]) -> Locations:
+        return cls({c.id: f"dc-{c.abbreviation.lower()}" for c in centres if c.abbreviation})
+
+    def location(self, centre_id: int) -> str:
+        found = self.by_id.get(centre_id)
+        if found is None:
+            raise ProblemError("upstream-error", f"wms: fulfillment center {centre_id} is not known", upstream="wms")
+        return found
+
+    def centre(self, location: str) -> int:
+        """Only DCs live in the WMS; a store location is a caller's mistake, not an upstream failure."""
+        if not location.startswith("dc-"):
+            raise invalid(f"location {location} is not a DC; the WMS holds DC stock only")
+        for centre_id, known in self.by_id.items():
+            if known == location:
+                return centre_id
+        raise ProblemError("not-found", f"location {location} is not a fulfillment center of the WMS")
 
 
-def warehouse_for(location: str) -> str:
-    """Only DCs live in the WMS; a store location is a caller's mistake, not an upstream failure."""
+def is_dc(location: str) -> None:
     if not location.startswith("dc-"):
         raise invalid(f"location {location} is not a DC; the WMS holds DC stock only")
-    return location[3:].upper()
 
 
-# --- vendor shapes (README.md of sandbox-wms) ------------------------------------------------------------------
+# --- vendor shapes --------------------------------------------------------------------------------------------
 
 
 class _Vendor(msgspec.Struct, kw_only=True):
     pass
 
 
-class WmsError(_Vendor, kw_only=True):
-    code: str
-    message: str
-    details: dict[str, Any] | None = None
+class SbChannel(_Vendor, kw_only=True):
+    id: int
+    name: str | None = None
+    scopes: list[str] | None = None
 
 
-class WmsErrorEnvelope(_Vendor, kw_only=True):
-    error: WmsError
+class SbChannels(_Vendor, kw_only=True):
+    items: list[SbChannel] | None = None
 
 
-class WmsStock(_Vendor, kw_only=True):
-    sku: str
-    warehouse: str
-    on_hand: int
-    allocated: int = 0
-    in_transit: int = 0
-    updated_at: datetime
+class SbLocation(_Vendor, kw_only=True):
+    id: int
+    name: str | None = None
+    abbreviation: str | None = None
 
 
-class WmsStockPage(_Vendor, kw_only=True):
-    items: list[WmsStock]
-    next_page_token: str | None = None
+class SbFcQuantity(_Vendor, kw_only=True):
+    location_id: int
+    on_hand_quantity: int = 0
+    committed_quantity: int = 0
+    awaiting_quantity: int = 0
 
 
-class WmsSkuStock(_Vendor, kw_only=True):
-    sku: str
-    items: list[WmsStock]
+class SbFcLevels(_Vendor, kw_only=True):
+    inventory_id: int
+    sku: str | None = None
+    locations: list[SbFcQuantity] | None = None
 
 
-class WmsLine(_Vendor, kw_only=True):
-    sku: VendorSku
-    quantity: Annotated[int, Meta(ge=1)]
+class SbFcLevelsPage(_Vendor, kw_only=True):
+    items: list[SbFcLevels] | None = None
+    next: str | None = None
 
 
-class WmsOrderLine(WmsLine, kw_only=True):
-    backordered: int = 0
+class SbHistoryEvent(_Vendor, kw_only=True):
+    inventory_audit_event_id: int
+    inventory_id: int
+    event_category: str | None = None
+    event_datetime: datetime
 
 
-class WmsOrder(_Vendor, kw_only=True):
-    id: str
-    order_reference: str
-    warehouse: str
-    status: Literal["received", "picking", "packed", "shipped", "delivered", "cancelled"]
-    lines: list[WmsOrderLine]
-    shipment_ids: list[str] = []
+class SbHistoryPage(_Vendor, kw_only=True):
+    data: list[SbHistoryEvent] | None = None
+    next: str | None = None
 
 
-class WmsOrderList(_Vendor, kw_only=True):
-    items: list[WmsOrder]
-    next_page_token: str | None = None
+class SbOrderProduct(_Vendor, kw_only=True):
+    reference_id: str | None = None
+    sku: str | None = None
+    quantity: int
 
 
-class WmsShipment(_Vendor, kw_only=True):
-    id: EventId
-    order_id: str
-    order_reference: str
-    warehouse: WarehouseCode
+class SbInventoryItem(_Vendor, kw_only=True):
+    id: int
+    quantity: int
+
+
+class SbShipmentProduct(_Vendor, kw_only=True):
+    reference_id: str | None = None
+    sku: str | None = None
+    inventory_items: list[SbInventoryItem] | None = None
+
+
+class SbCentre(_Vendor, kw_only=True):
+    id: int
+    name: str | None = None
+
+
+class SbTracking(_Vendor, kw_only=True):
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+
+
+class SbShipment(_Vendor, kw_only=True):
+    id: int
+    order_id: int
+    reference_id: str | None = None
     status: str
-    carrier: str
-    tracking_number: str
-    lines: Sequence[WmsLine]
-    dispatched_at: datetime
-    delivered_at: datetime | None = None
+    location: SbCentre | None = None
+    products: list[SbShipmentProduct] | None = None
+    tracking: SbTracking | None = None
+    created_date: datetime | None = None
+    actual_fulfillment_date: datetime | None = None
+    delivery_date: datetime | None = None
+    last_update_at: datetime | None = None
 
 
-class WmsReceiptLine(WmsLine, kw_only=True):
-    received_quantity: Annotated[int, Meta(ge=0)] = 0
+class SbOrder(_Vendor, kw_only=True):
+    id: int
+    reference_id: str | None = None
+    status: Literal["Processing", "Exception", "PartiallyFulfilled", "Fulfilled", "Cancelled", "ImportReview"]
+    products: list[SbOrderProduct] | None = None
+    shipments: list[SbShipment] | None = None
 
 
-class WmsReceipt(_Vendor, kw_only=True):
+class SbCancelResult(_Vendor, kw_only=True):
+    shipment_id: int
+    is_success: bool
+    reason: str | None = None
+
+
+class SbCanceledOrder(_Vendor, kw_only=True):
+    order_id: int
+    status: Literal["Success", "Failure", "PartialSuccess"]
+    order: SbOrder | None = None
+    canceled_shipment_results: list[SbCancelResult] | None = None
+
+
+class SbActionTaken(_Vendor, kw_only=True):
+    quantity_processed: int = 0
+
+
+class SbReturnItem(_Vendor, kw_only=True):
+    id: int
+    sku: str | None = None
+    quantity: int
+    action_taken: list[SbActionTaken] | None = None
+
+
+class SbReturn(_Vendor, kw_only=True):
+    id: int
+    reference_id: str | None = None
+    status: str | None = None
+    fulfillment_center: SbCentre | None = None
+    inventory: list[SbReturnItem] | None = None
+    completed_date: datetime | None = None
+
+
+class SbReturnPage(_Vendor, kw_only=True):
+    items: list[SbReturn] | None = None
+
+
+class SbSubscription(_Vendor, kw_only=True):
     id: str
-    reference: str
-    warehouse: WarehouseCode
-    type: str
-    status: Literal["expected", "received", "cancelled"]
-    notes: str | None = None
-    lines: Sequence[WmsReceiptLine]
-    created_at: datetime
-    received_at: datetime | None = None
+    url: str
+    topics: list[str]
 
 
-class WmsReceiptList(_Vendor, kw_only=True):
-    items: list[WmsReceipt]
-    next_page_token: str | None = None
+class SbSubscriptions(_Vendor, kw_only=True):
+    items: list[SbSubscription] | None = None
 
 
-# --- webhooks: strict, because they are inputs ------------------------------------------------------------------
+# --- vendor -> canonical ---------------------------------------------------------------------------------------
 
 
-class WebhookEnvelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    id: EventId
-    type: Annotated[str, Meta(min_length=1, max_length=100)]
-    created_at: datetime
-    data: msgspec.Raw
+def stock_positions(
+    levels: SbFcLevels, locations: Locations, as_of: datetime, only: int | None = None
+) -> list[StockPosition]:
+    """One position per fulfilment centre holding a level; ``as_of`` = when the levels were read (ShipBob's
+    levels carry no time of their own)."""
+    if not levels.sku:
+        return []
+    return [
+        StockPosition(
+            sku=levels.sku,
+            location=locations.location(q.location_id),
+            on_hand=max(0, q.on_hand_quantity),
+            in_transit=max(0, q.awaiting_quantity),
+            as_of=as_of,
+            source=SOURCE,
+        )
+        for q in levels.locations or []
+        if (only is None or q.location_id == only) and q.location_id in locations.by_id
+    ]
 
 
-class WebhookLine(WmsLine, kw_only=True, forbid_unknown_fields=True):
-    pass
+def _sku(product: SbOrderProduct | SbShipmentProduct | SbReturnItem) -> str:
+    sku = getattr(product, "reference_id", None) or product.sku
+    if not sku:
+        raise ProblemError("upstream-error", "wms: a product without a SKU", upstream="wms")
+    return sku
 
 
-class WebhookReceiptLine(WmsReceiptLine, kw_only=True, forbid_unknown_fields=True):
-    pass
+def _merge(lines: Sequence[tuple[str, int]]) -> list[FulfilmentLine]:
+    totals = Counter[str]()
+    for sku, qty in lines:
+        totals[sku] += qty
+    return [FulfilmentLine(sku=sku, qty=qty) for sku, qty in totals.items() if qty > 0]
 
 
-class WebhookShipment(WmsShipment, kw_only=True, forbid_unknown_fields=True):
-    lines: Sequence[WebhookLine]
+def shipment_lines(shipment: SbShipment) -> list[FulfilmentLine]:
+    return _merge([(_sku(p), sum(i.quantity for i in p.inventory_items or [])) for p in shipment.products or []])
 
 
-class WebhookReceipt(WmsReceipt, kw_only=True, forbid_unknown_fields=True):
-    lines: Sequence[WebhookReceiptLine]
+def order_status(order: SbOrder) -> FulfilmentOrderStatus:
+    """ShipBob's order status in canonical terms: shipped once any parcel left (``PartiallyFulfilled`` included:
+    the rest is still on its way out), delivered once every live parcel was."""
+    if order.status == "Cancelled":
+        return "cancelled"
+    if order.status in ("Fulfilled", "PartiallyFulfilled"):
+        live = [s for s in order.shipments or [] if s.status != "Cancelled"]
+        if order.status == "Fulfilled" and live and all(s.delivery_date is not None for s in live):
+            return "delivered"
+        return "shipped"
+    return "received"
 
 
-class WebhookCount(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    sku: VendorSku
-    on_hand: Annotated[int, Meta(ge=0)]
-
-
-class WebhookStockCounted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    warehouse: WarehouseCode
-    counted_at: datetime
-    counts: Annotated[list[WebhookCount], Meta(min_length=1, max_length=1000)]
-
-
-# --- vendor -> canonical ------------------------------------------------------------------------------------------
-
-
-def stock_position(row: WmsStock) -> StockPosition:
-    return StockPosition(
-        sku=row.sku,
-        location=location_for(row.warehouse),
-        on_hand=max(0, row.on_hand),
-        in_transit=max(0, row.in_transit),
-        as_of=to_utc(row.updated_at),
-        source=SOURCE,
-    )
-
-
-def _lines(lines: Sequence[WmsLine]) -> list[FulfilmentLine]:
-    return [FulfilmentLine(sku=line.sku, qty=line.quantity) for line in lines]
-
-
-def fulfilment_order(order: WmsOrder, *, created: bool = False) -> FulfilmentOrder:
+def fulfilment_order(order: SbOrder, locations: Locations, *, created: bool = False) -> FulfilmentOrder:
+    shipments = order.shipments or []
+    centre = next((s.location.id for s in shipments if s.location is not None), None)
+    if centre is None or not order.reference_id:
+        raise ProblemError("upstream-error", f"wms: order {order.id} has no fulfillment center", upstream="wms")
     return FulfilmentOrder(
-        ref=order.order_reference,
-        location=location_for(order.warehouse),
-        wms_id=order.id,
-        status=order.status,
-        lines=_lines(order.lines),
+        ref=order.reference_id,
+        location=locations.location(centre),
+        wms_id=str(order.id),
+        status=order_status(order),
+        lines=_merge([(_sku(p), p.quantity) for p in order.products or []]),
         created=created,
-        shipment_refs=list(order.shipment_ids),
+        # Parcels in the order they left (a split-off parcel may carry a higher id than the rest of the order).
+        shipment_refs=[
+            str(s.id)
+            for s in sorted(shipments, key=lambda s: (s.actual_fulfillment_date or s.created_date or 0, s.id))
+            if s.tracking is not None and s.tracking.tracking_number
+        ],
     )
 
 
-def shipment(row: WmsShipment) -> Shipment:
+def shipment(row: SbShipment, locations: Locations) -> Shipment:
+    if row.tracking is None or not row.tracking.tracking_number or row.location is None:
+        raise ProblemError("not-found", f"shipment {row.id} has not shipped")
     return Shipment(
-        ref=row.id,
-        order_ref=row.order_reference,
-        location=location_for(row.warehouse),
-        carrier=row.carrier,
-        tracking_number=row.tracking_number,
-        lines=_lines(row.lines),
-        dispatched_at=to_utc(row.dispatched_at),
-        delivered_at=to_utc(row.delivered_at) if row.delivered_at else None,
+        ref=str(row.id),
+        order_ref=row.reference_id or str(row.order_id),
+        location=locations.location(row.location.id),
+        carrier=row.tracking.carrier or "unknown",
+        tracking_number=row.tracking.tracking_number,
+        lines=shipment_lines(row),
+        dispatched_at=to_utc(row.actual_fulfillment_date or row.last_update_at or row.created_date),  # type: ignore[arg-type]
+        delivered_at=to_utc(row.delivery_date) if row.delivery_date else None,
     )
 
 
-def receipt(row: WmsReceipt, *, created: bool = False) -> Receipt:
+RETURN_STATUS: dict[str, ReceiptStatus] = {"Completed": "received", "Cancelled": "cancelled"}
+
+
+def returned_lines(row: SbReturn) -> list[FulfilmentLine]:
+    """What the warehouse processed (``action_taken[].quantity_processed``): facts, not what was announced."""
+    return _merge([(_sku(i), sum(a.quantity_processed for a in i.action_taken or [])) for i in row.inventory or []])
+
+
+def receipt(row: SbReturn, locations: Locations, *, created: bool = False) -> Receipt:
+    if row.fulfillment_center is None or not row.reference_id:
+        raise ProblemError("upstream-error", f"wms: return {row.id} has no fulfillment center", upstream="wms")
     return Receipt(
-        ref=row.reference,
-        location=location_for(row.warehouse),
-        wms_id=row.id,
-        status=row.status,
-        lines=_lines(row.lines),
-        received_at=to_utc(row.received_at) if row.received_at else None,
+        ref=row.reference_id,
+        location=locations.location(row.fulfillment_center.id),
+        wms_id=str(row.id),
+        status=RETURN_STATUS.get(row.status or "", "expected"),
+        lines=_merge([(_sku(i), i.quantity) for i in row.inventory or []]),
+        received_at=to_utc(row.completed_date) if row.completed_date else None,
         created=created,
     )
 
@@ -243,35 +343,41 @@ def receipt(row: WmsReceipt, *, created: bool = False) -> Receipt:
 # --- canonical -> vendor --------------------------------------------------------------------------------------------
 
 
-def order_body(req: FulfilmentOrderRequest) -> dict[str, Any]:
+def order_body(req: FulfilmentOrderRequest, centre_id: int, shipping_method: str) -> dict[str, Any]:
+    """``Orders.CreateOrderModel``: our ref is ``reference_id`` (unique per channel at ShipBob), products by
+    ``reference_id`` (the SKU) without a name, so an unknown SKU is refused rather than created."""
     ship_to = req.ship_to
     return {
-        "order_reference": req.ref,
-        "warehouse": warehouse_for(req.location),
-        "ship_to": {
+        "reference_id": req.ref,
+        "order_number": req.ref,
+        "type": "DTC",
+        "shipping_method": shipping_method,
+        "location_id": centre_id,
+        "recipient": {
             "name": ship_to.name,
-            "address1": ship_to.line1,
-            "address2": ship_to.line2,
-            "city": ship_to.city,
-            "postal_code": ship_to.postal_code,
-            "country_code": ship_to.country,
-            "phone": ship_to.phone,
+            "address": {
+                "address1": ship_to.line1,
+                "address2": ship_to.line2,
+                "city": ship_to.city,
+                "country": ship_to.country,
+                "zip_code": ship_to.postal_code,
+            },
             "email": ship_to.email,
+            "phone_number": ship_to.phone,
         },
-        "lines": [{"sku": line.sku, "quantity": line.qty} for line in req.lines],
+        "products": [{"reference_id": line.sku, "quantity": line.qty} for line in req.lines],
     }
 
 
-def receipt_body(req: ReceiptRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "reference": req.ref,
-        "warehouse": warehouse_for(req.location),
-        "type": "return",
-        "lines": [{"sku": line.sku, "quantity": line.qty} for line in req.lines],
+def return_body(req: ReceiptRequest, centre_id: int, inventory_ids: dict[str, int]) -> dict[str, Any]:
+    """``Returns.CreateReturnRequest``: our ref is the RMA ``reference_id``; units go back to stock."""
+    return {
+        "reference_id": req.ref,
+        "fulfillment_center": {"id": centre_id},
+        "inventory": [
+            {"id": inventory_ids[line.sku], "quantity": line.qty, "requested_action": "Restock"} for line in req.lines
+        ],
     }
-    if req.reason:
-        body["notes"] = req.reason
-    return body
 
 
 def same_lines(a: list[FulfilmentLine], b: list[FulfilmentLine]) -> bool:
@@ -282,102 +388,73 @@ def same_lines(a: list[FulfilmentLine], b: list[FulfilmentLine]) -> bool:
 # --- webhooks -> canonical events ----------------------------------------------------------------------------------------
 
 
-def events_for(envelope: WebhookEnvelope, correlation_id: str | None = None) -> list[tuple[str, Event]]:
-    """(domain, event) pairs for one webhook; ids derive from the webhook id so a redelivery dedupes.
-
-    Shipments and receipts become fulfilment facts only: the availability projection applies the stock they
-    move from these events, so no ``inventory.adjusted`` is published for them (it would count twice).
-    Unknown types yield nothing.
-    """
-    base = f"{SOURCE}:{envelope.id}"
-    if envelope.type in ("shipment.dispatched", "shipment.delivered"):
-        row = msgspec.json.decode(envelope.data, type=WebhookShipment)
-        location = location_for(row.warehouse)
-        if envelope.type == "shipment.dispatched":
+def events_for(
+    topic: str, delivery_id: str, body: bytes, locations: Locations, correlation_id: str | None = None
+) -> list[tuple[str, Event]]:
+    """(domain, event) pairs for one delivery; ids derive from ``webhook-id`` (stable across ShipBob's retries),
+    so a redelivery dedupes. ShipBob fires ``order.shipped`` once per shipment, so an order split into parcels
+    gives one ``shipment.dispatched`` per parcel, each with its own lines. ``order.shipment.exception`` (and any
+    topic not handled) yields nothing: the canonical model has no fact for it. Raises ``msgspec`` errors on a
+    payload that lacks what the topic needs."""
+    base = f"{SOURCE}:{delivery_id}"
+    if topic in ("order.shipped", "order.shipment.delivered"):
+        row = msgspec.json.decode(body, type=SbShipment)
+        if row.location is None or not row.reference_id:
+            raise msgspec.ValidationError(f"{topic} without location or reference_id")
+        location = locations.location(row.location.id)
+        if topic == "order.shipped":
+            if row.tracking is None or not row.tracking.tracking_number:
+                raise msgspec.ValidationError("order.shipped without tracking - at `$.tracking`")
             payload = event_payload(
                 ShipmentDispatched(
-                    shipment_ref=row.id,
-                    order_ref=row.order_reference,
+                    shipment_ref=str(row.id),
+                    order_ref=row.reference_id,
                     location=location,
-                    carrier=row.carrier,
-                    tracking_number=row.tracking_number,
-                    lines=_lines(row.lines),
+                    carrier=row.tracking.carrier or "unknown",
+                    tracking_number=row.tracking.tracking_number,
+                    lines=shipment_lines(row),
+                    tracking_url=row.tracking.tracking_url,
                 )
             )
-            return [
-                (
-                    "fulfilment",
-                    Event(
-                        id=base,
-                        type="shipment.dispatched",
-                        occurred_at=to_utc(row.dispatched_at),
-                        source=SOURCE,
-                        correlation_id=correlation_id,
-                        key=row.order_reference,
-                        payload=payload,
-                    ),
-                )
-            ]
-        if row.delivered_at is None:
-            raise msgspec.ValidationError("shipment.delivered without delivered_at - at `$.data.delivered_at`")
-        payload = event_payload(
-            DeliveryCompleted(shipment_ref=row.id, order_ref=row.order_reference, location=location)
+            at = row.actual_fulfillment_date or row.last_update_at
+            kind = "shipment.dispatched"
+        else:
+            payload = event_payload(
+                DeliveryCompleted(shipment_ref=str(row.id), order_ref=row.reference_id, location=location)
+            )
+            at = row.delivery_date
+            kind = "delivery.completed"
+        if at is None:
+            raise msgspec.ValidationError(f"{topic} without its date")
+        event = Event(
+            id=base,
+            type=kind,
+            occurred_at=to_utc(at),
+            source=SOURCE,
+            correlation_id=correlation_id,
+            key=row.reference_id,
+            payload=payload,
         )
-        return [
-            (
-                "fulfilment",
-                Event(
-                    id=base,
-                    type="delivery.completed",
-                    occurred_at=to_utc(row.delivered_at),
-                    source=SOURCE,
-                    correlation_id=correlation_id,
-                    key=row.order_reference,
-                    payload=payload,
-                ),
-            )
-        ]
-    if envelope.type == "receipt.received":
-        rec = msgspec.json.decode(envelope.data, type=WebhookReceipt)
-        lines = [
-            FulfilmentLine(sku=line.sku, qty=line.received_quantity) for line in rec.lines if line.received_quantity > 0
-        ]
+        return [("fulfilment", event)]
+    if topic == "return.completed":
+        ret = msgspec.json.decode(body, type=SbReturn)
+        if ret.fulfillment_center is None or not ret.reference_id or ret.completed_date is None:
+            raise msgspec.ValidationError("return.completed without fulfillment_center, reference_id or completed_date")
         payload = event_payload(
-            ReceiptReceived(receipt_ref=rec.reference, location=location_for(rec.warehouse), lines=lines)
+            ReceiptReceived(
+                receipt_ref=ret.reference_id,
+                location=locations.location(ret.fulfillment_center.id),
+                lines=returned_lines(ret),
+            )
         )
-        return [
-            (
-                "fulfilment",
-                Event(
-                    id=base,
-                    type="receipt.received",
-                    occurred_at=to_utc(rec.received_at or envelope.created_at),
-                    source=SOURCE,
-                    correlation_id=correlation_id,
-                    key=rec.reference,
-                    payload=payload,
-                ),
-            )
-        ]
-    if envelope.type == "stock.counted":
-        counted = msgspec.json.decode(envelope.data, type=WebhookStockCounted)
-        location = location_for(counted.warehouse)
-        as_of = to_utc(counted.counted_at)
-        return [
-            (
-                "inventory",
-                Event(
-                    id=f"{base}:{count.sku}",
-                    type="inventory.counted",
-                    occurred_at=as_of,
-                    source=SOURCE,
-                    correlation_id=correlation_id,
-                    key=f"{count.sku}@{location}",
-                    payload=event_payload(
-                        InventoryCounted(sku=count.sku, location=location, on_hand=count.on_hand, as_of=as_of)
-                    ),
-                ),
-            )
-            for count in counted.counts
-        ]
+        event = Event(
+            id=base,
+            type="receipt.received",
+            occurred_at=to_utc(ret.completed_date),
+            source=SOURCE,
+            correlation_id=correlation_id,
+            key=ret.reference_id,
+            payload=payload,
+        )
+        return [("fulfilment", event)]
     return []

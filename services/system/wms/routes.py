@@ -51,7 +51,7 @@ async def get_stock(wms: NamedDependency[WmsConnector], sku: params.Sku) -> list
 async def create_fulfilment_order(
     wms: NamedDependency[WmsConnector], data: JSONBody[FulfilmentOrderRequest]
 ) -> Response[FulfilmentOrder]:
-    mapping.warehouse_for(data.location)
+    mapping.is_dc(data.location)
     order = await wms.create_fulfilment_order(data)
     return Response(order, status_code=201 if order.created else 200)
 
@@ -73,7 +73,7 @@ async def get_shipment(wms: NamedDependency[WmsConnector], ref: params.Ref) -> S
 
 @post("/receipts", summary="Announce an expected return receipt at a DC (idempotent by ref)")
 async def create_receipt(wms: NamedDependency[WmsConnector], data: JSONBody[ReceiptRequest]) -> Response[Receipt]:
-    mapping.warehouse_for(data.location)
+    mapping.is_dc(data.location)
     receipt = await wms.create_receipt(data)
     return Response(receipt, status_code=201 if receipt.created else 200)
 

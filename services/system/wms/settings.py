@@ -1,4 +1,12 @@
-"""system-wms's settings: the kernel's, plus the WMS credentials it presents and the webhooks it verifies."""
+"""system-wms's settings: the kernel's, plus the ShipBob account it works with and how it hears from it.
+
+Pointing system-wms at a real ShipBob sandbox account (https://developer.shipbob.com/sandbox): set
+``OMNIGATE_URL_WMS=https://sandbox-api.shipbob.com`` (production: ``https://api.shipbob.com``), the account's
+personal access token in ``OMNIGATE_WMS_API_KEY``, optionally the channel in ``OMNIGATE_WMS_CHANNEL_ID`` (else the
+first channel the token can write orders with, from ``GET /2026-01/channel``), the public URL ShipBob should post
+webhooks to in ``OMNIGATE_WMS_WEBHOOK_URL`` (the gateway's ``/webhooks/wms``; ShipBob requires https) and a
+``whsec_`` signing secret in ``OMNIGATE_WMS_WEBHOOK_SECRET``. The API version is pinned in code (``2026-01``).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +16,46 @@ from msgspec import Meta
 
 from shared.settings import Settings
 
-# The credentials this system API and the back-end it calls (its sandbox, or the real system) agree on: one
-# declaration, read by both from the same environment variables.
+# The credentials this system API and the back-end it calls (its sandbox, or ShipBob) agree on: one declaration,
+# read by both from the same environment variables.
 WmsApiKey = Annotated[
     str,
     Meta(
-        description="The WMS API key (`X-Api-Key`): system-wms presents it, sandbox-wms accepts only it. The "
-        "launcher generates it at first run; the chart reads it from the Secret."
+        description="The ShipBob personal access token (`Authorization: Bearer`): system-wms presents it, "
+        "sandbox-wms accepts only it. The launcher generates it at first run; the chart reads it from the Secret."
     ),
 ]
 WmsWebhookSecret = Annotated[
-    str, Meta(description="The secret the WMS signs its webhooks with; a secret like the key.")
+    str,
+    Meta(
+        description="The secret ShipBob signs webhooks with (Standard Webhooks): system-wms passes it when it "
+        "subscribes. A `whsec_<base64>` value is used as is; any other value is base64-encoded into one."
+    ),
 ]
 
 
 class WmsSettings(Settings, kw_only=True, frozen=True):
     wms_api_key: WmsApiKey = ""
     wms_webhook_secret: WmsWebhookSecret = ""
+    wms_webhook_url: Annotated[
+        str,
+        Meta(
+            description="The public URL system-wms subscribes ShipBob's webhooks to (the gateway's "
+            "`/webhooks/wms`); empty: no subscription is made."
+        ),
+    ] = ""
+    wms_channel_id: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="The ShipBob channel orders and returns are created in (`shipbob_channel_id`); 0: "
+            "the first channel with the `orders_write` scope.",
+        ),
+    ] = 0
+    wms_shipping_method: Annotated[
+        str, Meta(min_length=1, max_length=100, description="The `shipping_method` new orders carry.")
+    ] = "Standard"
+    wms_inventory_poll_s: Annotated[
+        float,
+        Meta(gt=0, le=3600, description="How often (seconds) the leased poll reads ShipBob's inventory history."),
+    ] = 60.0

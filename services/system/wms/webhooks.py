@@ -1,13 +1,20 @@
-"""The WMS's webhooks: signatures checked on the raw bytes (README of sandbox-wms, "Verifying webhooks"), then
-translated into canonical events (mapping.events_for) and published once per event id.
+"""ShipBob's webhooks: Standard Webhooks signatures checked on the raw bytes, then translated into canonical events
+(``mapping.events_for``) and published once per event id.
+
+ShipBob signs deliveries of subscriptions made through the dated API the Standard Webhooks way
+(https://developer.shipbob.com/2026-01/webhooks, https://www.standardwebhooks.com): ``webhook-id``,
+``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, several
+during a secret rotation), keyed with the base64-decoded part of the subscription's ``whsec_`` secret; the topic
+comes in ``x-webhook-topic``. Verification is the maintained ``standardwebhooks`` library's (timestamps more than
+five minutes away are refused: a captured delivery cannot be replayed later). ShipBob retries a delivery that got
+no 2xx (same ``webhook-id``) and does not keep topics in order, so the receiver dedupes by that id and the layer
+above applies facts in any order.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import logging
-import time
 from typing import Any
 
 import msgspec
@@ -15,46 +22,40 @@ from litestar import Request, post
 from litestar.di import NamedDependency
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.system.wms import mapping
+from services.system.wms.connector import WmsConnector
 from services.system.wms.settings import WmsSettings
 from shared import context
 from shared.events import EventBus
 from shared.problems import ProblemError, invalid
 
 log = logging.getLogger("omnigate.system.wms")
-SIGNATURE_HEADER = "x-wms-signature"
-SIGNATURE_TOLERANCE_S = 300
+TOPIC_HEADER = "x-webhook-topic"
+ID_HEADER = "webhook-id"
+MAX_HEADER = 1000
 
 
-def verify_signature(
-    secret: str, header: str | None, body: bytes, *, now: float | None = None, tolerance_s: int = SIGNATURE_TOLERANCE_S
-) -> None:
-    """Check ``t=<unix>,v1=<hex>`` (several ``v1`` allowed, as during a secret rotation) in constant time.
+def signing_secret(secret: str) -> str:
+    """The ``whsec_`` secret for a configured one: used as is, or base64-encoded into one (the launcher makes
+    URL-safe random secrets). The same value is what system-wms passes when it subscribes."""
+    if secret.startswith("whsec_"):
+        return secret
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
 
-    The timestamp is inside the signed string, so a captured notification cannot be replayed after
-    ``tolerance_s``; a missing secret refuses everything rather than accepting unsigned bodies.
-    """
+
+def verify_signature(secret: str, body: bytes, headers: dict[str, str]) -> None:
+    """Refuse (invalid-signature) a delivery whose Standard Webhooks headers do not sign ``body`` now."""
     if not secret:
         raise ProblemError("invalid-signature", "no WMS webhook secret is configured")
-    if not header or len(header) > 1000:
-        raise ProblemError("invalid-signature", "missing X-WMS-Signature header")
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
-            timestamp = int(value)
-        elif key == "v1" and value:
-            candidates.append(value)
-    if timestamp is None or not candidates:
-        raise ProblemError("invalid-signature", "X-WMS-Signature must carry t=<unix> and v1=<hex>")
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_s:
-        raise ProblemError("invalid-signature", f"signature timestamp is more than {tolerance_s}s from now")
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates):
-        raise ProblemError("invalid-signature", "X-WMS-Signature does not match the body")
+    wanted = {k: headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    if not all(wanted.values()) or any(len(v) > MAX_HEADER for v in wanted.values()):
+        raise ProblemError("invalid-signature", "missing webhook-id, webhook-timestamp or webhook-signature")
+    try:
+        Webhook(signing_secret(secret)).verify(body, wanted, json_parse=False)
+    except (WebhookVerificationError, ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError("invalid-signature", f"webhook-signature does not verify: {exc}") from None
 
 
 class WebhookResult(msgspec.Struct, kw_only=True):
@@ -65,36 +66,43 @@ class WebhookResult(msgspec.Struct, kw_only=True):
     ignored: bool = False
 
 
-def decode(body: bytes, type_: type[Any]) -> Any:
-    try:
-        return msgspec.json.decode(body, type=type_)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise invalid(f"invalid body: {exc}") from None
-
-
-@post("/webhooks/wms", summary="WMS webhooks (X-WMS-Signature) -> canonical events", status_code=200)
+@post("/webhooks/wms", summary="ShipBob webhooks (Standard Webhooks signatures) -> canonical events", status_code=200)
 async def wms_webhook(
-    request: Request[Any, Any, Any], bus: NamedDependency[EventBus], settings: NamedDependency[WmsSettings]
+    request: Request[Any, Any, Any],
+    bus: NamedDependency[EventBus],
+    wms: NamedDependency[WmsConnector],
+    settings: NamedDependency[WmsSettings],
 ) -> WebhookResult:
     """Verified on the raw bytes, then translated (mapping.events_for) and published once per event id."""
     body = await request.body()
-    verify_signature(settings.wms_webhook_secret, request.headers.get(SIGNATURE_HEADER), body)
-    envelope: mapping.WebhookEnvelope = decode(body, mapping.WebhookEnvelope)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    verify_signature(settings.wms_webhook_secret, body, headers)
+    delivery_id, topic = headers[ID_HEADER], headers.get(TOPIC_HEADER, "")
+    if not topic or len(topic) > 100 or len(delivery_id) > 200:
+        raise invalid("x-webhook-topic is missing or too long")
     try:
-        events = mapping.events_for(envelope, correlation_id=context.request_id_var.get())
+        events = mapping.events_for(
+            topic, delivery_id, body, await wms.locations(), correlation_id=context.request_id_var.get()
+        )
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise invalid(f"invalid {envelope.type} data: {exc}") from None
+        raise invalid(f"invalid {topic} payload: {exc}") from None
+    except ProblemError as exc:
+        if exc.status != 502:
+            raise
+        events = mapping.events_for(
+            topic, delivery_id, body, await wms.locations(refresh=True), correlation_id=context.request_id_var.get()
+        )
     if not events:
-        log.info("ignoring WMS webhook %s of type %s", envelope.id, envelope.type)
-        return WebhookResult(webhook_id=envelope.id, type=envelope.type, published=[], duplicates=[], ignored=True)
+        log.info("ignoring ShipBob webhook %s of topic %s", delivery_id, topic)
+        return WebhookResult(webhook_id=delivery_id, type=topic, published=[], duplicates=[], ignored=True)
     published: list[str] = []
     duplicates: list[str] = []
     try:
         for domain, event in events:
             (published if await bus.publish(domain, event) else duplicates).append(event.id)
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        # Not acknowledged, so the WMS retries; the ids already published dedupe on the retry.
+        # Not acknowledged, so ShipBob retries; the ids already published dedupe on the retry.
         raise ProblemError(
             "service-unavailable", f"event bus unavailable: {type(exc).__name__}", retry_after=5
         ) from exc
-    return WebhookResult(webhook_id=envelope.id, type=envelope.type, published=published, duplicates=duplicates)
+    return WebhookResult(webhook_id=delivery_id, type=topic, published=published, duplicates=duplicates)

@@ -37,7 +37,7 @@ def test_seed_creates_consistent_sandboxes_and_refuses_to_overwrite(tmp_path: Pa
     erp = tmp_path / "sandbox" / "sandbox-erp.sqlite3"
     wms = tmp_path / "sandbox" / "sandbox-wms.sqlite3"
     assert skus_in(erp, "SELECT default_code FROM product_product") == expected
-    assert skus_in(wms, "SELECT sku FROM products") == expected
+    assert skus_in(wms, "SELECT sku FROM inventory") == expected
     assert "exists" in seed(tmp_path) and "seeded" not in seed(tmp_path)
     assert seed(tmp_path, "--force").count("seeded") == 3
     assert skus_in(erp, "SELECT default_code FROM product_product") == expected

@@ -300,8 +300,7 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
         for r in sql(
             estate,
             "sandbox-wms",
-            f"SELECT order_reference FROM fulfillment_orders WHERE "
-            f"order_reference IN ({marks}) AND status != 'cancelled'",
+            f"SELECT reference_id FROM orders WHERE reference_id IN ({marks}) AND status != 'Cancelled'",
             tuple(accepted + rejected),
         )
     )
@@ -316,7 +315,8 @@ def settle_and_account(estate: Estate, skus: list[str], outcomes: list[dict[str,
         for w, s, q in sql(
             estate,
             "sandbox-wms",
-            f"SELECT warehouse, sku, on_hand FROM stock WHERE sku IN ({','.join('?' * len(skus))})",
+            "SELECT f.abbreviation, i.sku, l.on_hand FROM inventory_levels l JOIN locations f ON f.id = l.location_id "
+            f"JOIN inventory i ON i.id = l.inventory_id WHERE i.sku IN ({','.join('?' * len(skus))})",
             tuple(skus),
         )
     }

@@ -21,11 +21,17 @@ def skus(estate: TestEstate) -> tuple[str, str]:
     return products[11].sku, products[12].sku
 
 
+def inventory_id(estate: TestEstate, sku: str) -> int:
+    """ShipBob's inventory id of ``sku`` (the sandbox's own table): the id in the path of that SKU's levels."""
+    ((found,),) = estate.sql("sandbox-wms", "SELECT id FROM inventory WHERE sku = ?", (sku,))
+    return int(found)
+
+
 def test_error_rate_on_one_route_is_a_502_naming_the_upstream_and_spares_other_routes(
     estate: TestEstate, wms_sandbox: httpx.Client, skus: tuple[str, str]
 ) -> None:
     faulty, healthy = skus
-    fault = {"route": f"/api/v1/stock/{faulty}", "error_rate": 1.0}
+    fault = {"route": f"/2026-01/inventory-level/{inventory_id(estate, faulty)}/", "error_rate": 1.0}
     assert wms_sandbox.put("/_faults", json=fault).status_code == 200
     assert httpx.get(f"{estate.url('system-wms')}/stock/{healthy}").status_code == 200
     problem = assert_problem(httpx.get(f"{estate.url('system-wms')}/stock/{faulty}"), 502, "upstream-error")
@@ -37,7 +43,10 @@ def test_latency_beyond_the_timeout_is_a_504_within_the_retry_budget(
 ) -> None:
     faulty, _ = skus
     settings = estate.settings
-    fault = {"route": f"/api/v1/stock/{faulty}", "latency_ms": int(settings.http_timeout_s * 1000) + 1500}
+    fault = {
+        "route": f"/2026-01/inventory-level/{inventory_id(estate, faulty)}/",
+        "latency_ms": int(settings.http_timeout_s * 1000) + 1500,
+    }
     assert wms_sandbox.put("/_faults", json=fault).status_code == 200
     started = time.monotonic()
     response = httpx.get(f"{estate.url('system-wms')}/stock/{faulty}", timeout=30)

@@ -504,7 +504,11 @@ def test_reconciliation_reports_exactly_the_drift_and_repairs_the_projection(
     projected_wms = _terms(av, sku_wms, "dc-tlb")["on_hand"]
     estate.corrupt_projected_on_hand(sku_redis, "dc-tlb", truth_redis + 500)  # projection corrupted
     with sqlite3.connect(estate.db_path("sandbox-wms")) as db:  # back-end changed behind our back (no webhook)
-        db.execute("UPDATE stock SET on_hand = on_hand + 7 WHERE warehouse = 'TLB' AND sku = ?", (sku_wms,))
+        db.execute(
+            "UPDATE inventory_levels SET on_hand = on_hand + 7 WHERE location_id = "
+            "(SELECT id FROM locations WHERE abbreviation = 'TLB') AND inventory_id = (SELECT id FROM inventory WHERE sku = ?)",
+            (sku_wms,),
+        )
     started = av.post("/reconciliations", json={"locations": ["dc-tlb"]})
     assert started.status_code == 202 and started.headers["location"] == f"/reconciliations/{started.json()['id']}"
     report = estate.wait_for(

@@ -159,12 +159,14 @@ class Orders:
         return dict(self._column("sandbox-erp", "client_order_ref, state", "sale_order", "client_order_ref", refs))
 
     def wms_orders(self, refs: list[str]) -> Counter[str]:
-        rows = self._column("sandbox-wms", "order_reference", "fulfillment_orders", "order_reference", refs)
+        rows = self._column("sandbox-wms", "reference_id", "orders", "reference_id", refs)
         return Counter(r[0] for r in rows)
 
     def wms_status(self, ref: str) -> str | None:
-        rows = self.estate.sql("sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?", (ref,))
-        return rows[0][0] if rows else None
+        """The WMS order's status in the words the tests use: ShipBob's Processing/Exception is "received"."""
+        rows = self.estate.sql("sandbox-wms", "SELECT status FROM orders WHERE reference_id = ?", (ref,))
+        words = {"Processing": "received", "Exception": "received", "Cancelled": "cancelled"}
+        return words.get(rows[0][0], "shipped") if rows else None
 
     def credit_memos(self, ref: str) -> list[tuple[str, float]]:
         query = "SELECT state, amount_total FROM account_move WHERE ref = ? ORDER BY id"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from services.sandbox.erp.settings import SandboxErpSettings
+from services.sandbox.wms.seed import CHANNEL_ID
 from services.sandbox.wms.settings import SandboxWmsSettings
 from tests.estate import TestEstate, assert_problem
 
@@ -77,7 +78,7 @@ def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(
 ) -> None:
     (sku,) = estate.fresh_skus()
     orders.set_dc_stock(sku, tlb=4)
-    estate.fault("sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
+    estate.fault("sandbox-wms", route="/2026-01/order", method="POST", exact=True, outage=True)
     response = orders.place(orders.body(sku))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
@@ -92,15 +93,19 @@ def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(
     assert orders.wms_status(order_id) is None
     # Behind the cancelled order, documents appear that a lost create committed after the compensation.
     warehouse_order = httpx.post(
-        estate.url("sandbox-wms") + "/api/v1/fulfillment-orders",
+        estate.url("sandbox-wms") + "/2026-01/order",
         timeout=10,
         json={
-            "order_reference": order_id,
-            "warehouse": "TLB",
-            "lines": [{"sku": sku, "quantity": 1}],
-            "ship_to": {"name": "A", "address1": "B", "city": "C", "postal_code": "1", "country_code": "NL"},
+            "reference_id": order_id,
+            "shipping_method": "Standard",
+            "type": "DTC",
+            "products": [{"reference_id": sku, "quantity": 1}],
+            "recipient": {"name": "A", "address": {"address1": "B", "city": "C", "zip_code": "1", "country": "NL"}},
         },
-        headers={"X-Api-Key": estate.settings_of(SandboxWmsSettings).wms_api_key},
+        headers={
+            "Authorization": f"Bearer {estate.settings_of(SandboxWmsSettings).wms_api_key}",
+            "shipbob_channel_id": str(CHANNEL_ID),
+        },
     )
     assert warehouse_order.status_code == 201, warehouse_order.text
     extra_sales_order(estate, order_id)

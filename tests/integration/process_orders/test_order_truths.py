@@ -81,7 +81,7 @@ def test_a_cancel_after_a_slow_wms_create_leaves_no_live_fulfilment_order(estate
     orders.set_dc_stock(sku, tlb=4)
     estate.fault(
         "sandbox-wms",
-        route="/api/v1/fulfillment-orders",
+        route="/2026-01/order",
         method="POST",
         exact=True,
         latency_ms=slow_past_timeout_ms(estate),
@@ -149,7 +149,7 @@ def test_a_key_replayed_after_a_crash_answers_the_order_it_started(estate: TestE
     ids, thread = orders.pause_at(
         sku,
         sandbox="sandbox-wms",
-        route="/api/v1/fulfillment-orders",
+        route="/2026-01/order",
         step="release",
         count=count,
         started=started,
@@ -251,7 +251,7 @@ def test_entering_pending_backend_twice_is_two_events(estate: TestEstate, orders
     response = orders.place(orders.body(sku))
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    estate.fault("sandbox-wms", route="/api/v1/fulfillment-orders", method="POST", exact=True, outage=True)
+    estate.fault("sandbox-wms", route="/2026-01/order", method="POST", exact=True, outage=True)
     assert httpx.delete(estate.url("sandbox-erp") + "/_faults").status_code == 204
     estate.wait_for(
         lambda: [e["state"] for e in orders.timeline(order_id)].count("pending_backend") >= 2,
@@ -285,7 +285,7 @@ def test_a_shipment_that_arrives_before_the_release_is_recorded_still_ships_the_
     # pending_backend while the warehouse ships and delivers it.
     estate.fault(
         "sandbox-wms",
-        route="/api/v1/fulfillment-orders",
+        route="/2026-01/order",
         method="POST",
         exact=True,
         when="after",

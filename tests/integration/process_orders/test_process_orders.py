@@ -221,8 +221,8 @@ def test_no_oversell_200_concurrent_orders_for_50_units(estate: TestEstate, orde
     marks = ",".join("?" * len(ids))
     lines = estate.sql(
         "sandbox-wms",
-        "SELECT sum(l.quantity), count(*) FROM fulfillment_order_lines l JOIN fulfillment_orders o "
-        f"ON o.id = l.order_id WHERE o.order_reference IN ({marks}) AND l.sku = ?",
+        "SELECT sum(l.quantity), count(*) FROM order_products l JOIN orders o ON o.id = l.order_id "
+        f"JOIN inventory i ON i.id = l.inventory_id WHERE o.reference_id IN ({marks}) AND i.sku = ?",
         (*ids, sku),
     )
     assert lines == [(50, 50)]
@@ -267,7 +267,7 @@ def test_erp_outage_accepts_what_stock_covers_and_finishes_after(estate: TestEst
     [
         ("sandbox-erp", "/json/2/sale.order/create", "erp_order"),
         ("sandbox-erp", "/json/2/sale.order/action_confirm", "erp_confirm"),
-        ("sandbox-wms", "/api/v1/fulfillment-orders", "release"),
+        ("sandbox-wms", "/2026-01/order", "release"),
     ],
 )
 def test_kill_at_a_step_boundary_then_every_saga_resumes_once(

@@ -115,21 +115,21 @@ def erp_credit_memo(estate: TestEstate, orders: Orders, outcome: str) -> None:
 def wms_fulfilment_order(estate: TestEstate, orders: Orders, outcome: str) -> None:
     (sku,) = estate.fresh_skus()
     orders.set_dc_stock(sku, tlb=3)
-    lose_answers(estate, "sandbox-wms", "/api/v1/fulfillment-orders", outcome)
+    lose_answers(estate, "sandbox-wms", "/2026-01/order", outcome)
     order_id = released(estate, orders.place(orders.body(sku)))
-    assert estate.sql(
-        "sandbox-wms", "SELECT status FROM fulfillment_orders WHERE order_reference = ?", (order_id,)
-    ) == [("received",)]
+    assert estate.sql("sandbox-wms", "SELECT status FROM orders WHERE reference_id = ?", (order_id,)) == [
+        ("Processing",)
+    ]
 
 
 def wms_receipt(estate: TestEstate, orders: Orders, outcome: str) -> None:
     order = delivered_order(estate, orders)
-    lose_answers(estate, "sandbox-wms", "/api/v1/receipts", outcome)
+    lose_answers(estate, "sandbox-wms", "/2026-01/return", outcome)
     response = orders.request_return(order["id"], {"lines": [{"line_id": "1", "qty": 1}], "location": "dc-tlb"})
     assert response.status_code in (201, 202), response.text
     return_id = response.json()["id"]
     estate.wait_for(
-        lambda: count(estate, "sandbox-wms", "SELECT count(*) FROM receipts WHERE reference = ?", return_id) == 1,
+        lambda: count(estate, "sandbox-wms", "SELECT count(*) FROM returns WHERE reference_id = ?", return_id) == 1,
         timeout=30,
         what="the receipt at the WMS",
     )
@@ -143,7 +143,7 @@ def wms_receipt(estate: TestEstate, orders: Orders, outcome: str) -> None:
         what="the receipt received",
     )
     refunded(estate, orders, response)
-    assert count(estate, "sandbox-wms", "SELECT count(*) FROM receipts WHERE reference = ?", return_id) == 1
+    assert count(estate, "sandbox-wms", "SELECT count(*) FROM returns WHERE reference_id = ?", return_id) == 1
 
 
 def pos_pickup(estate: TestEstate, orders: Orders, outcome: str) -> None:

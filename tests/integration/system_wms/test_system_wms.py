@@ -1,9 +1,8 @@
-"""system-wms against the running estate: real sandbox-wms process, real Redis, real signed webhooks."""
+"""system-wms against the running estate: real sandbox-wms (ShipBob 2026-01 subset), real Redis, real webhooks
+signed the Standard Webhooks way, and the leased inventory-history poll."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import sqlite3
@@ -14,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.sandbox.wms.sim import sign
 from services.system.wms.settings import WmsSettings
+from services.system.wms.webhooks import signing_secret
 from tests.estate import TestEstate, assert_problem
 
 pytestmark = pytest.mark.estate
@@ -54,10 +55,19 @@ def count_rows(estate: TestEstate, sql: str, *params: Any) -> int:
         conn.close()
 
 
-def signed(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+def signed(
+    secret: str, body: bytes, topic: str = "order.shipped", timestamp: int | None = None, msg_id: str | None = None
+) -> dict[str, str]:
+    """Headers of a ShipBob delivery signed with ``secret`` (Standard Webhooks)."""
     t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-WMS-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+    delivery = msg_id or f"msg_{os.urandom(8).hex()}"
+    return {
+        "webhook-id": delivery,
+        "webhook-timestamp": str(t),
+        "webhook-signature": sign(signing_secret(secret), delivery, t, body),
+        "x-webhook-topic": topic,
+        "Content-Type": "application/json",
+    }
 
 
 # --- stock -------------------------------------------------------------------------------------------------------
@@ -91,7 +101,7 @@ def test_create_twice_is_one_order(estate: TestEstate, wms: httpx.Client, sku: s
     assert (first.status_code, first.json()["created"]) == (201, True)
     assert (second.status_code, second.json()["created"]) == (200, False)
     assert first.json()["wms_id"] == second.json()["wms_id"]
-    assert count_rows(estate, "SELECT count(*) FROM fulfillment_orders WHERE order_reference = ?", order_ref) == 1
+    assert count_rows(estate, "SELECT count(*) FROM orders WHERE reference_id = ?", order_ref) == 1
     other = wms.post("/fulfilment-orders", json=order_body(order_ref, sku, qty=2))
     assert_problem(other, 409, "conflict")
 
@@ -115,15 +125,22 @@ def test_concurrent_creates_with_one_ref_make_one_order(estate: TestEstate, wms:
     for t in threads:
         t.join()
     assert sorted(statuses) == [200] * 7 + [201]
-    assert count_rows(estate, "SELECT count(*) FROM fulfillment_orders WHERE order_reference = ?", order_ref) == 1
+    assert count_rows(estate, "SELECT count(*) FROM orders WHERE reference_id = ?", order_ref) == 1
     assert len(served_by) == estate.workers("system-wms"), "the race must cross both worker processes"
 
 
-def test_ship_publishes_one_dispatched_event_even_when_redelivered(
+def test_a_split_shipment_publishes_one_dispatched_event_per_parcel_even_when_redelivered(
     estate: TestEstate, wms: httpx.Client, sandbox: httpx.Client, sku: str
 ) -> None:
     order_ref = ref("ORD-SHIP")
-    assert wms.post("/fulfilment-orders", json=order_body(order_ref, sku, qty=2)).status_code == 201
+    assert wms.post("/fulfilment-orders", json=order_body(order_ref, sku, qty=3)).status_code == 201
+    # ShipBob splits one unit off into a parcel of its own; order.shipped fires for that parcel only.
+    first = sandbox.post("/_sim/ship", json={"order_reference": order_ref, "lines": [{"sku": sku, "qty": 1}]})
+    assert first.status_code == 200, first.text
+    (first_hook,) = first.json()["webhooks"]
+    (part,) = estate.wait_for(lambda: events(estate, "fulfilment", f"wms:{first_hook}"), 5.0, what="first parcel")
+    assert part["payload"]["lines"] == [{"sku": sku, "qty": 1}]
+    assert wms.get(f"/fulfilment-orders/{order_ref}").json()["status"] == "shipped"  # partly: the rest is open
     shipped = sandbox.post("/_sim/ship", json={"order_reference": order_ref})
     assert shipped.status_code == 200, shipped.text
     (webhook_id,) = shipped.json()["webhooks"]
@@ -133,6 +150,7 @@ def test_ship_publishes_one_dispatched_event_even_when_redelivered(
     payload = event["payload"]
     assert payload["order_ref"] == order_ref and payload["location"] == "dc-tlb"
     assert payload["lines"] == [{"sku": sku, "qty": 2}]
+    assert payload["shipment_ref"] != part["payload"]["shipment_ref"]
 
     redelivered = sandbox.post(f"/_webhooks/{webhook_id}/redeliver")
     assert redelivered.is_success and redelivered.json()["status"] == 200  # system-wms accepted it again
@@ -141,15 +159,18 @@ def test_ship_publishes_one_dispatched_event_even_when_redelivered(
     assert not [e for e in estate.events("inventory") if e["id"].startswith(event_id)]
 
     order = wms.get(f"/fulfilment-orders/{order_ref}").json()
-    assert order["status"] == "shipped" and order["shipment_refs"] == [payload["shipment_ref"]]
+    assert order["status"] == "shipped"
+    assert order["shipment_refs"] == [part["payload"]["shipment_ref"], payload["shipment_ref"]]
     shipment = wms.get(f"/shipments/{payload['shipment_ref']}").json()
     assert shipment["order_ref"] == order_ref and shipment["tracking_number"] == payload["tracking_number"]
     assert_problem(wms.post(f"/fulfilment-orders/{order_ref}/cancel"), 409, "conflict")
 
     delivered = sandbox.post("/_sim/deliver", json={"order_reference": order_ref})
-    (delivery_hook,) = delivered.json()["webhooks"]
-    (done,) = estate.wait_for(lambda: events(estate, "fulfilment", f"wms:{delivery_hook}"), 5.0, what="delivery")
-    assert done["type"] == "delivery.completed" and done["key"] == order_ref
+    for delivery_hook in delivered.json()["webhooks"]:  # one per parcel
+        event_id = f"wms:{delivery_hook}"
+        (done,) = estate.wait_for(lambda e=event_id: events(estate, "fulfilment", e), 5.0, what="delivery")
+        assert done["type"] == "delivery.completed" and done["key"] == order_ref
+    assert wms.get(f"/fulfilment-orders/{order_ref}").json()["status"] == "delivered"
 
 
 def test_cancel_before_shipping(wms: httpx.Client, sku: str) -> None:
@@ -186,12 +207,22 @@ def test_return_receipt_flow(estate: TestEstate, wms: httpx.Client, sandbox: htt
     assert after == before + 1
 
 
-def test_cycle_count_publishes_an_absolute_count(estate: TestEstate, sandbox: httpx.Client, sku: str) -> None:
+def test_cycle_count_reaches_the_inventory_stream_by_the_leased_poll(
+    estate: TestEstate, sandbox: httpx.Client, sku: str
+) -> None:
+    """ShipBob sends no stock webhook: the poll of its inventory history turns the adjustment into a count."""
     counted = sandbox.post("/_sim/count", json={"warehouse": "ZWL", "sku": sku, "on_hand": 17})
-    (hook,) = counted.json()["webhooks"]
-    (event,) = estate.wait_for(lambda: events(estate, "inventory", f"wms:{hook}:{sku}"), 5.0, what="count")
-    assert event["type"] == "inventory.counted" and event["key"] == f"{sku}@dc-zwl"
-    assert event["payload"]["on_hand"] == 17
+    assert counted.status_code == 200 and counted.json()["webhooks"] == []
+
+    def count_event() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in estate.events("inventory")
+            if e["key"] == f"{sku}@dc-zwl" and e["payload"]["on_hand"] == 17 and e["id"].startswith("wms:history:")
+        ]
+
+    (event,) = estate.wait_for(count_event, 5.0, what="count")
+    assert event["type"] == "inventory.counted" and event["source"] == "wms"
 
 
 # --- webhook security ------------------------------------------------------------------------------------------------
@@ -199,60 +230,40 @@ def test_cycle_count_publishes_an_absolute_count(estate: TestEstate, sandbox: ht
 
 def test_webhook_signature_is_enforced(estate: TestEstate, wms: httpx.Client) -> None:
     secret = estate.settings_of(WmsSettings).wms_webhook_secret
-    body = json.dumps(
-        {
-            "id": "evt_sigtest",
-            "type": "stock.counted",
-            "created_at": "2026-03-02T12:30:00Z",
-            "data": {
-                "warehouse": "TLB",
-                "counted_at": "2026-03-02T12:30:00Z",
-                "counts": [{"sku": "OG-SIG-1", "on_hand": 1}],
-            },
-        }
-    ).encode()
+    body = json.dumps({"id": 1, "order_id": 2, "reference_id": "ORD-SIG", "status": "Completed"}).encode()
+    stale = signed(secret, body, timestamp=int(time.time()) - 400)
     cases = [
-        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "x-webhook-topic": "order.shipped"},
         signed("not-the-secret", body),
-        signed(secret, body, int(time.time()) - 400),
-        signed(secret, body, int(time.time()) + 400),
-        {"X-WMS-Signature": "t=abc,v1=00", "Content-Type": "application/json"},
+        stale,
+        signed(secret, body, timestamp=int(time.time()) + 400),
+        {**signed(secret, body), "webhook-signature": "v1,bm90LWl0"},
+        {**signed(secret, body), "webhook-signature": "garbage"},
     ]
     for headers in cases:
         assert_problem(wms.post("/webhooks/wms", content=body, headers=headers), 401, "invalid-signature")
-    tampered = body.replace(b'"on_hand": 1', b'"on_hand": 9')
+    tampered = body.replace(b"ORD-SIG", b"ORD-SIX")
     assert_problem(wms.post("/webhooks/wms", content=tampered, headers=signed(secret, body)), 401)
-    assert not events(estate, "inventory", "wms:evt_sigtest:OG-SIG-1")
 
 
-def test_signed_but_unknown_type_is_ignored_and_malformed_is_400(estate: TestEstate, wms: httpx.Client) -> None:
+def test_signed_but_unhandled_topic_is_ignored_and_malformed_is_400(estate: TestEstate, wms: httpx.Client) -> None:
     secret = estate.settings_of(WmsSettings).wms_webhook_secret
-    unknown = json.dumps(
-        {"id": "evt_unknown1", "type": "pallet.moved", "created_at": "2026-03-02T12:30:00Z", "data": {"anything": 1}}
-    ).encode()
-    r = wms.post("/webhooks/wms", content=unknown, headers=signed(secret, unknown))
+    charge = json.dumps({"amount": 1.5}).encode()
+    r = wms.post("/webhooks/wms", content=charge, headers=signed(secret, charge, "billing.charge.created"))
     assert r.status_code == 200 and r.json()["ignored"] is True
-    for bad in [
-        b"not json",
-        b'{"id": "evt_x"}',
-        json.dumps(
-            {
-                "id": "evt_bad1",
-                "type": "stock.counted",
-                "created_at": "2026-03-02T12:30:00Z",
-                "data": {"warehouse": "TLB", "counted_at": "x", "counts": []},
-            }
-        ).encode(),
-        json.dumps(
-            {
-                "id": "evt_bad2",
-                "type": "shipment.dispatched",
-                "created_at": "2026-03-02T12:30:00Z",
-                "data": {"id": "shp_1"},
-            }
-        ).encode(),
+    # An exception (e.g. out of stock) has no canonical fact: acknowledged, nothing published.
+    exception = json.dumps({"id": 5, "order_id": 6, "reference_id": "ORD-EXC", "status": "Exception"}).encode()
+    r = wms.post("/webhooks/wms", content=exception, headers=signed(secret, exception, "order.shipment.exception"))
+    assert r.status_code == 200 and r.json()["ignored"] is True
+    for topic, bad in [
+        ("order.shipped", b"not json"),
+        ("order.shipped", b'{"id": "x"}'),
+        ("order.shipped", json.dumps({"id": 1, "order_id": 2, "reference_id": "R-1", "status": "Completed"}).encode()),
+        ("return.completed", json.dumps({"id": 3, "reference_id": "RMA-1"}).encode()),
     ]:
-        assert_problem(wms.post("/webhooks/wms", content=bad, headers=signed(secret, bad)), 400, "invalid-request")
+        assert_problem(
+            wms.post("/webhooks/wms", content=bad, headers=signed(secret, bad, topic)), 400, "invalid-request"
+        )
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------------
