@@ -270,9 +270,10 @@ def _item_filters(req: square.SearchCatalogItemsRequest) -> tuple[list[str], lis
             field="custom_attribute_filters",
         )
     clauses, args = _text_clauses(req.text_filter)
-    if req.category_ids:
-        clauses.append(f"category_id(v.sku) IN ({','.join('?' * len(_ids(req.category_ids, 'category_ids') or []))})")
-        args += req.category_ids
+    categories = _ids(req.category_ids, "category_ids")
+    if categories:
+        clauses.append(f"category_id(v.sku) IN ({','.join('?' * len(categories))})")
+        args += categories
     locations = _ids(req.enabled_location_ids, "enabled_location_ids") or None
     if locations:
         clauses.append(f"EXISTS (SELECT 1 FROM locations WHERE id IN ({','.join('?' * len(locations))}))")
