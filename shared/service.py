@@ -33,7 +33,16 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema, Server
 from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, ControllerRouterHandler, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    ControllerRouterHandler,
+    ExceptionHandlersMap,
+    HTTPScope,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -115,6 +124,14 @@ def problem_answer(
 
 def _on_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     return problem_response(*problem_of(exc, method=request.method, path=request.url.path))
+
+
+def kernel_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """The kernel's own problem+json answer to an exception (a framework ``HTTPException`` or any other), for a
+    deployable whose ``exception_handlers`` answer in another shape but leave some paths to the kernel."""
+    if isinstance(exc, HTTPException):
+        return _on_http_exception(request, exc)
+    return _on_exception(request, exc)
 
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -463,6 +480,7 @@ def create_service(
     middleware: Sequence[Any] = (),
     signs_as_service: bool = False,
     cors: CORSConfig | None = None,
+    exception_handlers: ExceptionHandlersMap | None = None,
 ) -> Litestar:
     """Build a deployable. ``lifespan`` contexts run after Redis and the hop client are up, in order.
 
@@ -474,6 +492,8 @@ def create_service(
     With Redis, every worker verifies identity tokens against the keys published in the state Redis (one
     :class:`Verifier` per worker, in ``app.state.identity_verifier``) and handlers may declare ``identity``.
     ``cors``: Litestar's CORS policy, for a deployable browsers call directly (the gateway).
+    ``exception_handlers`` replace the kernel's problem+json rendering for the exception types they name (the
+    sandboxes answer in their vendor's error shape); :func:`kernel_error_response` is the kernel's own answer.
     ``signs_as_service``: the deployable also carries its own service identity on calls that have no caller
     (``app.state.service_signer``, a :class:`ServiceSigner` whose public keys it publishes at start)."""
     settings = settings or get_settings(Settings)
@@ -516,6 +536,7 @@ def create_service(
             HTTPException: _on_http_exception,
             **{kind: _on_exception for kind in outage.REDIS_DOWN},
             Exception: _on_exception,
+            **(exception_handlers or {}),
         },
         openapi_config=OpenAPIConfig(
             title=title,

@@ -135,6 +135,46 @@ def test_errors_have_odoos_statuses_and_exactly_its_keys(
     assert set(answer.json()) == ERROR_KEYS
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "content", "status", "name"),
+    [
+        ("GET", "/json/2/res.partner/search_read", None, 405, "MethodNotAllowed"),  # JSON-2 is POST only
+        ("POST", "/json/2/res.partner", b"{}", 404, "NotFound"),  # no such route
+        ("GET", "/web/nothing", None, 404, "NotFound"),
+        (
+            "POST",
+            "/json/2/res.partner/search_read",
+            b'{"domain": "' + b"x" * 1_100_000 + b'"}',
+            413,
+            "RequestEntityTooLarge",
+        ),
+    ],
+)
+def test_framework_errors_are_odoo_error_objects(
+    client: TestClient[Any], method: str, path: str, content: bytes | None, status: int, name: str
+) -> None:
+    """What the framework answers before any model method runs is Odoo's error object too, never problem+json."""
+    answer = client.request(method, path, content=content, headers={**HEADERS, "Content-Type": "application/json"})
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("application/json")
+    body = answer.json()
+    assert set(body) == ERROR_KEYS
+    assert body["name"] == f"werkzeug.exceptions.{name}"
+    assert body["arguments"] == [body["message"], status] and body["message"]
+    if status == 405:
+        assert "POST" in answer.headers["allow"]
+
+
+def test_injected_failures_and_operator_routes(client: TestClient[Any]) -> None:
+    """An injected 500 is Odoo's InternalServerError object; the sandbox's own controls speak problem+json."""
+    assert client.put("/_faults", json={"route": "/json/2/", "error_rate": 1.0}).status_code == 200
+    answer = call(client, "res.partner", "search_read", {})
+    assert answer.status_code == 500 and answer.json()["name"] == "werkzeug.exceptions.InternalServerError"
+    assert set(answer.json()) == ERROR_KEYS
+    refused = client.put("/_faults", json={"latency_ms": -5})
+    assert refused.status_code == 400 and refused.headers["content-type"].startswith("application/problem+json")
+
+
 def test_product_search_read_has_the_synthetic_fixtures_shape(client: TestClient[Any]) -> None:
     products = fixture("json2-product.product-search_read.synthetic.response.json")
     answer = call(client, "product.product", "search_read", products["request"])

@@ -33,6 +33,8 @@ WEBHOOK_URL = "http://127.0.0.1:9/webhooks/pos"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Square-Version": "2025-08-20"}
 RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+STOCK_ALERT_FIELDS = frozenset({"track_inventory", "inventory_alert_type", "inventory_alert_threshold"})
+VARIATION_FIELDS = STOCK_ALERT_FIELDS | {"sku"}
 
 
 _, body = fixture_loaders("square")
@@ -153,11 +155,12 @@ def test_catalog_search_by_sku(client: TestClient[Any], ids: dict[str, Any]) -> 
     response = client.post("/v2/catalog/search", json=request, headers=AUTH)
     assert response.status_code == 200
     answer = response.json()
-    # Documented layout of a variation (nested in the documented ITEM example) plus Square's `sku` field.
+    # Documented layout of a variation (nested in the documented ITEM example) plus Square's `sku` field and its
+    # stock tracking fields (CatalogItemVariation in api.json; the documented examples carry none of them).
     documented_variation = body("catalog-search-objects.response.json")["objects"][0]["item_data"]["variations"][0]
     (obj,) = answer["objects"]
-    assert_same_shape(obj, documented_variation, extra=frozenset({"sku"}))
-    assert_same_shape(answer, body("catalog-search-by-sku.synthetic.response.json"))
+    assert_same_shape(obj, documented_variation, extra=VARIATION_FIELDS)
+    assert_same_shape(answer, body("catalog-search-by-sku.synthetic.response.json"), extra=STOCK_ALERT_FIELDS)
     assert obj["id"] == ids["variation"] and obj["type"] == "ITEM_VARIATION"
     assert obj["item_variation_data"]["sku"] == product.sku
     assert obj["item_variation_data"]["price_money"] == {"amount": product.price_cents, "currency": "EUR"}

@@ -1,7 +1,8 @@
 """Assembles a sandbox back-end: the service kernel, its SQLite file, seeding, faults and webhooks.
 
-Each sandbox's ``app.py`` passes its vendor routes, schema, seed function and error shape; everything that
-is the same for the three reference back-ends is done once here.
+Each sandbox's ``app.py`` passes its vendor routes, schema, seed function and error renderer (errors.py: every
+error of its vendor routes, the framework's own and the injected faults included, leaves in the vendor's shape);
+everything that is the same for the three reference back-ends is done once here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
 
-from services.sandbox.common import catalogue, db, faults, webhooks
+from services.sandbox.common import catalogue, db, errors, faults, webhooks
 from services.sandbox.common.deps import DEPENDENCIES, S, Sandbox, sandbox
 from services.sandbox.common.settings import SandboxSettings
 from shared.service import create_service
@@ -68,13 +69,25 @@ def create_sandbox(
     description: str,
     schema: str,
     seed: SeedFn,
-    error_body: faults.ErrorBody,
+    render_error: errors.Renderer | None = None,
+    error_body: errors.StatusBody | None = None,
     signer: webhooks.Signer | None = None,
     settings: S,
     prepare: PrepareFn | None = None,
 ) -> Litestar:
     """``settings`` is the back-end's own struct; its handlers receive ``Sandbox[<that struct>]``. ``prepare``
-    readies the open connection for the back-end's queries (SQL functions it registers), once, before use."""
+    readies the open connection for the back-end's queries (SQL functions it registers), once, before use.
+
+    ``render_error`` turns a :class:`errors.VendorError` (status, reason, message, field) into the vendor's error
+    body, for every error of the vendor routes (framework errors and injected faults). ``error_body`` is the older
+    status-only form ((status) -> body), still taken from a sandbox that has not moved over: it shapes the
+    injected faults only, and the framework's own errors stay the kernel's problem+json. Exactly one of the two."""
+    if render_error is not None and error_body is None:
+        render, on_error = render_error, errors.exception_handlers(render_error)
+    elif error_body is not None and render_error is None:
+        render, on_error = errors.status_only(error_body), None
+    else:
+        raise TypeError("create_sandbox takes exactly one of render_error and error_body")
 
     @asynccontextmanager
     async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -95,7 +108,7 @@ def create_sandbox(
         sandbox(app.state).db.execute("SELECT 1").fetchone()
 
     handlers = [*route_handlers, *faults.ROUTES, *(webhooks.ROUTES if signer else [])]
-    return create_service(
+    app = create_service(
         name,
         handlers,
         title=title,
@@ -105,9 +118,13 @@ def create_sandbox(
         readiness_checks=[database_ready],
         settings=settings,
         dependencies=DEPENDENCIES,
+        exception_handlers=on_error,
         wrappers=[
             lambda app, inner: faults.FaultInjector(
-                inner, lambda: sandbox(app.state).db, error_body, settings.upstream_commit_limit_s
+                inner, lambda: sandbox(app.state).db, render, settings.upstream_commit_limit_s
             )
         ],
     )
+    if render_error is not None:
+        errors.document(app, render_error)
+    return app

@@ -30,6 +30,7 @@ from litestar.params import JSONBody
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from msgspec import Meta
 
+from services.sandbox.common.errors import OPERATOR_PREFIXES, Reason, Renderer, VendorError
 from shared.service import is_http
 
 _COLUMNS = ("route", "method", "latency_ms", "error_rate", "outage", "reset", "after", "times", "exact")
@@ -40,11 +41,6 @@ CREATE TABLE IF NOT EXISTS _faults (
   after INTEGER NOT NULL DEFAULT 0, times INTEGER, exact INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (route, method));
 CREATE TABLE IF NOT EXISTS _hits (route TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
-
-# Paths that are the sandbox's own controls or probes, never faulted or counted.
-_CONTROL_PREFIXES = ("/_", "/healthz", "/readyz", "/metrics", "/schema")
-
-ErrorBody = Callable[[int], tuple[bytes, str]]
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -104,12 +100,12 @@ class FaultInjector:
         self,
         inner: ASGIApp,
         conn_getter: Callable[[], sqlite3.Connection],
-        error_body: ErrorBody,
+        render_error: Renderer,
         commit_limit_s: float,
     ) -> None:
         self.inner = inner
         self.conn_getter = conn_getter
-        self.error_body = error_body
+        self.render_error = render_error
         self.commit_limit_s = commit_limit_s
 
     def _take(self, conn: sqlite3.Connection, path: str, method: str) -> _Fault | None:
@@ -138,7 +134,7 @@ class FaultInjector:
         return _Fault(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), bool(row[6]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not is_http(scope) or scope["path"].startswith(_CONTROL_PREFIXES):
+        if not is_http(scope) or scope["path"].startswith(OPERATOR_PREFIXES):
             await self.inner(scope, receive, send)
             return
         conn = self.conn_getter()
@@ -160,16 +156,14 @@ class FaultInjector:
             if fault.latency_ms / 1000 > self.commit_limit_s:
                 # Past the back-end's own request time limit: the request is dropped, never executed.
                 await asyncio.sleep(self.commit_limit_s)
-                body, media_type = self.error_body(504)
-                await _answer(send, 504, body, media_type)
+                await self._error(send, 504, "timeout", "the request could not be started in time and was dropped")
                 return
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.outage:
             await _answer(send, 503, b"<html><body><h1>503 Service Unavailable</h1></body></html>", "text/html")
             return
         if fault.error_rate and random.random() < fault.error_rate:
-            body, media_type = self.error_body(500)
-            await _answer(send, 500, body, media_type)
+            await self._error(send, 500, "internal", "An internal error has occurred.")
             return
         await self.inner(scope, receive, send)
 
@@ -197,11 +191,15 @@ class FaultInjector:
             await send({"type": "http.response.body", "body": b"{", "more_body": False})
             return
         if fault.error_rate and random.random() < fault.error_rate:
-            body, media_type = self.error_body(500)
-            await _answer(send, 500, body, media_type)
+            await self._error(send, 500, "internal", "An internal error has occurred.")
             return
         for message in held:
             await send(message)
+
+    async def _error(self, send: Send, status: int, reason: Reason, message: str) -> None:
+        """An injected failure, in the vendor's error shape (the sandbox's renderer)."""
+        body, media_type = self.render_error(VendorError(status=status, reason=reason, message=message))
+        await _answer(send, status, body, media_type)
 
 
 async def _answer(send: Send, status: int, body: bytes, media_type: str) -> None:

@@ -24,7 +24,7 @@ def create_app(settings: SandboxErpSettings | None = None) -> Litestar:
         "res.partner, sale.order, account.move) over SQLite, with Odoo's error objects and fault injection.",
         schema=db.SCHEMA,
         seed=seed_catalogue,
-        error_body=routes.error_body,
+        render_error=routes.render_error,
         settings=settings,
         prepare=orm.prepare,
     )

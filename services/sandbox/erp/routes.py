@@ -19,6 +19,7 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from services.sandbox.common.errors import VendorError
 from services.sandbox.erp import orm
 from services.sandbox.erp.deps import ErpSandbox
 from services.sandbox.erp.orm import OdooError
@@ -39,7 +40,9 @@ SIGNATURES: dict[str, tuple[bool, frozenset[str], frozenset[str]]] = {
 }
 
 
-def error_response(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> Response[bytes]:
+def error_document(status: int, name: str, message: str) -> bytes:
+    """Odoo's JSON-2 error object (external_api.rst, "API > Response"): exactly name, message, arguments, context
+    and debug."""
     body = {
         "name": name,
         "message": message,
@@ -48,15 +51,36 @@ def error_response(status: int, name: str, message: str, headers: dict[str, str]
         # Odoo puts the server traceback here; the sandbox has none to give, so it names the exception.
         "debug": f"{name}: {message}\n",
     }
-    return Response(content=msgspec.json.encode(body), status_code=status, media_type=JSON, headers=headers or {})
+    return msgspec.json.encode(body)
 
 
-def error_body(status: int) -> tuple[bytes, str]:
-    """Odoo's shape for the sandbox's injected 5xx answers."""
-    name = "werkzeug.exceptions.InternalServerError" if status == 500 else "werkzeug.exceptions.HTTPException"
-    message = "The server encountered an internal error and was unable to complete your request."
-    body = {"name": name, "message": message, "arguments": [message, status], "context": {}, "debug": f"{name}\n"}
-    return msgspec.json.encode(body), JSON
+def error_response(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=error_document(status, name, message), status_code=status, media_type=JSON, headers=headers or {}
+    )
+
+
+# The werkzeug exception Odoo raises for each status the framework or the fault injector answers with.
+_EXCEPTIONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "UnprocessableEntity",
+    500: "InternalServerError",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+def render_error(error: VendorError) -> tuple[bytes, str]:
+    """Odoo's error object for every error the framework (no such route, wrong method, a body too large) or the
+    fault injector raises, named by the werkzeug exception Odoo raises for that status."""
+    name = f"werkzeug.exceptions.{_EXCEPTIONS.get(error.status, 'HTTPException')}"
+    return error_document(error.status, name, error.message), JSON
 
 
 def _authorised(request: Request[Any, Any, Any], settings: SandboxErpSettings) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from services.sandbox.common.app import create_sandbox, seed_database
+from services.sandbox.common.app import create_sandbox, current_catalogue, seed_database
 from services.sandbox.common.settings import SandboxSettings
 from services.sandbox.pos import db, routes, sim, square
 from services.sandbox.pos.seed import seed as seed_catalogue
@@ -28,13 +28,14 @@ def create_app(settings: SandboxPosSettings | None = None) -> Litestar:
         NAME,
         [routes.ROUTER, *sim.ROUTES],
         title="Sandbox POS (Square v2 subset)",
-        description="Locations, catalog search, inventory counts and changes, orders and signed "
+        description="Locations, catalog search (objects and items), inventory counts and changes, orders and signed "
         "inventory.count.updated / order.fulfillment.updated webhooks, as Square's v2 API serves them.",
         schema=db.SCHEMA,
         seed=seed_catalogue,
-        error_body=square.error_body,
+        render_error=square.render_error,
         signer=signer,
         settings=settings,
+        prepare=lambda conn: db.prepare(conn, current_catalogue(settings)),
     )
 
 

@@ -9,6 +9,11 @@ endpoint with the request they came with, as Square does.
 
 from __future__ import annotations
 
+import sqlite3
+
+from services.sandbox.common.catalogue import Catalogue
+from services.sandbox.pos import square
+
 SCHEMA = """
 CREATE TABLE locations (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, address_line_1 TEXT NOT NULL, locality TEXT NOT NULL,
@@ -34,3 +39,10 @@ CREATE TABLE orders (
   body BLOB NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE INDEX orders_reference ON orders(reference_id);
 """
+
+
+def prepare(conn: sqlite3.Connection, cat: Catalogue) -> None:
+    """Register ``category_id(sku)``: the Square CATEGORY id of a variation's item, from the catalogue it was seeded
+    from (seed.py), for SearchCatalogItems' ``category_ids`` filter and its answers."""
+    categories = {p.sku: square.object_id("CATEGORY", p.category) for p in cat.products}
+    conn.create_function("category_id", 1, categories.get, deterministic=True)

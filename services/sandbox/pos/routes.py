@@ -1,8 +1,9 @@
 """The Square v2 subset the sandbox POS serves (DESIGN §3).
 
 ``Authorization: Bearer <pos_access_token>`` on every call (``Square-Version`` accepted, any value). Errors
-leave in Square's ``{"errors": [{category, code, detail, field}]}`` envelope, the framework's own included
-(bad JSON, oversized bodies), because a Square client parses nothing else.
+leave in Square's ``{"errors": [{category, code, detail, field}]}`` envelope, because a Square client parses
+nothing else: the routes' own as :class:`square.SquareError`, the framework's (no such route, wrong method, bad
+JSON, oversized bodies, a bug) through ``square.render_error`` (services/sandbox/common/errors.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 import sqlite3
 from datetime import UTC
 from typing import Any, TypeVar
@@ -20,20 +20,19 @@ import msgspec
 from litestar import Request, Response, Router, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
 from services.sandbox.common.db import Transaction
 from services.sandbox.common.deps import settings_of
+from services.sandbox.common.errors import field_of
 from services.sandbox.pos import ledger, orders, square
 from services.sandbox.pos.deps import PosSandbox
+from services.sandbox.pos.seed import LOW_STOCK_ALERT
 from services.sandbox.pos.settings import SandboxPosSettings
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
-_MISSING = re.compile(r"missing required field `([^`]+)`")
-_PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MAX_IDS = 1000
 
 
@@ -47,20 +46,6 @@ def square_error_response(status: int, error: square.Error) -> Response[bytes]:
 
 def _on_square_error(request: Request[Any, Any, Any], exc: square.SquareError) -> Response[bytes]:
     return square_error_response(exc.status, exc.error)
-
-
-def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    status = exc.status_code
-    codes = {
-        401: "UNAUTHORIZED",
-        404: "NOT_FOUND",
-        405: "METHOD_NOT_ALLOWED",
-        413: "REQUEST_ENTITY_TOO_LARGE",
-        415: "UNSUPPORTED_MEDIA_TYPE",
-    }
-    category = "API_ERROR" if status >= 500 else "INVALID_REQUEST_ERROR"
-    code = codes.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_SERVER_ERROR")
-    return square_error_response(status, square.Error(category=category, code=code, detail=str(exc.detail)))
 
 
 def bearer_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -78,13 +63,9 @@ def decode(body: bytes, type_: type[T]) -> T:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        path = _PATH.search(message)
-        missing = _MISSING.search(message)
-        field = (path.group(1) if path else "") or None
-        if missing:
-            field = f"{field}.{missing.group(1)}" if field else missing.group(1)
-            raise square.bad_request(message, code="MISSING_REQUIRED_PARAMETER", field=field) from None
-        raise square.bad_request(message, code="INVALID_VALUE", field=field) from None
+        field, missing = field_of(message)
+        code = "MISSING_REQUIRED_PARAMETER" if missing else "INVALID_VALUE"
+        raise square.bad_request(message, code=code, field=field) from None
     except msgspec.DecodeError as exc:
         raise square.bad_request(f"the request body is not valid JSON: {exc}") from None
 
@@ -179,6 +160,7 @@ async def list_locations(request: Request[Any, Any, Any], sandbox: NamedDependen
 
 
 def catalog_object(row: Any) -> square.CatalogObject:
+    """An item variation as Square serves it (one per item here: the catalogue's product)."""
     return square.CatalogObject(
         type="ITEM_VARIATION",
         id=row["id"],
@@ -193,6 +175,9 @@ def catalog_object(row: Any) -> square.CatalogObject:
             ordinal=0,
             pricing_type="FIXED_PRICING",
             price_money=square.Money(amount=row["price_amount"], currency=row["currency"]),
+            track_inventory=True,
+            inventory_alert_type="LOW_QUANTITY",
+            inventory_alert_threshold=LOW_STOCK_ALERT,
         ),
     )
 
@@ -226,6 +211,142 @@ async def search_catalog(request: Request[Any, Any, Any], sandbox: NamedDependen
             objects=[catalog_object(r) for r in rows] or None,
             cursor=_encode_cursor(rows[-1]["id"]) if more else None,
             latest_time=square.now_ts(),
+        )
+    )
+
+
+STOCK_LEVELS = ("OUT", "LOW")
+SORT_ORDERS = ("ASC", "DESC")
+ARCHIVED_STATES = ("ARCHIVED_STATE_NOT_ARCHIVED", "ARCHIVED_STATE_ARCHIVED", "ARCHIVED_STATE_ALL")
+_MAX_ITEMS_PAGE = 100
+_MAX_CUSTOM_ATTRIBUTE_FILTERS = 10
+
+
+def _enum(value: str | None, allowed: tuple[str, ...], field: str) -> None:
+    if value is not None and value not in allowed:
+        raise square.bad_request(
+            f"`{value}` is not one of {', '.join(allowed)}", code="INVALID_ENUM_VALUE", field=field
+        )
+
+
+def _text_clauses(text: str | None) -> tuple[list[str], list[Any]]:
+    """Every whitespace-separated term of ``text_filter`` occurs, in any case, in the item's name or the
+    variation's name or SKU (the sandbox's items have no description, abbreviation or UPC)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for term in (text or "").lower().split():
+        clauses.append("(instr(lower(v.name), ?) > 0 OR instr(lower(v.sku), ?) > 0)")
+        args += [term, term]
+    return clauses, args
+
+
+def _stock_clause(levels: list[str], locations: list[str] | None) -> tuple[str, list[Any]]:
+    """A variation is OUT at a location with no unit IN_STOCK there (no count is none), LOW with 1 to its alert
+    threshold; it matches if it has one of ``levels`` at one of ``locations`` (every location if not given)."""
+    for i, level in enumerate(levels):
+        _enum(level, STOCK_LEVELS, f"stock_levels[{i}]")
+    wanted = []
+    if "OUT" in levels:
+        wanted.append("coalesce(c.quantity, 0) <= 0")
+    if "LOW" in levels:
+        wanted.append(f"coalesce(c.quantity, 0) BETWEEN 1 AND {LOW_STOCK_ALERT}")
+    where = f"l.id IN ({','.join('?' * len(locations))}) AND " if locations else ""
+    clause = (
+        "EXISTS (SELECT 1 FROM locations l LEFT JOIN counts c ON c.catalog_object_id = v.id AND c.location_id = l.id "
+        f"WHERE {where}({' OR '.join(wanted)}))"
+    )
+    return clause, list(locations or [])
+
+
+def _item_filters(req: square.SearchCatalogItemsRequest) -> tuple[list[str], list[Any]]:
+    """SQL over ``variations v`` for the request's filters, all of which must hold (Square: filters combine with
+    AND). The sandbox's items are REGULAR, never archived, present at every location and carry no custom
+    attributes, so a filter on anything else matches nothing; an empty list filters nothing."""
+    _enum(req.archived_state, ARCHIVED_STATES, "archived_state")
+    if len(req.custom_attribute_filters or []) > _MAX_CUSTOM_ATTRIBUTE_FILTERS:
+        raise square.bad_request(
+            f"at most {_MAX_CUSTOM_ATTRIBUTE_FILTERS} custom attribute filters",
+            code="INVALID_VALUE",
+            field="custom_attribute_filters",
+        )
+    clauses, args = _text_clauses(req.text_filter)
+    categories = _ids(req.category_ids, "category_ids")
+    if categories:
+        clauses.append(f"category_id(v.sku) IN ({','.join('?' * len(categories))})")
+        args += categories
+    locations = _ids(req.enabled_location_ids, "enabled_location_ids") or None
+    if locations:
+        clauses.append(f"EXISTS (SELECT 1 FROM locations WHERE id IN ({','.join('?' * len(locations))}))")
+        args += locations
+    if req.stock_levels:
+        clause, more = _stock_clause(req.stock_levels, locations)
+        clauses.append(clause)
+        args += more
+    nothing = (
+        (req.product_types and "REGULAR" not in req.product_types)
+        or req.custom_attribute_filters
+        or req.archived_state == "ARCHIVED_STATE_ARCHIVED"
+    )
+    if nothing:
+        clauses.append("0 = 1")
+    return clauses, args
+
+
+def catalog_item(row: Any) -> square.CatalogItemObject:
+    category = square.CatalogObjectCategory(id=row["category_id"])
+    return square.CatalogItemObject(
+        type="ITEM",
+        id=row["item_id"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        is_deleted=False,
+        present_at_all_locations=True,
+        item_data=square.ItemData(
+            name=row["name"],
+            product_type="REGULAR",
+            is_archived=False,
+            categories=[category],
+            reporting_category=category,
+            variations=[catalog_object(row)],
+        ),
+    )
+
+
+@post(
+    "/catalog/search-catalog-items",
+    summary="SearchCatalogItems (text, category, enabled location and stock level filters, name order, cursor)",
+    status_code=200,
+)
+async def search_catalog_items(
+    request: Request[Any, Any, Any], sandbox: NamedDependency[PosSandbox]
+) -> Response[bytes]:
+    """Items with their variations, by item name (``sort_order`` ASC by default), at most 100 a page. A cursor
+    belongs to the query it came from. ``matched_variation_ids`` lists the variations the filters matched."""
+    req = decode(await request.body(), square.SearchCatalogItemsRequest)
+    limit = _limit(req.limit, _MAX_ITEMS_PAGE, _MAX_ITEMS_PAGE)
+    _enum(req.sort_order, SORT_ORDERS, "sort_order")
+    direction = req.sort_order or "ASC"
+    clauses, args = _item_filters(req)
+    query = [req.text_filter, req.category_ids, req.stock_levels, req.enabled_location_ids, req.product_types]
+    query_hash = hashlib.sha256(_encoder.encode([*query, req.archived_state, direction])).hexdigest()[:16]
+    if req.cursor is not None:
+        name, after_id, cursor_query = _decode_cursor(req.cursor, 3)
+        if cursor_query != query_hash:
+            raise square.bad_request("the cursor belongs to another query", code="INVALID_CURSOR", field="cursor")
+        clauses.append(f"(v.name, v.id) {'>' if direction == 'ASC' else '<'} (?, ?)")
+        args += [name, after_id]
+    rows = sandbox.db.execute(
+        f"SELECT v.*, category_id(v.sku) AS category_id FROM variations v WHERE {' AND '.join(clauses) or '1 = 1'} "
+        f"ORDER BY v.name {direction}, v.id {direction} LIMIT ?",
+        (*args, limit + 1),
+    ).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return _json(
+        square.SearchCatalogItemsResponse(
+            items=[catalog_item(r) for r in rows] or None,
+            cursor=_encode_cursor(rows[-1]["name"], rows[-1]["id"], query_hash) if more else None,
+            matched_variation_ids=[r["id"] for r in rows] or None,
         )
     )
 
@@ -521,6 +642,7 @@ ROUTER = Router(
     route_handlers=[
         list_locations,
         search_catalog,
+        search_catalog_items,
         batch_retrieve_counts,
         batch_change_inventory,
         create_order,
@@ -529,6 +651,6 @@ ROUTER = Router(
         search_orders,
     ],
     guards=[bearer_guard],
-    exception_handlers={square.SquareError: _on_square_error, HTTPException: _on_http_exception},
+    exception_handlers={square.SquareError: _on_square_error},
     tags=["square"],
 )

@@ -1,7 +1,9 @@
 """Seeds the sandbox POS from the shared catalogue: one Square location per store, one item variation per
 product, and the store counts the catalogue says each store carries (about 60% of the range).
 
-Catalog ids are derived from the SKU, so they are the same on every machine and after a reseed.
+Catalog ids are derived from the SKU, so they are the same on every machine and after a reseed. Each product's
+category (apparel, footwear...) is a Square CATEGORY whose id is derived from its name the same way; the
+categories are not stored here but read from the catalogue (db.prepare).
 A store that ships from store carries the marker ``#ship-from-store`` in its location ``description``: Square
 has no such flag, and the description is the field a merchant edits in the Dashboard (see system-pos mapping).
 """
@@ -14,6 +16,10 @@ from services.sandbox.common.catalogue import Catalogue
 from services.sandbox.pos import square
 
 SHIP_FROM_STORE_MARKER = "#ship-from-store"
+# Every variation tracks its stock with a low-stock alert at this many units (Square's inventory_alert_type
+# LOW_QUANTITY and inventory_alert_threshold, which a merchant sets per item in the Dashboard): SearchCatalogItems'
+# LOW stock level is 1 to this many units at a location, OUT none.
+LOW_STOCK_ALERT = 5
 
 
 def seed(conn: sqlite3.Connection, cat: Catalogue) -> None:

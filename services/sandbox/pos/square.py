@@ -19,6 +19,8 @@ from typing import Annotated
 
 import msgspec
 
+from services.sandbox.common.errors import VendorError
+
 SQUARE_VERSION = "2025-08-20"
 CURRENCY = "EUR"
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -86,10 +88,29 @@ class ErrorResponse(msgspec.Struct):
     errors: list[Error]
 
 
-def error_body(status: int) -> tuple[bytes, str]:
-    """Square's envelope for the kit's injected failures."""
-    code = "SERVICE_UNAVAILABLE" if status == 503 else "INTERNAL_SERVER_ERROR"
-    body = ErrorResponse([Error(category="API_ERROR", code=code, detail="An internal error has occurred.")])
+# Square's code and category for each kind of error the framework or the fault injector raises (Square's ErrorCode
+# and ErrorCategory enums, api.json #/components/schemas/ErrorCode and ErrorCategory).
+_CODES: dict[str, tuple[str, str]] = {
+    "not_found": ("INVALID_REQUEST_ERROR", "NOT_FOUND"),
+    "method_not_allowed": ("INVALID_REQUEST_ERROR", "METHOD_NOT_ALLOWED"),
+    "unreadable_body": ("INVALID_REQUEST_ERROR", "BAD_REQUEST"),
+    "invalid_value": ("INVALID_REQUEST_ERROR", "INVALID_VALUE"),
+    "too_large": ("INVALID_REQUEST_ERROR", "REQUEST_ENTITY_TOO_LARGE"),
+    "unsupported_media_type": ("INVALID_REQUEST_ERROR", "UNSUPPORTED_MEDIA_TYPE"),
+    "unauthorized": ("AUTHENTICATION_ERROR", "UNAUTHORIZED"),
+    "forbidden": ("AUTHENTICATION_ERROR", "FORBIDDEN"),
+    "rejected": ("INVALID_REQUEST_ERROR", "BAD_REQUEST"),
+    "internal": ("API_ERROR", "INTERNAL_SERVER_ERROR"),
+    "unavailable": ("API_ERROR", "SERVICE_UNAVAILABLE"),
+    "timeout": ("API_ERROR", "GATEWAY_TIMEOUT"),
+}
+
+
+def render_error(error: VendorError) -> tuple[bytes, str]:
+    """Square's envelope ``{"errors": [{category, code, detail, field?}]}`` (developer.squareup.com, "Handling
+    errors"; api.json #/components/schemas/Error) for every error the framework or the fault injector raises."""
+    category, code = _CODES[error.reason]
+    body = ErrorResponse([Error(category=category, code=code, detail=error.message, field=error.field)])
     return msgspec.json.encode(body), "application/json"
 
 
@@ -169,6 +190,22 @@ class SearchCatalogObjectsRequest(msgspec.Struct, omit_defaults=True):
     cursor: str | None = None
     limit: int | None = None
     include_deleted_objects: bool | None = None
+
+
+class SearchCatalogItemsRequest(msgspec.Struct, omit_defaults=True):
+    """SearchCatalogItems (api.json #/components/schemas/SearchCatalogItemsRequest): every documented field."""
+
+    text_filter: str | None = None
+    category_ids: list[str] | None = None
+    stock_levels: list[str] | None = None
+    enabled_location_ids: list[str] | None = None
+    cursor: str | None = None
+    limit: int | None = None
+    sort_order: str | None = None
+    product_types: list[str] | None = None
+    custom_attribute_filters: list[msgspec.Raw] | None = None
+    archived_state: str | None = None
+    include_options: msgspec.Raw | None = None
 
 
 class BatchRetrieveInventoryCountsRequest(msgspec.Struct, omit_defaults=True):
@@ -429,6 +466,11 @@ class ItemVariationData(msgspec.Struct, omit_defaults=True):
     ordinal: int
     pricing_type: str
     price_money: Money
+    # Stock is tracked, with a low-stock alert at ``inventory_alert_threshold`` units (what SearchCatalogItems'
+    # LOW stock level means).
+    track_inventory: bool | None = None
+    inventory_alert_type: str | None = None
+    inventory_alert_threshold: int | None = None
 
 
 class CatalogObject(msgspec.Struct, omit_defaults=True):
@@ -439,6 +481,38 @@ class CatalogObject(msgspec.Struct, omit_defaults=True):
     is_deleted: bool
     present_at_all_locations: bool
     item_variation_data: ItemVariationData
+
+
+class CatalogObjectCategory(msgspec.Struct, omit_defaults=True):
+    id: str
+    ordinal: int | None = None
+
+
+class ItemData(msgspec.Struct, omit_defaults=True):
+    """CatalogItem (api.json #/components/schemas/CatalogItem), the subset the sandbox's items carry."""
+
+    name: str
+    product_type: str
+    is_archived: bool
+    categories: list[CatalogObjectCategory]
+    reporting_category: CatalogObjectCategory
+    variations: list[CatalogObject]
+
+
+class CatalogItemObject(msgspec.Struct, omit_defaults=True):
+    type: str
+    id: str
+    updated_at: str
+    version: int
+    is_deleted: bool
+    present_at_all_locations: bool
+    item_data: ItemData
+
+
+class SearchCatalogItemsResponse(msgspec.Struct, omit_defaults=True):
+    items: list[CatalogItemObject] | None = None
+    cursor: str | None = None
+    matched_variation_ids: list[str] | None = None
 
 
 class SearchCatalogObjectsResponse(msgspec.Struct, omit_defaults=True):
