@@ -269,6 +269,28 @@ def test_validation_errors_are_model_state(client: TestClient[Any], ids: dict[st
     assert no_channel.status_code == 400 and "shipbob_channel_id" in no_channel.json()
 
 
+def test_the_frameworks_own_errors_are_shipbobs_too(client: TestClient[Any], ids: dict[str, Any]) -> None:
+    """No problem+json on the vendor API (issue 11): a path ShipBob does not serve is an empty 404, a method a
+    path does not take and a body that is not JSON are model state; the operator routes keep problem+json."""
+    unknown = client.get(f"{API}/no-such-thing", headers=AUTH)
+    assert unknown.status_code == 404 and unknown.content == b"", unknown.text
+    for response, status in (
+        (client.delete(f"{API}/channel", headers=AUTH), 405),
+        (
+            client.post(
+                f"{API}/order", content=b"{not json", headers={**ids["write"], "Content-Type": "application/json"}
+            ),
+            400,
+        ),
+    ):
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/json"), response.headers
+        answer = response.json()
+        assert answer and all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in answer.values())
+    operator = client.put("/_faults", json={"latency_ms": -1})
+    assert operator.status_code == 400 and operator.headers["content-type"].startswith("application/problem+json")
+
+
 def test_returns(client: TestClient[Any], ids: dict[str, Any], settings: SandboxWmsSettings) -> None:
     ref = "o-conformance-5"
     created = client.post(f"{API}/order", json=order_request(ids, ref), headers=ids["write"])

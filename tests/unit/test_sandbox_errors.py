@@ -129,18 +129,3 @@ def test_the_operator_surface_keeps_problem_json(client: TestClient[Any]) -> Non
     ):
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith(MEDIA_TYPE), response.headers
-
-
-def test_a_status_only_error_body_shapes_faults_alone(tmp_path: Path) -> None:
-    """The older hook (a sandbox not yet moved over): its shape for injected faults, problem+json otherwise."""
-    with _sandbox(tmp_path, error_body=lambda status: (b'{"legacy": %d}' % status, "application/json")) as c:
-        c.put("/_faults", json={"route": "/api/things", "error_rate": 1.0}).raise_for_status()
-        assert c.get("/api/things/1").json() == {"legacy": 500}
-        assert c.get("/api/nothing").headers["content-type"].startswith(MEDIA_TYPE)
-
-
-def test_exactly_one_hook(tmp_path: Path) -> None:
-    with pytest.raises(TypeError):
-        _sandbox(tmp_path)
-    with pytest.raises(TypeError):
-        _sandbox(tmp_path, render_error=echo, error_body=lambda status: (b"", "text/plain"))

@@ -69,8 +69,7 @@ def create_sandbox(
     description: str,
     schema: str,
     seed: SeedFn,
-    render_error: errors.Renderer | None = None,
-    error_body: errors.StatusBody | None = None,
+    render_error: errors.Renderer,
     signer: webhooks.Signer | None = None,
     settings: S,
     prepare: PrepareFn | None = None,
@@ -79,15 +78,7 @@ def create_sandbox(
     readies the open connection for the back-end's queries (SQL functions it registers), once, before use.
 
     ``render_error`` turns a :class:`errors.VendorError` (status, reason, message, field) into the vendor's error
-    body, for every error of the vendor routes (framework errors and injected faults). ``error_body`` is the older
-    status-only form ((status) -> body), still taken from a sandbox that has not moved over: it shapes the
-    injected faults only, and the framework's own errors stay the kernel's problem+json. Exactly one of the two."""
-    if render_error is not None and error_body is None:
-        render, on_error = render_error, errors.exception_handlers(render_error)
-    elif error_body is not None and render_error is None:
-        render, on_error = errors.status_only(error_body), None
-    else:
-        raise TypeError("create_sandbox takes exactly one of render_error and error_body")
+    body, for every error of the vendor routes (framework errors and injected faults)."""
 
     @asynccontextmanager
     async def sandbox_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -118,13 +109,12 @@ def create_sandbox(
         readiness_checks=[database_ready],
         settings=settings,
         dependencies=DEPENDENCIES,
-        exception_handlers=on_error,
+        exception_handlers=errors.exception_handlers(render_error),
         wrappers=[
             lambda app, inner: faults.FaultInjector(
-                inner, lambda: sandbox(app.state).db, render, settings.upstream_commit_limit_s
+                inner, lambda: sandbox(app.state).db, render_error, settings.upstream_commit_limit_s
             )
         ],
     )
-    if render_error is not None:
-        errors.document(app, render_error)
+    errors.document(app, render_error)
     return app

@@ -78,16 +78,6 @@ class VendorError(msgspec.Struct, frozen=True, kw_only=True):
 # (error) -> (body, media type): the one per-sandbox hook. Square: {"errors": [{category, code, detail, field}]};
 # Odoo JSON-2: {name, message, arguments, context, debug}; the 3PL: its own documented shape.
 Renderer = Callable[[VendorError], tuple[bytes, str]]
-# The older, status-only form of the hook ((status) -> (body, media type)); see status_only.
-StatusBody = Callable[[int], tuple[bytes, str]]
-
-
-def status_only(body: StatusBody) -> Renderer:
-    """A :data:`Renderer` from a status-only body function (the form sandboxes passed before), for the injected
-    faults of a sandbox that has not moved to the richer hook (app.py ``error_body``)."""
-    return lambda error: body(error.status)
-
-
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 

@@ -32,7 +32,7 @@ def create_app(settings: SandboxWmsSettings | None = None) -> Litestar:
         "(2026-01) serves them; see services/sandbox/wms/README.md.",
         schema=db.SCHEMA,
         seed=seed_catalogue,
-        error_body=routes.error_body,
+        render_error=routes.render_error,
         signer=sim.make_signer(conn),
         settings=settings,
     )

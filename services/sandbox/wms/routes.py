@@ -25,13 +25,13 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, QueryParameter
 from msgspec import Meta
 
 from services.sandbox.common.db import Transaction
 from services.sandbox.common.deps import settings_of
+from services.sandbox.common.errors import VendorError
 from services.sandbox.wms import db
 from services.sandbox.wms.deps import WmsSandbox
 from services.sandbox.wms.settings import SandboxWmsSettings
@@ -87,10 +87,17 @@ def problem_body(status: int, title: str, detail: str | None = None) -> dict[str
     }
 
 
-def error_body(status: int) -> tuple[bytes, str]:
-    """The body of an injected fault (``/_faults``): ShipBob's gateway answers 5xx with a problem document."""
-    titles = {500: "Internal Server Error", 503: "Service Unavailable"}
-    return _encoder.encode(problem_body(status, titles.get(status, "Error"))), "application/json"
+def render_error(error: VendorError) -> tuple[bytes, str]:
+    """Every error of the ShipBob API as ShipBob answers it (services/sandbox/common/errors.py): a 5xx is its
+    gateway's problem document; 401, 403 and a path it does not serve (404) have an empty body; any other refusal
+    (a value that does not validate, a body it cannot read, a method the path does not take) is the orders
+    endpoints' model state, ``{"<field>": ["<message>"]}``."""
+    if error.status >= 500:
+        titles = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        return _encoder.encode(problem_body(error.status, titles.get(error.status, "Error"))), "application/json"
+    if error.status in (401, 403) or error.reason == "not_found":
+        return b"", "application/json"
+    return _encoder.encode({error.field or "request": [error.message]}), "application/json"
 
 
 def _respond(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[bytes]:
@@ -100,17 +107,6 @@ def _respond(status: int, body: Any, headers: dict[str, str] | None = None) -> R
 
 def _on_shipbob_error(_: Request[Any, Any, Any], exc: ShipBobError) -> Response[bytes]:
     return _respond(exc.status, exc.body, exc.headers)
-
-
-def _on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    # The framework's own refusals (bad query values, unknown paths, oversized bodies) as a model-state object.
-    status = exc.status_code
-    if status >= 500:
-        return _respond(status, problem_body(status, "Internal Server Error"))
-    field = "request"
-    if isinstance(exc.extra, list) and exc.extra and isinstance(exc.extra[0], dict):
-        field = str(exc.extra[0].get("key") or field)
-    return _respond(status, {field: [str(exc.detail or "Bad Request")]}, dict(exc.headers or {}))
 
 
 def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -900,6 +896,6 @@ api = Router(
         delete_subscription,
     ],
     guards=[require_token],
-    exception_handlers={ShipBobError: _on_shipbob_error, HTTPException: _on_http_error},
+    exception_handlers={ShipBobError: _on_shipbob_error},
     tags=["shipbob"],
 )
