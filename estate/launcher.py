@@ -42,7 +42,7 @@ SECRET_NAMES = (
     "erp_api_key",
     "pos_access_token",
     "pos_webhook_signature_key",
-    "wms_api_key",
+    "wms_access_token",
     "wms_webhook_secret",
     "gateway_client_secret_pepper",
 )

@@ -92,7 +92,9 @@ def test_the_shape_check_can_fail() -> None:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> SandboxWmsSettings:
-    return SandboxWmsSettings(data_dir=str(tmp_path_factory.mktemp("sandbox-wms")), seed_skus=40, wms_api_key=TOKEN)
+    return SandboxWmsSettings(
+        data_dir=str(tmp_path_factory.mktemp("sandbox-wms")), seed_skus=40, wms_access_token=TOKEN
+    )
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ VARIABLES_BEFORE_THE_SPLIT = {
             "pos_access_token",
             "pos_webhook_signature_key",
             "pos_webhook_url",
-            "wms_api_key",
+            "wms_access_token",
             "wms_webhook_secret",
             "wms_webhook_url",
             "seed",

@@ -104,7 +104,7 @@ app.kubernetes.io/component: {{ .name }}
 
 {{/* Keys of the credentials Secret, as in shared/launcher.py SECRET_NAMES (+ the bundled Redis password). */}}
 {{- define "omnigate.secretKeys" -}}
-erp_api_key pos_access_token pos_webhook_signature_key wms_api_key wms_webhook_secret gateway_client_secret_pepper
+erp_api_key pos_access_token pos_webhook_signature_key wms_access_token wms_webhook_secret gateway_client_secret_pepper
 {{- end -}}
 
 {{- define "omnigate.redisAuth" -}}

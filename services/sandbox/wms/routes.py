@@ -111,7 +111,7 @@ def _on_shipbob_error(_: Request[Any, Any, Any], exc: ShipBobError) -> Response[
 
 def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A personal access token (or OAuth token) as a bearer token; ShipBob answers 401 with no body."""
-    expected = settings_of(connection, SandboxWmsSettings).wms_api_key
+    expected = settings_of(connection, SandboxWmsSettings).wms_access_token
     scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
     # No token configured means nobody gets in: an open WMS would hide a missing secret.
     if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):

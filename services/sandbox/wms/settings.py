@@ -7,8 +7,8 @@ subscription's own secret, as ShipBob does; the sandbox needs no webhook setting
 from __future__ import annotations
 
 from services.sandbox.common.settings import SandboxSettings
-from services.system.wms.settings import WmsApiKey
+from services.system.wms.settings import WmsAccessToken
 
 
 class SandboxWmsSettings(SandboxSettings, kw_only=True, frozen=True):
-    wms_api_key: WmsApiKey = ""
+    wms_access_token: WmsAccessToken = ""

@@ -34,7 +34,7 @@ def create_app(settings: WmsSettings | None = None) -> Litestar:
         # workers and replicas share them; the channel and centre lists are per-worker caches.
         connector = WmsConnector(
             app.state.http["wms"],
-            settings.wms_api_key,
+            settings.wms_access_token,
             Locks(app.state.redis, prefix=settings.key_prefix),
             IdMap(app.state.redis, prefix=settings.key_prefix, system="wms", kind="inventory"),
             settings.upstream_commit_limit_s,

@@ -2,7 +2,7 @@
 
 Pointing system-wms at a real ShipBob sandbox account (https://developer.shipbob.com/sandbox): set
 ``OMNIGATE_URL_WMS=https://sandbox-api.shipbob.com`` (production: ``https://api.shipbob.com``), the account's
-personal access token in ``OMNIGATE_WMS_API_KEY``, optionally the channel in ``OMNIGATE_WMS_CHANNEL_ID`` (else the
+personal access token in ``OMNIGATE_WMS_ACCESS_TOKEN``, optionally the channel in ``OMNIGATE_WMS_CHANNEL_ID`` (else the
 first channel the token can write orders with, from ``GET /2026-01/channel``), the public URL ShipBob should post
 webhooks to in ``OMNIGATE_WMS_WEBHOOK_URL`` (the gateway's ``/webhooks/wms``; ShipBob requires https) and a
 ``whsec_`` signing secret in ``OMNIGATE_WMS_WEBHOOK_SECRET``. The API version is pinned in code (``2026-01``).
@@ -18,7 +18,7 @@ from shared.settings import Settings
 
 # The credentials this system API and the back-end it calls (its sandbox, or ShipBob) agree on: one declaration,
 # read by both from the same environment variables.
-WmsApiKey = Annotated[
+WmsAccessToken = Annotated[
     str,
     Meta(
         description="The ShipBob personal access token (`Authorization: Bearer`): system-wms presents it, "
@@ -35,7 +35,7 @@ WmsWebhookSecret = Annotated[
 
 
 class WmsSettings(Settings, kw_only=True, frozen=True):
-    wms_api_key: WmsApiKey = ""
+    wms_access_token: WmsAccessToken = ""
     wms_webhook_secret: WmsWebhookSecret = ""
     wms_webhook_url: Annotated[
         str,

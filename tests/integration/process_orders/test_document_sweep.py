@@ -103,7 +103,7 @@ def test_the_sweep_repairs_an_orphan_behind_a_cancelled_order_and_reports_it(
             "recipient": {"name": "A", "address": {"address1": "B", "city": "C", "zip_code": "1", "country": "NL"}},
         },
         headers={
-            "Authorization": f"Bearer {estate.settings_of(SandboxWmsSettings).wms_api_key}",
+            "Authorization": f"Bearer {estate.settings_of(SandboxWmsSettings).wms_access_token}",
             "shipbob_channel_id": str(CHANNEL_ID),
         },
     )
