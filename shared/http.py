@@ -34,6 +34,13 @@ Params = Mapping[str, str | int] | Sequence[tuple[str, str]]
 _encoder = msgspec.json.Encoder()
 
 
+def _as_path(path: str) -> str:
+    """A request path as it goes on the wire: an HTTP request never carries a fragment (RFC 9110 §4.2.4), so a ``#``
+    in a path is part of a value put into it (an id taken from a decoded path segment) and is sent percent-encoded,
+    never left for the URL parser to cut the path at (which sent ``POST /orders/x#/cancel`` as ``POST /orders/x``)."""
+    return path.replace("#", "%23")
+
+
 class UpstreamResponse(msgspec.Struct, frozen=True):
     status: int
     headers: Mapping[str, str]
@@ -195,7 +202,12 @@ class Upstream:
             with self.breaker.calling():
                 try:
                     async with session.request(
-                        method, self.base_url + path, data=body, params=params, headers=headers, timeout=timeout
+                        method,
+                        self.base_url + _as_path(path),
+                        data=body,
+                        params=params,
+                        headers=headers,
+                        timeout=timeout,
                     ) as resp:
                         payload = await resp.read()
                         response = UpstreamResponse(resp.status, resp.headers, payload, self.name)

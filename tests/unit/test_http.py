@@ -20,10 +20,12 @@ class Upstream:
         self.status = 200
         self.delay = 0.0
         self.seen_headers: list[dict[str, str]] = []
+        self.seen_paths: list[str] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.hits += 1
         self.seen_headers.append(dict(request.headers))
+        self.seen_paths.append(request.raw_path)
         if self.delay:
             await asyncio.sleep(self.delay)
         return web.json_response({"hits": self.hits}, status=self.status)
@@ -160,3 +162,14 @@ async def test_a_body_of_the_wrong_shape_is_a_502_naming_the_upstream(upstream: 
         await upstreams.close()
     assert raised.value.status == 502 and raised.value.upstream == "wms"
     assert "wms" in (raised.value.detail or "")
+
+
+async def test_a_hash_in_a_path_is_part_of_the_path(upstream: tuple[Upstream, str]) -> None:
+    """A ``#`` in a value put into a path (an id from a decoded segment) goes on percent-encoded: cut at as a
+    fragment, ``POST /orders/x#/cancel`` reached the next hop as ``POST /orders/x``."""
+    state, url = upstream
+    pool = make_pool(url)
+    answer = await pool["erp"].post("/orders/x#1/cancel", json={})
+    assert answer.status == 200
+    assert state.seen_paths == ["/orders/x%231/cancel"]
+    await pool.close()
