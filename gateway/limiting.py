@@ -69,9 +69,10 @@ async def count(
     except ratelimit.LimitsUnavailable as exc:
         if not route.fails_open or guard is not None:  # a key whose revocation cannot be checked is not served
             current.limit = "unavailable"
+            what = "the API key's state and the rate-limit counters" if guard is not None else "the rate-limit counters"
             raise ProblemError(
                 "service-unavailable",
-                "the rate-limit counters cannot be reached; this route is not served unlimited",
+                f"{what} cannot be reached; this request is not served unchecked",
                 retry_after=RETRY_AFTER_S,
             ) from exc
         log.warning("route %s served unlimited: %s", route.name, exc)
