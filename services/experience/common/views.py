@@ -26,6 +26,30 @@ E = TypeVar("E")
 B = TypeVar("B")
 
 
+class Tracking(Model, kw_only=True):
+    """One parcel of an order on its way, as web and partner show it (process-orders' ``Order.shipments``)."""
+
+    carrier: Annotated[str, Meta(description="The carrier, as the warehouse names it (`PostNL`, `DHL Parcel`...).")]
+    tracking_number: Annotated[str, Meta(description="The carrier's tracking number of the parcel.")]
+    url: Annotated[
+        str | None,
+        Meta(description="The carrier's track-and-trace page of the parcel; null for a carrier without a known one."),
+    ]
+    shipped_at: Annotated[datetime, Meta(description="When the parcel left the warehouse (UTC).")]
+
+
+T = TypeVar("T", bound=Tracking)
+
+
+def tracking(found: Order, shown_as: type[T]) -> list[T]:
+    """The parcels of ``found`` shipped so far, in the order they left, as the channel's own :class:`Tracking`
+    (its name is part of the channel's published contract)."""
+    return [
+        shown_as(carrier=s.carrier, tracking_number=s.tracking_number, url=s.tracking_url, shipped_at=s.shipped_at)
+        for s in found.shipments
+    ]
+
+
 class Priced(Model, kw_only=True):
     """What web and partner show of every order alike: money in minor units of ``currency``, the payment
     reference the channel authorised, times UTC RFC 3339, and why it is rejected, failed, cancelled or waiting."""

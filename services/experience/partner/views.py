@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from services.experience.common.backends import AVAILABILITY
-from services.experience.common.views import Priced, Views, priced
+from services.experience.common.views import Priced, Tracking, Views, priced, tracking
 from shared.models.availability import MAX_QUERY_SKUS, AvailabilityQueryResult
 from shared.models.common import Count, Currency, LocationId, MinorUnits, Model, Qty, Sku
 from shared.models.orders import FulfilmentMode, Order, OrderState, TimelineEntry
@@ -33,16 +33,8 @@ class PartnerLine(Model, kw_only=True):
     location: LocationId | None = None
 
 
-class PartnerTracking(Model, kw_only=True):
+class PartnerTracking(Tracking, kw_only=True):
     """One parcel of the order on its way."""
-
-    carrier: Annotated[str, Meta(description="The carrier, as the warehouse names it (`PostNL`, `DHL Parcel`...).")]
-    tracking_number: Annotated[str, Meta(description="The carrier's tracking number of the parcel.")]
-    url: Annotated[
-        str | None,
-        Meta(description="The carrier's track-and-trace page of the parcel; null for a carrier without a known one."),
-    ]
-    shipped_at: Annotated[datetime, Meta(description="When the parcel left the warehouse (UTC).")]
 
 
 class PartnerOrder(Priced, kw_only=True):
@@ -80,12 +72,7 @@ def order(found: Order) -> PartnerOrder:
             PartnerLine(line_id=x.line_id, sku=x.sku, qty=x.qty, unit_price=x.unit_price, location=x.location)
             for x in found.lines
         ],
-        tracking=[
-            PartnerTracking(
-                carrier=s.carrier, tracking_number=s.tracking_number, url=s.tracking_url, shipped_at=s.shipped_at
-            )
-            for s in found.shipments
-        ],
+        tracking=tracking(found, PartnerTracking),
         **priced(found),
     )
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from services.experience.common.products import PageFacts, ProductFacts, Stocked, Unavailable
-from services.experience.common.views import Priced, Shown, Views, priced, shown_page
+from services.experience.common.views import Priced, Shown, Tracking, Views, priced, shown_page, tracking
 from shared.caching import location_tag, sku_tag
 from shared.models.common import Currency, LocationId, MinorUnits, Model, Page, Sku
 from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderState, TimelineEntry
@@ -29,16 +29,8 @@ class WebLinks(Model, kw_only=True):
     cancel: str
 
 
-class WebTracking(Model, kw_only=True):
+class WebTracking(Tracking, kw_only=True):
     """One parcel of the order on its way, as the shopper follows it."""
-
-    carrier: Annotated[str, Meta(description="The carrier, as the warehouse names it (`PostNL`, `DHL Parcel`...).")]
-    tracking_number: Annotated[str, Meta(description="The carrier's tracking number of the parcel.")]
-    url: Annotated[
-        str | None,
-        Meta(description="The carrier's track-and-trace page of the parcel; null for a carrier without a known one."),
-    ]
-    shipped_at: Annotated[datetime, Meta(description="When the parcel left the warehouse (UTC).")]
 
 
 class WebOrder(Priced, kw_only=True):
@@ -64,12 +56,7 @@ def order(found: Order) -> WebOrder:
         customer=found.customer,
         fulfilment=found.fulfilment,
         lines=found.lines,
-        tracking=[
-            WebTracking(
-                carrier=s.carrier, tracking_number=s.tracking_number, url=s.tracking_url, shipped_at=s.shipped_at
-            )
-            for s in found.shipments
-        ],
+        tracking=tracking(found, WebTracking),
         **priced(found),
         links=WebLinks(order=path, timeline=f"{path}/timeline", cancel=f"{path}/cancel"),
     )
