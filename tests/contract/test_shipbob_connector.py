@@ -1,6 +1,7 @@
-"""system-wms's ShipBob connector against ShipBob's documented shapes (fixtures/shipbob: the create-order request is
-copied from ShipBob's orders guide; the rest are built from the 2026-01 OpenAPI schemas and say so in their notes,
-because that document carries no examples).
+"""system-wms's ShipBob connector against ShipBob's documented shapes (fixtures/shipbob). A fixture without
+``.synthetic.`` in its name is an example copied from ShipBob's documentation (its ``source_url`` says where); a
+synthetic one is a scenario built from the 2026-01 schemas where no example could be copied, and where an example of
+the same answer exists, the scenario must have its shape (``test_scenarios_have_the_documented_shape``).
 
 aioresponses replays the answers, errors included; the id maps and per-ref locks use the real Redis of the test
 session under a private prefix. Webhook payloads go through the Standard Webhooks verification (signed at run time
@@ -26,7 +27,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.system.wms import mapping
 from services.system.wms.connector import WmsConnector, next_cursor
-from services.system.wms.settings import WmsSettings
+from services.system.wms.settings import WHSEC_PATTERN, WmsSettings
 from services.system.wms.webhooks import signing_secret, verify_signature
 from shared.http import Upstreams
 from shared.idmap import IdMap
@@ -34,7 +35,8 @@ from shared.locks import Locks
 from shared.models.common import Address
 from shared.models.fulfilment import FulfilmentLine, FulfilmentOrderRequest, ReceiptRequest
 from shared.problems import ProblemError
-from tests.contract.vendor import FIXTURE_ROOT, any_query, fixture_loaders
+from shared.settings import from_env
+from tests.contract.vendor import FIXTURE_ROOT, any_query, assert_same_shape, fixture_loaders
 
 BASE = "http://shipbob.test"
 API = f"{BASE}/2026-01"
@@ -64,7 +66,8 @@ def sent(m: aioresponses, method: str, path: str) -> list[tuple[Any, dict[str, s
 
 def test_every_fixture_names_its_source_and_synthetic_ones_say_so() -> None:
     files = sorted((FIXTURE_ROOT / "shipbob").glob("*.json"))
-    assert len(files) >= 25
+    assert len(files) >= 30
+    assert len([f for f in files if ".synthetic." not in f.name]) >= 11
     for path in files:
         f = fixture(path.name)
         assert {
@@ -78,9 +81,25 @@ def test_every_fixture_names_its_source_and_synthetic_ones_say_so() -> None:
             "body",
             "notes",
         } <= set(f)
-        assert f["api_version"].startswith("ShipBob 2026-01"), path.name
+        assert f["api_version"].startswith("ShipBob 20"), path.name
+        # An example copied from an older dated version's page says why it holds for 2026-01.
+        assert f["api_version"].startswith("ShipBob 2026-01") or "2026-01" in f["notes"], path.name
         assert f["source_url"] or f["source_repo_path"] or f.get("reference_page"), path.name
         assert ("SYNTHETIC" in f["notes"]) == (".synthetic." in path.name), path.name
+
+
+# Scenario (synthetic) bodies whose answer ShipBob's documentation shows an example of: same fields, same types.
+SCENARIOS_OF_EXAMPLES = [
+    ("locations.synthetic.response.json", "locations.response.json"),
+    ("inventory-levels-by-location.synthetic.response.json", "inventory-levels-by-location.response.json"),
+    ("inventory-level-item-by-location.synthetic.response.json", "inventory-level-item-by-location.response.json"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "example"), SCENARIOS_OF_EXAMPLES)
+def test_scenarios_have_the_documented_shape(scenario: str, example: str) -> None:
+    assert (fixture(scenario)["method"], fixture(scenario)["kind"]) == (fixture(example)["method"], "response")
+    assert_same_shape(body(scenario), body(example), nullable=True)
 
 
 @pytest.fixture
@@ -104,7 +123,7 @@ async def wms(redis_url: str, key_prefix: str) -> AsyncIterator[WmsConnector]:
 
 def account(m: aioresponses) -> None:
     """The channel and the fulfilment centres every write and mapping reads first (repeatable)."""
-    m.get(url("/channel"), payload=body("channels.synthetic.response.json"), repeat=True)
+    m.get(url("/channel"), payload=body("channels.response.json"), repeat=True)
     m.get(url("/location"), payload=body("locations.synthetic.response.json"), repeat=True)
 
 
@@ -135,7 +154,7 @@ async def test_create_order_sends_the_documented_shape_and_maps_the_answer(wms: 
     assert set(sent_body["recipient"]["address"]) <= set(documented["recipient"]["address"])
     assert all(set(p) <= set(documented["products"][0]) for p in sent_body["products"])
     assert sent_body["reference_id"] == REF and sent_body["type"] == "DTC" and sent_body["location_id"] == 10
-    assert headers["Authorization"] == f"Bearer {TOKEN}" and headers["shipbob_channel_id"] == "432951"
+    assert headers["Authorization"] == f"Bearer {TOKEN}" and headers["shipbob_channel_id"] == "128944"
     assert (order.ref, order.location, order.wms_id, order.status, order.created) == (
         REF,
         "dc-tlb",
@@ -231,6 +250,8 @@ async def test_inventory_levels_per_fulfilment_centre_page_by_next(wms: WmsConne
         ("OG-2000-WHT-L", "dc-tlb", 3, 0),
     ]
     assert page.next_cursor == "Mg" and next_cursor(None) is None
+    # ShipBob's documented links are paths, with the parameter as `cursor` (the channel listing's example).
+    assert next_cursor(body("channels.response.json")["next"]) == "eyJJZCI6NzY4MzksIkN1cnNvclR5cGUiOjB5"
     # The SKUs were remembered with their inventory ids: the per-SKU read needs no search.
     with aioresponses() as m:
         account(m)
@@ -243,7 +264,7 @@ async def test_inventory_levels_per_fulfilment_centre_page_by_next(wms: WmsConne
 
 
 async def test_inventory_history_page(wms: WmsConnector) -> None:
-    documented = body("inventory-history.synthetic.request.json")
+    documented = body("inventory-history.request.json")
     with aioresponses() as m:
         m.post(url("/inventory/history:query"), payload=body("inventory-history.synthetic.response.json"))
         page = await wms.inventory_history(10, 880001, "2026-02-01T00:00:00+00:00")
@@ -260,7 +281,7 @@ async def test_inventory_history_page(wms: WmsConnector) -> None:
 
 
 async def test_create_return_then_read_it_back_by_reference(wms: WmsConnector) -> None:
-    documented = body("return-create.synthetic.request.json")
+    documented = body("return-create.request.json")
     await wms.inventory_ids.put_many({"9557855": "OG-1000-BLK-M"})
     awaiting = copy.deepcopy(body("return-by-reference.synthetic.response.json"))
     awaiting["items"][0].update(status="AwaitingArrival", completed_date=None)
@@ -273,7 +294,7 @@ async def test_create_return_then_read_it_back_by_reference(wms: WmsConnector) -
         )
         ((sent_body, headers, _),) = sent(m, "POST", "/return")
     assert set(sent_body) <= set(documented) and set(sent_body["inventory"][0]) <= set(documented["inventory"][0])
-    assert sent_body["fulfillment_center"] == {"id": 10} and headers["shipbob_channel_id"] == "432951"
+    assert sent_body["fulfillment_center"] == {"id": 10} and headers["shipbob_channel_id"] == "128944"
     assert (receipt.ref, receipt.location, receipt.status, receipt.created) == (
         "r-2026-000045",
         "dc-tlb",
@@ -405,10 +426,19 @@ def test_standard_webhooks_signatures_accept_and_refuse(name: str) -> None:
         assert caught.value.status == 401
 
 
-def test_whsec_secrets_are_used_as_given() -> None:
-    given = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+def test_a_secret_is_passed_in_the_format_shipbob_accepts() -> None:
+    """ShipBob takes a subscription's secret only as ``whsec_`` and 32 base64 characters (its create-subscription
+    page): one in that format is used as given; any other configured value derives one, the same every time."""
+    given = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
     assert signing_secret(given) == given
-    assert signing_secret("plain") == "whsec_" + base64.b64encode(b"plain").decode()
+    derived = signing_secret(SECRET)
+    assert re.fullmatch(WHSEC_PATTERN, derived) and derived == signing_secret(SECRET) != signing_secret("other-secret")
+    launcher_made = "x7-_Qp" * 8  # secrets.token_urlsafe gives '-' and '_', outside base64's alphabet
+    assert re.fullmatch(WHSEC_PATTERN, signing_secret(launcher_made))
+    for refused in ("whsec_short", "whsec_" + "A" * 33, "too-short"):
+        with pytest.raises(ValueError, match="wms_webhook_secret"):
+            from_env(WmsSettings, {"OMNIGATE_WMS_WEBHOOK_SECRET": refused})
+    assert from_env(WmsSettings, {"OMNIGATE_WMS_WEBHOOK_SECRET": given}).wms_webhook_secret == given
 
 
 def _locations() -> mapping.Locations:
@@ -446,15 +476,21 @@ def test_delivered_exception_and_return_completed() -> None:
 
 
 async def test_subscription_is_made_once_with_the_documented_request(wms: WmsConnector) -> None:
-    documented = body("webhook-subscription-create.synthetic.request.json")
+    documented = body("webhook-subscription-create.request.json")
+    hook, secret = "https://omnigate.example.com/webhooks/wms", signing_secret("contract-webhook-secret")
     with aioresponses() as m:
         m.get(url("/webhook"), payload={"items": [], "next": None, "prev": None})
-        m.post(url("/webhook"), payload=body("webhook-subscription-create.synthetic.response.json"))
-        sub_id = await wms.subscribe("https://omnigate.example.com/webhooks/wms", documented["secret"])
+        m.post(url("/webhook"), payload=body("webhook-subscription-create.response.json"))
+        sub_id = await wms.subscribe(hook, secret)
         ((sent_body, _, _),) = sent(m, "POST", "/webhook")
-    assert set(sent_body) == set(documented) and sorted(sent_body["topics"]) == sorted(documented["topics"])
-    assert sub_id == "01JKWH0000000000000000SUB1"
+    assert set(sent_body) == set(documented) and sorted(sent_body["topics"]) == sorted(mapping.TOPICS)
+    assert re.fullmatch(WHSEC_PATTERN, sent_body["secret"]) and sent_body["url"] == hook
+    assert sub_id == "12345"
+    # The documented listing, with our subscription in it: nothing is made again.
+    listed = copy.deepcopy(body("webhook-subscriptions.response.json"))
+    listed["items"][0].update(url=hook, topics=list(mapping.TOPICS))
+    listed["next"] = listed["prev"] = None
     with aioresponses() as m:
-        m.get(url("/webhook"), payload=body("webhook-subscriptions.synthetic.response.json"))
-        assert await wms.subscribe("https://omnigate.example.com/webhooks/wms", documented["secret"]) == sub_id
+        m.get(url("/webhook"), payload=listed)
+        assert await wms.subscribe(hook, secret) == sub_id
         assert sent(m, "POST", "/webhook") == []

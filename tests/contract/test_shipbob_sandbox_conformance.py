@@ -11,6 +11,7 @@ temporary data directory with a small seed.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from services.sandbox.common.catalogue import generate
 from services.sandbox.wms.app import create_app
 from services.sandbox.wms.settings import SandboxWmsSettings
 from services.sandbox.wms.sim import make_signer
+from services.system.wms.mapping import TOPICS
 from services.system.wms.webhooks import verify_signature
+from tests.contract import vendor
 from tests.contract.vendor import fixture_loaders
 
 TOKEN = "conformance-token"
@@ -32,58 +35,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Port 9 (discard) refuses at once: deliveries are recorded and signed, and fail harmlessly.
 HOOK_URL = "http://127.0.0.1:9/webhooks/wms"
 API = "/2026-01"
-SUBSCRIPTION_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the subscription fixture's sample secret
+SUBSCRIPTION_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the documented format: whsec_ and 32 base64 chars
 
 fixture, body = fixture_loaders("shipbob")
-
-
-def assert_same_shape(ours: Any, documented: Any, path: str = "$") -> None:
-    """Every field we answer exists in the documented body with the same JSON type (recursively); null is
-    accepted where the documented body has a value (the schema makes those fields nullable)."""
-    if ours is None or documented is None:
-        return
-    if isinstance(documented, dict):
-        _same_fields(ours, documented, path)
-    elif isinstance(documented, list):
-        _same_items(ours, documented, path)
-    else:
-        _same_scalar(ours, documented, path)
-
-
-def _same_fields(ours: Any, documented: dict[str, Any], path: str) -> None:
-    assert isinstance(ours, dict), f"{path}: expected object, got {type(ours).__name__}"
-    unknown = set(ours) - set(documented)
-    assert not unknown, f"{path}: fields not in the documented body: {sorted(unknown)}"
-    for key in ours:
-        assert_same_shape(ours[key], documented[key], f"{path}.{key}")
-
-
-def _same_items(ours: Any, documented: list[Any], path: str) -> None:
-    """Items are checked against the documented items together (objects merged: every field an item may carry)."""
-    assert isinstance(ours, list), f"{path}: expected array"
-    items = [d for d in documented if d is not None]
-    if not items or not ours:
-        return
-    example: Any = items[0]
-    if all(isinstance(d, dict) for d in items):
-        example = {}
-        for d in items:
-            example = {**d, **example}
-    for item in ours:
-        assert_same_shape(item, example, f"{path}[]")
-
-
-def _same_scalar(ours: Any, documented: Any, path: str) -> None:
-    if isinstance(documented, bool):
-        assert isinstance(ours, bool), f"{path}: expected boolean"
-    elif isinstance(documented, (int, float)):
-        assert isinstance(ours, (int, float)) and not isinstance(ours, bool), f"{path}: expected number"
-    elif isinstance(documented, str):
-        assert isinstance(ours, str), f"{path}: expected string"
+# ShipBob's schema makes nearly every field nullable: a null on either side is within the contract.
+assert_same_shape = functools.partial(vendor.assert_same_shape, nullable=True)
 
 
 def test_the_shape_check_can_fail() -> None:
-    with pytest.raises(AssertionError, match="fields not in the documented body"):
+    with pytest.raises(AssertionError, match="fields not in the documented example"):
         assert_same_shape({"a": 1, "b": 2}, {"a": 0})
     with pytest.raises(AssertionError, match="expected string"):
         assert_same_shape({"a": [{"s": 1}]}, {"a": [{"s": "x"}]})
@@ -116,11 +76,14 @@ def ids(settings: SandboxWmsSettings, client: TestClient[Any]) -> dict[str, Any]
         lv for lv in levels if any(q["on_hand_quantity"] - q["committed_quantity"] >= 5 for q in lv["locations"])
     ]
     assert len(stocked) >= 2 and cat.products
-    sub = body("webhook-subscription-create.synthetic.request.json")
-    assert sub["secret"] == SUBSCRIPTION_SECRET
-    made = client.post(f"{API}/webhook", json={**sub, "url": HOOK_URL}, headers=AUTH)
+    sub = body("webhook-subscription-create.request.json")
+    # As published, the example's secret ("string") breaks the format the same page documents for it.
+    refused = client.post(f"{API}/webhook", json=sub, headers=AUTH)
+    assert refused.status_code == 400 and "secret" in refused.json()
+    ours = {**sub, "url": HOOK_URL, "secret": SUBSCRIPTION_SECRET, "topics": list(TOPICS)}
+    made = client.post(f"{API}/webhook", json=ours, headers=AUTH)
     assert made.status_code == 200
-    assert_same_shape(made.json(), body("webhook-subscription-create.synthetic.response.json"))
+    assert_same_shape(made.json(), body("webhook-subscription-create.response.json"))
     return {
         "channel": channel,
         "centre": centre,
@@ -173,11 +136,11 @@ def test_authentication_is_required(client: TestClient[Any]) -> None:
 def test_channels_and_locations(client: TestClient[Any]) -> None:
     channels = client.get(f"{API}/channel", headers=AUTH)
     assert channels.status_code == 200
-    assert_same_shape(channels.json(), body("channels.synthetic.response.json"))
+    assert_same_shape(channels.json(), body("channels.response.json"))
     assert any("orders_write" in c["scopes"] for c in channels.json()["items"])
     locations = client.get(f"{API}/location", headers=AUTH)
     assert locations.status_code == 200
-    assert_same_shape(locations.json(), body("locations.synthetic.response.json"))
+    assert_same_shape(locations.json(), body("locations.response.json"))
     assert all(loc["abbreviation"] for loc in locations.json())
 
 
@@ -185,17 +148,25 @@ def test_inventory_levels_and_history(client: TestClient[Any], ids: dict[str, An
     centre = ids["centre"]["id"]
     page = client.get(f"{API}/inventory-level/locations", params={"LocationId": centre, "PageSize": 2}, headers=AUTH)
     assert page.status_code == 200
-    assert_same_shape(page.json(), body("inventory-levels-by-location.synthetic.response.json"))
+    assert_same_shape(page.json(), body("inventory-levels-by-location.response.json"))
     assert len(page.json()["items"]) == 2 and page.json()["next"]
     item = ids["items"][0]
     one = client.get(f"{API}/inventory-level/{item['inventory_id']}/locations", headers=AUTH)
     assert one.status_code == 200 and one.json()["sku"] == item["sku"]
-    assert_same_shape(one.json(), body("inventory-level-item-by-location.synthetic.response.json"))
+    assert_same_shape(one.json(), body("inventory-level-item-by-location.response.json"))
     missing = client.get(f"{API}/inventory-level/1/locations", headers=AUTH)
     documented = fixture("error-404-inventory.synthetic.error.json")
     assert missing.status_code == documented["status"]
     assert_same_shape(missing.json(), documented["body"])
-    request = {**body("inventory-history.synthetic.request.json"), "facility_id": centre, "cursor": 0}
+    request = {
+        **body("inventory-history.request.json"),
+        "facility_id": centre,
+        "cursor": 0,
+        "start_date": "2026-01-01T00:00:00Z",
+        "end_date": None,
+        "event_category": None,
+        "inventory_ids": [i["inventory_id"] for i in ids["items"]],
+    }
     history = client.post(f"{API}/inventory/history:query", json=request, headers=AUTH)
     assert history.status_code == 200
     assert_same_shape(history.json(), body("inventory-history.synthetic.response.json"))
@@ -299,9 +270,10 @@ def test_returns(client: TestClient[Any], ids: dict[str, Any], settings: Sandbox
     assert created.status_code == 201
     assert client.post("/_sim/ship", json={"order_reference": ref}).status_code == 200
     item = ids["items"][0]
-    request = copy.deepcopy(body("return-create.synthetic.request.json"))
+    request = copy.deepcopy(body("return-create.request.json"))
     request.update(reference_id="r-conformance-1", fulfillment_center={"id": ids["centre"]["id"]})
-    request["original_shipment_id"] = created.json()["shipments"][0]["id"]
+    # The guide's example sends the shipment id as a string of digits; it is kept a string here.
+    request["original_shipment_id"] = str(created.json()["shipments"][0]["id"])
     request["inventory"][0]["id"] = item["inventory_id"]
     made = client.post(f"{API}/return", json=request, headers=ids["write"])
     assert made.status_code == 201, made.text
@@ -325,7 +297,7 @@ def test_returns(client: TestClient[Any], ids: dict[str, Any], settings: Sandbox
 
 
 def test_receiving_orders(client: TestClient[Any], ids: dict[str, Any]) -> None:
-    request = copy.deepcopy(body("receiving-create.synthetic.request.json"))
+    request = copy.deepcopy(body("receiving-create.request.json"))
     request["fulfillment_center"] = {"id": ids["centre"]["id"]}
     request["boxes"][0]["box_items"][0]["inventory_id"] = ids["items"][1]["inventory_id"]
     made = client.post(f"{API}/receiving", json=request, headers=AUTH)
@@ -343,7 +315,7 @@ def test_receiving_orders(client: TestClient[Any], ids: dict[str, Any]) -> None:
 def test_subscriptions_list(client: TestClient[Any], ids: dict[str, Any]) -> None:
     listed = client.get(f"{API}/webhook", headers=AUTH)
     assert listed.status_code == 200 and listed.json()["items"]
-    assert_same_shape(listed.json(), body("webhook-subscriptions.synthetic.response.json"))
+    assert_same_shape(listed.json(), body("webhook-subscriptions.response.json"))
     assert "secret" not in listed.json()["items"][0]
 
 

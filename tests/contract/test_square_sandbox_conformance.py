@@ -23,7 +23,7 @@ from services.sandbox.pos import square
 from services.sandbox.pos.app import create_app
 from services.sandbox.pos.settings import SandboxPosSettings
 from services.sandbox.pos.square import object_id
-from tests.contract.vendor import fixture_loaders
+from tests.contract.vendor import assert_same_shape, fixture_loaders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "square"
 TOKEN = "conformance-token"
@@ -71,53 +71,6 @@ def ids(settings: SandboxPosSettings) -> dict[str, Any]:
         "other": object_id("ITEM_VARIATION", stocked[1].sku),
         "catalogue": cat,
     }
-
-
-def assert_same_shape(ours: Any, documented: Any, path: str = "$", *, extra: frozenset[str] = frozenset()) -> None:
-    """Every field we answer exists in the documented example with the same JSON type (recursively)."""
-    if isinstance(documented, dict):
-        _assert_same_fields(ours, documented, path, extra)
-    elif isinstance(documented, list):
-        _assert_same_items(ours, documented, path, extra)
-    else:
-        _assert_same_scalar(ours, documented, path)
-
-
-def _assert_same_fields(ours: object, documented: dict[str, object], path: str, extra: frozenset[str]) -> None:
-    assert isinstance(ours, dict), f"{path}: expected object"
-    unknown = set(ours) - set(documented) - extra
-    assert not unknown, f"{path}: fields not in the documented example: {sorted(unknown)}"
-    for key in set(ours) & set(documented):
-        assert_same_shape(ours[key], documented[key], f"{path}.{key}", extra=extra)
-
-
-def _assert_same_items(ours: object, documented: list[object], path: str, extra: frozenset[str]) -> None:
-    assert isinstance(ours, list), f"{path}: expected array"
-    if documented and ours:
-        example = _documented_item(documented)
-        for item in ours:
-            assert_same_shape(item, example, f"{path}[]", extra=extra)
-
-
-def _documented_item(documented: list[object]) -> object:
-    """What each answered item is checked against: the first documented item, unless the items are objects: then
-    the documented items together, which show every field an item may carry."""
-    objects = [d for d in documented if isinstance(d, dict)]
-    if len(objects) < len(documented):
-        return documented[0]
-    example: dict[object, object] = {}
-    for d in objects:
-        example = {**d, **example}
-    return example
-
-
-def _assert_same_scalar(ours: object, documented: object, path: str) -> None:
-    if isinstance(documented, bool):
-        assert isinstance(ours, bool), f"{path}: expected boolean"
-    elif isinstance(documented, (int, float)):
-        assert isinstance(ours, (int, float)) and not isinstance(ours, bool), f"{path}: expected number"
-    elif isinstance(documented, str):
-        assert isinstance(ours, str), f"{path}: expected string"
 
 
 def test_authentication_is_required(client: TestClient[Any]) -> None:

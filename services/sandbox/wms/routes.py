@@ -35,6 +35,7 @@ from services.sandbox.common.errors import VendorError
 from services.sandbox.wms import db
 from services.sandbox.wms.deps import WmsSandbox
 from services.sandbox.wms.settings import SandboxWmsSettings
+from services.system.wms.settings import WHSEC_PATTERN
 from shared.models.common import Ref, Sku
 
 _encoder = msgspec.json.Encoder()
@@ -233,7 +234,7 @@ class CreateSubscription(_Input, kw_only=True):
     topics: Annotated[list[Literal[TOPICS]], Meta(min_length=1)]  # type: ignore[valid-type]
     url: Annotated[str, Meta(pattern=r"^https?://", max_length=2000)]
     description: Annotated[str, Meta(max_length=500)] | None = None
-    secret: Annotated[str, Meta(pattern=r"^whsec_[A-Za-z0-9+/=]{16,200}$")] | None = None
+    secret: Annotated[str, Meta(pattern=WHSEC_PATTERN)] | None = None  # the format ShipBob documents for it
 
 
 class InventoryHistoryQuery(_Input, kw_only=True):
@@ -245,12 +246,19 @@ class InventoryHistoryQuery(_Input, kw_only=True):
     end_date: str | None = None
     event_category: str | None = None
     inventory_ids: list[int] | None = None
+    merchant_user_id: int | None = None  # the account's user; a token sees one account here, so it filters nothing
 
 
 async def decode_body(request: Request[Any, Any, Any], type_: type[Any]) -> Any:
-    """A body ShipBob would refuse is a 400 with the field named, as ASP.NET's model binding answers."""
+    """A body ShipBob would refuse is a 400 with the field named, as ASP.NET's model binding answers.
+
+    A number may come as a string of digits (``"original_shipment_id": "104458283"`` in ShipBob's returns guide):
+    ASP.NET Core's web defaults read numbers from JSON strings (``JsonNumberHandling.AllowReadingFromString``).
+    msgspec's non-strict mode does that; it also reads ``"true"``/``"false"`` as booleans, which ASP.NET would
+    refuse, the one leniency beyond ShipBob's.
+    """
     try:
-        return msgspec.json.decode(await request.body(), type=type_)
+        return msgspec.json.decode(await request.body(), type=type_, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         field = message.rpartition("`$.")[2].rstrip("`") if "`$." in message else "request"

@@ -357,8 +357,13 @@ class WmsConnector:
 
 
 def next_cursor(next_url: str | None) -> str | None:
-    """ShipBob pages by a ``next`` URL; its ``Cursor`` query value is the opaque cursor we hand out."""
+    """ShipBob pages by a ``next`` link; its cursor query value is the opaque cursor we hand out. The link may be a
+    path or a URL, and its parameter is named ``cursor`` in ShipBob's documented examples (``"next":
+    "/2026-01/channel?cursor=eyJ..."``) and ``Cursor`` in its parameter lists: ASP.NET reads query names without
+    regard to case, so either is the cursor."""
     if not next_url:
         return None
-    values = parse_qs(urlsplit(next_url).query).get("Cursor")
-    return values[0] if values else None
+    for name, values in parse_qs(urlsplit(next_url).query).items():
+        if name.lower() == "cursor":
+            return values[0]
+    return None

@@ -25,11 +25,17 @@ WmsAccessToken = Annotated[
         "sandbox-wms accepts only it. The launcher generates it at first run; the chart reads it from the Secret."
     ),
 ]
+# ShipBob's format for a subscription's signing secret (``POST /2026-01/webhook``, ``secret``): ``whsec_`` and 32
+# base64 characters (24 bytes), https://developer.shipbob.com/api/webhooks/create-subscription.
+WHSEC_PATTERN = r"^whsec_[A-Za-z0-9+/]{32}$"
 WmsWebhookSecret = Annotated[
     str,
     Meta(
+        # Empty, a secret in ShipBob's format, or any other text (not starting with whsec_) to derive one from.
+        pattern=r"^$|^whsec_[A-Za-z0-9+/]{32}$|^(?!whsec_).{16,}$",
         description="The secret ShipBob signs webhooks with (Standard Webhooks): system-wms passes it when it "
-        "subscribes. A `whsec_<base64>` value is used as is; any other value is base64-encoded into one."
+        "subscribes. A value in ShipBob's format (`whsec_` and 32 base64 characters) is used as is; any other "
+        "value of 16 characters or more derives one (`whsec_` + base64 of the first 24 bytes of its SHA-256).",
     ),
 ]
 

@@ -14,6 +14,7 @@ above applies facts in any order.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from typing import Any
 
@@ -38,11 +39,13 @@ MAX_HEADER = 1000
 
 
 def signing_secret(secret: str) -> str:
-    """The ``whsec_`` secret for a configured one: used as is, or base64-encoded into one (the launcher makes
-    URL-safe random secrets). The same value is what system-wms passes when it subscribes."""
+    """The ``whsec_`` secret for a configured one, in the format ShipBob accepts for a subscription (``whsec_`` and
+    32 base64 characters): a value already in it is used as is; any other is derived into one (``whsec_`` + base64
+    of the first 24 bytes of its SHA-256; the launcher makes URL-safe random secrets). The same value is what
+    system-wms passes when it subscribes, so ShipBob signs with exactly the key we verify with."""
     if secret.startswith("whsec_"):
         return secret
-    return "whsec_" + base64.b64encode(secret.encode()).decode()
+    return "whsec_" + base64.b64encode(hashlib.sha256(secret.encode()).digest()[:24]).decode()
 
 
 def verify_signature(secret: str, body: bytes, headers: dict[str, str]) -> None:
