@@ -158,11 +158,20 @@ class SbTracking(_Vendor, kw_only=True):
     tracking_url: str | None = None
 
 
+class SbStatusDetail(_Vendor, kw_only=True):
+    """One of a shipment's ``status_details`` (``Orders.StatusDetailViewModel``): why it is held or in exception."""
+
+    name: str | None = None
+    description: str | None = None
+    inventory_id: int | None = None
+
+
 class SbShipment(_Vendor, kw_only=True):
     id: int
     order_id: int
     reference_id: str | None = None
     status: str
+    status_details: list[SbStatusDetail] | None = None
     location: SbCentre | None = None
     products: list[SbShipmentProduct] | None = None
     tracking: SbTracking | None = None
@@ -385,6 +394,21 @@ def same_lines(a: list[FulfilmentLine], b: list[FulfilmentLine]) -> bool:
     return Counter((line.sku, line.qty) for line in a) == Counter((line.sku, line.qty) for line in b)
 
 
+def exception_summary(body: bytes) -> str:
+    """What an ``order.shipment.exception`` delivery says, for the operator's log: our order reference, the
+    shipment, its centre and ShipBob's reasons (``status_details``: name and description, e.g. ``OutOfStock``).
+    Raises ``msgspec`` errors on a payload that is not a shipment."""
+    row = msgspec.json.decode(body, type=SbShipment)
+    reasons = "; ".join(
+        f"{d.name or 'unnamed'} ({d.description})" if d.description else (d.name or "unnamed")
+        for d in row.status_details or []
+    )
+    centre = (row.location.name or row.location.id) if row.location else "unknown centre"
+    return (
+        f"order {row.reference_id or '?'} shipment {row.id} at {centre} is in exception: {reasons or 'no reason given'}"
+    )
+
+
 # --- webhooks -> canonical events ----------------------------------------------------------------------------------------
 
 
@@ -394,8 +418,8 @@ def events_for(
     """(domain, event) pairs for one delivery; ids derive from ``webhook-id`` (stable across ShipBob's retries),
     so a redelivery dedupes. ShipBob fires ``order.shipped`` once per shipment, so an order split into parcels
     gives one ``shipment.dispatched`` per parcel, each with its own lines. ``order.shipment.exception`` (and any
-    topic not handled) yields nothing: the canonical model has no fact for it. Raises ``msgspec`` errors on a
-    payload that lacks what the topic needs."""
+    topic not handled) yields nothing: the canonical model has no fact for it (the webhook logs it for operators,
+    ``exception_summary``). Raises ``msgspec`` errors on a payload that lacks what the topic needs."""
     base = f"{SOURCE}:{delivery_id}"
     if topic in ("order.shipped", "order.shipment.delivered"):
         row = msgspec.json.decode(body, type=SbShipment)

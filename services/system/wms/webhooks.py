@@ -34,6 +34,7 @@ from shared.problems import ProblemError, invalid
 
 log = logging.getLogger("omnigate.system.wms")
 TOPIC_HEADER = "x-webhook-topic"
+EXCEPTION_TOPIC = "order.shipment.exception"
 ID_HEADER = "webhook-id"
 MAX_HEADER = 1000
 
@@ -84,6 +85,7 @@ async def wms_webhook(
     if not topic or len(topic) > 100 or len(delivery_id) > 200:
         raise invalid("x-webhook-topic is missing or too long")
     try:
+        exception = mapping.exception_summary(body) if topic == EXCEPTION_TOPIC else None
         events = mapping.events_for(
             topic, delivery_id, body, await wms.locations(), correlation_id=context.request_id_var.get()
         )
@@ -95,8 +97,12 @@ async def wms_webhook(
         events = mapping.events_for(
             topic, delivery_id, body, await wms.locations(refresh=True), correlation_id=context.request_id_var.get()
         )
-    if not events:
+    if exception is not None:
+        # No canonical fact (DESIGN's fulfilment events have none): the order waits at the WMS, and an operator acts.
+        log.warning("ShipBob webhook %s: %s", delivery_id, exception)
+    elif not events:
         log.info("ignoring ShipBob webhook %s of topic %s", delivery_id, topic)
+    if not events:
         return WebhookResult(webhook_id=delivery_id, type=topic, published=[], duplicates=[], ignored=True)
     published: list[str] = []
     duplicates: list[str] = []

@@ -251,11 +251,24 @@ def test_signed_but_unhandled_topic_is_ignored_and_malformed_is_400(estate: Test
     charge = json.dumps({"amount": 1.5}).encode()
     r = wms.post("/webhooks/wms", content=charge, headers=signed(secret, charge, "billing.charge.created"))
     assert r.status_code == 200 and r.json()["ignored"] is True
-    # An exception (e.g. out of stock) has no canonical fact: acknowledged, nothing published.
-    exception = json.dumps({"id": 5, "order_id": 6, "reference_id": "ORD-EXC", "status": "Exception"}).encode()
+    # An exception (e.g. out of stock) has no canonical fact: acknowledged, nothing published, and the operator's
+    # log says which order waits, where and why.
+    exception = json.dumps(
+        {
+            "id": 5,
+            "order_id": 6,
+            "reference_id": "ORD-EXC",
+            "status": "Exception",
+            "location": {"id": 10, "name": "Tilburg (NL)"},
+            "status_details": [{"name": "OutOfStock", "description": "Inventory is out of stock"}],
+        }
+    ).encode()
     r = wms.post("/webhooks/wms", content=exception, headers=signed(secret, exception, "order.shipment.exception"))
     assert r.status_code == 200 and r.json()["ignored"] is True
+    logged = estate.log_path("system-wms").read_text()
+    assert "order ORD-EXC shipment 5 at Tilburg (NL) is in exception: OutOfStock (Inventory is out of stock)" in logged
     for topic, bad in [
+        ("order.shipment.exception", b'{"id": 5, "status": "Exception"}'),
         ("order.shipped", b"not json"),
         ("order.shipped", b'{"id": "x"}'),
         ("order.shipped", json.dumps({"id": 1, "order_id": 2, "reference_id": "R-1", "status": "Completed"}).encode()),
