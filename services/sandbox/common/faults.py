@@ -177,10 +177,16 @@ class FaultInjector:
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.reset:
-            # Headers promising more body than follows: the server aborts the connection mid-response, which
-            # the client sees as a reset (aiohttp: ClientPayloadError), with nothing logged as an error here.
+            # Headers promising more body than follows, and the connection closed after it: the client sees the
+            # connection end mid-response at once, as a reset (aiohttp: ClientPayloadError; httpx:
+            # RemoteProtocolError), with nothing logged as an error here. Without `connection: close` the server
+            # kept the connection open until its idle timeout (30 s), so a "reset" was a slow hang.
             status = next((m.get("status") for m in held if m["type"] == "http.response.start"), 200)
-            promised = [(b"content-type", b"application/json"), (b"content-length", b"1048576")]
+            promised = [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"1048576"),
+                (b"connection", b"close"),
+            ]
             await send(
                 {
                     "type": "http.response.start",

@@ -94,7 +94,7 @@ def test_a_fault_after_commit_loses_the_answer_but_not_the_document(
     except httpx.RemoteProtocolError:
         answer = None  # the connection was cut mid-body
     if "reset" in fault:
-        assert answer is None
+        assert answer is None and time.monotonic() - started < 5, "a reset cuts the connection at once"
     elif "error_rate" in fault:
         assert answer is not None and answer.status_code == 500
         assert answer.json()["name"].startswith("werkzeug.exceptions")  # the vendor's error shape
