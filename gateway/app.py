@@ -79,7 +79,9 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
                     ),
                     limits=limits,
                     limiter=limiter,
-                    identities=CallerIdentities(ring, ttl_s=settings.gateway_identity_ttl_s),
+                    identities=CallerIdentities(
+                        ring, ttl_s=settings.gateway_identity_ttl_s, refresh_s=settings.gateway_identity_refresh_s
+                    ),
                     trusted_proxies=settings.gateway_trusted_proxies,
                     cache=cache,
                     docs_script_url=settings.gateway_docs_script_url,

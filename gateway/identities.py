@@ -8,16 +8,23 @@ in a bounded LRU, so no request signs anything on the hot path.
 The signing key is the gateway's current key (its kernel key ring, signer ``gateway``, published for the layers
 below). A rotation (``omnigate keys rotate``, from any host) is picked up within ``refresh_s`` by every worker:
 until then a worker still signs with the previous key, which stays published for the layers below until every
-token it signed has expired.
+token it signed has expired. While the state Redis cannot be read, a worker goes on signing with the key it holds
+(asking again every ``refresh_s``): a read served unlimited while the counters are away (gateway/limiting.py)
+must not turn into a 503 the moment the next rotation check falls due; only a worker that never read the ring
+has nothing to sign with (503, as any request needing the state Redis).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from shared.identity import Identity, Minter
+from shared.outage import REDIS_DOWN
 from shared.signing import KeyRing
+
+log = logging.getLogger("omnigate.gateway.identities")
 
 
 class CallerIdentities:
@@ -46,7 +53,14 @@ class CallerIdentities:
         return minter.mint(identity)
 
     async def _follow_rotation(self) -> Minter:
-        keys = await self.ring.current()
+        try:
+            keys = await self.ring.current()
+        except REDIS_DOWN as exc:
+            if self._minter is None:
+                raise
+            self._next_check = self.clock() + self.refresh_s
+            log.warning("the signing key ring cannot be read (%s); signing with the key held (%s)", exc, self._kid)
+            return self._minter
         if self._minter is None or keys.current.kid != self._kid:
             self._minter = Minter(keys.current, ttl_s=self.ttl_s, renew_s=min(60, self.ttl_s // 2))
             self._kid = keys.current.kid

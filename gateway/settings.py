@@ -113,6 +113,16 @@ class GatewaySettings(Settings, kw_only=True, frozen=True):
             "reused until a minute before it expires).",
         ),
     ] = 300
+    gateway_identity_refresh_s: Annotated[
+        float,
+        Meta(
+            gt=0,
+            le=300,
+            description="How often each gateway worker asks the state Redis for its current signing key, so that a "
+            "`keys rotate` reaches the internal identity tokens it mints; while Redis cannot be read it signs "
+            "with the key it holds.",
+        ),
+    ] = 30.0
 
     @property
     def cors_origins(self) -> list[str]:
