@@ -56,6 +56,8 @@ from shared.settings import Settings, get_settings
 from shared.signing import ServiceSigner
 
 log = logging.getLogger("omnigate.service")
+# A pooled Redis connection idle this long (seconds) is PINGed before a command uses it (redis-py health check).
+REDIS_HEALTH_CHECK_S = 30
 _encoder = msgspec.json.Encoder()
 
 ReadinessCheck = Callable[[Litestar], Awaitable[None]]
@@ -508,12 +510,17 @@ def create_service(
         async with AsyncExitStack() as stack:
             if uses_redis:
                 # A blocking pool: under a burst a request waits briefly for a connection instead of failing
-                # (redis-py's default pool raises MaxConnectionsError once its limit is reached).
+                # (redis-py's default pool raises MaxConnectionsError once its limit is reached). Socket timeouts
+                # bound a Redis that stops answering; a connection idle for REDIS_HEALTH_CHECK_S is PINGed before
+                # use, so one the server dropped while it sat in the pool is replaced, not handed to a request.
                 pool = BlockingConnectionPool.from_url(
                     settings.redis_url,
                     max_connections=settings.redis_max_connections,
                     timeout=settings.redis_pool_timeout_s,
                     connection_class=_RedisConnection,
+                    socket_timeout=settings.redis_socket_timeout_s,
+                    socket_connect_timeout=settings.redis_socket_timeout_s,
+                    health_check_interval=REDIS_HEALTH_CHECK_S,
                 )
                 redis = Redis(connection_pool=pool)
                 stack.push_async_callback(redis.aclose)

@@ -59,6 +59,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_pool_timeout_s: Annotated[
         float, Meta(description="How long a request waits for a free Redis connection rather than failing.")
     ] = 5.0
+    redis_socket_timeout_s: Annotated[
+        float,
+        Meta(
+            gt=1,
+            le=60,
+            description="How long a Redis connect, or a command's answer, may take before the state Redis counts as "
+            "away (503 with Retry-After): a Redis that stops answering without closing its connections must not "
+            "hold requests. Above the longest blocking read the kernel makes (event consumers block 1 s).",
+        ),
+    ] = 5.0
 
     # Outbound hops (shared.http).
     http_timeout_s: Annotated[float, Meta(description="Total time limit of one outbound hop (shared.http).")] = 5.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 import unicodedata
 from typing import Any
 
@@ -40,8 +42,10 @@ async def down() -> None:
     raise ProblemError("upstream-unavailable", "erp: answered 503", upstream="erp", retry_after=2)
 
 
-def make_client(redis_url: str = "redis://127.0.0.1:1/0", uses_redis: bool = False) -> TestClient:
-    settings = from_env(Settings, {"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048"})
+def make_client(
+    redis_url: str = "redis://127.0.0.1:1/0", uses_redis: bool = False, env: dict[str, str] | None = None
+) -> TestClient:
+    settings = from_env(Settings, {"REDIS_URL": redis_url, "OMNIGATE_MAX_BODY_BYTES": "2048", **(env or {})})
     app = create_service(
         "svc-test",
         [create_order, bug, down, needs_redis],
@@ -143,6 +147,24 @@ def test_the_state_redis_away_is_a_503_with_retry_after_and_one_warning(caplog: 
     assert not [r for r in caplog.records if r.exc_info], "an outage is not a bug: no traceback"
     warnings = [r for r in caplog.records if r.name == "omnigate.outage"]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
+
+
+def test_a_redis_that_stops_answering_is_a_503_within_the_socket_timeout() -> None:
+    """A Redis that accepts connections and then says nothing (a hung server, a dropped network path) must not hold
+    requests: after ``redis_socket_timeout_s`` the state Redis counts as away."""
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel's backlog accepts; nobody ever answers
+    try:
+        port = silent.getsockname()[1]
+        outage.REDIS.up()
+        env = {"OMNIGATE_REDIS_SOCKET_TIMEOUT_S": "1.5"}
+        with make_client(redis_url=f"redis://127.0.0.1:{port}/0", uses_redis=True, env=env) as client:
+            started = time.monotonic()
+            response = client.get("/state")
+            waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert 1.4 <= waited < 4, waited
 
 
 def test_unexpected_exception_stays_a_500_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:

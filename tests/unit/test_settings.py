@@ -30,6 +30,7 @@ KERNEL_FIELDS = {
     "max_body_bytes",
     "redis_max_connections",
     "redis_pool_timeout_s",
+    "redis_socket_timeout_s",
     "http_timeout_s",
     "http_connect_timeout_s",
     "breaker_fail_max",
