@@ -54,9 +54,14 @@ from gateway import proxy
 from gateway.routing import CachePolicy, Route
 from shared import caching, scripts
 from shared.http import Upstream
+from shared.outage import Outage
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.gateway.cache")
+# Logged once per outage (shared.outage), not per request.
+UNCACHED = Outage(
+    "the response cache", "cached routes are answered from upstream and nothing is kept, until it is back"
+)
 
 NAME = "omnigate"  # this cache's name in Cache-Status
 TAGS_HEADER = caching.TAGS_HEADER.lower()
@@ -301,11 +306,13 @@ async def serve(
     validator = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
     if prefetched is not None:
         entry, read_ms = cache.decode(key, prefetched[0]), prefetched[1]
+        UNCACHED.up()
     else:
         try:
             entry, read_ms = await cache.read(key)
+            UNCACHED.up()
         except CacheUnavailable as exc:
-            log.warning("route %s answered without its cache: %s", route.name, exc)
+            UNCACHED.down(exc)
             status, fields, body = await proxy.forward(upstream, route, scope, b"", await identity())
             return status, [*fields, (b"cache-status", status_field(fwd="bypass", detail="cache unavailable"))], body
     if entry is not None and read_ms < entry.fresh_until_ms:
@@ -358,7 +365,7 @@ async def _keep(
     try:
         return await cache.store(key, fresh, tags, read_ms)
     except CacheUnavailable as exc:
-        log.warning("route %s: an answer was not kept: %s", route.name, exc)
+        UNCACHED.down(exc)
         return False
 
 

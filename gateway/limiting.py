@@ -27,10 +27,16 @@ from gateway.deps import Parts
 from gateway.exchange import Exchange
 from gateway.plans import Policy, UnknownPlan
 from gateway.routing import LimitKind, Route
+from shared.outage import Outage
 from shared.problems import ProblemError
 
 log = logging.getLogger("omnigate.gateway.limits")
 RETRY_AFTER_S = 1
+# Logged once per outage (shared.outage), not per request.
+COUNTERS = Outage(
+    "the rate-limit counters (state Redis)",
+    "fail-open routes are served unlimited, the others answer 503, until they are back",
+)
 
 
 async def count(
@@ -65,8 +71,10 @@ async def count(
             current.limit = "refused"
             raise ratelimit.too_many_requests(current.decisions)
         current.limit = "ok"
+        COUNTERS.up()
         return prefetched
     except ratelimit.LimitsUnavailable as exc:
+        COUNTERS.down(exc)
         if not route.fails_open or guard is not None:  # a key whose revocation cannot be checked is not served
             current.limit = "unavailable"
             what = "the API key's state and the rate-limit counters" if guard is not None else "the rate-limit counters"
@@ -75,8 +83,7 @@ async def count(
                 f"{what} cannot be reached; this request is not served unchecked",
                 retry_after=RETRY_AFTER_S,
             ) from exc
-        log.warning("route %s served unlimited: %s", route.name, exc)
-        current.limit = "unlimited"
+        current.limit = "unlimited"  # the access log says so, request by request
         return None
 
 

@@ -37,8 +37,13 @@ RETRY_AFTER_S = 2
 
 
 class Outage:
-    def __init__(self, what: str) -> None:
+    """One dependency's outage as the log tells it: a warning when it starts (saying what requests get meanwhile,
+    ``meanwhile``), a reminder every ``REMIND_S`` while it lasts, one line when it is back; never a line per
+    request. ``down(exc)`` on each failure, ``up()`` on each success (cheap while nothing is down)."""
+
+    def __init__(self, what: str, meanwhile: str = "requests answer 503 until it is back") -> None:
         self.what = what
+        self.meanwhile = meanwhile
         self.since: float | None = None
         self._warned_at = 0.0
 
@@ -47,9 +52,7 @@ class Outage:
         if self.since is None:
             self.since = now
             self._warned_at = now
-            log.warning(
-                "%s unavailable (%s: %s); requests answer 503 until it is back", self.what, type(exc).__name__, exc
-            )
+            log.warning("%s unavailable (%s: %s); %s", self.what, type(exc).__name__, exc, self.meanwhile)
         elif now - self._warned_at >= REMIND_S:
             self._warned_at = now
             log.warning("%s still unavailable after %.0fs (%s)", self.what, now - self.since, type(exc).__name__)
