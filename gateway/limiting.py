@@ -62,7 +62,9 @@ async def count(
         counted = [_policy(parts, route, kind, scope, caller) for kind in wanted]
         try:
             current.decisions, prefetched = await parts.limiter.hit_and_read(counted, route.cost, read, guard=guard)
+            COUNTERS.up()
         except ratelimit.GuardRefused:
+            COUNTERS.up()
             assert key_id is not None
             parts.partner_keys.forget(key_id)
             raise await refused_credential(parts, route, scope, current, partners.refused()) from None
@@ -71,7 +73,6 @@ async def count(
             current.limit = "refused"
             raise ratelimit.too_many_requests(current.decisions)
         current.limit = "ok"
-        COUNTERS.up()
         return prefetched
     except ratelimit.LimitsUnavailable as exc:
         COUNTERS.down(exc)

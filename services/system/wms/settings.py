@@ -32,7 +32,7 @@ WmsWebhookSecret = Annotated[
     str,
     Meta(
         # Empty, a secret in ShipBob's format, or any other text (not starting with whsec_) to derive one from.
-        pattern=r"^$|^whsec_[A-Za-z0-9+/]{32}$|^(?!whsec_).{16,}$",
+        pattern=rf"^$|{WHSEC_PATTERN}|^(?!whsec_).{{16,}}$",
         description="The secret ShipBob signs webhooks with (Standard Webhooks): system-wms passes it when it "
         "subscribes. A value in ShipBob's format (`whsec_` and 32 base64 characters) is used as is; any other "
         "value of 16 characters or more derives one (`whsec_` + base64 of the first 24 bytes of its SHA-256).",
