@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from shared.models.fulfilment import FulfilmentLine
 from shared.models.orders import Customer, Fulfilment, Order, OrderLine, OrderShipment, OrderState
 from shared.models.returns import Return, ReturnLine, ReturnState
 from shared.problems import ProblemError
@@ -64,7 +65,13 @@ def new_return_id() -> str:
 
 
 class Group(msgspec.Struct, kw_only=True):
-    """One fulfilment document: the whole order (ref = order id) or a split part (ref = ``<order id>-<n>``)."""
+    """One fulfilment document: the whole order (ref = order id) or a split part (ref = ``<order id>-<n>``).
+
+    The warehouse may ship a part as several parcels (ShipBob splits a shipment): ``parcels`` are the units each
+    dispatched parcel carried (shipment ref -> SKU -> units), ``delivered_parcels`` the parcels delivered. The part
+    is ``shipped`` once its parcels carry all its units, and ``delivered`` once it is shipped and each of its
+    parcels was delivered (facts in any order: a delivery reported before its dispatch counts when the dispatch
+    comes)."""
 
     ref: str
     location: str
@@ -72,6 +79,8 @@ class Group(msgspec.Struct, kw_only=True):
     document_id: str | None = None
     shipped: bool = False
     delivered: bool = False
+    parcels: dict[str, dict[str, int]] = {}
+    delivered_parcels: list[str] = []
 
 
 class OrderRecord(msgspec.Struct, kw_only=True):
@@ -184,6 +193,39 @@ class OrderRecord(msgspec.Struct, kw_only=True):
             s.shipment_ref == shipment_ref
             or (s.tracking_number == tracking_number and s.carrier.casefold() == carrier.casefold())
             for s in self.shipments
+        )
+
+    def parcel_dispatched(self, group: Group, shipment_ref: str, lines: list[FulfilmentLine]) -> None:
+        """Part ``group`` sent parcel ``shipment_ref`` with ``lines`` (once, however often the fact comes)."""
+        if shipment_ref not in group.parcels:
+            carried: dict[str, int] = {}
+            for line in lines:
+                carried[line.sku] = carried.get(line.sku, 0) + line.qty
+            group.parcels[shipment_ref] = carried
+        self._settle(group)
+
+    def parcel_delivered(self, group: Group, shipment_ref: str) -> None:
+        """Parcel ``shipment_ref`` of part ``group`` was delivered."""
+        if shipment_ref not in group.delivered_parcels:
+            group.delivered_parcels.append(shipment_ref)
+        self._settle(group)
+
+    def _settle(self, group: Group) -> None:
+        owed: dict[str, int] = {}
+        for line_id in group.line_ids:
+            line = self.line(line_id)
+            if line is not None:
+                owed[line.sku] = owed.get(line.sku, 0) + line.qty
+        carried: dict[str, int] = {}
+        for parcel in group.parcels.values():
+            for sku, qty in parcel.items():
+                carried[sku] = carried.get(sku, 0) + qty
+        if group.parcels or not group.shipped:  # a part marked shipped before parcels were kept stays shipped
+            group.shipped = all(carried.get(sku, 0) >= qty for sku, qty in owed.items())
+        group.delivered = (
+            group.shipped
+            and bool(group.parcels or group.delivered_parcels)
+            and set(group.parcels) <= set(group.delivered_parcels)
         )
 
     def add_shipment(self, shipment: OrderShipment) -> bool:

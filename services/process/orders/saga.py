@@ -417,10 +417,10 @@ class Saga(Driver[OrderRecord]):
         if parcel is not None:
             record.add_shipment(shipment_of(record, parcel, event))
             if group is not None:
-                group.shipped = True
+                record.parcel_dispatched(group, parcel.shipment_ref, parcel.lines)
         elif event.type == "delivery.completed" and group is not None:
-            group.shipped = group.delivered = True
-        target, sources = TARGETS[event.type]
+            record.parcel_delivered(group, fact.document)
+        target, sources = _reached(record, event.type)
         if record.state in sources and _every_part(record, target):
             self.transition(change, record, target, system, document_id=fact.document, detail=fact.detail)
         else:
@@ -481,6 +481,15 @@ def shipment_of(record: OrderRecord, fact: ShipmentDispatched, event: Event) -> 
         location=fact.location,
         lines=fact.lines,
     )
+
+
+def _reached(record: OrderRecord, kind: str) -> tuple[str, frozenset[str]]:
+    """The state a fact of ``kind`` moves the order to, and from which states: a parcel's dispatch or delivery
+    moves it as far as its parts have come (a dispatch that completes parts whose deliveries were reported first
+    moves it to ``delivered``)."""
+    if kind in ("shipment.dispatched", "delivery.completed") and record.groups and _every_part(record, "delivered"):
+        return TARGETS["delivery.completed"]
+    return TARGETS[kind]
 
 
 def _every_part(record: OrderRecord, target: str) -> bool:

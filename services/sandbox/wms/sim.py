@@ -72,13 +72,20 @@ class SimLine(_SimInput, kw_only=True):
     qty: Annotated[int, Meta(ge=0, le=100_000)]
 
 
+class ShipLine(_SimInput, kw_only=True):
+    """Units split off into a parcel: at least one (a parcel with nothing in it is not a shipment)."""
+
+    sku: Sku
+    qty: Annotated[int, Meta(ge=1, le=100_000)]
+
+
 class ShipInput(_SimInput, kw_only=True):
     """Ship the order's open shipment, or, with ``lines``, only those units: ShipBob splits them off into a
     shipment of their own (the rest stays open), so an order leaves as several parcels."""
 
     order_reference: Ref
     carrier: Annotated[str, Meta(min_length=1, max_length=40)] | None = None
-    lines: Annotated[list[SimLine], Meta(min_length=1, max_length=500)] | None = None
+    lines: Annotated[list[ShipLine], Meta(min_length=1, max_length=500)] | None = None
 
 
 class DeliverInput(_SimInput, kw_only=True):
@@ -130,7 +137,7 @@ def _item(conn: sqlite3.Connection, sku: str) -> sqlite3.Row:
     return found[sku]
 
 
-def _split(conn: sqlite3.Connection, shipment: sqlite3.Row, lines: list[SimLine], stamp: str) -> int:
+def _split(conn: sqlite3.Connection, shipment: sqlite3.Row, lines: list[ShipLine], stamp: str) -> int:
     """Move ``lines`` out of the open ``shipment`` into a new shipment at the same centre; returns its id."""
     products = {
         r["sku"]: r

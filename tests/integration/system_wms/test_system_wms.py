@@ -134,6 +134,9 @@ def test_a_split_shipment_publishes_one_dispatched_event_per_parcel_even_when_re
 ) -> None:
     order_ref = ref("ORD-SHIP")
     assert wms.post("/fulfilment-orders", json=order_body(order_ref, sku, qty=3)).status_code == 201
+    # A parcel with nothing in it is no shipment: refused, and nothing leaves.
+    empty = sandbox.post("/_sim/ship", json={"order_reference": order_ref, "lines": [{"sku": sku, "qty": 0}]})
+    assert empty.status_code == 400, empty.text
     # ShipBob splits one unit off into a parcel of its own; order.shipped fires for that parcel only.
     first = sandbox.post("/_sim/ship", json={"order_reference": order_ref, "lines": [{"sku": sku, "qty": 1}]})
     assert first.status_code == 200, first.text
