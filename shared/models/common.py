@@ -7,8 +7,9 @@ minor units with an ISO 4217 code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -34,6 +35,20 @@ CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1
 ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 
 T = TypeVar("T")
+
+
+class HasLineId(Protocol):
+    @property
+    def line_id(self) -> str: ...
+
+
+def duplicate_line_ids(lines: Iterable[HasLineId]) -> list[str]:
+    """Line ids given to more than one line of a request (an order, a reservation, a return): a rule across items
+    no schema can state, so a request that breaks it is well-formed but cannot be processed."""
+    counted: dict[str, int] = {}
+    for line in lines:
+        counted[line.line_id] = counted.get(line.line_id, 0) + 1
+    return sorted(line_id for line_id, n in counted.items() if n > 1)
 
 
 class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=False):

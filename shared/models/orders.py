@@ -7,7 +7,18 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from shared.models.common import MAX_LINES, Address, Currency, LocationId, MinorUnits, Model, Qty, Ref, Sku
+from shared.models.common import (
+    MAX_LINES,
+    Address,
+    Currency,
+    LocationId,
+    MinorUnits,
+    Model,
+    Qty,
+    Ref,
+    Sku,
+    duplicate_line_ids,
+)
 from shared.models.fulfilment import FulfilmentLine
 
 OrderState = Literal[
@@ -164,12 +175,8 @@ class OrderRequest(Model, kw_only=True):
     payment_reference: Annotated[str, Meta(min_length=1, max_length=200)]
 
     def duplicate_line_ids(self) -> list[str]:
-        """Line ids given to more than one line: a rule across items no schema can state, so a request that
-        breaks it is well-formed but cannot be processed (422 ``unprocessable``, not 400)."""
-        counted: dict[str, int] = {}
-        for line in self.lines:
-            counted[line.line_id] = counted.get(line.line_id, 0) + 1
-        return sorted(line_id for line_id, n in counted.items() if n > 1)
+        """Line ids given to more than one line (422 ``unprocessable``, not 400: see :func:`duplicate_line_ids`)."""
+        return duplicate_line_ids(self.lines)
 
 
 class CancelRequest(Model, kw_only=True):
@@ -185,6 +192,10 @@ class ReturnRequest(Model, kw_only=True):
     lines: Annotated[list[ReturnLineRequest], Meta(min_length=1, max_length=MAX_LINES)]
     location: LocationId
     reason: Annotated[str, Meta(max_length=500)] | None = None
+
+    def duplicate_line_ids(self) -> list[str]:
+        """Order lines named more than once (422, as in an order: one return line per order line)."""
+        return duplicate_line_ids(self.lines)
 
 
 # --- ERP sales orders (system-erp) -------------------------------------------------------------------------

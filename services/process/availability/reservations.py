@@ -21,6 +21,7 @@ from services.process.availability.stores import Locations
 from shared.clock import now_ms
 from shared.lease import Lease
 from shared.models.availability import ReservationRequest, ReservationSet, ReservationSetState
+from shared.models.common import duplicate_line_ids
 from shared.models.inventory import Reservation, ReservationState
 from shared.problems import ProblemError, invalid, not_found
 from shared.replies import Reply
@@ -72,14 +73,12 @@ def reservation_set(order_id: str, flat: list[Any]) -> ReservationSet:
 
 
 def _check_unique_lines(request: ReservationRequest) -> None:
-    seen: set[str] = set()
-    for i, line in enumerate(request.lines):
-        if line.line_id in seen:
-            raise invalid(
-                "line ids must be unique within an order",
-                errors=[{"field": f"lines[{i}].line_id", "value": line.line_id}],
-            )
-        seen.add(line.line_id)
+    duplicates = duplicate_line_ids(request.lines)
+    if duplicates:
+        raise invalid(
+            "line ids must be unique within an order",
+            errors=[{"field": "lines[].line_id", "value": line_id, "detail": "duplicate"} for line_id in duplicates],
+        )
 
 
 def _reserve_args(request: ReservationRequest) -> list[str | int]:

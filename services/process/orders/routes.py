@@ -125,12 +125,13 @@ def undecided(record: OrderRecord) -> bool:
     return record.step in (Step.RESERVE, Step.ACCEPT) and record.goal is None
 
 
-def _unique_lines(data: OrderRequest) -> None:
+def _unique_lines(data: OrderRequest | ReturnRequest) -> None:
     duplicates = data.duplicate_line_ids()
     if duplicates:
+        what = "an order" if isinstance(data, OrderRequest) else "a return"
         raise ProblemError(
             "unprocessable",
-            "line ids must be unique within an order",
+            f"line ids must be unique within {what}",
             errors=[{"field": "lines[].line_id", "value": line_id, "detail": "duplicate"} for line_id in duplicates],
         )
 
@@ -438,6 +439,7 @@ async def create_return(
     """``location`` is a DC (a return receipt is announced to the WMS; the refund follows what its
     ``receipt.received`` reports arriving) or a store (the POS takes the goods back into stock at once)."""
     owner = identity.require_owner()
+    _unique_lines(data)
     await _owned_order(store, order_id, owner)
 
     async def start(return_id: str) -> Stored:

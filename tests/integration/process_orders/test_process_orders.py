@@ -416,6 +416,10 @@ def test_returns_at_a_dc_and_at_a_store_end_refunded_with_stock_back(estate: Tes
     assert_problem(
         httpx.post(url, json={"lines": [{"line_id": "9", "qty": 1}], "location": "dc-tlb"}, headers=keyed(owner)), 422
     )
+    # One return line per order line, as one order line per line id: a line named twice is refused, not summed.
+    twice = {"lines": [{"line_id": "1", "qty": 1}, {"line_id": "1", "qty": 1}], "location": "dc-tlb"}
+    problem = assert_problem(httpx.post(url, json=twice, headers=keyed(owner)), 422, "unprocessable")
+    assert problem["errors"] == [{"field": "lines[].line_id", "value": "1", "detail": "duplicate"}]
     before = orders.atp(sku)["dc-tlb"]
     response = httpx.post(
         url,
