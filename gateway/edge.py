@@ -184,10 +184,12 @@ class GatewayEdge:
 
         if key is not None:
             return await cache.serve(
-                parts.cache, parts.upstreams[route.upstream], route, scope, key, identity, prefetched
+                parts.cache, parts.upstreams.part(route.upstream, route.name), route, scope, key, identity, prefetched
             )
         body = await proxy.read_body(scope, receive, route.max_body_bytes)
-        return await proxy.forward(parts.upstreams[route.upstream], route, scope, body, await identity())
+        return await proxy.forward(
+            parts.upstreams.part(route.upstream, route.name), route, scope, body, await identity()
+        )
 
     def _cors(self, scope: HTTPScope) -> list[tuple[bytes, bytes]]:
         """The CORS fields of an answer to a browser (Litestar's CORS policy, as its middleware applies it to

@@ -8,7 +8,7 @@ sent (only the gateway speaks for a caller below it: the identity token its auth
 added by the hop client). Hop-by-hop headers (RFC 9110 §7.6.1) stay on their hop. ``X-Request-ID`` and
 ``traceparent`` are the edge's own, carried by the kernel's hop client.
 
-The hop is the kernel's (shared/http.py): the route's timeout, its breaker per upstream per worker (an open one
+The hop is the kernel's (shared/http.py): the route's timeout, its breaker per route per worker (an open one
 is a fast 503 problem+json with ``Retry-After``), retries only for routes that allow them (GET/HEAD).
 """
 

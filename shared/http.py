@@ -100,9 +100,10 @@ class _BreakerGauge(pybreaker.CircuitBreakerListener):
 
 
 class Upstream:
-    """A named upstream: its base URL, its timeout, its breaker."""
+    """A named upstream: its base URL, its timeout, its breaker (``breaker``: the breaker's own name, when it
+    guards one part of the upstream only; see :meth:`Upstreams.part`)."""
 
-    def __init__(self, name: str, base_url: str, pool: Upstreams) -> None:
+    def __init__(self, name: str, base_url: str, pool: Upstreams, *, breaker: str | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._pool = pool
@@ -114,8 +115,8 @@ class Upstream:
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_s,
             exclude=[asyncio.CancelledError],
-            listeners=[_BreakerGauge(pool.service, name)],
-            name=name,
+            listeners=[_BreakerGauge(pool.service, breaker or name)],
+            name=breaker or name,
             throw_new_error_on_trip=False,
         )
         self._latency = metrics.UPSTREAM_LATENCY.labels(pool.service, name)
@@ -258,9 +259,18 @@ class Upstreams:
         return self._session
 
     def __getitem__(self, name: str) -> Upstream:
-        upstream = self._upstreams.get(name)
+        return self.part(name)
+
+    def part(self, name: str, part: str | None = None) -> Upstream:
+        """The hop to upstream ``name``; with ``part``, a hop to the same upstream whose breaker guards that part
+        alone (named ``<name> <part>``). The gateway keeps one per route: routes of one experience API depend on
+        different systems below it (product pages on the ERP, orders on process-orders), so a route failing
+        because its own dependency is down must not have the others refused."""
+        key = name if part is None else f"{name} {part}"
+        upstream = self._upstreams.get(key)
         if upstream is None:
-            upstream = self._upstreams[name] = Upstream(name, self.settings.url_for(name), self)
+            breaker = None if part is None else key
+            upstream = self._upstreams[key] = Upstream(name, self.settings.url_for(name), self, breaker=breaker)
         return upstream
 
     async def close(self) -> None:

@@ -91,3 +91,35 @@ def test_an_experience_api_down_opens_the_edge_breaker_which_closes_after_recove
             estate.resume(chain["web"])
         # the experience API is back (its start took longer than the reset time): one trial call closes it
         _recovers(estate, client, headers)
+
+
+def test_a_route_failing_for_its_own_dependency_leaves_the_other_routes_of_its_upstream_open(
+    estate: TestEstate, chain: dict[str, str], shopper_token: Callable[..., str]
+) -> None:
+    """The ERP away: product pages fail (experience-web answers 503 for them) and their breaker opens at the edge,
+    but the gateway keeps one breaker per route, so the shopper's orders are still read through the same
+    experience API (a newcomer's report: the breaker for all of experience-web opened, and every web route, order
+    placement included, answered 503 for the reset time)."""
+    headers = {"Authorization": f"Bearer {shopper_token('c-brk-3', 'web')}"}
+    skus = estate.fresh_skus(FAIL_MAX * 3)
+    erp = estate.url("sandbox-erp")
+    with httpx.Client(base_url=chain["edge"], timeout=15) as client:
+        assert client.get("/web/v1/orders", headers=headers).status_code == 200
+        assert httpx.put(erp + "/_faults", json={"outage": True}, timeout=10).status_code == 200
+        try:
+            for sku in skus:  # never read before: nothing kept in the cache stands in
+                answer = client.get(f"/web/v1/products/{sku}", headers=headers)
+                assert answer.status_code in (502, 503, 504), answer.text
+                if "circuit breaker open" in answer.json().get("detail", ""):
+                    break
+            else:
+                raise AssertionError("the edge breaker of the product route never opened")
+            orders = client.get("/web/v1/orders", headers=headers)
+            assert orders.status_code == 200, orders.text
+        finally:
+            assert httpx.delete(erp + "/_faults", timeout=10).status_code in (200, 204)
+
+        def products_back() -> bool:
+            return client.get(f"/web/v1/products/{skus[-1]}", headers=headers).status_code == 200
+
+        estate.wait_for(products_back, timeout=RESET_S * 10, interval=0.3, what="product pages back after the ERP")
