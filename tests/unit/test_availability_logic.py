@@ -55,7 +55,10 @@ def test_atp_is_on_hand_minus_reserved_minus_safety_stock_never_negative() -> No
     }
     result = sku_availability("SKU-1", fields, locations, staleness_ms=7, explain=True)
     assert result is not None
-    assert result.ship.available == 5 + 6 and result.ship.incoming == 5  # DC + ship-from-store store-b
+    # Ship-to-home is what a ship order can take: the DC's units. store-b is marked ship-from-store, but ship orders
+    # are fulfilled from DCs only, so its 6 units are promised for pickup there, not for delivery.
+    assert result.ship.available == 5 and result.ship.incoming == 5
+    assert [t.name for t in result.ship.explain or []] == ["dc-tlb.available"]
     assert [a.location for a in result.locations] == ["dc-tlb", "store-a", "store-b"]
     dc = result.locations[0]
     assert {t.name: t.value for t in dc.explain or []} == {

@@ -66,7 +66,7 @@ class NearStore:
 class Stocked:
     """What process-availability's figures say of one SKU.
 
-    ``ship``: ship-to-home (DCs and ship-from-store stores; None when the projection never held the SKU);
+    ``ship``: ship-to-home (the DCs, which ship orders come from; None when the projection never held the SKU);
     ``dcs``: the DCs behind it; ``on_shelf``: each store with the SKU for pickup and its units (> 0);
     ``near``: with a postal code, the stores with the SKU nearest first (among the 100 pickup stores nearest to
     it), None without one."""

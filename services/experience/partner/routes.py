@@ -72,7 +72,7 @@ async def query_availability(
     allowed: NamedDependency[CarriedIdentity],
     availability: NamedDependency[AvailabilityClient],
 ) -> views.PartnerAvailability:
-    """Per SKU: ship-to-home available-to-promise (every DC and ship-from-store store), available-to-promise at
+    """Per SKU: ship-to-home available-to-promise (every DC: ship orders come from DCs), available-to-promise at
     each location that stocks it (only the `locations` asked for, if given), and its price (minor units), from
     process-availability's projections."""
     _once("skus", data.skus)

@@ -170,7 +170,7 @@ class AvailabilityRequest(Model, kw_only=True):
                 min_length=1,
                 max_length=MAX_LOCATIONS,
                 description=f"1-{MAX_LOCATIONS} location ids (`dc-<code>`, `store-<code>`), each once: only their "
-                "figures are listed per SKU. Ship-to-home is always over every DC and ship-from-store store.",
+                "figures are listed per SKU. Ship-to-home is always over every DC.",
                 extra_json_schema={"uniqueItems": True},
             ),
         ]
@@ -179,7 +179,7 @@ class AvailabilityRequest(Model, kw_only=True):
 
 
 class ShipToHome(Model, kw_only=True):
-    """What can be promised for delivery: available-to-promise summed over the DCs and the ship-from-store stores
+    """What can be promised for delivery: available-to-promise summed over the DCs (ship orders come from DCs)
     (DESIGN §4: on hand - reserved - safety stock, never below 0); ``incoming`` (in transit) is shown apart and
     not promised."""
 

@@ -95,7 +95,7 @@ class ProductPrice(Model, kw_only=True, omit_defaults=True):
 
 
 class ShipToHome(Model, kw_only=True):
-    """What can be promised for delivery: ATP summed over the DCs and the ship-from-store stores (DESIGN §4);
+    """What can be promised for delivery: ATP summed over the DCs, which ship orders come from;
     ``incoming`` (in transit) is shown apart and not promised. ``as_of`` is the last change of those figures,
     null when the stock projection never held the SKU."""
 

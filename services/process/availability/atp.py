@@ -1,7 +1,7 @@
 """Available-to-promise from the projection (DESIGN §4): per location, ship-to-home, pickup, with explain.
 
-ATP per (sku, location) = max(0, on_hand − reserved − safety_stock); ship-to-home sums the DCs and the
-ship-from-store stores; ``incoming`` (in transit) is shown apart and never promised. Every term carries its
+ATP per (sku, location) = max(0, on_hand − reserved − safety_stock); ship-to-home sums the locations ship orders
+are fulfilled from (``stores.ships``: the DCs); ``incoming`` (in transit) is shown apart and never promised. Every term carries its
 source and as_of. ``staleness_ms`` is how far behind the event streams the projection may be: the time since
 the consumers last found nothing left to apply.
 """

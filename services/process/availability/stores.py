@@ -28,8 +28,12 @@ EARTH_KM = 6371.0
 
 
 def ships(location: Location) -> bool:
-    """DCs always ship to home; a store only where the POS marks it ship-from-store."""
-    return location.type == "dc" or location.ship_from_store
+    """Whether the location's stock counts in ship-to-home ATP: the DCs. A store the POS marks ship-from-store
+    does not count (yet): ship orders are fulfilled from DCs only (process-orders' sourcing), and ship-to-home
+    promises only what a ship order can take; a store's units showed ``in_stock`` that every ship order was then
+    refused (409). This is the one switch for the day stores fulfil ship orders (DESIGN §4 says "and
+    ship-from-store stores where enabled": not enabled, as nothing fulfils them)."""
+    return location.type == "dc"
 
 
 def dc_location(location_id: str) -> Location:
@@ -60,7 +64,7 @@ class Locations:
             pipe.delete(self.keys.locations, self.keys.ship_locations)
             if locations:
                 pipe.hset(self.keys.locations, mapping={loc.id: _encoder.encode(loc) for loc in locations})
-            shipping = [loc.id for loc in locations if loc.type == "store" and loc.ship_from_store]
+            shipping = [loc.id for loc in locations if loc.type == "store" and ships(loc)]
             if shipping:
                 pipe.sadd(self.keys.ship_locations, *shipping)
             await pipe.execute()

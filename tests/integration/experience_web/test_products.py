@@ -24,7 +24,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests.estate import ExperienceApi, Shelves, TestEstate, assert_problem
+from tests.estate import ExperienceApi, Shelves, TestEstate, assert_problem, order_body
 
 pytestmark = pytest.mark.estate
 
@@ -231,6 +231,29 @@ def test_pickup_only_and_out_of_stock(estate: TestEstate, web: ExperienceApi, sh
     # Out of stock is a fact, not a failure: cacheable, and purged when stock arrives.
     assert out.headers["cache-control"] == "public, max-age=30"
     assert tags_of(out) == [f"sku:{nowhere}", "location:dc-tlb", "location:dc-zwl"]
+
+
+def test_a_ship_from_store_stores_units_are_promised_for_pickup_not_delivery(
+    estate: TestEstate, web: ExperienceApi, shelves: Shelves
+) -> None:
+    """Ship orders are fulfilled from the DCs only, so ship-to-home promises the DCs' units and no store's, even
+    one the POS marks ship-from-store (a newcomer's report: with the DCs empty, such a store's units showed
+    ``in_stock`` with 52 to deliver, and every ship order was refused 409)."""
+    (sku,) = estate.fresh_skus()
+    shipping = next(store_id for store_id, s in shelves.stores.items() if s["ship_from_store"])
+    shelves.stock(sku, tlb=0, stores={shipping: 6})
+    found = product_of(view(web, sku, shopper(web))).availability
+    assert found.ship_to_home is not None and found.ship_to_home.available == 0
+    assert found.status == "store_only"
+    assert found.pickup is not None and found.pickup.stores_with_stock == 1
+    # What the page promises is what an order can take: a ship order for one unit is refused, as shown.
+    placed = httpx.post(
+        estate.url("process-orders") + "/orders",
+        json=order_body(sku, customer="c-sfs"),
+        headers={**estate.identity("web:c-sfs"), "Idempotency-Key": f"sfs-{sku}"},
+        timeout=30,
+    )
+    assert placed.status_code == 409, placed.text
 
 
 def test_the_nearest_stores_with_stock_for_a_postal_code(

@@ -75,7 +75,7 @@ def test_mobile_products_and_pages_are_served_from_the_cache(
         assert "x-omnigate-cache-tags" not in first.headers  # the tags are the gateway's, never the phone's
         assert first.headers["cache-control"] == "public, max-age=30"
     # A stock change of the SKU purges both (process-availability's availability.changed, tagged sku:<SKU>):
-    # four units fewer at the DC, four fewer to deliver (ship-from-store stores keep theirs).
+    # four units fewer at the DC, four fewer to deliver (ship-to-home is the DCs').
     estate.set_dc_stock(sku, tlb=2)
     deadline = time.monotonic() + DEADLINE_S
     for path, query in ((f"{PRODUCTS}/{sku}", {}), (PRODUCTS, {"q": sku})):

@@ -127,8 +127,10 @@ def test_atp_terms_ship_and_explain(estate: Any, av: httpx.Client, skus: list[st
         assert entry["available"] == expected and entry["incoming"] == terms["in_transit"]["value"]
         assert terms["on_hand"]["source"] == ("wms" if entry["location"].startswith("dc-") else "pos")
         assert entry["staleness_ms"] >= 0 and entry["as_of"]
-        if entry["location"].startswith("dc-") or stores[entry["location"]]["ship_from_store"]:
+        if entry["location"].startswith("dc-"):  # ship orders are fulfilled from DCs only (stores.ships)
             ship_total += entry["available"]
+        else:
+            assert entry["location"] in stores
     assert body["ship"]["available"] == ship_total
     assert {t["name"] for t in body["ship"]["explain"]} <= {f"{e['location']}.available" for e in body["locations"]}
     # The DC figure is the WMS's own.
