@@ -48,6 +48,7 @@ from shared.problems import ProblemError, invalid
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
+INFLIGHT_RETRY_S = 1  # Retry-After of a 409 request-in-flight (seconds)
 # A bare key that is no valid sf-string or token (a UUID that starts with a digit, a number) is still the key.
 _BARE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+=~-]*$")
 # Every key this module takes, as one regular expression (ECMA and Python alike): an sf-string of 1-255
@@ -191,11 +192,13 @@ class Idempotency:
             status, location, media, body = reply[2:6]
             return Stored(int(status), location.decode(), media.decode(), body).response()
         if outcome == "inflight":
-            retry_after = max(1, math.ceil((int(reply[2]) - now) / 1000))
+            # Most first requests answer within a second: ask for a retry then, not when the first one's lease
+            # would run out (up to its whole TTL), which is only when a dead first attempt can be taken over.
+            leased_s = max(1, math.ceil((int(reply[2]) - now) / 1000))
             raise ProblemError(
                 "request-in-flight",
                 f"the first request with this {HEADER} is still being processed; retry after it completes",
-                retry_after=retry_after,
+                retry_after=min(INFLIGHT_RETRY_S, leased_s),
             )
         return (
             await self._run(record, holder, resource_id, start, resume if outcome == "takeover" else None)

@@ -172,6 +172,7 @@ def test_idempotency_one_order_for_twenty_concurrent_posts_and_identical_replays
     assert len({a.content for a in created}) == 1 and len({a.headers["location"] for a in created}) == 1
     for answer in busy:
         assert_problem(answer, 409, "request-in-flight")
+        assert answer.headers["retry-after"] == "1"  # the first answers within a second, not a lease TTL later
     order_id = created[0].json()["id"]
     replay = orders.place(body, key=key)
     assert (replay.status_code, replay.content, replay.headers["location"]) == (
